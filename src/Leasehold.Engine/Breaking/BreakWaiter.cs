@@ -1,0 +1,28 @@
+namespace Leasehold.Engine;
+
+/// <summary>
+/// A breaker in <see cref="BreakMode.Await"/> mode, parked on a file until the grants it conflicts with are gone.
+/// </summary>
+/// <remarks>
+/// <see cref="Remaining"/> counts the live grants that still block it. It only ever goes down: while a waiter is
+/// parked the file admits no grant it would conflict with, so a grant can stop blocking it (downgraded, released,
+/// revoked) but no new one can start. When it reaches zero the file completes the waiter, registering the
+/// waiter's open in the same critical section so that no grant can slip in between. Guarded by the file's lock,
+/// except the completion itself, which always happens after the lock is dropped.
+/// </remarks>
+internal sealed class BreakWaiter(FileState file, FileOperation operation, Owner breaker, OpenAccess openToRegister, int remaining)
+    : TaskCompletionSource<BreakResult>(TaskCreationOptions.RunContinuationsAsynchronously)
+{
+    public FileState File { get; } = file;
+
+    public FileOperation Operation { get; } = operation;
+
+    public Owner Breaker { get; } = breaker;
+
+    /// <summary>The open to register when the waiter is released, or 0 for a plain break.</summary>
+    public OpenAccess OpenToRegister { get; } = openToRegister;
+
+    public int Remaining = remaining;
+
+    public CancellationTokenRegistration Registration;
+}

@@ -1,0 +1,510 @@
+using System.Runtime.CompilerServices;
+
+namespace Leasehold.Engine;
+
+/// <summary>
+/// Everything the engine knows about one file: its grants, its opens, the breakers waiting on it, its
+/// break deadline timer and its delegation recall window.
+/// </summary>
+/// <remarks>
+/// <para><b>Lock.</b> The object's own monitor is the file lock; it guards every field here, the mutable
+/// fields of the file's <see cref="Grant"/>s and the <see cref="BreakWaiter.Remaining"/> of its waiters. (A
+/// separate <c>System.Threading.Lock</c> would cost 40 bytes a file; with a million delegated files that is
+/// 40 MB.) There is no lock above it: files never lock each other, and the engine's dictionary is only
+/// touched through its own lock-free reads and striped writes.</para>
+/// <para><b>Rules under the lock.</b> Nothing under it calls a holder, the authority, a waiter's continuation or
+/// the logger, and nothing awaits. Methods here record those in <see cref="Effects"/>; the engine carries them
+/// out once the lock is dropped. That is what lets a holder release its grant from inside a break notice.</para>
+/// <para><b>Lifetime.</b> A file state lives in the engine's dictionary while it has grants, opens, waiters or
+/// an open recall window. The moment it has none it is marked <see cref="Retired"/> under its lock and removed;
+/// a caller that finds a retired state (it raced with the removal) looks it up again.</para>
+/// <para><b>Invariants.</b> (1) No two live grants of different, non-matching owners conflict
+/// (<see cref="ConflictRules.GrantsConflict"/>). (2) No live lease or delegation coexists with another owner's
+/// open it forbids, except while that grant is Breaking, which is exactly the window a breaker waits out.
+/// (3) <see cref="_breaking"/> counts the Breaking grants; <see cref="_nextDeadline"/> is never later than the
+/// earliest of their deadlines (it may be earlier, after a release; the timer then re-arms). (4) A waiter's
+/// <see cref="BreakWaiter.Remaining"/> equals the number of live grants that block it.</para>
+/// </remarks>
+internal sealed class FileState
+{
+    private static readonly TimerCallback s_onTimer = static state => ((FileState)state!)._engine.OnFileTimer((FileState)state);
+
+    public readonly FileKey Key;
+    private readonly LeaseEngine _engine;
+
+    private Grant? _head;
+    private Grant? _tail;
+    private int _strongGrants;          // live Write or Exclusive grants: lets a Read or Shared request skip the grant scan
+    private int _breaking;
+    private long _nextDeadline;
+
+    private OpenEntry[]? _opens;
+    private int _openOwners;
+
+    private List<BreakWaiter>? _waiters;
+
+    private long _recallUntil;           // timestamp before which no delegation is granted; 0 = none
+    private ITimer? _timer;
+    private long _timerDue;              // timestamp the timer is armed for; long.MaxValue = disarmed
+
+    /// <summary>Set, under the lock, when the state leaves the dictionary. A retired state is never used again.</summary>
+    public bool Retired;
+
+    public FileState(FileKey key, LeaseEngine engine)
+    {
+        Key = key;
+        _engine = engine;
+        _timerDue = long.MaxValue;
+    }
+
+    private struct OpenEntry
+    {
+        public Owner Owner;
+        public int Readers;
+        public int Writers;
+    }
+
+    public LeaseEngine Engine => _engine;
+
+    private IOwnerMatcher Matcher => _engine.Matcher;
+
+    // ---------------------------------------------------------------- expiry and timer
+
+    /// <summary>Takes back every Breaking grant whose deadline has passed. Called first by every entry point (lazy expiry backs up the timer).</summary>
+    public void Expire(long now, ref Effects fx)
+    {
+        if (_breaking == 0 || now < _nextDeadline)
+            return;
+        long next = long.MaxValue;
+        for (var g = _head; g is not null; g = g.Next)
+        {
+            if (g.CurrentState != GrantState.Breaking)
+                continue;
+            if (g.DeadlineTimestamp <= now)
+                Apply(g, g.PendingTarget, now, ref fx);
+            else if (g.DeadlineTimestamp < next)
+                next = g.DeadlineTimestamp;
+        }
+        _nextDeadline = next;
+    }
+
+    /// <summary>
+    /// Arms the file's timer for the next thing that must happen without a caller: a break deadline, or the end of
+    /// the recall window of an otherwise idle file (so its state can be dropped). Creates the timer lazily.
+    /// </summary>
+    public void ArmTimer(long now)
+    {
+        long due = _breaking > 0 ? _nextDeadline : long.MaxValue;
+        if (_recallUntil > now && IsIdle && _recallUntil < due)
+            due = _recallUntil;
+        if (due == _timerDue || _engine.IsDisposed)
+            return;
+        _timerDue = due;
+        if (due == long.MaxValue)
+        {
+            _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            return;
+        }
+        var delay = _engine.ToTimeSpanCeiling(Math.Max(0, due - now));
+        if (_timer is null)
+            _timer = _engine.Time.CreateTimer(s_onTimer, this, delay, Timeout.InfiniteTimeSpan);
+        else
+            _timer.Change(delay, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The timer fired: forget what it was armed for so <see cref="ArmTimer"/> arms it again.</summary>
+    public void TimerFired() => _timerDue = long.MaxValue;
+
+    private bool IsIdle => _head is null && _openOwners == 0 && (_waiters is null || _waiters.Count == 0);
+
+    /// <summary>Retires the state if nothing is left in it. The caller removes a retired state from the dictionary.</summary>
+    public bool TryRetire(long now)
+    {
+        if (!IsIdle)
+            return false;
+        if (_recallUntil > now)
+        {
+            ArmTimer(now);
+            return false;
+        }
+        Retired = true;
+        _timer?.Dispose();
+        _timer = null;
+        return true;
+    }
+
+    // ---------------------------------------------------------------- grants
+
+    /// <summary>Admits, upgrades or downgrades a grant. The authority has already said yes.</summary>
+    public GrantResult Admit(in GrantRequest request, long now, ref Effects fx)
+    {
+        Expire(now, ref fx);
+
+        var existing = FindGrant(request.Owner, request.Kind);
+        if (existing is not null)
+        {
+            if (existing.CurrentMode == request.Mode)
+                return new GrantResult(GrantStatus.Granted, existing);
+            if (!ConflictRules.IsStronger(request.Mode, existing.CurrentMode))
+            {
+                Downgrade(existing, now, ref fx);
+                return new GrantResult(GrantStatus.Granted, existing);
+            }
+            if (existing.CurrentState == GrantState.Breaking)
+                return GrantStatus.BreakPending;
+            var upgrade = CheckAdmission(request, existing, now);
+            if (upgrade != GrantStatus.Granted)
+                return upgrade;
+            existing.CurrentMode = request.Mode;
+            _strongGrants++;
+            return new GrantResult(GrantStatus.Granted, existing);
+        }
+
+        var status = CheckAdmission(request, null, now);
+        if (status != GrantStatus.Granted)
+            return status;
+        var grant = new Grant(this, request.Owner, request.Kind, request.Mode, request.Holder);
+        Link(grant);
+        if (IsStrong(request.Mode))
+            _strongGrants++;
+        return new GrantResult(GrantStatus.Granted, grant);
+    }
+
+    private GrantStatus CheckAdmission(in GrantRequest request, Grant? except, long now)
+    {
+        if (request.Kind == GrantKind.Delegation && _recallUntil > now)
+            return GrantStatus.RecentlyRecalled;
+
+        if (request.Kind != GrantKind.Layout && _openOwners > 0)
+        {
+            int readers = 0, writers = 0;
+            for (int i = 0; i < _openOwners; i++)
+            {
+                ref var open = ref _opens![i];
+                if (Matcher.BreakerOwns(open.Owner, request.Owner))
+                    continue; // the requester's own opens never stand in its way
+                readers += open.Readers;
+                writers += open.Writers;
+            }
+            if (ConflictRules.OpensForbid(request.Kind, request.Mode, readers, writers))
+                return GrantStatus.ConflictingOpen;
+        }
+
+        // A Read or Shared request can only meet a conflict or a pending break if one of these counters says so.
+        if (IsStrong(request.Mode) || _strongGrants > 0 || _breaking > 0)
+        {
+            for (var g = _head; g is not null; g = g.Next)
+            {
+                if (g == except || !g.IsLive || Matcher.BreakerOwns(request.Owner, g.Owner))
+                    continue;
+                if (ConflictRules.GrantsConflict(request.Kind, request.Mode, g.Kind, g.CurrentMode))
+                    return GrantStatus.ConflictingGrant;
+                // fs/locks.c refuses a new lease while another is being broken: the breaker must see the file settle.
+                if (g.CurrentState == GrantState.Breaking && (g.Kind == GrantKind.Layout) == (request.Kind == GrantKind.Layout))
+                    return GrantStatus.BreakPending;
+            }
+        }
+
+        if (_waiters is { Count: > 0 })
+        {
+            foreach (var w in _waiters)
+            {
+                if (ConflictRules.Classify(w.Operation, request.Kind, request.Mode) != Conflict.None
+                    && !Matcher.BreakerOwns(w.Breaker, request.Owner))
+                    return GrantStatus.BreakPending;
+            }
+        }
+        return GrantStatus.Granted;
+    }
+
+    private Grant? FindGrant(Owner owner, GrantKind kind)
+    {
+        for (var g = _head; g is not null; g = g.Next)
+        {
+            if (g.Owner == owner && g.Kind == kind && g.IsLive)
+                return g;
+        }
+        return null;
+    }
+
+    /// <summary>Weakens a grant by one step. Completes a pending downgrade break. Returns false if the grant is not live.</summary>
+    public bool Downgrade(Grant grant, long now, ref Effects fx)
+    {
+        Expire(now, ref fx);
+        if (!grant.IsLive)
+            return false;
+        var oldMode = grant.CurrentMode;
+        var weaker = ConflictRules.Weaker(oldMode);
+        if (weaker == oldMode)
+            return true;
+        grant.CurrentMode = weaker;
+        _strongGrants--;
+        if (grant.CurrentState == GrantState.Breaking && grant.PendingTarget == BreakTarget.Downgrade)
+        {
+            grant.CurrentState = GrantState.Active;
+            grant.PendingTarget = BreakTarget.None;
+            _breaking--;
+        }
+        GrantChanged(grant, oldMode, wasLive: true, ref fx);
+        return true;
+    }
+
+    /// <summary>Removes a grant. Returns whether it was live (so the authority must hear that it ended).</summary>
+    public bool Release(Grant grant, long now, ref Effects fx)
+    {
+        Expire(now, ref fx);
+        if (grant.CurrentState == GrantState.Released)
+            return false;
+        bool wasLive = grant.IsLive;
+        if (grant.CurrentState == GrantState.Breaking)
+            _breaking--;
+        if (wasLive && IsStrong(grant.CurrentMode))
+            _strongGrants--;
+        grant.CurrentState = GrantState.Released;
+        grant.PendingTarget = BreakTarget.None;
+        Unlink(grant);
+        GrantChanged(grant, grant.CurrentMode, wasLive, ref fx);
+        return wasLive;
+    }
+
+    /// <summary>Carries out a break target on a grant by the engine's own hand: at the deadline, or at once when the break time is zero.</summary>
+    private void Apply(Grant g, BreakTarget target, long now, ref Effects fx)
+    {
+        var oldMode = g.CurrentMode;
+        bool wasLive = g.IsLive;
+        if (g.CurrentState == GrantState.Breaking)
+            _breaking--;
+        g.PendingTarget = BreakTarget.None;
+        if (target == BreakTarget.Downgrade)
+        {
+            g.CurrentMode = ConflictRules.Weaker(oldMode);
+            g.CurrentState = GrantState.Active;
+            if (IsStrong(oldMode))
+                _strongGrants--;
+        }
+        else
+        {
+            g.CurrentState = GrantState.Revoked;
+            if (IsStrong(oldMode))
+                _strongGrants--;
+            fx.End(g);
+        }
+        fx.Notify(g, target, expired: true, deadline: default);
+        GrantChanged(g, oldMode, wasLive, ref fx);
+    }
+
+    private static bool IsStrong(GrantMode mode) => mode is GrantMode.Write or GrantMode.Exclusive;
+
+    private void Link(Grant g)
+    {
+        g.Previous = _tail;
+        if (_tail is null)
+            _head = g;
+        else
+            _tail.Next = g;
+        _tail = g;
+    }
+
+    private void Unlink(Grant g)
+    {
+        if (g.Previous is null)
+            _head = g.Next;
+        else
+            g.Previous.Next = g.Next;
+        if (g.Next is null)
+            _tail = g.Previous;
+        else
+            g.Next.Previous = g.Previous;
+        g.Previous = g.Next = null;
+    }
+
+    // ---------------------------------------------------------------- breaking
+
+    /// <summary>
+    /// Starts breaking every live grant that <paramref name="op"/> by <paramref name="breaker"/> conflicts with, and
+    /// returns how many still block it. Grants whose break time is zero are taken back here and now. Returns -1,
+    /// breaking nothing, when an unbreakable grant (another owner's exclusive layout) makes the operation fail.
+    /// </summary>
+    public int StartBreaks(FileOperation op, Owner breaker, long now, ref Effects fx, out long earliestDeadline)
+    {
+        earliestDeadline = long.MaxValue;
+        if (_head is null)
+            return 0;
+
+        // Look for an unbreakable conflict first, so a failing operation breaks nothing on its way out.
+        for (var g = _head; g is not null; g = g.Next)
+        {
+            if (g.IsLive && ConflictRules.Classify(op, g.Kind, g.CurrentMode) == Conflict.Busy && !Matcher.BreakerOwns(breaker, g.Owner))
+                return -1;
+        }
+
+        int remaining = 0;
+        DateTimeOffset utcNow = default;
+        for (var g = _head; g is not null; g = g.Next)
+        {
+            if (!g.IsLive)
+                continue;
+            var conflict = ConflictRules.Classify(op, g.Kind, g.CurrentMode);
+            if (conflict == Conflict.None || Matcher.BreakerOwns(breaker, g.Owner))
+                continue;
+            var target = conflict == Conflict.Downgrade ? BreakTarget.Downgrade : BreakTarget.Revoke;
+            if (g.Kind == GrantKind.Delegation)
+                _recallUntil = Math.Max(_recallUntil, now + _engine.RecallWindowTicks);
+
+            long breakTicks = _engine.BreakTicks(g.Kind);
+            if (breakTicks == 0)
+            {
+                Apply(g, target, now, ref fx); // a break time of zero means "take it back at once", never "wait forever"
+                continue;
+            }
+
+            if (g.CurrentState == GrantState.Active)
+            {
+                g.CurrentState = GrantState.Breaking;
+                g.PendingTarget = target;
+                g.DeadlineTimestamp = now + breakTicks;
+                if (_breaking++ == 0 || g.DeadlineTimestamp < _nextDeadline)
+                    _nextDeadline = g.DeadlineTimestamp;
+                if (utcNow == default)
+                    utcNow = _engine.Time.GetUtcNow();
+                fx.Notify(g, target, expired: false, utcNow + _engine.ToTimeSpanCeiling(breakTicks));
+            }
+            else if (target > g.PendingTarget)
+            {
+                // A pending downgrade meets a writer: escalate to a revoke, keeping the deadline already given.
+                g.PendingTarget = target;
+                if (utcNow == default)
+                    utcNow = _engine.Time.GetUtcNow();
+                fx.Notify(g, target, expired: false, utcNow + _engine.ToTimeSpanCeiling(g.DeadlineTimestamp - now));
+            }
+            remaining++;
+            if (g.DeadlineTimestamp < earliestDeadline)
+                earliestDeadline = g.DeadlineTimestamp;
+        }
+        return remaining;
+    }
+
+    public BreakWaiter Park(FileOperation op, Owner breaker, OpenAccess openToRegister, int remaining)
+    {
+        var waiter = new BreakWaiter(this, op, breaker, openToRegister, remaining);
+        (_waiters ??= []).Add(waiter);
+        return waiter;
+    }
+
+    /// <summary>Removes a waiter that gave up. Returns false if it was already released.</summary>
+    public bool Unpark(BreakWaiter waiter) => _waiters is not null && _waiters.Remove(waiter);
+
+    /// <summary>Takes every waiter out, for disposal.</summary>
+    public List<BreakWaiter>? DetachAll()
+    {
+        var waiters = _waiters;
+        _waiters = null;
+        _timer?.Dispose();
+        _timer = null;
+        Retired = true;
+        for (var g = _head; g is not null; g = g.Next)
+            g.CurrentState = GrantState.Released;
+        return waiters;
+    }
+
+    /// <summary>
+    /// A live grant changed (downgraded, revoked or released): release the waiters it no longer blocks. A waiter
+    /// that registers an open gets the open in this same critical section.
+    /// </summary>
+    private void GrantChanged(Grant g, GrantMode oldMode, bool wasLive, ref Effects fx)
+    {
+        if (_waiters is not { Count: > 0 } || !wasLive)
+            return;
+        for (int i = _waiters.Count - 1; i >= 0; i--)
+        {
+            var w = _waiters[i];
+            bool before = Blocks(w, g.Kind, oldMode, g.Owner);
+            bool after = g.IsLive && Blocks(w, g.Kind, g.CurrentMode, g.Owner);
+            if (before && !after && --w.Remaining == 0)
+            {
+                _waiters.RemoveAt(i);
+                if (w.OpenToRegister != 0)
+                    AddOpen(w.Breaker, w.OpenToRegister);
+                fx.Complete(w, BreakResult.Proceed);
+            }
+        }
+    }
+
+    private bool Blocks(BreakWaiter w, GrantKind kind, GrantMode mode, Owner holder)
+    {
+        var conflict = ConflictRules.Classify(w.Operation, kind, mode);
+        return conflict is Conflict.Downgrade or Conflict.Revoke && !Matcher.BreakerOwns(w.Breaker, holder);
+    }
+
+    // ---------------------------------------------------------------- opens
+
+    public void AddOpen(Owner owner, OpenAccess access)
+    {
+        int i = FindOpen(owner);
+        if (i < 0)
+        {
+            _opens ??= new OpenEntry[2];
+            if (_openOwners == _opens.Length)
+                Array.Resize(ref _opens, _opens.Length * 2);
+            i = _openOwners++;
+            _opens[i] = new OpenEntry { Owner = owner };
+        }
+        ref var entry = ref _opens![i];
+        if ((access & OpenAccess.Read) != 0)
+            entry.Readers++;
+        if ((access & OpenAccess.Write) != 0)
+            entry.Writers++;
+    }
+
+    /// <summary>Forgets one open. Returns false if no such open was registered.</summary>
+    public bool RemoveOpen(Owner owner, OpenAccess access)
+    {
+        int i = FindOpen(owner);
+        if (i < 0)
+            return false;
+        ref var entry = ref _opens![i];
+        bool read = (access & OpenAccess.Read) != 0, write = (access & OpenAccess.Write) != 0;
+        if ((read && entry.Readers == 0) || (write && entry.Writers == 0))
+            return false;
+        if (read)
+            entry.Readers--;
+        if (write)
+            entry.Writers--;
+        if (entry.Readers == 0 && entry.Writers == 0)
+        {
+            _opens[i] = _opens[--_openOwners];
+            _opens[_openOwners] = default;
+        }
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int FindOpen(Owner owner)
+    {
+        for (int i = 0; i < _openOwners; i++)
+        {
+            if (_opens![i].Owner == owner)
+                return i;
+        }
+        return -1;
+    }
+
+    // ---------------------------------------------------------------- visibility
+
+    public void AppendSnapshot(List<GrantSnapshot> grants, List<BreakerSnapshot> breakers, long now, DateTimeOffset utcNow)
+    {
+        int waiting = _waiters?.Count ?? 0;
+        for (var g = _head; g is not null; g = g.Next)
+        {
+            DateTimeOffset? deadline = g.CurrentState == GrantState.Breaking
+                ? utcNow + _engine.ToTimeSpanCeiling(Math.Max(0, g.DeadlineTimestamp - now))
+                : null;
+            grants.Add(new GrantSnapshot(Key, g.Kind, g.CurrentMode, g.Owner, g.CurrentState, g.PendingTarget, deadline, waiting));
+        }
+        if (_waiters is not null)
+        {
+            foreach (var w in _waiters)
+                breakers.Add(new BreakerSnapshot(Key, w.Operation, w.Breaker, w.Remaining));
+        }
+    }
+}

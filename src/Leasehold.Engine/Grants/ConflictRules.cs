@@ -1,0 +1,107 @@
+namespace Leasehold.Engine;
+
+/// <summary>What an operation does to one grant held by somebody else.</summary>
+internal enum Conflict : byte
+{
+    /// <summary>The grant is not affected.</summary>
+    None,
+
+    /// <summary>The grant must be downgraded (a write lease to a read lease) before the operation goes ahead.</summary>
+    Downgrade,
+
+    /// <summary>The grant must be given up before the operation goes ahead.</summary>
+    Revoke,
+
+    /// <summary>The grant cannot be broken by this operation; the operation fails at once (an exclusive layout).</summary>
+    Busy,
+}
+
+/// <summary>
+/// The conflict rules, as small pure functions (compare <c>leases_conflict()</c> in fs/locks.c).
+/// They know nothing of owners: callers drop grants and opens that the breaker owns before asking.
+/// <code>
+///                  Lease R   Lease W    Deleg R   Deleg W   Layout S  Layout X
+///   OpenRead       -         Downgrade  -         Revoke    -         -
+///   OpenWrite      Revoke    Revoke     Revoke    Revoke    -         -
+///   Truncate       Revoke    Revoke     Revoke    Revoke    Revoke    Busy
+///   SetAttributes  -         -          Revoke    Revoke    -         -
+///   Link/Unlink/Rename  -    -          Revoke    Revoke    -         -
+///   LayoutChange   -         -          -         -         Revoke    Busy
+/// </code>
+/// A write delegation is revoked, not downgraded, by a reader: NFSv4 has no way to downgrade one.
+/// </summary>
+internal static class ConflictRules
+{
+    public static bool IsValid(GrantKind kind, GrantMode mode) => kind switch
+    {
+        GrantKind.Lease or GrantKind.Delegation => mode is GrantMode.Read or GrantMode.Write,
+        GrantKind.Layout => mode is GrantMode.Shared or GrantMode.Exclusive,
+        _ => false,
+    };
+
+    /// <summary>What <paramref name="op"/> does to a grant of this kind and mode held by another owner.</summary>
+    public static Conflict Classify(FileOperation op, GrantKind kind, GrantMode mode)
+    {
+        if (kind == GrantKind.Layout)
+        {
+            return op is FileOperation.Truncate or FileOperation.LayoutChange
+                ? (mode == GrantMode.Exclusive ? Conflict.Busy : Conflict.Revoke)
+                : Conflict.None;
+        }
+
+        switch (op)
+        {
+            case FileOperation.OpenRead:
+                if (mode == GrantMode.Read)
+                    return Conflict.None;
+                return kind == GrantKind.Lease ? Conflict.Downgrade : Conflict.Revoke;
+            case FileOperation.OpenWrite:
+            case FileOperation.Truncate:
+                return Conflict.Revoke;
+            case FileOperation.SetAttributes:
+            case FileOperation.Link:
+            case FileOperation.Unlink:
+            case FileOperation.Rename:
+                return kind == GrantKind.Delegation ? Conflict.Revoke : Conflict.None;
+            default:
+                return Conflict.None;
+        }
+    }
+
+    /// <summary>The operation an open of this access is, for breaking purposes (fs/locks.c breaks with O_WRONLY for any writer).</summary>
+    public static FileOperation OperationFor(OpenAccess access) =>
+        (access & OpenAccess.Write) != 0 ? FileOperation.OpenWrite : FileOperation.OpenRead;
+
+    /// <summary>Whether two grants held by different owners can coexist.</summary>
+    public static bool GrantsConflict(GrantKind kindA, GrantMode modeA, GrantKind kindB, GrantMode modeB)
+    {
+        bool layoutA = kindA == GrantKind.Layout, layoutB = kindB == GrantKind.Layout;
+        if (layoutA != layoutB)
+            return false; // Layouts guard blocks, leases and delegations guard data: they never meet.
+        return layoutA
+            ? modeA == GrantMode.Exclusive || modeB == GrantMode.Exclusive
+            : modeA == GrantMode.Write || modeB == GrantMode.Write;
+    }
+
+    /// <summary>
+    /// Whether other owners' opens forbid a grant, with Linux's rules: a read lease is refused while
+    /// anyone else has the file open for write, a write lease while anyone else has it open at all.
+    /// Layouts are not about opens.
+    /// </summary>
+    public static bool OpensForbid(GrantKind kind, GrantMode mode, int otherReaders, int otherWriters) => kind switch
+    {
+        GrantKind.Layout => false,
+        _ => mode == GrantMode.Write ? otherReaders + otherWriters > 0 : otherWriters > 0,
+    };
+
+    /// <summary>The weaker mode a downgrade leaves, or the same mode when there is none.</summary>
+    public static GrantMode Weaker(GrantMode mode) => mode switch
+    {
+        GrantMode.Write => GrantMode.Read,
+        GrantMode.Exclusive => GrantMode.Shared,
+        _ => mode,
+    };
+
+    public static bool IsStronger(GrantMode requested, GrantMode held) =>
+        (requested == GrantMode.Write && held == GrantMode.Read) || (requested == GrantMode.Exclusive && held == GrantMode.Shared);
+}

@@ -1,0 +1,531 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Leasehold.Engine;
+
+/// <summary>
+/// Grants leases, delegations and layouts on files, checks them against opens and other grants, and breaks
+/// them when an operation conflicts. The userspace counterpart of the lease half of Linux's fs/locks.c.
+/// </summary>
+/// <remarks>
+/// <para>Every entry point finds the file's <see cref="FileState"/>, takes its lock, expires overdue breaks,
+/// decides, and drops the lock; whatever must happen outside it (holder notices, waiter completions, the
+/// authority's bookkeeping, logging) happens after, from the <see cref="Effects"/> collected. No call blocks a
+/// thread: a breaker either hears "would block" at once or gets an awaitable.</para>
+/// <para>Time comes only from the injected <see cref="TimeProvider"/>: deadlines are timestamps, and each file with
+/// a pending break has one timer armed for its earliest deadline, so an unanswered break ends on time even if
+/// nobody calls the engine again.</para>
+/// </remarks>
+public sealed class LeaseEngine : IDisposable, IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<FileKey, FileState> _files = new();
+    private readonly IGrantAuthority _authority;
+    private readonly ILogger _logger;
+    private readonly long _leaseBreakTicks;
+    private readonly long _delegationBreakTicks;
+    private readonly long _layoutBreakTicks;
+    private readonly double _ticksPerTimestamp;
+    private volatile bool _disposed;
+    private int _noticeBatchesInFlight;
+    private TaskCompletionSource? _noticesDrained;
+
+    public LeaseEngine(
+        LeaseEngineOptions? options = null,
+        TimeProvider? timeProvider = null,
+        IOwnerMatcher? ownerMatcher = null,
+        IGrantAuthority? authority = null,
+        ILogger<LeaseEngine>? logger = null)
+    {
+        options ??= new LeaseEngineOptions();
+        options.Validate();
+        Time = timeProvider ?? TimeProvider.System;
+        Matcher = ownerMatcher ?? OwnerMatchers.Exact;
+        _authority = authority ?? InProcessGrantAuthority.Instance;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _ticksPerTimestamp = (double)TimeSpan.TicksPerSecond / Time.TimestampFrequency;
+        _leaseBreakTicks = ToTimestampTicks(options.LeaseBreakTime);
+        _delegationBreakTicks = ToTimestampTicks(options.DelegationBreakTime);
+        _layoutBreakTicks = ToTimestampTicks(options.LayoutBreakTime);
+        RecallWindowTicks = ToTimestampTicks(options.DelegationRecallWindow);
+    }
+
+    internal TimeProvider Time { get; }
+
+    internal IOwnerMatcher Matcher { get; }
+
+    internal long RecallWindowTicks { get; }
+
+    internal bool IsDisposed => _disposed;
+
+    /// <summary>Files the engine currently tracks (with grants, opens, waiters or a recall window).</summary>
+    public int TrackedFiles => _files.Count;
+
+    // ================================================================ grants
+
+    /// <summary>
+    /// Asks for a grant. A second request by the same owner for the same kind on the same file changes the existing
+    /// grant instead (upgrade or downgrade), as a second F_SETLEASE does. Completes synchronously unless the
+    /// <see cref="IGrantAuthority"/> takes its time.
+    /// </summary>
+    public ValueTask<GrantResult> GrantAsync(GrantRequest request, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        if (!ConflictRules.IsValid(request.Kind, request.Mode))
+            throw new ArgumentException($"A {request.Kind} cannot be {request.Mode}.", nameof(request));
+        ArgumentNullException.ThrowIfNull(request.Holder);
+
+        var admitted = _authority.AdmitAsync(request, cancellationToken);
+        if (admitted.IsCompletedSuccessfully)
+            return new ValueTask<GrantResult>(AdmitLocally(request, admitted.Result));
+        return AwaitAuthority(request, admitted);
+
+        async ValueTask<GrantResult> AwaitAuthority(GrantRequest request, ValueTask<bool> admitted) =>
+            AdmitLocally(request, await admitted.ConfigureAwait(false));
+    }
+
+    private GrantResult AdmitLocally(in GrantRequest request, bool admittedByAuthority)
+    {
+        if (!admittedByAuthority)
+        {
+            Log.GrantRefusedByAuthority(_logger, request.Kind, request.Mode, request.File, request.Owner);
+            return GrantStatus.RefusedByAuthority;
+        }
+
+        var fx = new Effects();
+        GrantResult result;
+        while (true)
+        {
+            var file = _files.GetOrAdd(request.File, static (key, engine) => new FileState(key, engine), this);
+            lock (file)
+            {
+                if (file.Retired)
+                    continue;
+                if (_disposed)
+                    ThrowDisposed();
+                long now = Time.GetTimestamp();
+                result = file.Admit(request, now, ref fx);
+                if (!result.IsGranted)
+                    RetireIfIdle(file, now);
+                else
+                    file.ArmTimer(now);
+                break;
+            }
+        }
+        if (!result.IsGranted)
+            _authority.OnGrantEnded(request, null);
+        if (!fx.IsEmpty)
+            Run(ref fx);
+        return result;
+    }
+
+    /// <summary>
+    /// Weakens a grant one step (Write to Read, Exclusive to Shared). This is how a holder answers a
+    /// <see cref="BreakTarget.Downgrade"/> break. Returns false if the grant is no longer live.
+    /// </summary>
+    public bool Downgrade(Grant grant)
+    {
+        ArgumentNullException.ThrowIfNull(grant);
+        ThrowIfDisposed();
+        var fx = new Effects();
+        bool done;
+        var file = grant.FileState;
+        lock (file)
+        {
+            if (file.Retired)
+                return false;
+            long now = Time.GetTimestamp();
+            done = file.Downgrade(grant, now, ref fx);
+            file.ArmTimer(now);
+        }
+        if (!fx.IsEmpty)
+            Run(ref fx);
+        return done;
+    }
+
+    /// <summary>
+    /// Gives a grant up. This is how a holder answers a <see cref="BreakTarget.Revoke"/> break, and how it
+    /// acknowledges a grant the engine revoked. Releasing twice is harmless. Safe to call from a break notice.
+    /// </summary>
+    public void Release(Grant grant)
+    {
+        ArgumentNullException.ThrowIfNull(grant);
+        if (_disposed)
+            return; // everything was dropped with the engine
+        var fx = new Effects();
+        bool ended;
+        var file = grant.FileState;
+        lock (file)
+        {
+            if (file.Retired)
+                return;
+            long now = Time.GetTimestamp();
+            ended = file.Release(grant, now, ref fx);
+            RetireIfIdle(file, now);
+        }
+        if (ended)
+            _authority.OnGrantEnded(new GrantRequest(grant.File, grant.Owner, grant.Kind, grant.CurrentMode, grant.Holder), grant);
+        if (!fx.IsEmpty)
+            Run(ref fx);
+    }
+
+    // ================================================================ opens and breakers
+
+    /// <summary>
+    /// Registers an open after breaking the grants it conflicts with (an open for write breaks every lease and
+    /// delegation of other owners; an open for read downgrades write leases and recalls write delegations). In
+    /// <see cref="BreakMode.NonBlocking"/> mode a conflict gives <see cref="BreakStatus.WouldBlock"/> and registers
+    /// nothing. In <see cref="BreakMode.Await"/> mode the open is registered at the instant the last conflict
+    /// goes, so no grant can slip in between. Every successful open must be matched by <see cref="Close"/>.
+    /// </summary>
+    public ValueTask<BreakResult> OpenAsync(FileKey file, Owner owner, OpenAccess access, BreakMode mode, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        if (access is not (OpenAccess.Read or OpenAccess.Write or OpenAccess.ReadWrite))
+            throw new ArgumentOutOfRangeException(nameof(access), access, "An open reads, writes or both.");
+        cancellationToken.ThrowIfCancellationRequested();
+        var op = ConflictRules.OperationFor(access);
+        while (true)
+        {
+            var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
+            if (TryBreak(state, op, owner, access, mode, out var result, out var waiter))
+                return result;
+            if (waiter is not null)
+                return Wait(waiter, cancellationToken);
+        }
+    }
+
+    /// <summary>Forgets one open registered by <see cref="OpenAsync"/>, with the same owner and access.</summary>
+    public void Close(FileKey file, Owner owner, OpenAccess access)
+    {
+        if (_disposed)
+            return;
+        if (!_files.TryGetValue(file, out var state))
+            throw new InvalidOperationException($"No open of {file} by {owner} is registered.");
+        var fx = new Effects();
+        lock (state)
+        {
+            if (state.Retired || !state.RemoveOpen(owner, access))
+                throw new InvalidOperationException($"No {access} open of {file} by {owner} is registered.");
+            long now = Time.GetTimestamp();
+            state.Expire(now, ref fx);
+            RetireIfIdle(state, now);
+        }
+        if (!fx.IsEmpty)
+            Run(ref fx);
+    }
+
+    /// <summary>
+    /// Breaks the grants that <paramref name="op"/> by <paramref name="breaker"/> conflicts with, before the caller
+    /// does the operation. Grants the breaker owns (see <see cref="IOwnerMatcher"/>) are left alone. A rename
+    /// that replaces a file is two calls: <see cref="FileOperation.Rename"/> on the source and
+    /// <see cref="FileOperation.Unlink"/> on the file it replaces.
+    /// </summary>
+    /// <returns>
+    /// Proceed when nothing conflicts (at once, or once the conflicts are gone in Await mode); WouldBlock in
+    /// NonBlocking mode while breaks are pending; LayoutBusy when another owner holds an exclusive layout.
+    /// The awaitable fails with <see cref="OperationCanceledException"/> on cancellation and with
+    /// <see cref="ObjectDisposedException"/> if the engine is disposed first.
+    /// </returns>
+    public ValueTask<BreakResult> BreakAsync(FileKey file, FileOperation op, Owner breaker, BreakMode mode, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+        while (true)
+        {
+            // The common case, a file nobody holds anything on, costs one dictionary lookup and no allocation.
+            if (!_files.TryGetValue(file, out var state))
+                return new ValueTask<BreakResult>(BreakResult.Proceed);
+            if (TryBreak(state, op, breaker, 0, mode, out var result, out var waiter))
+                return result;
+            if (waiter is not null)
+                return Wait(waiter, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// One attempt under the file lock. Returns true with a result, or false with a parked waiter (Await mode), or
+    /// false with neither when the state was retired under us and the caller must look the file up again.
+    /// </summary>
+    private bool TryBreak(FileState state, FileOperation op, Owner breaker, OpenAccess openToRegister, BreakMode mode,
+        out ValueTask<BreakResult> result, out BreakWaiter? waiter)
+    {
+        var fx = new Effects();
+        waiter = null;
+        BreakResult outcome;
+        lock (state)
+        {
+            if (state.Retired)
+            {
+                result = default;
+                return false;
+            }
+            if (_disposed)
+                ThrowDisposed();
+            long now = Time.GetTimestamp();
+            state.Expire(now, ref fx);
+            int remaining = state.StartBreaks(op, breaker, now, ref fx, out long earliest);
+            if (remaining < 0)
+            {
+                outcome = new BreakResult(BreakStatus.LayoutBusy);
+                RetireIfIdle(state, now);
+            }
+            else if (remaining == 0)
+            {
+                if (openToRegister != 0)
+                    state.AddOpen(breaker, openToRegister);
+                else
+                    RetireIfIdle(state, now);
+                state.ArmTimer(now);
+                outcome = BreakResult.Proceed;
+            }
+            else if (mode == BreakMode.NonBlocking)
+            {
+                state.ArmTimer(now);
+                outcome = new BreakResult(BreakStatus.WouldBlock, Time.GetUtcNow() + ToTimeSpanCeiling(earliest - now));
+            }
+            else
+            {
+                waiter = state.Park(op, breaker, openToRegister, remaining);
+                state.ArmTimer(now);
+                outcome = default;
+            }
+        }
+        if (!fx.IsEmpty)
+            Run(ref fx);
+        if (waiter is not null)
+        {
+            result = default;
+            return false;
+        }
+        if (outcome.Status == BreakStatus.WouldBlock)
+            Log.BreakWouldBlock(_logger, op, state.Key, breaker);
+        else if (outcome.Status == BreakStatus.LayoutBusy)
+            Log.LayoutBusy(_logger, op, state.Key, breaker);
+        result = new ValueTask<BreakResult>(outcome);
+        return true;
+    }
+
+    private ValueTask<BreakResult> Wait(BreakWaiter waiter, CancellationToken cancellationToken)
+    {
+        Log.BreakerWaiting(_logger, waiter.Operation, waiter.File.Key, waiter.Breaker, waiter.Remaining);
+        if (cancellationToken.CanBeCanceled)
+        {
+            // Registered after the lock is dropped: an already-cancelled token runs the callback inline.
+            waiter.Registration = cancellationToken.UnsafeRegister(
+                static (state, token) => ((BreakWaiter)state!).File.Engine.Cancel((BreakWaiter)state!, token), waiter);
+            if (waiter.Task.IsCompleted)
+                waiter.Registration.Unregister(); // released between the unlock and the registration
+        }
+        return new ValueTask<BreakResult>(waiter.Task);
+    }
+
+    internal void Cancel(BreakWaiter waiter, CancellationToken token)
+    {
+        bool removed;
+        var file = waiter.File;
+        lock (file)
+        {
+            removed = !file.Retired && file.Unpark(waiter);
+            if (removed)
+                RetireIfIdle(file, Time.GetTimestamp());
+        }
+        if (removed)
+            waiter.TrySetCanceled(token);
+    }
+
+    // ================================================================ timers
+
+    internal void OnFileTimer(FileState file)
+    {
+        var fx = new Effects();
+        lock (file)
+        {
+            if (file.Retired || _disposed)
+                return;
+            long now = Time.GetTimestamp();
+            file.TimerFired();
+            file.Expire(now, ref fx);
+            if (!RetireIfIdle(file, now))
+                file.ArmTimer(now);
+        }
+        if (!fx.IsEmpty)
+            Run(ref fx);
+    }
+
+    // ================================================================ visibility
+
+    /// <summary>Every grant and parked breaker, as /proc/locks would show them.</summary>
+    public EngineSnapshot Snapshot()
+    {
+        ThrowIfDisposed();
+        var grants = new List<GrantSnapshot>();
+        var breakers = new List<BreakerSnapshot>();
+        foreach (var (_, file) in _files)
+        {
+            var fx = new Effects();
+            lock (file)
+            {
+                if (file.Retired)
+                    continue;
+                long now = Time.GetTimestamp();
+                file.Expire(now, ref fx);
+                file.AppendSnapshot(grants, breakers, now, Time.GetUtcNow());
+            }
+            if (!fx.IsEmpty)
+                Run(ref fx);
+        }
+        return new EngineSnapshot(grants, breakers);
+    }
+
+    // ================================================================ effects
+
+    /// <summary>Carries out what a critical section decided. Never called under a file lock.</summary>
+    private void Run(ref Effects fx)
+    {
+        if (fx.Ended is { } ended)
+        {
+            foreach (var grant in ended)
+                _authority.OnGrantEnded(new GrantRequest(grant.File, grant.Owner, grant.Kind, grant.CurrentMode, grant.Holder), grant);
+        }
+        if (fx.Completions is { } completions)
+        {
+            foreach (var (waiter, result) in completions)
+            {
+                waiter.Registration.Unregister();
+                waiter.TrySetResult(result);
+            }
+        }
+        if (fx.Notices is { } notices)
+        {
+            Interlocked.Increment(ref _noticeBatchesInFlight);
+            if (_disposed)
+            {
+                NoticeBatchDone();
+                return;
+            }
+            ThreadPool.UnsafeQueueUserWorkItem(new NoticeBatch(this, notices), preferLocal: false);
+        }
+    }
+
+    /// <summary>Tells holders about breaks, in order, on a thread-pool thread: one work item per critical section, however many holders.</summary>
+    private sealed class NoticeBatch(LeaseEngine engine, List<HolderNotice> notices) : IThreadPoolWorkItem
+    {
+        public void Execute()
+        {
+            try
+            {
+                foreach (var notice in notices)
+                    engine.Deliver(notice);
+            }
+            finally
+            {
+                engine.NoticeBatchDone();
+            }
+        }
+    }
+
+    private void Deliver(HolderNotice notice)
+    {
+        var grant = notice.Grant;
+        try
+        {
+            if (!notice.Expired)
+            {
+                Log.BreakSent(_logger, grant.Kind, grant.File, grant.Owner, notice.Target, notice.Deadline);
+                grant.Holder.OnBreak(grant, notice.Target, notice.Deadline);
+            }
+            else
+            {
+                if (notice.Target == BreakTarget.Revoke)
+                    Log.GrantRevoked(_logger, grant.Kind, grant.File, grant.Owner);
+                else
+                    Log.GrantDowngraded(_logger, grant.Kind, grant.File, grant.Owner);
+                grant.Holder.OnBreakExpired(grant, notice.Target);
+            }
+        }
+        catch (Exception ex)
+        {
+            // One holder's bug must not keep the others from hearing of their breaks; the deadline still applies to it.
+            Log.HolderFailed(_logger, ex, grant.Kind, grant.File, grant.Owner);
+        }
+    }
+
+    private void NoticeBatchDone()
+    {
+        if (Interlocked.Decrement(ref _noticeBatchesInFlight) == 0 && _disposed)
+            Volatile.Read(ref _noticesDrained)?.TrySetResult();
+    }
+
+    // ================================================================ helpers
+
+    private bool RetireIfIdle(FileState file, long now)
+    {
+        if (!file.TryRetire(now))
+            return false;
+        _files.TryRemove(new KeyValuePair<FileKey, FileState>(file.Key, file));
+        return true;
+    }
+
+    internal long BreakTicks(GrantKind kind) => kind switch
+    {
+        GrantKind.Delegation => _delegationBreakTicks,
+        GrantKind.Layout => _layoutBreakTicks,
+        _ => _leaseBreakTicks,
+    };
+
+    private long ToTimestampTicks(TimeSpan span) => (long)Math.Ceiling(span.Ticks / _ticksPerTimestamp);
+
+    /// <summary>Timestamp ticks to a TimeSpan, rounded up so a timer never fires before the deadline it is armed for.</summary>
+    internal TimeSpan ToTimeSpanCeiling(long timestampTicks) => TimeSpan.FromTicks((long)Math.Ceiling(timestampTicks * _ticksPerTimestamp));
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+            ThrowDisposed();
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(LeaseEngine), "The lease engine has been disposed.");
+
+    // ================================================================ disposal
+
+    /// <summary>
+    /// Drops every grant, open and timer, and fails every parked breaker with <see cref="ObjectDisposedException"/>.
+    /// Holder notices already queued still run; <see cref="DisposeAsync"/> waits for them.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true; // from here no entry point parks a waiter, arms a timer or queues a notice
+        var orphans = new List<BreakWaiter>();
+        foreach (var (_, file) in _files)
+        {
+            lock (file)
+            {
+                if (file.DetachAll() is { } waiters)
+                    orphans.AddRange(waiters);
+            }
+        }
+        _files.Clear();
+        if (orphans.Count > 0)
+            Log.DisposedWithWaiters(_logger, orphans.Count);
+        foreach (var waiter in orphans)
+        {
+            waiter.Registration.Unregister();
+            waiter.TrySetException(new ObjectDisposedException(nameof(LeaseEngine), $"The lease engine was disposed while this {waiter.Operation} of {waiter.File.Key} waited for a break."));
+        }
+    }
+
+    /// <summary>Disposes, then waits until no holder notice is still running.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Dispose();
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _noticesDrained, drained);
+        if (Volatile.Read(ref _noticeBatchesInFlight) == 0)
+            drained.TrySetResult();
+        await drained.Task.ConfigureAwait(false);
+    }
+}

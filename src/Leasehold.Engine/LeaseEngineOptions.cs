@@ -1,0 +1,48 @@
+namespace Leasehold.Engine;
+
+/// <summary>Tunables of the engine. Every default says where it comes from.</summary>
+public sealed class LeaseEngineOptions
+{
+    /// <summary>How long a lease holder has to answer a break. 45 s: Linux's /proc/sys/fs/lease-break-time.</summary>
+    public TimeSpan LeaseBreakTime { get; set; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>
+    /// How long a delegation holder has to return it. 45 s, as for leases; the NFS layer usually sets this to the
+    /// NFS lease time so a client that renews in time has one whole lease period to answer a recall.
+    /// </summary>
+    public TimeSpan DelegationBreakTime { get; set; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>
+    /// How long a layout holder has to return it. 45 s, as for leases. Unlike Linux, a layout break always ends:
+    /// knfsd hung on layout conflicts because a layout lease never timed out.
+    /// </summary>
+    public TimeSpan LayoutBreakTime { get; set; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>
+    /// After a file's delegation is recalled, no new delegation is granted on it for this long, so a busy file is not
+    /// delegated and recalled over and over. 30 s: knfsd's bloom filter of recently recalled files is rotated every 30 s.
+    /// </summary>
+    public TimeSpan DelegationRecallWindow { get; set; } = TimeSpan.FromSeconds(30);
+
+    internal TimeSpan BreakTimeFor(GrantKind kind) => kind switch
+    {
+        GrantKind.Delegation => DelegationBreakTime,
+        GrantKind.Layout => LayoutBreakTime,
+        _ => LeaseBreakTime,
+    };
+
+    /// <summary>Throws when a setting is out of range. A break time of zero is allowed and means "revoke at once".</summary>
+    public void Validate()
+    {
+        Check(LeaseBreakTime, nameof(LeaseBreakTime));
+        Check(DelegationBreakTime, nameof(DelegationBreakTime));
+        Check(LayoutBreakTime, nameof(LayoutBreakTime));
+        Check(DelegationRecallWindow, nameof(DelegationRecallWindow));
+
+        static void Check(TimeSpan value, string name)
+        {
+            if (value < TimeSpan.Zero || value > TimeSpan.FromDays(1))
+                throw new ArgumentOutOfRangeException(name, value, $"{name} must be between 0 and 1 day.");
+        }
+    }
+}

@@ -197,11 +197,12 @@ internal sealed class FileState
             {
                 if (g == except || !g.IsLive || Matcher.BreakerOwns(request.Owner, g.Owner))
                     continue;
-                if (ConflictRules.GrantsConflict(request.Kind, request.Mode, g.Kind, g.CurrentMode))
-                    return GrantStatus.ConflictingGrant;
                 // fs/locks.c refuses a new lease while another is being broken: the breaker must see the file settle.
+                // Said first because it is the more useful answer: the conflict is on its way out, so try later.
                 if (g.CurrentState == GrantState.Breaking && (g.Kind == GrantKind.Layout) == (request.Kind == GrantKind.Layout))
                     return GrantStatus.BreakPending;
+                if (ConflictRules.GrantsConflict(request.Kind, request.Mode, g.Kind, g.CurrentMode))
+                    return GrantStatus.ConflictingGrant;
             }
         }
 

@@ -3,7 +3,8 @@ namespace Leasehold.Engine;
 /// <summary>
 /// Who holds a grant, holds an open or asks for a change: an opaque two-part identity. The parts mean
 /// what the caller wants them to; the NFS layer puts the client id in <see cref="Group"/> and the open
-/// owner in <see cref="Id"/>, a local process would be (0, pid), a cluster node (node, 0).
+/// owner in <see cref="Id"/>; a local process with no group is (0, pid). Group 0 means "in no group":
+/// <see cref="OwnerMatchers.SameGroup"/> then falls back to exact matching.
 /// How a breaker's identity is matched against a holder's is decided by an <see cref="IOwnerMatcher"/>.
 /// </summary>
 public readonly record struct Owner(ulong Group, ulong Id)
@@ -33,7 +34,7 @@ public static class OwnerMatchers
     /// <summary>Only the very same owner (both parts equal) is itself. The default.</summary>
     public static IOwnerMatcher Exact { get; } = new ExactMatcher();
 
-    /// <summary>Owners in the same group are one party: an NFS client and all of its open owners.</summary>
+    /// <summary>Owners in the same non-zero group are one party: an NFS client and all of its open owners. Group 0 is no group.</summary>
     public static IOwnerMatcher SameGroup { get; } = new SameGroupMatcher();
 
     private sealed class ExactMatcher : IOwnerMatcher
@@ -43,6 +44,7 @@ public static class OwnerMatchers
 
     private sealed class SameGroupMatcher : IOwnerMatcher
     {
-        public bool BreakerOwns(Owner breaker, Owner holder) => !breaker.IsAnonymous && breaker.Group == holder.Group;
+        public bool BreakerOwns(Owner breaker, Owner holder) =>
+            !breaker.IsAnonymous && (breaker.Group == 0 ? breaker == holder : breaker.Group == holder.Group);
     }
 }

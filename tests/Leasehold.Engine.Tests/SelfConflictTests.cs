@@ -58,6 +58,20 @@ public sealed class SelfConflictTests
     }
 
     [Fact]
+    public async Task Owners_in_group_zero_belong_to_no_group_and_match_only_themselves()
+    {
+        var f = new EngineFixture(matcher: OwnerMatchers.SameGroup);
+        var holder = new RecordingHolder();
+        var processA = new Owner(0, 100);
+        f.Grant(FileA, processA, GrantKind.Lease, GrantMode.Write, holder);
+
+        Assert.True(f.Open(FileA, processA, OpenAccess.Read).CanProceed);
+        Assert.Equal(BreakStatus.WouldBlock, f.Open(FileA, new Owner(0, 200), OpenAccess.Read).Status);
+        await f.DisposeAsync();
+        Assert.Equal(BreakTarget.Downgrade, Assert.Single(holder.Events).Target);
+    }
+
+    [Fact]
     public async Task Anonymous_breaker_owns_nothing_and_breaks_everything()
     {
         var f = new EngineFixture(matcher: OwnerMatchers.SameGroup);

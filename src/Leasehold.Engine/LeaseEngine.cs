@@ -26,7 +26,10 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
     private readonly long _delegationBreakTicks;
     private readonly long _layoutBreakTicks;
     private readonly double _ticksPerTimestamp;
+    private readonly TimeSpan _idleSweepInterval;
     private volatile bool _disposed;
+    private ITimer? _sweepTimer;
+    private int _sweepArmed;
     private int _noticeBatchesInFlight;
     private TaskCompletionSource? _noticesDrained;
 
@@ -48,6 +51,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         _delegationBreakTicks = ToTimestampTicks(options.DelegationBreakTime);
         _layoutBreakTicks = ToTimestampTicks(options.LayoutBreakTime);
         RecallWindowTicks = ToTimestampTicks(options.DelegationRecallWindow);
+        _idleSweepInterval = options.IdleSweepInterval;
     }
 
     internal TimeProvider Time { get; }
@@ -58,7 +62,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
 
     internal bool IsDisposed => _disposed;
 
-    /// <summary>Files the engine currently tracks (with grants, opens, waiters or a recall window).</summary>
+    /// <summary>Files the engine currently tracks: in use, in a recall window, or idle and not yet swept.</summary>
     public int TrackedFiles => _files.Count;
 
     // ================================================================ grants
@@ -103,12 +107,11 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
                     continue;
                 if (_disposed)
                     ThrowDisposed();
-                long now = Time.GetTimestamp();
-                result = file.Admit(request, now, ref fx);
-                if (!result.IsGranted)
-                    RetireIfIdle(file, now);
-                else
-                    file.ArmTimer(now);
+                var now = new Now(Time);
+                result = file.Admit(request, ref now, ref fx);
+                file.ArmTimer(ref now);
+                if (file.IsIdle)
+                    ScheduleSweep();
                 break;
             }
         }
@@ -134,9 +137,9 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         {
             if (file.Retired)
                 return false;
-            long now = Time.GetTimestamp();
-            done = file.Downgrade(grant, now, ref fx);
-            file.ArmTimer(now);
+            var now = new Now(Time);
+            done = file.Downgrade(grant, ref now, ref fx);
+            file.ArmTimer(ref now);
         }
         if (!fx.IsEmpty)
             Run(ref fx);
@@ -153,16 +156,19 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         if (_disposed)
             return; // everything was dropped with the engine
         var fx = new Effects();
-        bool ended;
+        bool ended, idle;
         var file = grant.FileState;
         lock (file)
         {
             if (file.Retired)
                 return;
-            long now = Time.GetTimestamp();
-            ended = file.Release(grant, now, ref fx);
-            RetireIfIdle(file, now);
+            var now = new Now(Time);
+            ended = file.Release(grant, ref now, ref fx);
+            file.ArmTimer(ref now);
+            idle = file.IsIdle;
         }
+        if (idle)
+            ScheduleSweep();
         if (ended)
             _authority.OnGrantEnded(new GrantRequest(grant.File, grant.Owner, grant.Kind, grant.CurrentMode, grant.Holder), grant);
         if (!fx.IsEmpty)
@@ -203,14 +209,18 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         if (!_files.TryGetValue(file, out var state))
             throw new InvalidOperationException($"No open of {file} by {owner} is registered.");
         var fx = new Effects();
+        bool idle;
         lock (state)
         {
             if (state.Retired || !state.RemoveOpen(owner, access))
                 throw new InvalidOperationException($"No {access} open of {file} by {owner} is registered.");
-            long now = Time.GetTimestamp();
-            state.Expire(now, ref fx);
-            RetireIfIdle(state, now);
+            var now = new Now(Time);
+            state.Expire(ref now, ref fx);
+            state.ArmTimer(ref now);
+            idle = state.IsIdle;
         }
+        if (idle)
+            ScheduleSweep();
         if (!fx.IsEmpty)
             Run(ref fx);
     }
@@ -253,6 +263,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         var fx = new Effects();
         waiter = null;
         BreakResult outcome;
+        bool idle;
         lock (state)
         {
             if (state.Retired)
@@ -262,35 +273,33 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
             }
             if (_disposed)
                 ThrowDisposed();
-            long now = Time.GetTimestamp();
-            state.Expire(now, ref fx);
-            int remaining = state.StartBreaks(op, breaker, now, ref fx, out long earliest);
+            var now = new Now(Time);
+            state.Expire(ref now, ref fx);
+            int remaining = state.StartBreaks(op, breaker, ref now, ref fx, out long earliest);
             if (remaining < 0)
             {
                 outcome = new BreakResult(BreakStatus.LayoutBusy);
-                RetireIfIdle(state, now);
             }
             else if (remaining == 0)
             {
                 if (openToRegister != 0)
                     state.AddOpen(breaker, openToRegister);
-                else
-                    RetireIfIdle(state, now);
-                state.ArmTimer(now);
                 outcome = BreakResult.Proceed;
             }
             else if (mode == BreakMode.NonBlocking)
             {
-                state.ArmTimer(now);
-                outcome = new BreakResult(BreakStatus.WouldBlock, Time.GetUtcNow() + ToTimeSpanCeiling(earliest - now));
+                outcome = new BreakResult(BreakStatus.WouldBlock, Time.GetUtcNow() + ToTimeSpanCeiling(earliest - now.Value));
             }
             else
             {
                 waiter = state.Park(op, breaker, openToRegister, remaining);
-                state.ArmTimer(now);
                 outcome = default;
             }
+            state.ArmTimer(ref now);
+            idle = state.IsIdle;
         }
+        if (idle)
+            ScheduleSweep();
         if (!fx.IsEmpty)
             Run(ref fx);
         if (waiter is not null)
@@ -322,14 +331,16 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
 
     internal void Cancel(BreakWaiter waiter, CancellationToken token)
     {
-        bool removed;
+        bool removed, idle = false;
         var file = waiter.File;
         lock (file)
         {
             removed = !file.Retired && file.Unpark(waiter);
             if (removed)
-                RetireIfIdle(file, Time.GetTimestamp());
+                idle = file.IsIdle;
         }
+        if (idle)
+            ScheduleSweep();
         if (removed)
             waiter.TrySetCanceled(token);
     }
@@ -339,16 +350,19 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
     internal void OnFileTimer(FileState file)
     {
         var fx = new Effects();
+        bool idle;
         lock (file)
         {
             if (file.Retired || _disposed)
                 return;
-            long now = Time.GetTimestamp();
+            var now = new Now(Time);
             file.TimerFired();
-            file.Expire(now, ref fx);
-            if (!RetireIfIdle(file, now))
-                file.ArmTimer(now);
+            file.Expire(ref now, ref fx);
+            file.ArmTimer(ref now);
+            idle = file.IsIdle;
         }
+        if (idle)
+            ScheduleSweep();
         if (!fx.IsEmpty)
             Run(ref fx);
     }
@@ -368,9 +382,10 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
             {
                 if (file.Retired)
                     continue;
-                long now = Time.GetTimestamp();
-                file.Expire(now, ref fx);
-                file.AppendSnapshot(grants, breakers, now, Time.GetUtcNow());
+                var now = new Now(Time);
+                file.Expire(ref now, ref fx);
+                file.ArmTimer(ref now);
+                file.AppendSnapshot(grants, breakers, now.Value, Time.GetUtcNow());
             }
             if (!fx.IsEmpty)
                 Run(ref fx);
@@ -459,12 +474,52 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
 
     // ================================================================ helpers
 
-    private bool RetireIfIdle(FileState file, long now)
+    // ================================================================ idle sweep
+
+    /// <summary>
+    /// Makes sure a sweep will come for an idle file state. Cheap when one is already armed: one volatile read.
+    /// The sweep clears the flag before it scans, so a state that goes idle during a scan arms the next one.
+    /// </summary>
+    private void ScheduleSweep()
     {
-        if (!file.TryRetire(now))
-            return false;
-        _files.TryRemove(new KeyValuePair<FileKey, FileState>(file.Key, file));
-        return true;
+        if (Volatile.Read(ref _sweepArmed) != 0 || Interlocked.CompareExchange(ref _sweepArmed, 1, 0) != 0 || _disposed)
+            return;
+        var timer = Volatile.Read(ref _sweepTimer);
+        if (timer is null)
+        {
+            var created = Time.CreateTimer(static s => ((LeaseEngine)s!).Sweep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            timer = Interlocked.CompareExchange(ref _sweepTimer, created, null) ?? created;
+            if (timer != created)
+                created.Dispose();
+        }
+        timer.Change(_idleSweepInterval, Timeout.InfiniteTimeSpan);
+        if (_disposed)
+            Interlocked.Exchange(ref _sweepTimer, null)?.Dispose(); // raced with Dispose: leave no timer behind
+    }
+
+    /// <summary>Retires file states idle since the previous sweep (two-step, so a state in steady reuse is never dropped).</summary>
+    private void Sweep()
+    {
+        Volatile.Write(ref _sweepArmed, 0);
+        if (_disposed)
+            return;
+        long now = Time.GetTimestamp();
+        bool again = false;
+        foreach (var (key, file) in _files)
+        {
+            bool stillIdle, retired;
+            lock (file)
+            {
+                if (file.Retired)
+                    continue;
+                stillIdle = file.Sweep(now, out retired);
+                if (retired)
+                    _files.TryRemove(new KeyValuePair<FileKey, FileState>(key, file));
+            }
+            again |= stillIdle;
+        }
+        if (again)
+            ScheduleSweep();
     }
 
     internal long BreakTicks(GrantKind kind) => kind switch
@@ -499,6 +554,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         if (_disposed)
             return;
         _disposed = true; // from here no entry point parks a waiter, arms a timer or queues a notice
+        Interlocked.Exchange(ref _sweepTimer, null)?.Dispose();
         var orphans = new List<BreakWaiter>();
         foreach (var (_, file) in _files)
         {

@@ -137,7 +137,8 @@ public sealed class BreakTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => open.AsTask().WaitAsync(Bound));
         Assert.Empty(f.Engine.Snapshot().Breakers);
         f.Engine.Release(grant);
-        Assert.Equal(0, f.Engine.TrackedFiles); // no open of Bob's was left behind
+        // No open of Bob's was left behind: a write lease, which any other open would forbid, is granted.
+        Assert.True(f.TryGrant(FileA, Carol, GrantKind.Lease, GrantMode.Write, holder).IsGranted);
     }
 
     [Fact]
@@ -168,7 +169,8 @@ public sealed class BreakTests
         f.Engine.Release(lease.Grant!);
 
         f.Clock.Advance(TimeSpan.FromSeconds(30));
-        Assert.Equal(0, f.Engine.TrackedFiles); // the window's end dropped the idle file on its timer
+        f.SweepIdleStates();
+        Assert.Equal(0, f.Engine.TrackedFiles); // once the window is over, the idle file is forgotten
         Assert.True(f.TryGrant(FileA, Carol, GrantKind.Delegation, GrantMode.Read, holder).IsGranted);
     }
 

@@ -133,8 +133,11 @@ public sealed class DeadlineTests
         Assert.Equal(1, f.Clock.ActiveTimers);
 
         f.Engine.Release(grant);
+        Assert.Equal(1, f.Clock.ActiveTimers); // the deadline timer is disarmed; only the idle sweep is armed
 
-        Assert.Equal(0, f.Clock.LiveTimers);
+        f.SweepIdleStates();
+        Assert.Equal(0, f.Clock.ActiveTimers);
+        Assert.Equal(1, f.Clock.LiveTimers); // the sweep timer, kept disarmed for next time; the file's timer is gone
         Assert.Equal(0, f.Engine.TrackedFiles);
     }
 }

@@ -57,5 +57,8 @@ public sealed class EngineFixture : IAsyncDisposable
         return Engine.BreakAsync(file, op, breaker, BreakMode.NonBlocking).Now();
     }
 
+    /// <summary>Moves the clock past two idle sweeps, after which every idle file state is gone.</summary>
+    public void SweepIdleStates() => Clock.Advance(2 * new LeaseEngineOptions().IdleSweepInterval + TimeSpan.FromTicks(1));
+
     public ValueTask DisposeAsync() => Engine.DisposeAsync();
 }

@@ -60,14 +60,25 @@ public sealed class GrantAdmissionTests : IAsyncLifetime
     }
 
     [Fact]
-    public void File_state_is_dropped_when_its_last_open_closes()
+    public void File_state_is_swept_once_idle_for_a_whole_sweep_interval_and_kept_while_in_use()
     {
         _f.Open(FileA, Bob, OpenAccess.Read);
         _f.Open(FileA, Bob, OpenAccess.Read);
         _f.Engine.Close(FileA, Bob, OpenAccess.Read);
-        Assert.Equal(1, _f.Engine.TrackedFiles);
+        _f.SweepIdleStates();
+        Assert.Equal(1, _f.Engine.TrackedFiles); // still open once
+
         _f.Engine.Close(FileA, Bob, OpenAccess.Read);
+        Assert.Equal(1, _f.Engine.TrackedFiles); // idle, kept for reuse for a while
+        _f.Clock.Advance(TimeSpan.FromSeconds(10));
+        _f.Open(FileA, Bob, OpenAccess.Read); // reused between the two sweeps: the mark is cleared
+        _f.Engine.Close(FileA, Bob, OpenAccess.Read);
+        _f.Clock.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, _f.Engine.TrackedFiles);
+
+        _f.SweepIdleStates();
         Assert.Equal(0, _f.Engine.TrackedFiles);
+        Assert.Equal(0, _f.Clock.ActiveTimers); // nothing left to sweep: the sweep timer is disarmed
     }
 
     [Fact]
@@ -135,7 +146,7 @@ public sealed class GrantAdmissionTests : IAsyncLifetime
         _f.Engine.Release(grant);
         _f.Engine.Release(grant);
         Assert.Equal(GrantState.Released, grant.State);
-        Assert.Equal(0, _f.Engine.TrackedFiles);
         Assert.False(_f.Engine.Downgrade(grant));
+        Assert.Empty(_f.Engine.Snapshot().Grants);
     }
 }

@@ -3,59 +3,49 @@ using System.Runtime.CompilerServices;
 namespace Leasehold.Engine;
 
 /// <summary>
-/// Everything the engine knows about one file: its grants, its opens, the breakers waiting on it, its
-/// break deadline timer and its delegation recall window.
+/// Everything the engine knows about one file: its grants, its opens and, once it has seen a break, its
+/// <see cref="BreakState"/> (parked breakers, deadline timer, delegation recall window).
 /// </summary>
 /// <remarks>
-/// <para><b>Lock.</b> The object's own monitor is the file lock; it guards every field here, the mutable
-/// fields of the file's <see cref="Grant"/>s and the <see cref="BreakWaiter.Remaining"/> of its waiters. (A
-/// separate <c>System.Threading.Lock</c> would cost 40 bytes a file; with a million delegated files that is
-/// 40 MB.) There is no lock above it: files never lock each other, and the engine's dictionary is only
-/// touched through its own lock-free reads and striped writes.</para>
+/// <para><b>Lock.</b> The object's own monitor is the file lock; it guards every field here, the
+/// <see cref="BreakState"/>, the mutable fields of the file's <see cref="Grant"/>s and the
+/// <see cref="BreakWaiter.Remaining"/> of its waiters. (A separate <c>System.Threading.Lock</c> would cost 40
+/// bytes a file; with a million delegated files that is 40 MB.) There is no lock above it: files never lock
+/// each other, and the engine's dictionary is only touched through its own lock-free reads and striped writes.</para>
 /// <para><b>Rules under the lock.</b> Nothing under it calls a holder, the authority, a waiter's continuation or
 /// the logger, and nothing awaits. Methods here record those in <see cref="Effects"/>; the engine carries them
 /// out once the lock is dropped. That is what lets a holder release its grant from inside a break notice.</para>
-/// <para><b>Lifetime.</b> A file state lives in the engine's dictionary while it has grants, opens, waiters or
-/// an open recall window. The moment it has none it is marked <see cref="Retired"/> under its lock and removed;
-/// a caller that finds a retired state (it raced with the removal) looks it up again.</para>
-/// <para><b>Invariants.</b> (1) No two live grants of different, non-matching owners conflict
+/// <para><b>Lifetime.</b> A state stays in the engine's dictionary while it is in use and for a while after it
+/// goes idle (no grants, opens or waiters): a file opened and closed in a loop keeps its state instead of paying
+/// for a dictionary insert and removal each time. The engine's idle sweep marks idle states and retires those
+/// still idle, and out of their recall window, at the next sweep. Retirement sets <see cref="Retired"/> under the
+/// lock; a caller that finds a retired state (it raced with the sweep) looks the file up again.</para>
+/// <para><b>Invariants.</b> (1) No two live grants of non-matching owners conflict
 /// (<see cref="ConflictRules.GrantsConflict"/>). (2) No live lease or delegation coexists with another owner's
 /// open it forbids, except while that grant is Breaking, which is exactly the window a breaker waits out.
-/// (3) <see cref="_breaking"/> counts the Breaking grants; <see cref="_nextDeadline"/> is never later than the
-/// earliest of their deadlines (it may be earlier, after a release; the timer then re-arms). (4) A waiter's
-/// <see cref="BreakWaiter.Remaining"/> equals the number of live grants that block it.</para>
+/// (3) <see cref="_breaking"/> counts the Breaking grants and <see cref="BreakState.NextDeadline"/> is never later
+/// than the earliest of their deadlines. (4) A waiter's <see cref="BreakWaiter.Remaining"/> equals the number of
+/// live grants that block it. (5) <see cref="_strongGrants"/> counts live Write and Exclusive grants.</para>
 /// </remarks>
-internal sealed class FileState
+internal sealed class FileState(FileKey key, LeaseEngine engine)
 {
-    private static readonly TimerCallback s_onTimer = static state => ((FileState)state!)._engine.OnFileTimer((FileState)state);
+    private static readonly TimerCallback s_onTimer = static state => ((FileState)state!).Engine.OnFileTimer((FileState)state);
 
-    public readonly FileKey Key;
-    private readonly LeaseEngine _engine;
+    public readonly FileKey Key = key;
+    public readonly LeaseEngine Engine = engine;
 
     private Grant? _head;
-    private Grant? _tail;
-    private int _strongGrants;          // live Write or Exclusive grants: lets a Read or Shared request skip the grant scan
+    private int _strongGrants;
     private int _breaking;
-    private long _nextDeadline;
-
     private OpenEntry[]? _opens;
     private int _openOwners;
-
-    private List<BreakWaiter>? _waiters;
-
-    private long _recallUntil;           // timestamp before which no delegation is granted; 0 = none
-    private ITimer? _timer;
-    private long _timerDue;              // timestamp the timer is armed for; long.MaxValue = disarmed
+    private BreakState? _breaks;
 
     /// <summary>Set, under the lock, when the state leaves the dictionary. A retired state is never used again.</summary>
     public bool Retired;
 
-    public FileState(FileKey key, LeaseEngine engine)
-    {
-        Key = key;
-        _engine = engine;
-        _timerDue = long.MaxValue;
-    }
+    /// <summary>Set by the idle sweep on an idle state, cleared by any use: a state still marked at the next sweep is retired.</summary>
+    public bool SweepMarked;
 
     private struct OpenEntry
     {
@@ -64,95 +54,108 @@ internal sealed class FileState
         public int Writers;
     }
 
-    public LeaseEngine Engine => _engine;
+    private IOwnerMatcher Matcher => Engine.Matcher;
 
-    private IOwnerMatcher Matcher => _engine.Matcher;
+    public bool IsIdle => _head is null && _openOwners == 0 && !(_breaks?.HasWaiters ?? false);
 
     // ---------------------------------------------------------------- expiry and timer
 
     /// <summary>Takes back every Breaking grant whose deadline has passed. Called first by every entry point (lazy expiry backs up the timer).</summary>
-    public void Expire(long now, ref Effects fx)
+    public void Expire(ref Now now, ref Effects fx)
     {
-        if (_breaking == 0 || now < _nextDeadline)
+        SweepMarked = false;
+        if (_breaking == 0 || now.Value < _breaks!.NextDeadline)
             return;
         long next = long.MaxValue;
         for (var g = _head; g is not null; g = g.Next)
         {
             if (g.CurrentState != GrantState.Breaking)
                 continue;
-            if (g.DeadlineTimestamp <= now)
-                Apply(g, g.PendingTarget, now, ref fx);
+            if (g.DeadlineTimestamp <= now.Value)
+                Apply(g, g.PendingTarget, ref fx);
             else if (g.DeadlineTimestamp < next)
                 next = g.DeadlineTimestamp;
         }
-        _nextDeadline = next;
+        _breaks.NextDeadline = next;
     }
 
-    /// <summary>
-    /// Arms the file's timer for the next thing that must happen without a caller: a break deadline, or the end of
-    /// the recall window of an otherwise idle file (so its state can be dropped). Creates the timer lazily.
-    /// </summary>
-    public void ArmTimer(long now)
+    /// <summary>Arms, moves or disarms the file's deadline timer for its earliest pending deadline. Free when the file has no break state.</summary>
+    public void ArmTimer(ref Now now)
     {
-        long due = _breaking > 0 ? _nextDeadline : long.MaxValue;
-        if (_recallUntil > now && IsIdle && _recallUntil < due)
-            due = _recallUntil;
-        if (due == _timerDue || _engine.IsDisposed)
+        var breaks = _breaks;
+        if (breaks is null)
             return;
-        _timerDue = due;
+        long due = _breaking > 0 ? breaks.NextDeadline : long.MaxValue;
+        if (due == breaks.TimerDue || Engine.IsDisposed)
+            return;
+        breaks.TimerDue = due;
         if (due == long.MaxValue)
         {
-            _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            breaks.Timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             return;
         }
-        var delay = _engine.ToTimeSpanCeiling(Math.Max(0, due - now));
-        if (_timer is null)
-            _timer = _engine.Time.CreateTimer(s_onTimer, this, delay, Timeout.InfiniteTimeSpan);
+        var delay = Engine.ToTimeSpanCeiling(Math.Max(0, due - now.Value));
+        if (breaks.Timer is null)
+            breaks.Timer = Engine.Time.CreateTimer(s_onTimer, this, delay, Timeout.InfiniteTimeSpan);
         else
-            _timer.Change(delay, Timeout.InfiniteTimeSpan);
+            breaks.Timer.Change(delay, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>The timer fired: forget what it was armed for so <see cref="ArmTimer"/> arms it again.</summary>
-    public void TimerFired() => _timerDue = long.MaxValue;
-
-    private bool IsIdle => _head is null && _openOwners == 0 && (_waiters is null || _waiters.Count == 0);
-
-    /// <summary>Retires the state if nothing is left in it. The caller removes a retired state from the dictionary.</summary>
-    public bool TryRetire(long now)
+    public void TimerFired()
     {
+        if (_breaks is not null)
+            _breaks.TimerDue = long.MaxValue;
+    }
+
+    /// <summary>
+    /// One step of the idle sweep. Retires the state if it was idle at the previous sweep and still is, with its
+    /// recall window over; drops a break state nothing needs any more. Returns true if the state stays idle
+    /// (the sweep must come back for it).
+    /// </summary>
+    public bool Sweep(long now, out bool retired)
+    {
+        retired = false;
+        var breaks = _breaks;
+        if (breaks is not null && _breaking == 0 && !breaks.HasWaiters && breaks.RecallUntil <= now)
+        {
+            breaks.Timer?.Dispose();
+            _breaks = breaks = null;
+        }
         if (!IsIdle)
             return false;
-        if (_recallUntil > now)
+        if (breaks is not null)
+            return true; // recall window still open: keep the memory of the recall
+        if (!SweepMarked)
         {
-            ArmTimer(now);
-            return false;
+            SweepMarked = true;
+            return true;
         }
         Retired = true;
-        _timer?.Dispose();
-        _timer = null;
-        return true;
+        retired = true;
+        return false;
     }
 
     // ---------------------------------------------------------------- grants
 
     /// <summary>Admits, upgrades or downgrades a grant. The authority has already said yes.</summary>
-    public GrantResult Admit(in GrantRequest request, long now, ref Effects fx)
+    public GrantResult Admit(in GrantRequest request, ref Now now, ref Effects fx)
     {
-        Expire(now, ref fx);
+        Expire(ref now, ref fx);
 
-        var existing = FindGrant(request.Owner, request.Kind);
+        var existing = _head is null ? null : FindGrant(request.Owner, request.Kind);
         if (existing is not null)
         {
             if (existing.CurrentMode == request.Mode)
                 return new GrantResult(GrantStatus.Granted, existing);
             if (!ConflictRules.IsStronger(request.Mode, existing.CurrentMode))
             {
-                Downgrade(existing, now, ref fx);
+                Downgrade(existing, ref now, ref fx);
                 return new GrantResult(GrantStatus.Granted, existing);
             }
             if (existing.CurrentState == GrantState.Breaking)
                 return GrantStatus.BreakPending;
-            var upgrade = CheckAdmission(request, existing, now);
+            var upgrade = CheckAdmission(request, existing, ref now);
             if (upgrade != GrantStatus.Granted)
                 return upgrade;
             existing.CurrentMode = request.Mode;
@@ -160,7 +163,7 @@ internal sealed class FileState
             return new GrantResult(GrantStatus.Granted, existing);
         }
 
-        var status = CheckAdmission(request, null, now);
+        var status = CheckAdmission(request, null, ref now);
         if (status != GrantStatus.Granted)
             return status;
         var grant = new Grant(this, request.Owner, request.Kind, request.Mode, request.Holder);
@@ -170,9 +173,9 @@ internal sealed class FileState
         return new GrantResult(GrantStatus.Granted, grant);
     }
 
-    private GrantStatus CheckAdmission(in GrantRequest request, Grant? except, long now)
+    private GrantStatus CheckAdmission(in GrantRequest request, Grant? except, ref Now now)
     {
-        if (request.Kind == GrantKind.Delegation && _recallUntil > now)
+        if (request.Kind == GrantKind.Delegation && _breaks is { RecallUntil: > 0 } breaks && breaks.RecallUntil > now.Value)
             return GrantStatus.RecentlyRecalled;
 
         if (request.Kind != GrantKind.Layout && _openOwners > 0)
@@ -206,9 +209,9 @@ internal sealed class FileState
             }
         }
 
-        if (_waiters is { Count: > 0 })
+        if (_breaks?.Waiters is { Count: > 0 } waiters)
         {
-            foreach (var w in _waiters)
+            foreach (var w in waiters)
             {
                 if (ConflictRules.Classify(w.Operation, request.Kind, request.Mode) != Conflict.None
                     && !Matcher.BreakerOwns(w.Breaker, request.Owner))
@@ -229,9 +232,9 @@ internal sealed class FileState
     }
 
     /// <summary>Weakens a grant by one step. Completes a pending downgrade break. Returns false if the grant is not live.</summary>
-    public bool Downgrade(Grant grant, long now, ref Effects fx)
+    public bool Downgrade(Grant grant, ref Now now, ref Effects fx)
     {
-        Expire(now, ref fx);
+        Expire(ref now, ref fx);
         if (!grant.IsLive)
             return false;
         var oldMode = grant.CurrentMode;
@@ -251,9 +254,9 @@ internal sealed class FileState
     }
 
     /// <summary>Removes a grant. Returns whether it was live (so the authority must hear that it ended).</summary>
-    public bool Release(Grant grant, long now, ref Effects fx)
+    public bool Release(Grant grant, ref Now now, ref Effects fx)
     {
-        Expire(now, ref fx);
+        Expire(ref now, ref fx);
         if (grant.CurrentState == GrantState.Released)
             return false;
         bool wasLive = grant.IsLive;
@@ -269,25 +272,23 @@ internal sealed class FileState
     }
 
     /// <summary>Carries out a break target on a grant by the engine's own hand: at the deadline, or at once when the break time is zero.</summary>
-    private void Apply(Grant g, BreakTarget target, long now, ref Effects fx)
+    private void Apply(Grant g, BreakTarget target, ref Effects fx)
     {
         var oldMode = g.CurrentMode;
         bool wasLive = g.IsLive;
         if (g.CurrentState == GrantState.Breaking)
             _breaking--;
+        if (IsStrong(oldMode))
+            _strongGrants--;
         g.PendingTarget = BreakTarget.None;
         if (target == BreakTarget.Downgrade)
         {
             g.CurrentMode = ConflictRules.Weaker(oldMode);
             g.CurrentState = GrantState.Active;
-            if (IsStrong(oldMode))
-                _strongGrants--;
         }
         else
         {
             g.CurrentState = GrantState.Revoked;
-            if (IsStrong(oldMode))
-                _strongGrants--;
             fx.End(g);
         }
         fx.Notify(g, target, expired: true, deadline: default);
@@ -298,12 +299,10 @@ internal sealed class FileState
 
     private void Link(Grant g)
     {
-        g.Previous = _tail;
-        if (_tail is null)
-            _head = g;
-        else
-            _tail.Next = g;
-        _tail = g;
+        g.Next = _head;
+        if (_head is not null)
+            _head.Previous = g;
+        _head = g;
     }
 
     private void Unlink(Grant g)
@@ -312,9 +311,7 @@ internal sealed class FileState
             _head = g.Next;
         else
             g.Previous.Next = g.Next;
-        if (g.Next is null)
-            _tail = g.Previous;
-        else
+        if (g.Next is not null)
             g.Next.Previous = g.Previous;
         g.Previous = g.Next = null;
     }
@@ -326,7 +323,7 @@ internal sealed class FileState
     /// returns how many still block it. Grants whose break time is zero are taken back here and now. Returns -1,
     /// breaking nothing, when an unbreakable grant (another owner's exclusive layout) makes the operation fail.
     /// </summary>
-    public int StartBreaks(FileOperation op, Owner breaker, long now, ref Effects fx, out long earliestDeadline)
+    public int StartBreaks(FileOperation op, Owner breaker, ref Now now, ref Effects fx, out long earliestDeadline)
     {
         earliestDeadline = long.MaxValue;
         if (_head is null)
@@ -349,13 +346,14 @@ internal sealed class FileState
             if (conflict == Conflict.None || Matcher.BreakerOwns(breaker, g.Owner))
                 continue;
             var target = conflict == Conflict.Downgrade ? BreakTarget.Downgrade : BreakTarget.Revoke;
+            var breaks = _breaks ??= new BreakState();
             if (g.Kind == GrantKind.Delegation)
-                _recallUntil = Math.Max(_recallUntil, now + _engine.RecallWindowTicks);
+                breaks.RecallUntil = Math.Max(breaks.RecallUntil, now.Value + Engine.RecallWindowTicks);
 
-            long breakTicks = _engine.BreakTicks(g.Kind);
+            long breakTicks = Engine.BreakTicks(g.Kind);
             if (breakTicks == 0)
             {
-                Apply(g, target, now, ref fx); // a break time of zero means "take it back at once", never "wait forever"
+                Apply(g, target, ref fx); // a break time of zero means "take it back at once", never "wait forever"
                 continue;
             }
 
@@ -363,20 +361,20 @@ internal sealed class FileState
             {
                 g.CurrentState = GrantState.Breaking;
                 g.PendingTarget = target;
-                g.DeadlineTimestamp = now + breakTicks;
-                if (_breaking++ == 0 || g.DeadlineTimestamp < _nextDeadline)
-                    _nextDeadline = g.DeadlineTimestamp;
+                g.DeadlineTimestamp = now.Value + breakTicks;
+                if (_breaking++ == 0 || g.DeadlineTimestamp < breaks.NextDeadline)
+                    breaks.NextDeadline = g.DeadlineTimestamp;
                 if (utcNow == default)
-                    utcNow = _engine.Time.GetUtcNow();
-                fx.Notify(g, target, expired: false, utcNow + _engine.ToTimeSpanCeiling(breakTicks));
+                    utcNow = Engine.Time.GetUtcNow();
+                fx.Notify(g, target, expired: false, utcNow + Engine.ToTimeSpanCeiling(breakTicks));
             }
             else if (target > g.PendingTarget)
             {
                 // A pending downgrade meets a writer: escalate to a revoke, keeping the deadline already given.
                 g.PendingTarget = target;
                 if (utcNow == default)
-                    utcNow = _engine.Time.GetUtcNow();
-                fx.Notify(g, target, expired: false, utcNow + _engine.ToTimeSpanCeiling(g.DeadlineTimestamp - now));
+                    utcNow = Engine.Time.GetUtcNow();
+                fx.Notify(g, target, expired: false, utcNow + Engine.ToTimeSpanCeiling(g.DeadlineTimestamp - now.Value));
             }
             remaining++;
             if (g.DeadlineTimestamp < earliestDeadline)
@@ -388,20 +386,20 @@ internal sealed class FileState
     public BreakWaiter Park(FileOperation op, Owner breaker, OpenAccess openToRegister, int remaining)
     {
         var waiter = new BreakWaiter(this, op, breaker, openToRegister, remaining);
-        (_waiters ??= []).Add(waiter);
+        var breaks = _breaks ??= new BreakState();
+        (breaks.Waiters ??= []).Add(waiter);
         return waiter;
     }
 
     /// <summary>Removes a waiter that gave up. Returns false if it was already released.</summary>
-    public bool Unpark(BreakWaiter waiter) => _waiters is not null && _waiters.Remove(waiter);
+    public bool Unpark(BreakWaiter waiter) => _breaks?.Waiters is { } waiters && waiters.Remove(waiter);
 
-    /// <summary>Takes every waiter out, for disposal.</summary>
+    /// <summary>Retires the state for disposal and hands back its waiters.</summary>
     public List<BreakWaiter>? DetachAll()
     {
-        var waiters = _waiters;
-        _waiters = null;
-        _timer?.Dispose();
-        _timer = null;
+        var waiters = _breaks?.Waiters;
+        _breaks?.Timer?.Dispose();
+        _breaks = null;
         Retired = true;
         for (var g = _head; g is not null; g = g.Next)
             g.CurrentState = GrantState.Released;
@@ -414,16 +412,16 @@ internal sealed class FileState
     /// </summary>
     private void GrantChanged(Grant g, GrantMode oldMode, bool wasLive, ref Effects fx)
     {
-        if (_waiters is not { Count: > 0 } || !wasLive)
+        if (!wasLive || _breaks?.Waiters is not { Count: > 0 } waiters)
             return;
-        for (int i = _waiters.Count - 1; i >= 0; i--)
+        for (int i = waiters.Count - 1; i >= 0; i--)
         {
-            var w = _waiters[i];
+            var w = waiters[i];
             bool before = Blocks(w, g.Kind, oldMode, g.Owner);
             bool after = g.IsLive && Blocks(w, g.Kind, g.CurrentMode, g.Owner);
             if (before && !after && --w.Remaining == 0)
             {
-                _waiters.RemoveAt(i);
+                waiters.RemoveAt(i);
                 if (w.OpenToRegister != 0)
                     AddOpen(w.Breaker, w.OpenToRegister);
                 fx.Complete(w, BreakResult.Proceed);
@@ -494,17 +492,18 @@ internal sealed class FileState
 
     public void AppendSnapshot(List<GrantSnapshot> grants, List<BreakerSnapshot> breakers, long now, DateTimeOffset utcNow)
     {
-        int waiting = _waiters?.Count ?? 0;
+        var waiters = _breaks?.Waiters;
+        int waiting = waiters?.Count ?? 0;
         for (var g = _head; g is not null; g = g.Next)
         {
             DateTimeOffset? deadline = g.CurrentState == GrantState.Breaking
-                ? utcNow + _engine.ToTimeSpanCeiling(Math.Max(0, g.DeadlineTimestamp - now))
+                ? utcNow + Engine.ToTimeSpanCeiling(Math.Max(0, g.DeadlineTimestamp - now))
                 : null;
             grants.Add(new GrantSnapshot(Key, g.Kind, g.CurrentMode, g.Owner, g.CurrentState, g.PendingTarget, deadline, waiting));
         }
-        if (_waiters is not null)
+        if (waiters is not null)
         {
-            foreach (var w in _waiters)
+            foreach (var w in waiters)
                 breakers.Add(new BreakerSnapshot(Key, w.Operation, w.Breaker, w.Remaining));
         }
     }

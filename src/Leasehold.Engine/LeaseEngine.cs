@@ -254,12 +254,54 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
+    /// Like <see cref="BreakAsync"/>, but when the change may proceed the file stays held until the returned
+    /// <see cref="FileChange"/> is disposed: no grant the change conflicts with is admitted in between. The exported
+    /// tree uses this around every change it makes, so "recall, then change" is one step as far as grants can tell.
+    /// </summary>
+    public ValueTask<FileChange> BeginChangeAsync(FileKey file, FileOperation op, Owner breaker, BreakMode mode, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+        while (true)
+        {
+            var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
+            if (TryBreak(state, op, breaker, 0, mode, out var result, out var waiter, holdFile: true, out var guard))
+                return new ValueTask<FileChange>(new FileChange(result.Result, guard));
+            if (waiter is not null)
+                return AwaitChange(waiter, cancellationToken);
+        }
+
+        async ValueTask<FileChange> AwaitChange(BreakWaiter waiter, CancellationToken cancellationToken) =>
+            new(await Wait(waiter, cancellationToken).ConfigureAwait(false), waiter);
+    }
+
+    internal void EndChange(BreakWaiter guard)
+    {
+        if (_disposed)
+            return;
+        var file = guard.File;
+        bool idle = false;
+        lock (file)
+        {
+            if (!file.Retired && file.EndChange(guard))
+                idle = file.IsIdle;
+        }
+        if (idle)
+            ScheduleSweep();
+    }
+
+    /// <summary>
     /// One attempt under the file lock. Returns true with a result, or false with a parked waiter (Await mode), or
     /// false with neither when the state was retired under us and the caller must look the file up again.
     /// </summary>
     private bool TryBreak(FileState state, FileOperation op, Owner breaker, OpenAccess openToRegister, BreakMode mode,
-        out ValueTask<BreakResult> result, out BreakWaiter? waiter)
+        out ValueTask<BreakResult> result, out BreakWaiter? waiter) =>
+        TryBreak(state, op, breaker, openToRegister, mode, out result, out waiter, holdFile: false, out _);
+
+    private bool TryBreak(FileState state, FileOperation op, Owner breaker, OpenAccess openToRegister, BreakMode mode,
+        out ValueTask<BreakResult> result, out BreakWaiter? waiter, bool holdFile, out BreakWaiter? guard)
     {
+        guard = null;
         var fx = new Effects();
         waiter = null;
         BreakResult outcome;
@@ -284,6 +326,8 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
             {
                 if (openToRegister != 0)
                     state.AddOpen(breaker, openToRegister);
+                if (holdFile)
+                    guard = state.Park(op, breaker, 0, remaining: 0, holdsFile: true);
                 outcome = BreakResult.Proceed;
             }
             else if (mode == BreakMode.NonBlocking)
@@ -292,7 +336,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
             }
             else
             {
-                waiter = state.Park(op, breaker, openToRegister, remaining);
+                waiter = state.Park(op, breaker, openToRegister, remaining, holdFile);
                 outcome = default;
             }
             state.ArmTimer(ref now);
@@ -561,7 +605,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
             lock (file)
             {
                 if (file.DetachAll() is { } waiters)
-                    orphans.AddRange(waiters);
+                    orphans.AddRange(waiters.Where(w => w.Remaining > 0)); // a held FileChange has nothing left to wait for
             }
         }
         _files.Clear();

@@ -10,7 +10,7 @@ namespace Leasehold.Engine;
 /// waiter's open in the same critical section so that no grant can slip in between. Guarded by the file's lock,
 /// except the completion itself, which always happens after the lock is dropped.
 /// </remarks>
-internal sealed class BreakWaiter(FileState file, FileOperation operation, Owner breaker, OpenAccess openToRegister, int remaining)
+internal sealed class BreakWaiter(FileState file, FileOperation operation, Owner breaker, OpenAccess openToRegister, int remaining, bool holdsFile = false)
     : TaskCompletionSource<BreakResult>(TaskCreationOptions.RunContinuationsAsynchronously)
 {
     public FileState File { get; } = file;
@@ -23,6 +23,12 @@ internal sealed class BreakWaiter(FileState file, FileOperation operation, Owner
     public OpenAccess OpenToRegister { get; } = openToRegister;
 
     public int Remaining = remaining;
+
+    /// <summary>
+    /// A <see cref="FileChange"/>: once released the waiter stays parked, with nothing left to wait for, so that the
+    /// file keeps admitting no grant the change conflicts with until the caller ends the change.
+    /// </summary>
+    public bool HoldsFile { get; } = holdsFile;
 
     public CancellationTokenRegistration Registration;
 }

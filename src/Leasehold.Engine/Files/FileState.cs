@@ -383,16 +383,19 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
         return remaining;
     }
 
-    public BreakWaiter Park(FileOperation op, Owner breaker, OpenAccess openToRegister, int remaining)
+    public BreakWaiter Park(FileOperation op, Owner breaker, OpenAccess openToRegister, int remaining, bool holdsFile = false)
     {
-        var waiter = new BreakWaiter(this, op, breaker, openToRegister, remaining);
+        var waiter = new BreakWaiter(this, op, breaker, openToRegister, remaining, holdsFile);
         var breaks = _breaks ??= new BreakState();
         (breaks.Waiters ??= []).Add(waiter);
         return waiter;
     }
 
-    /// <summary>Removes a waiter that gave up. Returns false if it was already released.</summary>
-    public bool Unpark(BreakWaiter waiter) => _breaks?.Waiters is { } waiters && waiters.Remove(waiter);
+    /// <summary>Removes a waiter that gave up. Returns false if it was already released (a released change is ended only by <see cref="EndChange"/>).</summary>
+    public bool Unpark(BreakWaiter waiter) => waiter.Remaining > 0 && _breaks?.Waiters is { } waiters && waiters.Remove(waiter);
+
+    /// <summary>Ends a <see cref="FileChange"/>: its waiter stops keeping grants out.</summary>
+    public bool EndChange(BreakWaiter waiter) => _breaks?.Waiters is { } waiters && waiters.Remove(waiter);
 
     /// <summary>Retires the state for disposal and hands back its waiters.</summary>
     public List<BreakWaiter>? DetachAll()
@@ -421,7 +424,8 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
             bool after = g.IsLive && Blocks(w, g.Kind, g.CurrentMode, g.Owner);
             if (before && !after && --w.Remaining == 0)
             {
-                waiters.RemoveAt(i);
+                if (!w.HoldsFile)
+                    waiters.RemoveAt(i);
                 if (w.OpenToRegister != 0)
                     AddOpen(w.Breaker, w.OpenToRegister);
                 fx.Complete(w, BreakResult.Proceed);

@@ -30,7 +30,8 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
     private volatile bool _disposed;
     private ITimer? _sweepTimer;
     private int _sweepArmed;
-    private int _noticeBatchesInFlight;
+    private readonly ConcurrentQueue<HolderNotice> _notices = new();
+    private int _draining;
     private TaskCompletionSource? _noticesDrained;
 
     public LeaseEngine(
@@ -455,33 +456,40 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
                 waiter.TrySetResult(result);
             }
         }
-        if (fx.Notices is { } notices)
+        if (fx.Notices is { } notices && !_disposed)
         {
-            Interlocked.Increment(ref _noticeBatchesInFlight);
-            if (_disposed)
-            {
-                NoticeBatchDone();
-                return;
-            }
-            ThreadPool.UnsafeQueueUserWorkItem(new NoticeBatch(this, notices), preferLocal: false);
+            foreach (var notice in notices)
+                _notices.Enqueue(notice);
+            StartDrainer();
         }
     }
 
-    /// <summary>Tells holders about breaks, in order, on a thread-pool thread: one work item per critical section, however many holders.</summary>
-    private sealed class NoticeBatch(LeaseEngine engine, List<HolderNotice> notices) : IThreadPoolWorkItem
+    // ================================================================ holder notices
+
+    /// <summary>
+    /// Holder notices go through one lock-free queue drained by at most one thread-pool work item at a time, so a
+    /// holder hears of a grant's break before its expiry, in the order the engine decided them. Holders must not
+    /// block in a notice (they queue their own I/O, as the NFS layer queues a CB_RECALL).
+    /// </summary>
+    private void StartDrainer()
     {
-        public void Execute()
+        if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
+            ThreadPool.UnsafeQueueUserWorkItem(static engine => engine.Drain(), this, preferLocal: false);
+    }
+
+    private void Drain()
+    {
+        while (true)
         {
-            try
-            {
-                foreach (var notice in notices)
-                    engine.Deliver(notice);
-            }
-            finally
-            {
-                engine.NoticeBatchDone();
-            }
+            while (_notices.TryDequeue(out var notice))
+                Deliver(notice);
+            Volatile.Write(ref _draining, 0);
+            // A notice enqueued after the last TryDequeue but before the flag was cleared saw the drainer running: take it.
+            if (_notices.IsEmpty || Interlocked.CompareExchange(ref _draining, 1, 0) != 0)
+                break;
         }
+        if (_disposed)
+            Volatile.Read(ref _noticesDrained)?.TrySetResult();
     }
 
     private void Deliver(HolderNotice notice)
@@ -508,12 +516,6 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
             // One holder's bug must not keep the others from hearing of their breaks; the deadline still applies to it.
             Log.HolderFailed(_logger, ex, grant.Kind, grant.File, grant.Owner);
         }
-    }
-
-    private void NoticeBatchDone()
-    {
-        if (Interlocked.Decrement(ref _noticeBatchesInFlight) == 0 && _disposed)
-            Volatile.Read(ref _noticesDrained)?.TrySetResult();
     }
 
     // ================================================================ helpers
@@ -624,7 +626,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         Dispose();
         var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _noticesDrained, drained);
-        if (Volatile.Read(ref _noticeBatchesInFlight) == 0)
+        if (Volatile.Read(ref _draining) == 0 && _notices.IsEmpty)
             drained.TrySetResult();
         await drained.Task.ConfigureAwait(false);
     }

@@ -3,7 +3,8 @@ namespace Leasehold.Engine;
 /// <summary>
 /// Implemented by whoever holds grants (the NFS delegation code, a local lease table) to hear about them.
 /// Every call comes on a thread-pool thread, outside every engine lock, so an implementation may call back
-/// into the engine (release the grant right there) or start I/O such as a CB_RECALL.
+/// into the engine (release the grant right there). Notices are delivered one at a time, in the order the engine
+/// decided them, so an implementation must not block: start I/O such as a CB_RECALL and return.
 /// </summary>
 public interface IGrantHolder
 {

@@ -1,0 +1,44 @@
+using System.Net;
+using Leasehold.Rpc.Messages;
+using Leasehold.Rpc.Xdr;
+
+namespace Leasehold.Rpc.Server;
+
+/// <summary>An ONC RPC program served by <see cref="RpcServer"/> (NFS is program 100003).</summary>
+public interface IRpcProgram
+{
+    uint Program { get; }
+
+    uint LowVersion { get; }
+
+    uint HighVersion { get; }
+
+    /// <summary>
+    /// Runs one call. The server answers procedure 0 (NULL) itself and never passes it here. On
+    /// <see cref="AcceptStat.Success"/> the results are what was written to <paramref name="results"/>; on any other
+    /// status they are discarded. An <see cref="XdrException"/> thrown while decoding arguments becomes GARBAGE_ARGS.
+    /// </summary>
+    ValueTask<AcceptStat> HandleAsync(RpcCall call, XdrWriter results, CancellationToken cancellationToken);
+}
+
+/// <summary>The connection a call arrived on, as the program sees it: enough to send calls back (the NFSv4.1 back channel).</summary>
+public interface IRpcConnection
+{
+    /// <summary>Unique for the life of the server; used in logs.</summary>
+    long Id { get; }
+
+    EndPoint? RemoteEndPoint { get; }
+
+    /// <summary>Cancelled when the connection closes.</summary>
+    CancellationToken Closed { get; }
+}
+
+/// <summary>One decoded call. <see cref="Arguments"/> stays valid until the handler's task completes.</summary>
+public sealed record RpcCall(
+    uint Xid,
+    uint Program,
+    uint Version,
+    uint Procedure,
+    RpcCredentials Credentials,
+    ReadOnlyMemory<byte> Arguments,
+    IRpcConnection Connection);

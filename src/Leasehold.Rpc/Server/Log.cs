@@ -1,0 +1,44 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Rpc.Server;
+
+/// <summary>RPC log events (ids 3xxx). A faulty peer is a warning, our own fault an error, routine traffic debug.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(3001, LogLevel.Information, "Listening for ONC RPC over TCP on {EndPoint}")]
+    public static partial void Listening(ILogger logger, EndPoint endPoint);
+
+    [LoggerMessage(3002, LogLevel.Debug, "Connection {ConnectionId} from {Remote} accepted")]
+    public static partial void ConnectionAccepted(ILogger logger, long connectionId, EndPoint? remote);
+
+    [LoggerMessage(3003, LogLevel.Debug, "Connection {ConnectionId} from {Remote} closed")]
+    public static partial void ConnectionClosed(ILogger logger, long connectionId, EndPoint? remote);
+
+    [LoggerMessage(3004, LogLevel.Warning, "Connection {ConnectionId} from {Remote} refused: {Limit} connections are open already")]
+    public static partial void TooManyConnections(ILogger logger, long connectionId, EndPoint? remote, int limit);
+
+    [LoggerMessage(3005, LogLevel.Warning, "Connection {ConnectionId} from {Remote} closed: {Reason} (limit {Limit} bytes / fragments)")]
+    public static partial void BadRecord(ILogger logger, long connectionId, EndPoint? remote, string reason, int limit);
+
+    [LoggerMessage(3006, LogLevel.Warning, "Connection {ConnectionId} from {Remote}: undecodable call header ({Reason}); record dropped")]
+    public static partial void BadCallHeader(ILogger logger, long connectionId, EndPoint? remote, string reason);
+
+    [LoggerMessage(3007, LogLevel.Warning, "Connection {ConnectionId}: garbage arguments for program {Program} v{Version} procedure {Procedure} (xid {Xid}): {Reason}")]
+    public static partial void GarbageArgs(ILogger logger, long connectionId, uint program, uint version, uint procedure, uint xid, string reason);
+
+    [LoggerMessage(3008, LogLevel.Error, "Connection {ConnectionId}: program {Program} v{Version} procedure {Procedure} (xid {Xid}) failed; replying SYSTEM_ERR")]
+    public static partial void HandlerFailed(ILogger logger, Exception exception, long connectionId, uint program, uint version, uint procedure, uint xid);
+
+    [LoggerMessage(3009, LogLevel.Debug, "Connection {ConnectionId} from {Remote} ended with an I/O error")]
+    public static partial void ConnectionFaulted(ILogger logger, Exception exception, long connectionId, EndPoint? remote);
+
+    [LoggerMessage(3010, LogLevel.Debug, "Connection {ConnectionId}: unexpected REPLY (xid {Xid}) with no call outstanding; dropped")]
+    public static partial void UnexpectedReply(ILogger logger, long connectionId, uint xid);
+
+    [LoggerMessage(3011, LogLevel.Information, "ONC RPC listener on {EndPoint} stopped; {Count} connection(s) closed")]
+    public static partial void Stopped(ILogger logger, EndPoint endPoint, int count);
+
+    [LoggerMessage(3012, LogLevel.Debug, "Connection {ConnectionId}: call rejected ({Reason}) for xid {Xid}")]
+    public static partial void CallRejected(ILogger logger, long connectionId, string reason, uint xid);
+}

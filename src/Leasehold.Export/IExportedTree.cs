@@ -1,0 +1,129 @@
+namespace Leasehold.Export;
+
+/// <summary>
+/// The exported directory tree, as the NFS layer sees it: handles in, statuses and values out. Every change asks the
+/// <see cref="IChangeGate"/> first, so grants on the file (delegations, layouts) are recalled before it happens.
+/// Implementations never let a handle or a name reach outside the export.
+/// </summary>
+/// <remarks>Methods are synchronous: they are local system calls, usually served from the page cache, and the NFS
+/// layer calls them from thread-pool threads. Only the gate is awaited.</remarks>
+public interface IExportedTree
+{
+    FileHandle RootHandle { get; }
+
+    /// <summary>Whether the export refuses every change (a read-only export).</summary>
+    bool IsReadOnly { get; }
+
+    /// <summary>Identifies the filesystem to clients (the fsid attribute).</summary>
+    (ulong Major, ulong Minor) FileSystemId { get; }
+
+    FsResult<FileAttributes> GetAttributes(FileHandle handle);
+
+    FsResult<FsStats> GetFileSystemStats(FileHandle handle);
+
+    /// <summary>Looks a name up in a directory. Needs execute (search) permission on the directory.</summary>
+    FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, string name);
+
+    /// <summary>The directory containing <paramref name="directory"/>; NotFound at the export root (it has no parent here).</summary>
+    FsResult<FileHandle> LookupParent(Caller caller, FileHandle directory);
+
+    /// <summary>Which of the asked access bits the caller has, judged from the mode bits (owner, group, other; root may do all but execute a non-executable).</summary>
+    FsResult<AccessMask> CheckAccess(Caller caller, FileHandle handle, AccessMask asked);
+
+    FsResult<string> ReadLink(Caller caller, FileHandle handle);
+
+    /// <summary>
+    /// Lists a directory from just after <paramref name="cookie"/> (0 = the start), at most <paramref name="maxEntries"/>
+    /// entries. Cookies stay valid across calls while the entry they name exists. "." and ".." are never listed.
+    /// </summary>
+    FsResult<(IReadOnlyList<DirectoryEntry> Entries, bool EndOfDirectory)> ReadDirectory(Caller caller, FileHandle directory, ulong cookie, int maxEntries);
+
+    /// <summary>Reads up to destination.Length bytes at <paramref name="offset"/>.</summary>
+    FsResult<(int Count, bool EndOfFile)> Read(Caller caller, FileHandle file, long offset, Span<byte> destination);
+
+    /// <summary>Writes at <paramref name="offset"/>; with DataSync or FileSync the data is on disk before this returns.</summary>
+    ValueTask<FsResult<(int Count, WriteStability Committed)>> WriteAsync(Caller caller, FileHandle file, long offset, ReadOnlyMemory<byte> data, WriteStability stability, ChangeContext context, CancellationToken cancellationToken);
+
+    /// <summary>Flushes earlier unstable writes to disk.</summary>
+    FsResult<bool> Commit(FileHandle file);
+
+    /// <summary>
+    /// Creates a regular file, or opens the existing one unless <paramref name="exclusive"/>. Returns the handle and
+    /// whether it was created.
+    /// </summary>
+    ValueTask<FsResult<(FileHandle Handle, bool Created)>> CreateFileAsync(Caller caller, FileHandle directory, string name, uint mode, bool exclusive, ChangeContext context, CancellationToken cancellationToken);
+
+    ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, string name, uint mode, ChangeContext context, CancellationToken cancellationToken);
+
+    ValueTask<FsResult<FileHandle>> CreateSymlinkAsync(Caller caller, FileHandle directory, string name, string target, ChangeContext context, CancellationToken cancellationToken);
+
+    ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken);
+
+    ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken);
+
+    ValueTask<FsStatus> RenameAsync(Caller caller, FileHandle fromDirectory, string fromName, FileHandle toDirectory, string toName, ChangeContext context, CancellationToken cancellationToken);
+
+    ValueTask<FsResult<FileAttributes>> SetAttributesAsync(Caller caller, FileHandle handle, SetAttributes changes, ChangeContext context, CancellationToken cancellationToken);
+}
+
+/// <summary>Who is changing a file, for the change gate: the breaker identity the engine needs, opaque here.</summary>
+public readonly record struct ChangeContext(ulong BreakerGroup, ulong BreakerId, bool NonBlocking)
+{
+    /// <summary>A change with no identity that waits for recalls (a local administrative change).</summary>
+    public static ChangeContext Anonymous => new(0, 0, false);
+}
+
+/// <summary>What a change does to a file, for the gate to decide which grants it recalls.</summary>
+public enum ChangeKind
+{
+    Write,
+    Truncate,
+    SetAttributes,
+    Link,
+    Unlink,
+    Rename,
+    Create,
+}
+
+/// <summary>
+/// Asked before every change the tree makes. The host wires it to the lease engine (the tree itself knows no engine):
+/// it recalls conflicting grants and holds the file until the returned scope is disposed. A refusal (a recall still
+/// pending in non-blocking mode, an exclusive layout) comes back as a status and the change does not happen.
+/// </summary>
+public interface IChangeGate
+{
+    /// <summary>Asks to change the file with id <paramref name="fileId"/> (its inode number).</summary>
+    ValueTask<ChangeGrant> BeginAsync(ulong fileId, ChangeKind kind, ChangeContext context, CancellationToken cancellationToken);
+}
+
+/// <summary>The gate's answer: go ahead (and dispose when done), or not now.</summary>
+public readonly struct ChangeGrant(ChangeRefusal refusal, IDisposable? scope) : IDisposable
+{
+    public static ChangeGrant Proceed => new(ChangeRefusal.None, null);
+
+    public ChangeRefusal Refusal { get; } = refusal;
+
+    public bool CanProceed => Refusal == ChangeRefusal.None;
+
+    public void Dispose() => scope?.Dispose();
+}
+
+public enum ChangeRefusal
+{
+    None,
+
+    /// <summary>Grants are being recalled; try again shortly (NFS4ERR_DELAY).</summary>
+    RecallPending,
+
+    /// <summary>Someone holds an exclusive layout the change cannot break.</summary>
+    LayoutBusy,
+}
+
+/// <summary>A gate that lets everything through, for trees used without an engine.</summary>
+public sealed class OpenGate : IChangeGate
+{
+    public static OpenGate Instance { get; } = new();
+
+    public ValueTask<ChangeGrant> BeginAsync(ulong fileId, ChangeKind kind, ChangeContext context, CancellationToken cancellationToken) =>
+        new(ChangeGrant.Proceed);
+}

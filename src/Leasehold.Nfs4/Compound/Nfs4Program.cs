@@ -1,0 +1,206 @@
+using Leasehold.Export;
+using Leasehold.Nfs4.Ops;
+using Leasehold.Nfs4.Protocol;
+using Leasehold.Rpc.Messages;
+using Leasehold.Rpc.Server;
+using Leasehold.Rpc.Xdr;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Nfs4.Compound;
+
+/// <summary>
+/// NFS program 100003 version 4: the COMPOUND procedure. The compound rules live here and nowhere else: the minor
+/// version, where SEQUENCE may stand, which operations may run outside a session, stopping at the first failure, the
+/// reply cache, and one error boundary that turns a bug into NFS4ERR_SERVERFAULT. Operations are picked by one flat
+/// switch, without reflection.
+/// </summary>
+internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
+{
+    public const uint NfsProgram = 100003;
+    private const uint ProcCompound = 1;
+    private const int MaxTag = 1024;
+
+    public uint Program => NfsProgram;
+
+    public uint LowVersion => 4;
+
+    public uint HighVersion => 4;
+
+    public async ValueTask<AcceptStat> HandleAsync(RpcCall call, XdrWriter results, CancellationToken cancellationToken)
+    {
+        if (call.Procedure != ProcCompound)
+            return AcceptStat.ProcUnavail;
+
+        // COMPOUND4args header: tag, minorversion, argarray count. A header that does not decode is GARBAGE_ARGS.
+        var r = new XdrReader(call.Arguments.Span);
+        var tag = r.ReadOpaque(MaxTag).ToArray();
+        uint minorVersion = r.ReadUInt32();
+        int count = r.ReadArrayCount(int.MaxValue, minElementSize: 4);
+        int position = r.Position;
+
+        int compoundStart = results.Position;
+        int statusAt = results.ReserveUInt32();
+        results.WriteOpaque(tag);
+        int countAt = results.ReserveUInt32();
+
+        if (minorVersion != 1)
+        {
+            results.PatchUInt32(statusAt, (uint)NfsStat4.MinorVersMismatch);
+            return AcceptStat.Success;
+        }
+
+        var ctx = new CompoundContext(server, call, ToCaller(call.Credentials), count);
+        var status = NfsStat4.Ok;
+        int done = 0;
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                ctx.OperationIndex = i;
+                var opReader = new XdrReader(call.Arguments.Span[position..]);
+                uint opnum = opReader.ReadUInt32();
+                position += 4;
+
+                var order = CheckPosition((NfsOpcode)opnum, i, count, ctx);
+                if (order != NfsStat4.Ok)
+                {
+                    status = WriteBare(results, (NfsOpcode)opnum, order);
+                    done++;
+                    break;
+                }
+
+                (status, position) = await DispatchAsync(opnum, ctx, call.Arguments, position, results, cancellationToken).ConfigureAwait(false);
+                done++;
+
+                if (ctx.ReplayReply is { } cached)
+                {
+                    // A retransmission: answer with exactly what was sent the first time (§2.10.6.1.1).
+                    results.Truncate(compoundStart);
+                    cached.CopyTo(results.GetSpan(cached.Length));
+                    results.Advance(cached.Length);
+                    return AcceptStat.Success;
+                }
+                if (status != NfsStat4.Ok)
+                    break;
+            }
+        }
+        finally
+        {
+            results.PatchUInt32(statusAt, (uint)status);
+            results.PatchUInt32(countAt, (uint)done);
+            ReleaseSlot(ctx, results, compoundStart);
+        }
+        return AcceptStat.Success;
+    }
+
+    /// <summary>RFC 8881 §2.10.6.4 and §18.46.3: SEQUENCE first, and only these operations may run without it, alone.</summary>
+    private static NfsStat4 CheckPosition(NfsOpcode op, int index, int count, CompoundContext ctx)
+    {
+        if (op == NfsOpcode.Sequence)
+            return index == 0 ? NfsStat4.Ok : NfsStat4.SequencePos;
+        if (index > 0)
+            return ctx.Session is null && !IsSessionless(op) ? NfsStat4.OpNotInSession : NfsStat4.Ok;
+        if (!IsSessionless(op))
+            return op is NfsOpcode.Illegal || !Enum.IsDefined(op) ? NfsStat4.Ok : NfsStat4.OpNotInSession;
+        return count == 1 ? NfsStat4.Ok : NfsStat4.NotOnlyOp;
+    }
+
+    private static bool IsSessionless(NfsOpcode op) =>
+        op is NfsOpcode.ExchangeId or NfsOpcode.CreateSession or NfsOpcode.DestroySession
+            or NfsOpcode.BindConnToSession or NfsOpcode.DestroyClientId;
+
+    /// <summary>Keeps the reply in the slot's cache and frees the slot for the next request.</summary>
+    private void ReleaseSlot(CompoundContext ctx, XdrWriter results, int compoundStart)
+    {
+        if (ctx.Slot is not { } slot || ctx.Session is not { } session)
+            return;
+        int length = results.Position - compoundStart;
+        byte[]? reply = length <= server.Options.MaxCachedReplySize ? results.WrittenSpan[compoundStart..].ToArray() : null;
+        lock (session.Sync)
+        {
+            slot.CachedReply = reply;
+            slot.InUse = false;
+        }
+    }
+
+    private static NfsStat4 WriteBare(XdrWriter w, NfsOpcode op, NfsStat4 status)
+    {
+        w.WriteUInt32((uint)op);
+        w.WriteUInt32((uint)status);
+        return status;
+    }
+
+    private ValueTask<(NfsStat4, int)> DispatchAsync(uint opnum, CompoundContext ctx, ReadOnlyMemory<byte> args, int position, XdrWriter w, CancellationToken ct) =>
+        (NfsOpcode)opnum switch
+        {
+            NfsOpcode.ExchangeId => RunAsync<ExchangeIdOp, ExchangeIdArgs, ExchangeIdResult>(ExchangeIdOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.CreateSession => RunAsync<CreateSessionOp, CreateSessionArgs, CreateSessionResult>(CreateSessionOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Sequence => RunAsync<SequenceOp, SequenceArgs, SequenceResult>(SequenceOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.DestroySession => RunAsync<DestroySessionOp, byte[], Unit>(DestroySessionOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.DestroyClientId => RunAsync<DestroyClientIdOp, ulong, Unit>(DestroyClientIdOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.ReclaimComplete => RunAsync<ReclaimCompleteOp, bool, Unit>(ReclaimCompleteOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.PutRootFh => RunAsync<PutRootFhOp, Unit, Unit>(PutRootFhOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.PutPubFh => RunAsync<PutPubFhOp, Unit, Unit>(PutPubFhOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.PutFh => RunAsync<PutFhOp, byte[], Unit>(PutFhOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.GetFh => RunAsync<GetFhOp, Unit, FileHandle>(GetFhOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.SaveFh => RunAsync<SaveFhOp, Unit, Unit>(SaveFhOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.RestoreFh => RunAsync<RestoreFhOp, Unit, Unit>(RestoreFhOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Illegal => new((WriteBare(w, NfsOpcode.Illegal, NfsStat4.OpIllegal), position)),
+            _ when Enum.IsDefined((NfsOpcode)opnum) => new((WriteBare(w, (NfsOpcode)opnum, NfsStat4.NotSupp), position)),
+            // §15.2: an operation number outside the protocol is answered as OP_ILLEGAL.
+            _ => new((WriteBare(w, NfsOpcode.Illegal, NfsStat4.OpIllegal), position)),
+        };
+
+    /// <summary>Decode, execute, encode: the shape every operation shares, with the one error boundary.</summary>
+    private async ValueTask<(NfsStat4, int)> RunAsync<TOp, TArgs, TResult>(TOp op, CompoundContext ctx, ReadOnlyMemory<byte> args, int position, XdrWriter w, CancellationToken ct)
+        where TOp : INfsOp<TArgs, TResult>
+    {
+        w.WriteUInt32((uint)TOp.Opcode);
+        int statusAt = w.ReserveUInt32();
+        int bodyAt = w.Position;
+        OpResult<TResult> result;
+        if (!TryDecode<TOp, TArgs, TResult>(args.Span, ref position, out var decoded))
+        {
+            Log.BadXdr(server.Logger, TOp.Opcode.ToString(), ctx.Call.Connection.Id);
+            result = NfsStat4.BadXdr;
+        }
+        else
+        {
+            try
+            {
+                result = await op.ExecuteAsync(ctx, decoded, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.OperationFailed(server.Logger, ex, TOp.Opcode.ToString(), ctx.Call.Connection.Id);
+                w.Truncate(bodyAt);
+                result = NfsStat4.ServerFault;
+            }
+        }
+        w.PatchUInt32(statusAt, (uint)result.Status);
+        TOp.Encode(result, w);
+        return (result.Status, position);
+    }
+
+    private static bool TryDecode<TOp, TArgs, TResult>(ReadOnlySpan<byte> args, ref int position, out TArgs decoded)
+        where TOp : INfsOp<TArgs, TResult>
+    {
+        var r = new XdrReader(args[position..]);
+        try
+        {
+            decoded = TOp.Decode(ref r);
+            position += r.Position;
+            return true;
+        }
+        catch (XdrException)
+        {
+            decoded = default!;
+            return false;
+        }
+    }
+
+    private static Caller ToCaller(RpcCredentials credentials) =>
+        credentials.IsAnonymous
+            ? new Caller(65534, 65534, [])
+            : new Caller(credentials.Uid, credentials.Gid, credentials.Groups);
+}

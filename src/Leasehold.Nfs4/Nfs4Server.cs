@@ -1,0 +1,89 @@
+using System.Text;
+using Leasehold.Engine;
+using Leasehold.Export;
+using Leasehold.Nfs4.Compound;
+using Leasehold.Nfs4.State;
+using Leasehold.Rpc.Server;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Leasehold.Nfs4;
+
+/// <summary>
+/// The NFSv4.1 server: the state tables, the exported tree and the lease engine, and the RPC program that serves
+/// COMPOUNDs over them. A heartbeat on the injected clock expires clients whose lease ran out.
+/// </summary>
+public sealed class Nfs4Server : IAsyncDisposable
+{
+    private readonly ITimer _heartbeat;
+
+    public Nfs4Server(IExportedTree tree, LeaseEngine engine, Nfs4Options? options = null, TimeProvider? time = null, ILoggerFactory? loggers = null)
+    {
+        Options = options ?? new Nfs4Options();
+        Options.Validate();
+        Time = time ?? TimeProvider.System;
+        Tree = tree;
+        Engine = engine;
+        Logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<Nfs4Server>();
+        Clients = new ClientTable(Options, Time);
+        Clients.ClientGone += client => Log.ClientGone(Logger, client.ClientId);
+        var boot = Time.GetUtcNow();
+        BootVerifier = (ulong)boot.ToUnixTimeMilliseconds();
+        ServerOwner = Encoding.UTF8.GetBytes($"leasehold-{Environment.MachineName}");
+        Program = new Nfs4Program(this);
+        // Expire on a quarter of the lease: a client is gone at most 1.25 lease times after its last SEQUENCE.
+        var tick = Options.LeaseTime / 4;
+        _heartbeat = Time.CreateTimer(static s => ((Nfs4Server)s!).Heartbeat(), this, tick, tick);
+    }
+
+    public IRpcProgram Program { get; }
+
+    public Nfs4Options Options { get; }
+
+    internal TimeProvider Time { get; }
+
+    internal IExportedTree Tree { get; }
+
+    internal LeaseEngine Engine { get; }
+
+    internal ILogger Logger { get; }
+
+    internal ClientTable Clients { get; }
+
+    /// <summary>Changes at every start: the write verifier (a client resends unstable writes when it changes) and the server scope.</summary>
+    internal ulong BootVerifier { get; }
+
+    internal byte[] ServerOwner { get; }
+
+    private void Heartbeat()
+    {
+        int expired = Clients.ExpireClients();
+        if (expired > 0)
+            Log.ClientsExpired(Logger, expired);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _heartbeat.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>NFSv4 log events (ids 4xxx).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(4001, LogLevel.Information, "Client {ClientId:x16} is gone; its state is released")]
+    public static partial void ClientGone(ILogger logger, ulong clientId);
+
+    [LoggerMessage(4002, LogLevel.Information, "{Count} client(s) expired: no SEQUENCE within the lease time")]
+    public static partial void ClientsExpired(ILogger logger, int count);
+
+    [LoggerMessage(4003, LogLevel.Error, "{Operation} failed unexpectedly (connection {ConnectionId}); replying NFS4ERR_SERVERFAULT")]
+    public static partial void OperationFailed(ILogger logger, Exception exception, string operation, long connectionId);
+
+    [LoggerMessage(4004, LogLevel.Information, "Client {ClientId:x16} created session {SessionId} ({Slots} slots)")]
+    public static partial void SessionCreated(ILogger logger, ulong clientId, string sessionId, uint slots);
+
+    [LoggerMessage(4005, LogLevel.Debug, "Bad XDR in {Operation} (connection {ConnectionId})")]
+    public static partial void BadXdr(ILogger logger, string operation, long connectionId);
+}

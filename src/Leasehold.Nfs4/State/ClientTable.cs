@@ -1,0 +1,261 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Leasehold.Nfs4.Protocol;
+
+namespace Leasehold.Nfs4.State;
+
+/// <summary>
+/// Client records and their sessions. EXCHANGE_ID and CREATE_SESSION decide which records exist under one lock
+/// (<see cref="_records"/>): they are rare, and RFC 8881 §18.35.5's cases are about several records at once. The hot
+/// path (SEQUENCE) only reads <see cref="_sessions"/>, a concurrent dictionary, and then locks the one session.
+/// </summary>
+internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
+{
+    private readonly Lock _records = new();
+    private readonly Dictionary<ulong, NfsClient> _byId = [];
+    private readonly List<NfsClient> _all = [];
+    private readonly ConcurrentDictionary<SessionKey, Session> _sessions = new();
+    private readonly uint _boot = (uint)time.GetUtcNow().ToUnixTimeSeconds();
+    private uint _nextClient;
+    private uint _nextSession;
+
+    /// <summary>Raised (outside every lock) when a client record is destroyed or expires, so its opens and locks are dropped.</summary>
+    public event Action<NfsClient>? ClientGone;
+
+    public long LeaseTicks { get; } = (long)(options.LeaseTime.TotalSeconds * time.TimestampFrequency);
+
+    public int SessionCount => _sessions.Count;
+
+    // ---------------------------------------------------------------- EXCHANGE_ID (RFC 8881 §18.35.5)
+
+    public NfsStat4 ExchangeId(byte[] ownerId, ulong verifier, string principal, bool update, out NfsClient? client)
+    {
+        client = null;
+        var gone = new List<NfsClient>();
+        long now = time.GetTimestamp();
+        NfsStat4 status;
+        lock (_records)
+        {
+            NfsClient? confirmed = null, unconfirmed = null;
+            foreach (var c in _all)
+            {
+                if (!c.OwnerId.AsSpan().SequenceEqual(ownerId))
+                    continue;
+                if (c.Confirmed)
+                    confirmed = c;
+                else
+                    unconfirmed = c;
+            }
+
+            if (update)
+            {
+                // Cases 6-8: an update needs a confirmed record with the same verifier and principal.
+                if (confirmed is null)
+                    status = NfsStat4.NoEnt;
+                else if (confirmed.Verifier != verifier)
+                    status = NfsStat4.NotSame;
+                else if (confirmed.Principal != principal)
+                    status = NfsStat4.Perm;
+                else
+                {
+                    client = confirmed;
+                    status = NfsStat4.Ok;
+                }
+            }
+            else if (confirmed is not null && confirmed.Verifier == verifier && confirmed.Principal == principal)
+            {
+                client = confirmed; // case 2: the same client again
+                status = NfsStat4.Ok;
+            }
+            else if (confirmed is not null && confirmed.Principal != principal && HasLiveState(confirmed, now))
+            {
+                status = NfsStat4.ClidInUse; // case 3: another principal while the record still has state
+            }
+            else
+            {
+                // Case 1 (new), 4 (the client rebooted: new verifier) or 5 (replace an unconfirmed record). The old confirmed
+                // record stays until the new one is confirmed by CREATE_SESSION.
+                if (unconfirmed is not null)
+                    Remove(unconfirmed, gone);
+                if (confirmed is not null && confirmed.Principal != principal)
+                    Remove(confirmed, gone);
+                client = new NfsClient(NewClientId(), ownerId, verifier, principal, now);
+                _byId[client.ClientId] = client;
+                _all.Add(client);
+                status = NfsStat4.Ok;
+            }
+        }
+        Announce(gone);
+        return status;
+    }
+
+    private bool HasLiveState(NfsClient client, long now) => now - client.LastRenewed < LeaseTicks;
+
+    // ---------------------------------------------------------------- CREATE_SESSION (§18.36.4)
+
+    public enum CreateSessionCheck
+    {
+        New,
+        Replay,
+    }
+
+    /// <summary>Finds the client and checks csa_sequence. On Replay, the cached reply is in the client record.</summary>
+    public NfsStat4 BeginCreateSession(ulong clientId, uint sequence, out NfsClient? client, out CreateSessionCheck check)
+    {
+        check = CreateSessionCheck.New;
+        lock (_records)
+        {
+            if (!_byId.TryGetValue(clientId, out client) || client.Expired)
+            {
+                client = null;
+                return NfsStat4.StaleClientId;
+            }
+            if (sequence == client.NextCreateSessionSequence)
+                return NfsStat4.Ok;
+            if (sequence == client.NextCreateSessionSequence - 1 && client.CachedCreateSessionReply is not null)
+            {
+                check = CreateSessionCheck.Replay;
+                return NfsStat4.Ok;
+            }
+            return NfsStat4.SeqMisordered;
+        }
+    }
+
+    /// <summary>Creates the session, confirms the client (destroying the record it replaces) and advances csa_sequence.</summary>
+    public Session CreateSession(NfsClient client, ChannelAttributes fore, ChannelAttributes back, uint callbackProgram)
+    {
+        var gone = new List<NfsClient>();
+        Session session;
+        lock (_records)
+        {
+            if (!client.Confirmed)
+            {
+                foreach (var other in _all.ToArray())
+                {
+                    if (other != client && other.Confirmed && other.OwnerId.AsSpan().SequenceEqual(client.OwnerId))
+                        Remove(other, gone);
+                }
+                client.Confirmed = true;
+            }
+            client.NextCreateSessionSequence++;
+            client.LastRenewed = time.GetTimestamp();
+            session = new Session(NewSessionId(client), client, fore, back, callbackProgram);
+            lock (client.Sync)
+                client.Sessions.Add(session);
+            _sessions[new SessionKey(session.Id)] = session;
+        }
+        Announce(gone);
+        return session;
+    }
+
+    public void CacheCreateSessionReply(NfsClient client, byte[] reply)
+    {
+        lock (_records)
+            client.CachedCreateSessionReply = reply;
+    }
+
+    // ---------------------------------------------------------------- lookups, renewal, destruction
+
+    public Session? FindSession(ReadOnlySpan<byte> id) =>
+        id.Length == 16 && _sessions.TryGetValue(new SessionKey(id), out var s) && !s.Destroyed ? s : null;
+
+    public NfsClient? FindClient(ulong clientId)
+    {
+        lock (_records)
+            return _byId.TryGetValue(clientId, out var c) && !c.Expired ? c : null;
+    }
+
+    public void Renew(NfsClient client) => client.LastRenewed = time.GetTimestamp();
+
+    public bool DestroySession(Session session)
+    {
+        if (!_sessions.TryRemove(new SessionKey(session.Id), out _))
+            return false;
+        lock (session.Sync)
+            session.Destroyed = true;
+        lock (session.Client.Sync)
+            session.Client.Sessions.Remove(session);
+        return true;
+    }
+
+    /// <summary>DESTROY_CLIENTID (§18.50): refused while the client still has sessions.</summary>
+    public NfsStat4 DestroyClient(ulong clientId)
+    {
+        var gone = new List<NfsClient>();
+        lock (_records)
+        {
+            if (!_byId.TryGetValue(clientId, out var client))
+                return NfsStat4.StaleClientId;
+            lock (client.Sync)
+            {
+                if (client.Sessions.Count > 0)
+                    return NfsStat4.ClientIdBusy;
+            }
+            Remove(client, gone);
+        }
+        Announce(gone);
+        return NfsStat4.Ok;
+    }
+
+    /// <summary>Destroys every client whose lease ran out. Called by the server's heartbeat.</summary>
+    public int ExpireClients()
+    {
+        long now = time.GetTimestamp();
+        var gone = new List<NfsClient>();
+        lock (_records)
+        {
+            foreach (var client in _all.ToArray())
+            {
+                if (!HasLiveState(client, now))
+                    Remove(client, gone);
+            }
+        }
+        Announce(gone);
+        return gone.Count;
+    }
+
+    private void Remove(NfsClient client, List<NfsClient> gone)
+    {
+        _byId.Remove(client.ClientId);
+        _all.Remove(client);
+        client.Expired = true;
+        Session[] sessions;
+        lock (client.Sync)
+        {
+            sessions = [.. client.Sessions];
+            client.Sessions.Clear();
+        }
+        foreach (var s in sessions)
+        {
+            _sessions.TryRemove(new SessionKey(s.Id), out _);
+            lock (s.Sync)
+                s.Destroyed = true;
+        }
+        gone.Add(client);
+    }
+
+    private void Announce(List<NfsClient> gone)
+    {
+        foreach (var client in gone)
+            ClientGone?.Invoke(client);
+    }
+
+    private ulong NewClientId() => ((ulong)_boot << 32) | ++_nextClient;
+
+    private byte[] NewSessionId(NfsClient client)
+    {
+        var id = new byte[16];
+        BitConverter.TryWriteBytes(id.AsSpan(0, 8), client.ClientId);
+        BitConverter.TryWriteBytes(id.AsSpan(8, 4), ++_nextSession);
+        RandomNumberGenerator.Fill(id.AsSpan(12, 4)); // not guessable from the client id alone
+        return id;
+    }
+
+    /// <summary>A session id as a dictionary key.</summary>
+    private readonly record struct SessionKey(ulong A, ulong B)
+    {
+        public SessionKey(ReadOnlySpan<byte> id) : this(BitConverter.ToUInt64(id[..8]), BitConverter.ToUInt64(id[8..16]))
+        {
+        }
+    }
+}

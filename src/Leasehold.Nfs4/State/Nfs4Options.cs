@@ -1,0 +1,32 @@
+namespace Leasehold.Nfs4.State;
+
+/// <summary>NFSv4.1 server settings. Every default says where it comes from.</summary>
+public sealed class Nfs4Options
+{
+    /// <summary>How long a client's state lives without a SEQUENCE. 90 s: the Linux nfsd default (nfsd4_lease).</summary>
+    public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(90);
+
+    /// <summary>Slots granted per session at most. 64: the Linux client's default slot table size.</summary>
+    public int MaxSessionSlots { get; set; } = 64;
+
+    /// <summary>Operations in one COMPOUND at most. 50: Linux nfsd's NFSD_MAX_OPS_PER_COMPOUND; real clients send fewer than 10.</summary>
+    public int MaxOperationsPerCompound { get; set; } = 50;
+
+    /// <summary>Largest READ or WRITE. 1 MiB: the largest rsize/wsize the Linux client negotiates.</summary>
+    public int MaxReadWriteSize { get; set; } = 1024 * 1024;
+
+    /// <summary>Largest reply kept in a slot's reply cache. 64 KiB covers every reply but READ and READDIR data.</summary>
+    public int MaxCachedReplySize { get; set; } = 64 * 1024;
+
+    public void Validate()
+    {
+        if (LeaseTime < TimeSpan.FromSeconds(2) || LeaseTime > TimeSpan.FromHours(1))
+            throw new ArgumentOutOfRangeException(nameof(LeaseTime), LeaseTime, "LeaseTime must be between 2 s and 1 h.");
+        if (MaxSessionSlots is < 1 or > 1024)
+            throw new ArgumentOutOfRangeException(nameof(MaxSessionSlots), MaxSessionSlots, "MaxSessionSlots must be between 1 and 1024.");
+        if (MaxOperationsPerCompound is < 2 or > 1024)
+            throw new ArgumentOutOfRangeException(nameof(MaxOperationsPerCompound), MaxOperationsPerCompound, "MaxOperationsPerCompound must be between 2 and 1024.");
+        if (MaxReadWriteSize is < 4096 or > 16 * 1024 * 1024)
+            throw new ArgumentOutOfRangeException(nameof(MaxReadWriteSize), MaxReadWriteSize, "MaxReadWriteSize must be between 4 KiB and 16 MiB.");
+    }
+}

@@ -1,0 +1,39 @@
+namespace Leasehold.Nfs4.State;
+
+/// <summary>
+/// A client record (RFC 8881 §2.4): made by EXCHANGE_ID, confirmed by its first CREATE_SESSION, renewed by every
+/// SEQUENCE, destroyed by DESTROY_CLIENTID or lease expiry. Guarded by its own lock; the <see cref="ClientTable"/>
+/// decides which records exist.
+/// </summary>
+internal sealed class NfsClient(ulong clientId, byte[] ownerId, ulong verifier, string principal, long now)
+{
+    public readonly Lock Sync = new();
+
+    public ulong ClientId { get; } = clientId;
+
+    public byte[] OwnerId { get; } = ownerId;
+
+    public ulong Verifier { get; } = verifier;
+
+    /// <summary>Who made the record (AUTH_SYS uid or "none"): EXCHANGE_ID refuses another principal's update.</summary>
+    public string Principal { get; } = principal;
+
+    public bool Confirmed { get; set; }
+
+    /// <summary>The csa_sequence the next CREATE_SESSION must carry (§18.36.4); starts at the one EXCHANGE_ID returned.</summary>
+    public uint NextCreateSessionSequence { get; set; } = 1;
+
+    /// <summary>The last CREATE_SESSION reply, for a retransmission of it.</summary>
+    public byte[]? CachedCreateSessionReply { get; set; }
+
+    public bool ReclaimComplete { get; set; }
+
+    /// <summary>Timestamp (TimeProvider) of the last renewal.</summary>
+    public long LastRenewed { get; set; } = now;
+
+    public List<Session> Sessions { get; } = [];
+
+    public bool Expired { get; set; }
+
+    public override string ToString() => $"{ClientId:x16}";
+}

@@ -1,0 +1,55 @@
+using Leasehold.Rpc.Server;
+
+namespace Leasehold.Nfs4.State;
+
+/// <summary>Channel attributes as negotiated (channel_attrs4, RFC 8881 §18.36).</summary>
+internal sealed record ChannelAttributes(uint HeaderPadSize, uint MaxRequestSize, uint MaxResponseSize, uint MaxResponseSizeCached, uint MaxOperations, uint MaxRequests);
+
+/// <summary>
+/// A session (RFC 8881 §2.10): a fore channel with a slot table that gives exactly-once semantics, and a back channel
+/// (kept for callbacks). Slots are guarded by the session's lock; a slot is "in use" while its request executes.
+/// </summary>
+internal sealed class Session(byte[] id, NfsClient client, ChannelAttributes fore, ChannelAttributes back, uint callbackProgram)
+{
+    public readonly Lock Sync = new();
+
+    public byte[] Id { get; } = id;
+
+    public NfsClient Client { get; } = client;
+
+    public ChannelAttributes Fore { get; } = fore;
+
+    public ChannelAttributes Back { get; } = back;
+
+    public uint CallbackProgram { get; set; } = callbackProgram;
+
+    public Slot[] Slots { get; } = CreateSlots((int)fore.MaxRequests);
+
+    /// <summary>Connections bound to the session (BIND_CONN_TO_SESSION; CREATE_SESSION binds its own). The back channel uses them.</summary>
+    public HashSet<IRpcConnection> Connections { get; } = [];
+
+    public bool Destroyed { get; set; }
+
+    private static Slot[] CreateSlots(int count)
+    {
+        var slots = new Slot[count];
+        for (int i = 0; i < count; i++)
+            slots[i] = new Slot();
+        return slots;
+    }
+
+    public string IdHex => Convert.ToHexString(Id);
+}
+
+/// <summary>One slot of the reply cache (§2.10.6.1): the last sequence id seen on it and the reply sent for it.</summary>
+internal sealed class Slot
+{
+    /// <summary>Sequence id of the last request; a new slot has seen 0, so the first request carries 1.</summary>
+    public uint SeqId;
+
+    /// <summary>The reply to <see cref="SeqId"/>'s request (the COMPOUND4res bytes), or null if not cached.</summary>
+    public byte[]? CachedReply;
+
+    /// <summary>A request on this slot is executing: a retransmission of it must wait (NFS4ERR_DELAY).</summary>
+    public bool InUse;
+}

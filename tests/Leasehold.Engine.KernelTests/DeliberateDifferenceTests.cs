@@ -226,4 +226,36 @@ public sealed class DeliberateDifferenceTests
         Assert.Equal(OpenOutcome.WouldBlock, engine);
         Assert.Equal(HolderAsked.Unlock, await Observe.EngineAskedAsync(e, grant, holder));
     }
+
+    /// <summary>
+    /// DIFFERENCE (the kernel's quirk, the engine is stricter). F_SETLEASE F_WRLCK on a read lease whose unlock is
+    /// pending succeeds in the kernel once the non-blocking writer has gone (lease_modify changes the type and
+    /// lease_clear_pending clears nothing for F_WRLCK): the call says yes, yet the lease stays BREAKING and F_GETLEASE
+    /// still says F_UNLCK. The engine refuses an upgrade of a Breaking grant with BreakPending.
+    /// </summary>
+    [KernelLeaseFact]
+    public async Task Kernel_accepts_an_upgrade_of_a_lease_being_broken_but_the_engine_refuses_it()
+    {
+        await using var k = new KernelScene();
+        var (a, b) = await k.StartAsync("A", "B");
+        int fd = await a.OpenAsync(k.File, OpenAccess.Read);
+        Assert.True((await a.SetLeaseAsync(fd, KernelLease.Read)).Ok);
+        Assert.True((await b.TryOpenAsync(k.File, OpenAccess.Write)).WouldBlock);
+        Assert.True(await a.WaitForSigiosAsync(1, Observe.NoticeTimeout), "A got no SIGIO");
+        var kernelUpgrade = await a.SetLeaseAsync(fd, KernelLease.Write);
+
+        Assert.True(kernelUpgrade.Ok, kernelUpgrade.ToString());
+        Assert.Equal(KernelLease.Unlock, await a.GetLeaseAsync(fd)); // still being broken
+        Assert.Contains(KernelScene.LocksOn(k.File), l => l.Contains("BREAKING  UNLCK", StringComparison.Ordinal));
+
+        await using var e = new EngineScene();
+        var holder = new RecordingHolder("A");
+        e.Open(EngineScene.A, OpenAccess.Read);
+        var grant = e.Lease(EngineScene.A, GrantMode.Read, holder);
+        Assert.Equal(BreakStatus.WouldBlock, e.TryOpen(EngineScene.B, OpenAccess.Write).Status);
+        var engineUpgrade = e.TryLease(EngineScene.A, GrantMode.Write, holder);
+
+        Assert.Equal(GrantStatus.BreakPending, engineUpgrade.Status);
+        Assert.Equal((GrantMode.Read, GrantState.Breaking), (grant.Mode, grant.State));
+    }
 }

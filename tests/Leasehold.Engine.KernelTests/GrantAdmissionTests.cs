@@ -1,3 +1,4 @@
+using System.Globalization;
 using Leasehold.Testing;
 
 namespace Leasehold.Engine.KernelTests;
@@ -126,5 +127,40 @@ public sealed class GrantAdmissionTests
         // B's open is found first; without it (the engine does not require one) B's lease would refuse it as ConflictingGrant.
         Assert.Equal(GrantStatus.ConflictingOpen, engine.Status);
         Assert.Equal(GrantMode.Read, grant.Mode);
+    }
+
+    [KernelLeaseFact]
+    public async Task New_read_lease_is_refused_while_a_writer_waits_for_a_break()
+    {
+        // The blocked writer already counts as an open for write in the kernel (get_write_access comes before
+        // break_lease in do_dentry_open); the engine refuses any grant a parked breaker would conflict with.
+        await using var k = new KernelScene();
+        var (a, b) = await k.StartAsync("A", "B");
+        var c = await k.StartAsync("C");
+        int fdA = await a.OpenAsync(k.File, OpenAccess.Read);
+        Assert.True((await a.SetLeaseAsync(fdA, KernelLease.Read)).Ok);
+        var write = await b.StartOpenAsync(k.File, OpenAccess.Write);
+        Assert.True(await a.WaitForSigiosAsync(1, Observe.NoticeTimeout), "A got no SIGIO");
+        var readReply = await c.TryOpenAsync(k.File, OpenAccess.Read); // a reader does not break a read lease
+        var kernelRead = Observe.Kernel(readReply);
+        int fdC = int.Parse(readReply.Value, CultureInfo.InvariantCulture);
+        var kernelLease = await c.SetLeaseAsync(fdC, KernelLease.Read);
+        Assert.True((await a.SetLeaseAsync(fdA, KernelLease.Unlock)).Ok);
+        Assert.True((await write.WaitAsync(Observe.UnblockTimeout)).Ok);
+
+        await using var e = new EngineScene();
+        var holder = new RecordingHolder("A");
+        e.Open(EngineScene.A, OpenAccess.Read);
+        var grant = e.Lease(EngineScene.A, GrantMode.Read, holder);
+        var engineWrite = e.StartOpen(EngineScene.B, OpenAccess.Write);
+        var engineRead = Observe.Engine(e.TryOpen(EngineScene.C, OpenAccess.Read));
+        var engineLease = e.TryLease(EngineScene.C, GrantMode.Read, new RecordingHolder("C"));
+        e.Engine.Release(grant);
+        Assert.Equal(BreakStatus.Proceed, (await engineWrite.WaitAsync(Observe.UnblockTimeout)).Status);
+
+        Assert.Equal(OpenOutcome.Proceeded, kernelRead);
+        Assert.Equal(OpenOutcome.Proceeded, engineRead);
+        Assert.Equal(ProbeReply.EAGAIN, kernelLease.Errno);
+        Assert.Equal(GrantStatus.BreakPending, engineLease.Status);
     }
 }

@@ -244,8 +244,8 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         while (true)
         {
-            // The common case, a file nobody holds anything on, costs one dictionary lookup and no allocation.
-            if (!_files.TryGetValue(file, out var state))
+            // The common case, a file nobody holds a grant on, costs one dictionary lookup, no lock and no allocation.
+            if (!_files.TryGetValue(file, out var state) || state.HasNoGrants)
                 return new ValueTask<BreakResult>(BreakResult.Proceed);
             if (TryBreak(state, op, breaker, 0, mode, out var result, out var waiter))
                 return result;

@@ -56,6 +56,13 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
 
     private IOwnerMatcher Matcher => Engine.Matcher;
 
+    /// <summary>
+    /// Read without the lock by <see cref="LeaseEngine.BreakAsync"/>: a file with no grant has nothing to break, and a
+    /// grant admitted a moment later is no different from one admitted just after the answer (as break_lease() in
+    /// fs/locks.c checks for a lease context before taking any lock).
+    /// </summary>
+    public bool HasNoGrants => Volatile.Read(ref _head) is null;
+
     public bool IsIdle => _head is null && _openOwners == 0 && !(_breaks?.HasWaiters ?? false);
 
     // ---------------------------------------------------------------- expiry and timer

@@ -1,0 +1,131 @@
+using Leasehold.Nfs4.Compound;
+using Leasehold.Nfs4.Protocol;
+using Leasehold.Nfs4.State;
+using Leasehold.Rpc.Xdr;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Nfs4.Ops;
+
+internal sealed record CreateSessionArgs(ulong ClientId, uint Sequence, uint Flags, ChannelAttributes Fore, ChannelAttributes Back, uint CallbackProgram);
+
+/// <summary>The encoded CREATE_SESSION4resok, kept as bytes: a retransmission must get exactly the same answer (§18.36.4).</summary>
+internal sealed record CreateSessionResult(byte[] Encoded);
+
+/// <summary>CREATE_SESSION, RFC 8881 §18.36: confirms the client and negotiates the session's channels.</summary>
+internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionResult>
+{
+    public static readonly CreateSessionOp Instance = new();
+
+    private const uint FlagPersist = 0x1, FlagConnBackChannel = 0x2;
+    private const uint MinRequestSize = 1024; // smaller than any useful COMPOUND with a SEQUENCE in it
+
+    public static NfsOpcode Opcode => NfsOpcode.CreateSession;
+
+    public static CreateSessionArgs Decode(ref XdrReader r)
+    {
+        ulong clientId = r.ReadUInt64();
+        uint sequence = r.ReadUInt32();
+        uint flags = r.ReadUInt32();
+        var fore = ReadChannel(ref r);
+        var back = ReadChannel(ref r);
+        uint program = r.ReadUInt32();
+        int secParms = r.ReadArrayCount(16, minElementSize: 4);
+        for (int i = 0; i < secParms; i++)
+        {
+            uint flavor = r.ReadUInt32();
+            switch (flavor)
+            {
+                case 0: // AUTH_NONE
+                    break;
+                case 1: // AUTH_SYS: authsys_parms
+                    r.ReadUInt32();
+                    r.ReadOpaque(255);
+                    r.ReadUInt32();
+                    r.ReadUInt32();
+                    int groups = r.ReadArrayCount(16);
+                    r.Skip(groups * 4);
+                    break;
+                case 6: // RPCSEC_GSS: gss_cb_handles4
+                    r.ReadUInt32();
+                    r.ReadOpaque(Wire.MaxOpaque);
+                    r.ReadOpaque(Wire.MaxOpaque);
+                    break;
+                default:
+                    XdrException.Throw($"Unknown callback security flavor {flavor}.");
+                    break;
+            }
+        }
+        return new CreateSessionArgs(clientId, sequence, flags, fore, back, program);
+    }
+
+    private static ChannelAttributes ReadChannel(ref XdrReader r)
+    {
+        var attrs = new ChannelAttributes(r.ReadUInt32(), r.ReadUInt32(), r.ReadUInt32(), r.ReadUInt32(), r.ReadUInt32(), r.ReadUInt32());
+        int ird = r.ReadArrayCount(1);
+        r.Skip(ird * 4);
+        return attrs;
+    }
+
+    public ValueTask<OpResult<CreateSessionResult>> ExecuteAsync(CompoundContext ctx, CreateSessionArgs args, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(Execute(ctx, args));
+
+    private static OpResult<CreateSessionResult> Execute(CompoundContext ctx, CreateSessionArgs args)
+    {
+        var clients = ctx.Server.Clients;
+        var status = clients.BeginCreateSession(args.ClientId, args.Sequence, out var client, out var check);
+        if (status != NfsStat4.Ok)
+            return status;
+        if (check == ClientTable.CreateSessionCheck.Replay)
+            return OpResult<CreateSessionResult>.Ok(new CreateSessionResult(client!.CachedCreateSessionReply!));
+        if (args.Fore.MaxRequestSize < MinRequestSize || args.Fore.MaxResponseSize < MinRequestSize)
+            return NfsStat4.TooSmall;
+
+        var options = ctx.Server.Options;
+        uint maxMessage = (uint)options.MaxReadWriteSize + 16 * 1024; // a full READ or WRITE plus its COMPOUND
+        var fore = new ChannelAttributes(
+            HeaderPadSize: 0,
+            MaxRequestSize: Math.Min(args.Fore.MaxRequestSize, maxMessage),
+            MaxResponseSize: Math.Min(args.Fore.MaxResponseSize, maxMessage),
+            MaxResponseSizeCached: Math.Min(args.Fore.MaxResponseSizeCached, (uint)options.MaxCachedReplySize),
+            MaxOperations: Math.Clamp(args.Fore.MaxOperations, 2, (uint)options.MaxOperationsPerCompound),
+            MaxRequests: Math.Clamp(args.Fore.MaxRequests, 1, (uint)options.MaxSessionSlots));
+        var back = args.Back with { HeaderPadSize = 0, MaxRequests = Math.Clamp(args.Back.MaxRequests, 1, 16) };
+        uint flags = args.Flags & FlagConnBackChannel; // never persistent; the back channel rides on this connection if asked
+        _ = FlagPersist;
+
+        var session = clients.CreateSession(client!, fore, back, args.CallbackProgram);
+        lock (session.Sync)
+            session.Connections.Add(ctx.Call.Connection);
+        Log.SessionCreated(ctx.Server.Logger, client!.ClientId, session.IdHex, fore.MaxRequests);
+
+        using var w = new XdrWriter(256);
+        w.WriteFixedOpaque(session.Id);
+        w.WriteUInt32(args.Sequence);
+        w.WriteUInt32(flags);
+        WriteChannel(w, fore);
+        WriteChannel(w, back);
+        var encoded = w.WrittenSpan.ToArray();
+        clients.CacheCreateSessionReply(client, encoded);
+        return OpResult<CreateSessionResult>.Ok(new CreateSessionResult(encoded));
+    }
+
+    private static void WriteChannel(XdrWriter w, ChannelAttributes c)
+    {
+        w.WriteUInt32(c.HeaderPadSize);
+        w.WriteUInt32(c.MaxRequestSize);
+        w.WriteUInt32(c.MaxResponseSize);
+        w.WriteUInt32(c.MaxResponseSizeCached);
+        w.WriteUInt32(c.MaxOperations);
+        w.WriteUInt32(c.MaxRequests);
+        w.WriteUInt32(0); // ca_rdma_ird<1>: none
+    }
+
+    public static void Encode(in OpResult<CreateSessionResult> result, XdrWriter w)
+    {
+        if (result.Value is { } v)
+        {
+            v.Encoded.CopyTo(w.GetSpan(v.Encoded.Length));
+            w.Advance(v.Encoded.Length);
+        }
+    }
+}

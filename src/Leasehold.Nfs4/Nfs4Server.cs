@@ -30,6 +30,7 @@ public sealed class Nfs4Server : IAsyncDisposable
         var boot = Time.GetUtcNow();
         BootVerifier = (ulong)boot.ToUnixTimeMilliseconds();
         ServerOwner = Encoding.UTF8.GetBytes($"leasehold-{Environment.MachineName}");
+        Fattr = new Attributes.FattrContext((uint)Options.LeaseTime.TotalSeconds, (ulong)Options.MaxReadWriteSize, (ulong)Options.MaxReadWriteSize, tree.FileSystemId);
         Program = new Nfs4Program(this);
         // Expire on a quarter of the lease: a client is gone at most 1.25 lease times after its last SEQUENCE.
         var tick = Options.LeaseTime / 4;
@@ -52,6 +53,8 @@ public sealed class Nfs4Server : IAsyncDisposable
 
     /// <summary>Changes at every start: the write verifier (a client resends unstable writes when it changes) and the server scope.</summary>
     internal ulong BootVerifier { get; }
+
+    internal Attributes.FattrContext Fattr { get; }
 
     internal byte[] ServerOwner { get; }
 

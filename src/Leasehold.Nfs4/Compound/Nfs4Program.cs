@@ -145,6 +145,10 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             NfsOpcode.GetFh => RunAsync<GetFhOp, Unit, FileHandle>(GetFhOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.SaveFh => RunAsync<SaveFhOp, Unit, Unit>(SaveFhOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.RestoreFh => RunAsync<RestoreFhOp, Unit, Unit>(RestoreFhOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Lookup => RunAsync<LookupOp, byte[], Unit>(LookupOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.LookupP => RunAsync<LookupPOp, Unit, Unit>(LookupPOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.GetAttr => RunAsync<GetAttrOp, uint[], GetAttrResult>(GetAttrOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Access => RunAsync<AccessOp, uint, (uint, uint)>(AccessOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.Illegal => new((WriteBare(w, NfsOpcode.Illegal, NfsStat4.OpIllegal), position)),
             _ when Enum.IsDefined((NfsOpcode)opnum) => new((WriteBare(w, (NfsOpcode)opnum, NfsStat4.NotSupp), position)),
             // §15.2: an operation number outside the protocol is answered as OP_ILLEGAL.

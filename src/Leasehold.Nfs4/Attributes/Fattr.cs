@@ -1,0 +1,242 @@
+using System.Globalization;
+using System.Text;
+using Leasehold.Export;
+using Leasehold.Nfs4.Protocol;
+using Leasehold.Rpc.Xdr;
+
+namespace Leasehold.Nfs4.Attributes;
+
+/// <summary>Attribute numbers (RFC 8881 §5.8) that this server knows.</summary>
+internal static class Attr
+{
+    public const int SupportedAttrs = 0, Type = 1, FhExpireType = 2, Change = 3, Size = 4, LinkSupport = 5, SymlinkSupport = 6,
+        NamedAttr = 7, Fsid = 8, UniqueHandles = 9, LeaseTime = 10, RdattrError = 11, AclSupport = 13, CanSetTime = 15,
+        CaseInsensitive = 16, CasePreserving = 17, ChownRestricted = 18, FileHandle = 19, FileId = 20, FilesAvail = 21,
+        FilesFree = 22, FilesTotal = 23, Homogeneous = 26, MaxFileSize = 27, MaxLink = 28, MaxName = 29, MaxRead = 30,
+        MaxWrite = 31, Mode = 33, NoTrunc = 34, NumLinks = 35, Owner = 36, OwnerGroup = 37, RawDev = 41, SpaceAvail = 42,
+        SpaceFree = 43, SpaceTotal = 44, SpaceUsed = 45, TimeAccess = 47, TimeAccessSet = 48, TimeCreate = 50, TimeDelta = 51,
+        TimeMetadata = 52, TimeModify = 53, TimeModifySet = 54, MountedOnFileId = 55, SuppAttrExclCreat = 75;
+
+    public const int MaxAttr = 76;
+
+    /// <summary>Every attribute GETATTR can return, plus the two write-only time setters.</summary>
+    public static readonly uint[] Supported = Bitmap(
+        SupportedAttrs, Type, FhExpireType, Change, Size, LinkSupport, SymlinkSupport, NamedAttr, Fsid, UniqueHandles, LeaseTime,
+        RdattrError, AclSupport, CanSetTime, CaseInsensitive, CasePreserving, ChownRestricted, FileHandle, FileId, FilesAvail,
+        FilesFree, FilesTotal, Homogeneous, MaxFileSize, MaxLink, MaxName, MaxRead, MaxWrite, Mode, NoTrunc, NumLinks, Owner,
+        OwnerGroup, RawDev, SpaceAvail, SpaceFree, SpaceTotal, SpaceUsed, TimeAccess, TimeAccessSet, TimeCreate, TimeDelta,
+        TimeMetadata, TimeModify, TimeModifySet, MountedOnFileId, SuppAttrExclCreat);
+
+    /// <summary>What SETATTR can change.</summary>
+    public static readonly uint[] Settable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet);
+
+    /// <summary>What an EXCLUSIVE4_1 create may set along with its verifier (§18.16.3).</summary>
+    public static readonly uint[] ExclusiveCreateSettable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet);
+
+    public static uint[] Bitmap(params int[] attrs)
+    {
+        var words = new uint[3];
+        foreach (int a in attrs)
+            words[a / 32] |= 1u << (a % 32);
+        return words;
+    }
+
+    public static bool IsSet(ReadOnlySpan<uint> bitmap, int attr) => attr / 32 < bitmap.Length && (bitmap[attr / 32] & (1u << (attr % 32))) != 0;
+}
+
+/// <summary>Server-wide values some attributes report.</summary>
+internal sealed record FattrContext(uint LeaseSeconds, ulong MaxRead, ulong MaxWrite, (ulong Major, ulong Minor) Fsid);
+
+/// <summary>Encodes fattr4 (a bitmap and the values of the attributes in it, in attribute order).</summary>
+internal static class FattrEncoder
+{
+    /// <summary>
+    /// Writes the attributes asked for that this server supports. <paramref name="stats"/> is fetched only if a space or
+    /// files attribute is asked for.
+    /// </summary>
+    public static void Write(XdrWriter w, ReadOnlySpan<uint> requested, FileAttributes a, FileHandle handle, FattrContext server,
+        Func<FsStats?> stats, NfsStat4 rdattrError = NfsStat4.Ok)
+    {
+        var returned = new uint[3];
+        int bitmapAt = w.Position;
+        // Reserve the bitmap (length + 3 words) and the attr_vals length; patched at the end.
+        w.WriteUInt32(3);
+        w.WriteUInt32(0);
+        w.WriteUInt32(0);
+        w.WriteUInt32(0);
+        int lengthAt = w.ReserveUInt32();
+        int valuesStart = w.Position;
+        FsStats? fs = null;
+        bool fsFetched = false;
+
+        for (int attr = 0; attr < Attr.MaxAttr && attr / 32 < requested.Length; attr++)
+        {
+            if (!Attr.IsSet(requested, attr) || !Attr.IsSet(Attr.Supported, attr) || attr is Attr.TimeAccessSet or Attr.TimeModifySet)
+                continue;
+            if (attr is Attr.FilesAvail or Attr.FilesFree or Attr.FilesTotal or Attr.SpaceAvail or Attr.SpaceFree or Attr.SpaceTotal && !fsFetched)
+            {
+                fs = stats();
+                fsFetched = true;
+            }
+            if (!WriteOne(w, attr, a, handle, server, fs, rdattrError))
+                continue;
+            returned[attr / 32] |= 1u << (attr % 32);
+        }
+
+        w.PatchUInt32(lengthAt, (uint)(w.Position - valuesStart));
+        // Rewrite the bitmap with what was returned (always 3 words: simple, and valid XDR).
+        w.PatchUInt32(bitmapAt + 4, returned[0]);
+        w.PatchUInt32(bitmapAt + 8, returned[1]);
+        w.PatchUInt32(bitmapAt + 12, returned[2]);
+    }
+
+    private static bool WriteOne(XdrWriter w, int attr, FileAttributes a, FileHandle handle, FattrContext server, FsStats? fs, NfsStat4 rdattrError)
+    {
+        switch (attr)
+        {
+            case Attr.SupportedAttrs: Wire.WriteBitmap(w, Attr.Supported); break;
+            case Attr.Type: w.WriteUInt32((uint)a.Type); break;
+            case Attr.FhExpireType: w.WriteUInt32(0); break; // FH4_PERSISTENT: handles survive restarts
+            case Attr.Change: w.WriteUInt64(a.Change); break;
+            case Attr.Size: w.WriteUInt64(a.Size); break;
+            case Attr.LinkSupport: w.WriteBool(true); break;
+            case Attr.SymlinkSupport: w.WriteBool(true); break;
+            case Attr.NamedAttr: w.WriteBool(false); break;
+            case Attr.Fsid: w.WriteUInt64(server.Fsid.Major); w.WriteUInt64(server.Fsid.Minor); break;
+            case Attr.UniqueHandles: w.WriteBool(true); break;
+            case Attr.LeaseTime: w.WriteUInt32(server.LeaseSeconds); break;
+            case Attr.RdattrError: w.WriteUInt32((uint)rdattrError); break;
+            case Attr.AclSupport: w.WriteUInt32(0); break; // no ACLs: mode bits only
+            case Attr.CanSetTime: w.WriteBool(true); break;
+            case Attr.CaseInsensitive: w.WriteBool(false); break;
+            case Attr.CasePreserving: w.WriteBool(true); break;
+            case Attr.ChownRestricted: w.WriteBool(true); break;
+            case Attr.FileHandle: w.WriteOpaque(handle.Span); break;
+            case Attr.FileId: w.WriteUInt64(a.FileId); break;
+            case Attr.FilesAvail: if (fs is null) return false; w.WriteUInt64(fs.AvailableFiles); break;
+            case Attr.FilesFree: if (fs is null) return false; w.WriteUInt64(fs.FreeFiles); break;
+            case Attr.FilesTotal: if (fs is null) return false; w.WriteUInt64(fs.TotalFiles); break;
+            case Attr.Homogeneous: w.WriteBool(true); break;
+            case Attr.MaxFileSize: w.WriteUInt64(long.MaxValue); break;
+            case Attr.MaxLink: w.WriteUInt32(65000); break; // ext4's EXT4_LINK_MAX
+            case Attr.MaxName: w.WriteUInt32(255); break;
+            case Attr.MaxRead: w.WriteUInt64(server.MaxRead); break;
+            case Attr.MaxWrite: w.WriteUInt64(server.MaxWrite); break;
+            case Attr.Mode: w.WriteUInt32(a.Mode & 0xFFF); break;
+            case Attr.NoTrunc: w.WriteBool(true); break;
+            case Attr.NumLinks: w.WriteUInt32(a.NumLinks); break;
+            case Attr.Owner: w.WriteString(a.Uid.ToString(CultureInfo.InvariantCulture)); break;
+            case Attr.OwnerGroup: w.WriteString(a.Gid.ToString(CultureInfo.InvariantCulture)); break;
+            case Attr.RawDev: w.WriteUInt32(a.RdevMajor); w.WriteUInt32(a.RdevMinor); break;
+            case Attr.SpaceAvail: if (fs is null) return false; w.WriteUInt64(fs.AvailableBytes); break;
+            case Attr.SpaceFree: if (fs is null) return false; w.WriteUInt64(fs.FreeBytes); break;
+            case Attr.SpaceTotal: if (fs is null) return false; w.WriteUInt64(fs.TotalBytes); break;
+            case Attr.SpaceUsed: w.WriteUInt64(a.SpaceUsed); break;
+            case Attr.TimeAccess: WriteTime(w, a.AccessTime); break;
+            case Attr.TimeCreate: if (a.BirthTime is not { } birth) return false; WriteTime(w, birth); break;
+            case Attr.TimeDelta: w.WriteInt64(0); w.WriteUInt32(1); break; // nanosecond timestamps
+            case Attr.TimeMetadata: WriteTime(w, a.ChangeTime); break;
+            case Attr.TimeModify: WriteTime(w, a.ModifyTime); break;
+            case Attr.MountedOnFileId: w.WriteUInt64(a.FileId); break;
+            case Attr.SuppAttrExclCreat: Wire.WriteBitmap(w, Attr.ExclusiveCreateSettable); break;
+            default: return false;
+        }
+        return true;
+    }
+
+    private static void WriteTime(XdrWriter w, FsTime t)
+    {
+        w.WriteInt64(t.Seconds);
+        w.WriteUInt32(t.Nanoseconds);
+    }
+
+    /// <summary>Encodes just the attribute values for <paramref name="requested"/>, for VERIFY/NVERIFY comparisons.</summary>
+    public static byte[] Values(ReadOnlySpan<uint> requested, FileAttributes a, FileHandle handle, FattrContext server, Func<FsStats?> stats)
+    {
+        using var w = new XdrWriter(256);
+        Write(w, requested, a, handle, server, stats);
+        var r = new XdrReader(w.WrittenSpan);
+        Wire.ReadBitmap(ref r);
+        return r.ReadOpaque(int.MaxValue).ToArray();
+    }
+}
+
+/// <summary>Decodes a fattr4 for SETATTR, OPEN and CREATE (createattrs).</summary>
+internal static class FattrDecoder
+{
+    /// <summary>
+    /// Reads a fattr4. Returns Ok with the changes, or the status RFC 8881 asks for: ATTRNOTSUPP for an attribute we do not
+    /// support, INVAL for a read-only one, BADOWNER for an owner that is not a number, BADXDR for values that do not parse.
+    /// </summary>
+    public static NfsStat4 Read(uint[] bitmap, ReadOnlySpan<byte> values, out SetAttributes changes)
+    {
+        changes = new SetAttributes();
+        var r = new XdrReader(values);
+        try
+        {
+            for (int attr = 0; attr < bitmap.Length * 32; attr++)
+            {
+                if (!Attr.IsSet(bitmap, attr))
+                    continue;
+                if (!Attr.IsSet(Attr.Supported, attr))
+                    return NfsStat4.AttrNotSupp;
+                if (!Attr.IsSet(Attr.Settable, attr))
+                    return NfsStat4.Inval;
+                switch (attr)
+                {
+                    case Attr.Size:
+                        changes = changes with { Size = r.ReadUInt64() };
+                        break;
+                    case Attr.Mode:
+                        changes = changes with { Mode = r.ReadUInt32() & 0xFFF };
+                        break;
+                    case Attr.Owner:
+                        if (!TryParseId(r.ReadOpaque(Wire.MaxOpaque), out uint uid))
+                            return NfsStat4.BadOwner;
+                        changes = changes with { Uid = uid };
+                        break;
+                    case Attr.OwnerGroup:
+                        if (!TryParseId(r.ReadOpaque(Wire.MaxOpaque), out uint gid))
+                            return NfsStat4.BadOwner;
+                        changes = changes with { Gid = gid };
+                        break;
+                    case Attr.TimeAccessSet:
+                        if (r.ReadUInt32() == 1)
+                            changes = changes with { AccessTime = ReadTime(ref r) };
+                        else
+                            changes = changes with { AccessTimeNow = true };
+                        break;
+                    case Attr.TimeModifySet:
+                        if (r.ReadUInt32() == 1)
+                            changes = changes with { ModifyTime = ReadTime(ref r) };
+                        else
+                            changes = changes with { ModifyTimeNow = true };
+                        break;
+                }
+            }
+            return r.Remaining == 0 ? NfsStat4.Ok : NfsStat4.BadXdr;
+        }
+        catch (XdrException)
+        {
+            return NfsStat4.BadXdr;
+        }
+    }
+
+    private static FsTime ReadTime(ref XdrReader r)
+    {
+        long seconds = r.ReadInt64();
+        uint nanos = r.ReadUInt32();
+        if (nanos >= 1_000_000_000)
+            XdrException.Throw("nseconds out of range");
+        return new FsTime(seconds, nanos);
+    }
+
+    /// <summary>Owners are numeric strings ("1000"), as Linux clients send them with AUTH_SYS and no id mapping.</summary>
+    private static bool TryParseId(ReadOnlySpan<byte> utf8, out uint id)
+    {
+        id = 0;
+        if (utf8.IsEmpty || utf8.Length > 10)
+            return false;
+        return uint.TryParse(Encoding.UTF8.GetString(utf8), NumberStyles.None, CultureInfo.InvariantCulture, out id);
+    }
+}

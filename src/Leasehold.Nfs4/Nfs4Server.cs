@@ -26,7 +26,13 @@ public sealed class Nfs4Server : IAsyncDisposable
         Engine = engine;
         Logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<Nfs4Server>();
         Clients = new ClientTable(Options, Time);
-        Clients.ClientGone += client => Log.ClientGone(Logger, client.ClientId);
+        States = new StateTable((ulong)Time.GetUtcNow().ToUnixTimeMilliseconds());
+        Clients.ClientGone += client =>
+        {
+            foreach (var open in States.OpensOf(client))
+                Ops.Opens.Close(this, open);
+            Log.ClientGone(Logger, client.ClientId);
+        };
         var boot = Time.GetUtcNow();
         BootVerifier = (ulong)boot.ToUnixTimeMilliseconds();
         ServerOwner = Encoding.UTF8.GetBytes($"leasehold-{Environment.MachineName}");
@@ -50,6 +56,8 @@ public sealed class Nfs4Server : IAsyncDisposable
     internal ILogger Logger { get; }
 
     internal ClientTable Clients { get; }
+
+    internal StateTable States { get; }
 
     /// <summary>Changes at every start: the write verifier (a client resends unstable writes when it changes) and the server scope.</summary>
     internal ulong BootVerifier { get; }

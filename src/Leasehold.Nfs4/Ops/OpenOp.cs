@@ -1,0 +1,371 @@
+using Leasehold.Engine;
+using Leasehold.Export;
+using Leasehold.Nfs4.Attributes;
+using Leasehold.Nfs4.Compound;
+using Leasehold.Nfs4.Protocol;
+using Leasehold.Nfs4.State;
+using Leasehold.Rpc.Xdr;
+
+namespace Leasehold.Nfs4.Ops;
+
+internal enum CreateMode : uint
+{
+    Unchecked = 0,
+    Guarded = 1,
+    Exclusive = 2,
+    Exclusive41 = 3,
+}
+
+internal enum ClaimType : uint
+{
+    Null = 0,
+    Previous = 1,
+    DelegateCur = 2,
+    DelegatePrev = 3,
+    Fh = 4,
+    DelegPrevFh = 5,
+    DelegCurFh = 6,
+}
+
+internal sealed record OpenArgs(
+    uint ShareAccess,
+    uint ShareDeny,
+    ulong OwnerClientId,
+    byte[] Owner,
+    bool Create,
+    CreateMode Mode,
+    uint[]? AttrMask,
+    byte[]? AttrValues,
+    ulong Verifier,
+    ClaimType Claim,
+    byte[]? Name);
+
+internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet);
+
+/// <summary>change_info4: the directory's change attribute before and after.</summary>
+internal readonly record struct ChangeInfo(bool Atomic, ulong Before, ulong After)
+{
+    public void Write(XdrWriter w)
+    {
+        w.WriteBool(Atomic);
+        w.WriteUInt64(Before);
+        w.WriteUInt64(After);
+    }
+}
+
+/// <summary>
+/// OPEN, RFC 8881 §18.16: CLAIM_NULL (by name, creating with UNCHECKED4, GUARDED4 or EXCLUSIVE4_1) and CLAIM_FH.
+/// Share reservations are checked against other open-owners; the open is registered with the lease engine, which
+/// answers NFS4ERR_DELAY while it recalls a conflicting grant.
+/// </summary>
+internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
+{
+    public static readonly OpenOp Instance = new();
+
+    private const uint ResultLockTypePosix = 4;
+    private const uint WantDelegationMask = 0xFF00;
+    private const uint WantMask = WantDelegationMask | 0x30000; // OPEN4_SHARE_ACCESS_WANT_* and the signal bits
+
+    public static NfsOpcode Opcode => NfsOpcode.Open;
+
+    public static OpenArgs Decode(ref XdrReader r)
+    {
+        r.ReadUInt32(); // seqid: unused in NFSv4.1 (§18.16.3)
+        uint access = r.ReadUInt32();
+        uint deny = r.ReadUInt32();
+        ulong clientId = r.ReadUInt64();
+        var owner = r.ReadOpaque(Wire.MaxOpaque).ToArray();
+        bool create = r.ReadUInt32() == 1;
+        var mode = CreateMode.Unchecked;
+        uint[]? mask = null;
+        byte[]? values = null;
+        ulong verifier = 0;
+        if (create)
+        {
+            mode = (CreateMode)r.ReadUInt32();
+            switch (mode)
+            {
+                case CreateMode.Unchecked:
+                case CreateMode.Guarded:
+                    mask = Wire.ReadBitmap(ref r);
+                    values = r.ReadOpaque(int.MaxValue).ToArray();
+                    break;
+                case CreateMode.Exclusive:
+                    verifier = Wire.ReadVerifier(ref r);
+                    break;
+                case CreateMode.Exclusive41:
+                    verifier = Wire.ReadVerifier(ref r);
+                    mask = Wire.ReadBitmap(ref r);
+                    values = r.ReadOpaque(int.MaxValue).ToArray();
+                    break;
+                default:
+                    XdrException.Throw($"createmode {(uint)mode}");
+                    break;
+            }
+        }
+        var claim = (ClaimType)r.ReadUInt32();
+        byte[]? name = null;
+        switch (claim)
+        {
+            case ClaimType.Null:
+            case ClaimType.DelegatePrev:
+                name = Wire.ReadComponent(ref r);
+                break;
+            case ClaimType.Previous:
+                r.ReadUInt32();
+                break;
+            case ClaimType.DelegateCur:
+                StateId.Read(ref r);
+                name = Wire.ReadComponent(ref r);
+                break;
+            case ClaimType.Fh:
+            case ClaimType.DelegPrevFh:
+                break;
+            case ClaimType.DelegCurFh:
+                StateId.Read(ref r);
+                break;
+            default:
+                XdrException.Throw($"claim type {(uint)claim}");
+                break;
+        }
+        return new OpenArgs(access, deny, clientId, owner, create, mode, mask, values, verifier, claim, name);
+    }
+
+    public async ValueTask<OpResult<OpenResult>> ExecuteAsync(CompoundContext ctx, OpenArgs args, CancellationToken cancellationToken)
+    {
+        if (!ctx.TryGetCurrentFh(out var current, out var status))
+            return status;
+        var access = (Share)(args.ShareAccess & ~WantMask);
+        var deny = (Share)args.ShareDeny;
+        if (access is Share.None || (uint)access > 3 || (uint)deny > 3)
+            return NfsStat4.Inval;
+        var client = ctx.Client!;
+        if (args.OwnerClientId != client.ClientId)
+            return NfsStat4.StaleClientId;
+
+        FileHandle file;
+        var change = default(ChangeInfo);
+        uint[] attrSet = [];
+        bool created = false;
+        switch (args.Claim)
+        {
+            case ClaimType.Null:
+            {
+                var dirAttrs = ctx.Tree.GetAttributes(current);
+                if (!dirAttrs.IsOk)
+                    return dirAttrs.Status.ToNfs();
+                if (dirAttrs.Value.Type != FileType.Directory)
+                    return dirAttrs.Value.Type == FileType.Symlink ? NfsStat4.Symlink : NfsStat4.NotDir;
+                status = Names.Validate(args.Name!, out var name);
+                if (status != NfsStat4.Ok)
+                    return status;
+                if (args.Create)
+                {
+                    var made = await CreateAsync(ctx, current, name, args, cancellationToken).ConfigureAwait(false);
+                    if (!made.IsOk)
+                        return made.Status;
+                    (file, created, attrSet) = made.Value;
+                }
+                else
+                {
+                    var found = ctx.Tree.Lookup(ctx.Caller, current, name);
+                    if (!found.IsOk)
+                        return found.Status.ToNfs();
+                    file = found.Value;
+                }
+                var after = ctx.Tree.GetAttributes(current);
+                change = new ChangeInfo(false, dirAttrs.Value.Change, after.IsOk ? after.Value.Change : dirAttrs.Value.Change);
+                break;
+            }
+            case ClaimType.Fh:
+                file = current;
+                break;
+            case ClaimType.Previous:
+                return NfsStat4.NoGrace; // no state survives a restart, so there is no grace period to reclaim in
+            default:
+                return NfsStat4.NotSupp; // delegation claims: we grant no delegations yet
+        }
+
+        var attrs = ctx.Tree.GetAttributes(file);
+        if (!attrs.IsOk)
+            return attrs.Status.ToNfs();
+        switch (attrs.Value.Type)
+        {
+            case FileType.Regular:
+                break;
+            case FileType.Directory:
+                return NfsStat4.IsDir;
+            case FileType.Symlink:
+                return NfsStat4.Symlink;
+            default:
+                return NfsStat4.WrongType;
+        }
+        if (!created)
+        {
+            var mask = ((access & Share.Read) != 0 ? AccessMask.Read : 0) | ((access & Share.Write) != 0 ? AccessMask.Modify : 0);
+            var allowed = ctx.Tree.CheckAccess(ctx.Caller, file, mask);
+            if (!allowed.IsOk)
+                return allowed.Status.ToNfs();
+            if ((allowed.Value & mask) != mask)
+                return NfsStat4.Access;
+        }
+
+        (status, var open) = await Opens.OpenAsync(ctx, client, args.Owner, file, attrs.Value.FileId, access, deny).ConfigureAwait(false);
+        if (open is null)
+            return status;
+        ctx.CurrentFh = file;
+        ctx.CurrentStateId = open.Id;
+        return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet));
+    }
+
+    /// <summary>The create half of OPEN. EXCLUSIVE4_1 keeps its verifier in the file's times so a retransmission is recognised.</summary>
+    private static async ValueTask<OpResult<(FileHandle, bool, uint[])>> CreateAsync(CompoundContext ctx, FileHandle dir, string name, OpenArgs args, CancellationToken ct)
+    {
+        var changes = new SetAttributes();
+        if (args.AttrMask is { } mask)
+        {
+            var decoded = FattrDecoder.Read(mask, args.AttrValues!, out changes);
+            if (decoded != NfsStat4.Ok)
+                return decoded;
+        }
+        bool exclusive = args.Mode is CreateMode.Guarded or CreateMode.Exclusive or CreateMode.Exclusive41;
+        uint mode = changes.Mode ?? 0x1A4; // 0644
+        var made = await ctx.Tree.CreateFileAsync(ctx.Caller, dir, name, mode, exclusive, Opens.ChangeContextOf(ctx), ct).ConfigureAwait(false);
+        if (made.Status == FsStatus.Exists && args.Mode is CreateMode.Exclusive or CreateMode.Exclusive41)
+        {
+            // A retransmitted exclusive create finds its own file: same verifier, same answer (§18.16.3).
+            var existing = ctx.Tree.Lookup(ctx.Caller, dir, name);
+            if (existing.IsOk && ctx.Tree.GetAttributes(existing.Value) is { IsOk: true } a && VerifierOf(a.Value) == args.Verifier)
+                return OpResult<(FileHandle, bool, uint[])>.Ok((existing.Value, false, []));
+            return NfsStat4.Exist;
+        }
+        if (!made.IsOk)
+            return made.Status.ToNfs();
+        var (handle, created) = made.Value;
+        var applied = new List<int>();
+        if (created && args.Mode is CreateMode.Exclusive or CreateMode.Exclusive41)
+        {
+            changes = changes with
+            {
+                AccessTime = new FsTime((long)(args.Verifier >> 32), 0),
+                ModifyTime = new FsTime((long)(args.Verifier & 0xFFFF_FFFF), 0),
+                AccessTimeNow = false,
+                ModifyTimeNow = false,
+            };
+        }
+        var rest = changes with { Mode = created ? null : changes.Mode };
+        if (!created && args.Mode == CreateMode.Unchecked)
+            rest = rest with { Mode = null, Uid = null, Gid = null }; // UNCHECKED on an existing file only truncates
+        if (!rest.IsEmpty)
+        {
+            var set = await ctx.Tree.SetAttributesAsync(ctx.Caller, handle, rest, Opens.ChangeContextOf(ctx), ct).ConfigureAwait(false);
+            if (!set.IsOk)
+                return set.Status.ToNfs();
+        }
+        if (args.AttrMask is { } m && (created || args.Mode == CreateMode.Unchecked))
+        {
+            for (int attr = 0; attr < m.Length * 32; attr++)
+            {
+                if (Attr.IsSet(m, attr) && (created || attr == Attr.Size))
+                    applied.Add(attr);
+            }
+        }
+        return OpResult<(FileHandle, bool, uint[])>.Ok((handle, created, Attr.Bitmap([.. applied])));
+    }
+
+    private static ulong VerifierOf(FileAttributes a) => ((ulong)(uint)a.AccessTime.Seconds << 32) | (uint)a.ModifyTime.Seconds;
+
+    public static void Encode(in OpResult<OpenResult> result, XdrWriter w)
+    {
+        if (result.Value is not { } v)
+            return;
+        v.StateId.Write(w);
+        v.DirectoryChange.Write(w);
+        w.WriteUInt32(ResultLockTypePosix);
+        Wire.WriteBitmap(w, v.AttrSet);
+        w.WriteUInt32(0); // OPEN_DELEGATE_NONE
+    }
+}
+
+/// <summary>The open bookkeeping shared by OPEN, OPEN_DOWNGRADE and CLOSE: share reservations and engine opens.</summary>
+internal static class Opens
+{
+    public static ChangeContext ChangeContextOf(CompoundContext ctx) =>
+        new(ctx.Client?.ClientId ?? 0, 0, NonBlocking: true);
+
+    public static Owner EngineOwner(NfsClient client, OpenState open) => new(client.ClientId, open.Key.Low);
+
+    public static OpenAccess ToEngine(Share access) => (OpenAccess)(uint)access;
+
+    /// <summary>Opens (or upgrades the open of) <paramref name="owner"/> on <paramref name="file"/>; the open on success.</summary>
+    public static async ValueTask<(NfsStat4 Status, OpenState? Open)> OpenAsync(CompoundContext ctx, NfsClient client, byte[] owner, FileHandle file, ulong fileId, Share access, Share deny)
+    {
+        var table = ctx.Server.States;
+        var shares = table.SharesFor(fileId);
+        OpenState? existing;
+        Share newAccess, newDeny;
+        lock (shares.Sync)
+        {
+            existing = shares.Opens.Find(o => !o.Closed && o.Client == client && o.OpenOwner.AsSpan().SequenceEqual(owner));
+            newAccess = access | (existing?.Access ?? 0);
+            newDeny = deny | (existing?.Deny ?? 0);
+            if (shares.Conflicts(access, deny, existing))
+                return (NfsStat4.ShareDenied, null);
+        }
+
+        // Register the open with the engine outside the share lock: the engine may need to recall a grant (DELAY).
+        var key = existing?.Key ?? table.NewKey();
+        var engineOwner = new Owner(client.ClientId, key.Low);
+        var added = newAccess & ~(existing?.Access ?? 0);
+        if (added != 0)
+        {
+            var opened = await ctx.Server.Engine.OpenAsync(FileKey.From(fileId), engineOwner, ToEngine(added), BreakMode.NonBlocking).ConfigureAwait(false);
+            if (!opened.CanProceed)
+                return (NfsStat4.Delay, null);
+        }
+
+        lock (shares.Sync)
+        {
+            // Re-check: another OPEN may have taken a conflicting reservation while the engine was asked.
+            if (shares.Conflicts(access, deny, existing))
+            {
+                if (added != 0)
+                    ctx.Server.Engine.Close(FileKey.From(fileId), engineOwner, ToEngine(added));
+                return (NfsStat4.ShareDenied, null);
+            }
+            var open = existing ?? new OpenState(key, client, owner, file, fileId);
+            if (existing is null)
+            {
+                shares.Opens.Add(open);
+                table.Add(open);
+            }
+            open.Access = newAccess;
+            open.Deny = newDeny;
+            open.AccessEverAsked |= access;
+            open.DenyEverAsked |= deny;
+            open.SeqId++;
+            return (NfsStat4.Ok, open);
+        }
+    }
+
+    /// <summary>Closes an open: drops its reservation and its engine registrations.</summary>
+    public static void Close(Nfs4Server server, OpenState open)
+    {
+        var shares = server.States.SharesFor(open.FileId);
+        Share registered;
+        lock (shares.Sync)
+        {
+            if (open.Closed)
+                return;
+            open.Closed = true;
+            registered = open.Access;
+        }
+        server.States.Remove(open);
+        var owner = new Owner(open.Client.ClientId, open.Key.Low);
+        foreach (var bit in new[] { Share.Read, Share.Write })
+        {
+            if ((registered & bit) != 0)
+                server.Engine.Close(FileKey.From(open.FileId), owner, ToEngine(bit));
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using Leasehold.Export;
+using Leasehold.Nfs4.Protocol;
+
+namespace Leasehold.Nfs4.State;
+
+/// <summary>Share access and deny bits (OPEN4_SHARE_ACCESS_*, OPEN4_SHARE_DENY_*).</summary>
+[Flags]
+internal enum Share : uint
+{
+    None = 0,
+    Read = 1,
+    Write = 2,
+    Both = 3,
+}
+
+/// <summary>
+/// An open (RFC 8881 §9.1.4): one per client, open-owner and file, whatever the number of OPENs; each OPEN or
+/// OPEN_DOWNGRADE bumps its seqid. Mutable fields are guarded by the <see cref="FileShares"/> lock of its file.
+/// </summary>
+internal sealed class OpenState(StateKey key, NfsClient client, byte[] owner, FileHandle file, ulong fileId)
+{
+    public StateKey Key { get; } = key;
+
+    public NfsClient Client { get; } = client;
+
+    public byte[] OpenOwner { get; } = owner;
+
+    public FileHandle File { get; } = file;
+
+    public ulong FileId { get; } = fileId;
+
+    public uint SeqId;
+
+    public Share Access;
+
+    public Share Deny;
+
+    /// <summary>Every access an OPEN asked for (OPEN_DOWNGRADE may only go down to a subset of these, §18.18.3).</summary>
+    public Share AccessEverAsked;
+
+    public Share DenyEverAsked;
+
+    public bool Closed;
+
+    public StateId Id => new(SeqId, Key.High, Key.Low);
+}
+
+/// <summary>The 12-byte "other" of a stateid, as a dictionary key.</summary>
+internal readonly record struct StateKey(ulong High, uint Low);
+
+/// <summary>The opens of one file, for share reservations (§9.7). Guarded by its own lock.</summary>
+internal sealed class FileShares
+{
+    public readonly Lock Sync = new();
+
+    public List<OpenState> Opens { get; } = [];
+
+    /// <summary>Whether an open asking for <paramref name="access"/>/<paramref name="deny"/> collides with another open-owner's reservation.</summary>
+    public bool Conflicts(Share access, Share deny, OpenState? except)
+    {
+        foreach (var o in Opens)
+        {
+            if (o == except || o.Closed)
+                continue;
+            if ((access & o.Deny) != 0 || (deny & o.Access) != 0)
+                return true;
+        }
+        return false;
+    }
+}
+
+/// <summary>
+/// Every stateid this server has handed out, by its "other" part, and the share reservations per file. Stateids carry
+/// the server's boot verifier in their high bytes, so one from an earlier run is recognised as stale, not misread.
+/// </summary>
+internal sealed class StateTable(ulong boot)
+{
+    private readonly ConcurrentDictionary<StateKey, OpenState> _opens = new();
+    private readonly ConcurrentDictionary<ulong, FileShares> _shares = new();
+    private uint _next;
+
+    public int OpenCount => _opens.Count;
+
+    public StateKey NewKey() => new(boot, Interlocked.Increment(ref _next));
+
+    public FileShares SharesFor(ulong fileId) => _shares.GetOrAdd(fileId, static _ => new FileShares());
+
+    public void Add(OpenState open) => _opens[open.Key] = open;
+
+    public void Remove(OpenState open)
+    {
+        _opens.TryRemove(open.Key, out _);
+        if (_shares.TryGetValue(open.FileId, out var shares))
+        {
+            lock (shares.Sync)
+            {
+                shares.Opens.Remove(open);
+                if (shares.Opens.Count == 0)
+                    _shares.TryRemove(new KeyValuePair<ulong, FileShares>(open.FileId, shares));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Resolves a stateid to an open of <paramref name="client"/> (RFC 8881 §8.2.4 and §9.1.3): unknown or another
+    /// client's → BAD_STATEID, from an earlier server run → STALE_STATEID, older seqid → OLD_STATEID, newer →
+    /// BAD_STATEID. A seqid of 0 means "whatever is current".
+    /// </summary>
+    public NfsStat4 FindOpen(StateId id, NfsClient? client, out OpenState? open)
+    {
+        open = null;
+        if (id.IsSpecial)
+            return NfsStat4.BadStateId;
+        if (id.OtherHigh != boot)
+            return (id.OtherHigh >> 32) != 0 && id.OtherHigh != boot ? NfsStat4.StaleStateId : NfsStat4.BadStateId;
+        if (!_opens.TryGetValue(new StateKey(id.OtherHigh, id.OtherLow), out var found) || found.Closed)
+            return NfsStat4.BadStateId;
+        if (client is not null && found.Client != client)
+            return NfsStat4.BadStateId;
+        uint current = Volatile.Read(ref found.SeqId);
+        if (id.SeqId != 0 && id.SeqId < current)
+            return NfsStat4.OldStateId;
+        if (id.SeqId > current)
+            return NfsStat4.BadStateId;
+        open = found;
+        return NfsStat4.Ok;
+    }
+
+    /// <summary>All opens of a client, to drop when the client goes.</summary>
+    public List<OpenState> OpensOf(NfsClient client) => [.. _opens.Values.Where(o => o.Client == client)];
+}

@@ -101,13 +101,17 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         GrantResult result;
         while (true)
         {
+            if (_disposed)
+            {
+                // Checked before every lookup: a retired state found while Dispose runs must not lead to a new one.
+                _authority.OnGrantEnded(request, null);
+                ThrowDisposed();
+            }
             var file = _files.GetOrAdd(request.File, static (key, engine) => new FileState(key, engine), this);
             lock (file)
             {
-                if (file.Retired)
+                if (file.Retired || _disposed)
                     continue;
-                if (_disposed)
-                    ThrowDisposed();
                 var now = new Now(Time);
                 result = file.Admit(request, ref now, ref fx);
                 file.ArmTimer(ref now);
@@ -194,6 +198,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         var op = ConflictRules.OperationFor(access);
         while (true)
         {
+            ThrowIfDisposed();
             var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
             if (TryBreak(state, op, owner, access, mode, out var result, out var waiter))
                 return result;
@@ -208,11 +213,17 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         if (_disposed)
             return;
         if (!_files.TryGetValue(file, out var state))
+        {
+            if (_disposed)
+                return; // Dispose cleared the table between our check and the lookup
             throw new InvalidOperationException($"No open of {file} by {owner} is registered.");
+        }
         var fx = new Effects();
         bool idle;
         lock (state)
         {
+            if (state.Retired && _disposed)
+                return;
             if (state.Retired || !state.RemoveOpen(owner, access))
                 throw new InvalidOperationException($"No {access} open of {file} by {owner} is registered.");
             var now = new Now(Time);
@@ -265,6 +276,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         cancellationToken.ThrowIfCancellationRequested();
         while (true)
         {
+            ThrowIfDisposed();
             var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
             if (TryBreak(state, op, breaker, 0, mode, out var result, out var waiter, holdFile: true, out var guard))
                 return new ValueTask<FileChange>(new FileChange(result.Result, guard));
@@ -602,15 +614,18 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         _disposed = true; // from here no entry point parks a waiter, arms a timer or queues a notice
         Interlocked.Exchange(ref _sweepTimer, null)?.Dispose();
         var orphans = new List<BreakWaiter>();
+        var dropped = new List<Grant>();
         foreach (var (_, file) in _files)
         {
             lock (file)
             {
-                if (file.DetachAll() is { } waiters)
+                if (file.DetachAll(dropped) is { } waiters)
                     orphans.AddRange(waiters.Where(w => w.Remaining > 0)); // a held FileChange has nothing left to wait for
             }
         }
         _files.Clear();
+        foreach (var grant in dropped)
+            _authority.OnGrantEnded(new GrantRequest(grant.File, grant.Owner, grant.Kind, grant.CurrentMode, grant.Holder), grant);
         if (orphans.Count > 0)
             Log.DisposedWithWaiters(_logger, orphans.Count);
         foreach (var waiter in orphans)

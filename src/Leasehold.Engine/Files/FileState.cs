@@ -404,15 +404,19 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
     /// <summary>Ends a <see cref="FileChange"/>: its waiter stops keeping grants out.</summary>
     public bool EndChange(BreakWaiter waiter) => _breaks?.Waiters is { } waiters && waiters.Remove(waiter);
 
-    /// <summary>Retires the state for disposal and hands back its waiters.</summary>
-    public List<BreakWaiter>? DetachAll()
+    /// <summary>Retires the state for disposal: hands back its waiters, and adds its live grants to <paramref name="dropped"/>.</summary>
+    public List<BreakWaiter>? DetachAll(List<Grant> dropped)
     {
         var waiters = _breaks?.Waiters;
         _breaks?.Timer?.Dispose();
         _breaks = null;
         Retired = true;
         for (var g = _head; g is not null; g = g.Next)
+        {
+            if (g.IsLive)
+                dropped.Add(g);
             g.CurrentState = GrantState.Released;
+        }
         return waiters;
     }
 

@@ -1,0 +1,142 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using Leasehold.Export.Native;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Export;
+
+/// <summary>
+/// Makes and checks the bytes of a <see cref="FileHandle"/>:
+/// <c>[version: 1][kernel handle_type: 4, little-endian][kernel f_handle][HMAC-SHA256 over all before, first 16 bytes]</c>.
+/// The kernel part is what name_to_handle_at(2) gave, so open_by_handle_at(2) finds the same inode after a restart; the
+/// MAC, keyed by a secret kept in the state directory, means a client cannot make up a handle for a file it was never
+/// shown (open_by_handle_at would otherwise open any inode on the filesystem).
+/// </summary>
+internal sealed class HandleSigner
+{
+    public const byte Version = 1;
+    public const int KeySize = 32;
+    public const int MacSize = 16;
+    public const int HeaderSize = 1 + 4;
+    public const string KeyFileName = "handle-key";
+
+    /// <summary>The largest kernel f_handle that still fits in <see cref="FileHandle.MaxSize"/> with our header and MAC.</summary>
+    public const int MaxKernelHandleSize = FileHandle.MaxSize - HeaderSize - MacSize;
+
+    private readonly byte[] _key;
+
+    public HandleSigner(byte[] key)
+    {
+        if (key.Length != KeySize)
+            throw new ArgumentException($"A handle key has {KeySize} bytes.", nameof(key));
+        _key = key;
+    }
+
+    public FileHandle Sign(int handleType, ReadOnlySpan<byte> kernelHandle)
+    {
+        if (kernelHandle.Length is 0 or > MaxKernelHandleSize)
+            throw new ArgumentOutOfRangeException(nameof(kernelHandle), kernelHandle.Length, "Kernel handle does not fit.");
+        var bytes = new byte[HeaderSize + kernelHandle.Length + MacSize];
+        bytes[0] = Version;
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(1), handleType);
+        kernelHandle.CopyTo(bytes.AsSpan(HeaderSize));
+        Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
+        HMACSHA256.HashData(_key, bytes.AsSpan(0, bytes.Length - MacSize), mac);
+        mac[..MacSize].CopyTo(bytes.AsSpan(bytes.Length - MacSize));
+        return new FileHandle(bytes);
+    }
+
+    /// <summary>True if this export signed <paramref name="handle"/>; then the kernel handle is at <paramref name="kernelHandle"/>.</summary>
+    public bool TryVerify(ReadOnlySpan<byte> handle, out int handleType, out Range kernelHandle)
+    {
+        handleType = 0;
+        kernelHandle = default;
+        if (handle.Length < HeaderSize + 1 + MacSize || handle.Length > FileHandle.MaxSize || handle[0] != Version)
+            return false;
+        Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
+        HMACSHA256.HashData(_key, handle[..^MacSize], mac);
+        if (!CryptographicOperations.FixedTimeEquals(mac[..MacSize], handle[^MacSize..]))
+            return false;
+        handleType = BinaryPrimitives.ReadInt32LittleEndian(handle[1..]);
+        kernelHandle = HeaderSize..(handle.Length - MacSize);
+        return true;
+    }
+
+    /// <summary>
+    /// A signer whose key is bound to one export root (its kernel handle: inode and generation), so two exports that
+    /// share a state directory cannot take each other's handles, and a root that was deleted and made again starts
+    /// with fresh handles.
+    /// </summary>
+    public HandleSigner ForExport(int rootHandleType, ReadOnlySpan<byte> rootKernelHandle)
+    {
+        byte[] context = new byte[ExportContextLabel.Length + 4 + rootKernelHandle.Length];
+        ExportContextLabel.CopyTo(context);
+        BinaryPrimitives.WriteInt32LittleEndian(context.AsSpan(ExportContextLabel.Length), rootHandleType);
+        rootKernelHandle.CopyTo(context.AsSpan(ExportContextLabel.Length + 4));
+        return new HandleSigner(HMACSHA256.HashData(_key, context));
+    }
+
+    private static ReadOnlySpan<byte> ExportContextLabel => "leasehold export root v1\0"u8;
+
+    /// <summary>
+    /// Reads the key from <paramref name="stateDirectory"/>, or makes one there on first start (directory 0700, key file
+    /// 0600). The key is written to a temporary file and linked into place, so a crash never leaves a short key and two
+    /// servers starting at once agree on one key. Throws on a corrupt key: silently making a new one would turn every
+    /// client's handles stale.
+    /// </summary>
+    public static HandleSigner LoadOrCreate(string stateDirectory, ILogger logger)
+    {
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("The export layer runs on Linux only.");
+        Directory.CreateDirectory(stateDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string keyPath = Path.Join(stateDirectory, KeyFileName);
+        if (!File.Exists(keyPath))
+        {
+            string temporary = keyPath + ".tmp-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(8));
+            try
+            {
+                var options = new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.Write,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                };
+                using (var stream = new FileStream(temporary, options))
+                {
+                    stream.Write(RandomNumberGenerator.GetBytes(KeySize));
+                    stream.Flush(flushToDisk: true);
+                }
+                try
+                {
+                    File.Move(temporary, keyPath, overwrite: false); // link + unlink: fails if another server won the race
+                    SyncDirectory(stateDirectory);
+                    Log.KeyCreated(logger, stateDirectory);
+                }
+                catch (IOException) when (File.Exists(keyPath))
+                {
+                    // Another server made the key first; use theirs.
+                }
+            }
+            finally
+            {
+                File.Delete(temporary);
+            }
+        }
+        else
+        {
+            Log.KeyLoaded(logger, stateDirectory);
+        }
+
+        byte[] key = File.ReadAllBytes(keyPath);
+        if (key.Length != KeySize)
+            throw new InvalidDataException($"{keyPath} has {key.Length} bytes, not {KeySize}: restore it, or delete it to invalidate every handle.");
+        return new HandleSigner(key);
+    }
+
+    private static void SyncDirectory(string directory)
+    {
+        using SafeFd fd = LibC.openat(LibC.AT_FDCWD, directory, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
+        if (!fd.IsInvalid)
+            _ = LibC.fsync(fd);
+    }
+}

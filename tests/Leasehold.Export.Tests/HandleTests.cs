@@ -1,0 +1,157 @@
+using System.Security.Cryptography;
+using Leasehold.Export;
+using static Leasehold.Export.Tests.TreeSteps;
+
+namespace Leasehold.Export.Tests;
+
+public sealed class HandleTests(ExportFixture fixture) : IClassFixture<ExportFixture>
+{
+    private LocalDirectoryTree Tree => fixture.Tree;
+
+    [Fact]
+    public async Task Handles_are_small_and_survive_a_restart_of_the_export()
+    {
+        var (dir, _) = await fixture.NewDirectoryAsync();
+        FileHandle file = await Tree.CreateFileAsync(dir, "kept");
+        await Tree.WriteTextAsync(file, "still here");
+        ulong fileId = Tree.Attributes(file).FileId;
+        Assert.InRange(file.Length, 1, FileHandle.MaxSize);
+
+        using (LocalDirectoryTree restarted = fixture.OpenTree())
+        {
+            Assert.Equal(Tree.RootHandle, restarted.RootHandle);
+            Assert.Equal(fileId, restarted.Attributes(file).FileId);
+            Assert.Equal("still here", restarted.ReadText(file));
+            Assert.Equal(file, restarted.LookupOk(dir, "kept"));
+        }
+    }
+
+    [Fact]
+    public void The_key_file_is_readable_by_its_owner_only()
+    {
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Join(fixture.StatePath, "handle-key")));
+        Assert.Equal(32, HandleSignerKeyBytes().Length);
+    }
+
+    [Fact]
+    public async Task A_handle_with_any_byte_changed_is_a_bad_handle()
+    {
+        var (dir, _) = await fixture.NewDirectoryAsync();
+        FileHandle file = await Tree.CreateFileAsync(dir, "f");
+
+        for (int i = 0; i < file.Length; i++)
+        {
+            byte[] forged = file.Span.ToArray();
+            forged[i] ^= 0x01;
+            Assert.Equal(FsStatus.BadHandle, Tree.GetAttributes(new FileHandle(forged)).Status);
+            Assert.Equal(FsStatus.BadHandle, Tree.Lookup(Caller.Root, new FileHandle(forged), "x").Status);
+        }
+    }
+
+    [Fact]
+    public async Task Truncated_extended_random_and_empty_handles_are_bad_handles()
+    {
+        var (dir, _) = await fixture.NewDirectoryAsync();
+        FileHandle file = await Tree.CreateFileAsync(dir, "f");
+        byte[] bytes = file.Span.ToArray();
+
+        Assert.Equal(FsStatus.BadHandle, Tree.GetAttributes(new FileHandle(bytes[..^1])).Status);
+        Assert.Equal(FsStatus.BadHandle, Tree.GetAttributes(new FileHandle([.. bytes, 0])).Status);
+        Assert.Equal(FsStatus.BadHandle, Tree.GetAttributes(new FileHandle([1])).Status);
+        Assert.Equal(FsStatus.BadHandle, Tree.GetAttributes(new FileHandle(new byte[FileHandle.MaxSize])).Status);
+        Assert.Equal(FsStatus.BadHandle, Tree.GetAttributes(default).Status);
+        for (int i = 0; i < 50; i++)
+        {
+            byte[] random = RandomNumberGenerator.GetBytes(RandomNumberGenerator.GetInt32(1, FileHandle.MaxSize + 1));
+            Assert.Equal(FsStatus.BadHandle, Tree.GetAttributes(new FileHandle(random)).Status);
+        }
+    }
+
+    [Fact]
+    public async Task A_handle_signed_with_another_state_directorys_key_is_a_bad_handle()
+    {
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        await Tree.CreateFileAsync(dir, "f");
+        string otherState = Path.Join(fixture.Base, "other-state");
+        using var other = new LocalDirectoryTree(fixture.Options(o => o.StateDirectory = otherState), OpenGate.Instance, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
+        FileHandle foreignRoot = other.RootHandle;
+        FileHandle foreignDir = other.LookupOk(foreignRoot, Path.GetFileName(path));
+        FileHandle foreignFile = other.LookupOk(foreignDir, "f");
+
+        Assert.NotEqual(Tree.RootHandle, foreignRoot);
+        Assert.Equal(FsStatus.BadHandle, Tree.GetAttributes(foreignRoot).Status);
+        Assert.Equal(FsStatus.BadHandle, Tree.GetAttributes(foreignFile).Status);
+        Assert.Equal(FsStatus.BadHandle, other.GetAttributes(Tree.LookupOk(dir, "f")).Status);
+    }
+
+    [Fact]
+    public async Task A_file_moved_outside_the_export_is_stale()
+    {
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        FileHandle file = await Tree.CreateFileAsync(dir, "leaving");
+        var sub = await Tree.CreateDirectoryAsync(Caller.Root, dir, "leaving-dir", Octal(755), ChangeContext.Anonymous, default);
+
+        File.Move(Path.Join(path, "leaving"), Path.Join(fixture.OutsidePath, "left-" + Guid.NewGuid().ToString("N")));
+        Directory.Move(Path.Join(path, "leaving-dir"), Path.Join(fixture.OutsidePath, "left-dir-" + Guid.NewGuid().ToString("N")));
+
+        Assert.Equal(FsStatus.Stale, Tree.GetAttributes(file).Status);
+        Assert.Equal(FsStatus.Stale, Tree.Read(Caller.Root, file, 0, new byte[4]).Status);
+        Assert.Equal(FsStatus.Stale, Tree.GetAttributes(sub.Value).Status);
+        Assert.Equal(FsStatus.Stale, Tree.Lookup(Caller.Root, sub.Value, "x").Status);
+    }
+
+    [Fact]
+    public async Task A_file_renamed_within_the_export_keeps_its_handle()
+    {
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        var (other, otherPath) = await fixture.NewDirectoryAsync();
+        FileHandle file = await Tree.CreateFileAsync(dir, "f");
+
+        File.Move(Path.Join(path, "f"), Path.Join(otherPath, "g"));
+
+        Assert.Equal(FsStatus.Ok, Tree.GetAttributes(file).Status);
+        Assert.Equal(file, Tree.LookupOk(other, "g"));
+    }
+
+    [Fact]
+    public async Task A_deleted_file_or_directory_is_stale_even_while_still_open()
+    {
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        FileHandle file = await Tree.CreateFileAsync(dir, "gone");
+        FileHandle openFile = await Tree.CreateFileAsync(dir, "gone-but-open");
+        var sub = await Tree.CreateDirectoryAsync(Caller.Root, dir, "gone-dir", Octal(755), ChangeContext.Anonymous, default);
+        using var holder = File.OpenRead(Path.Join(path, "gone-but-open"));
+
+        File.Delete(Path.Join(path, "gone"));
+        File.Delete(Path.Join(path, "gone-but-open"));
+        Directory.Delete(Path.Join(path, "gone-dir"));
+
+        Assert.Equal(FsStatus.Stale, Tree.GetAttributes(file).Status);
+        Assert.Equal(FsStatus.Stale, Tree.GetAttributes(openFile).Status);
+        Assert.Equal(FsStatus.Stale, Tree.GetAttributes(sub.Value).Status);
+    }
+
+    [Fact]
+    public async Task A_file_whose_dentry_the_kernel_dropped_still_resolves()
+    {
+        var (dir, _) = await fixture.NewDirectoryAsync();
+        FileHandle file = await Tree.CreateFileAsync(dir, "cold");
+        await Tree.WriteTextAsync(file, "cold");
+
+        // Dropping the dentry cache makes open_by_handle_at return a disconnected dentry, whose /proc path reads "/".
+        try
+        {
+            File.WriteAllText("/proc/sys/vm/drop_caches", "2");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return; // not root: nothing to drop, and the test below would be the same as the warm one
+        }
+
+        Assert.Equal(FsStatus.Ok, Tree.GetAttributes(file).Status);
+        Assert.Equal("cold", Tree.ReadText(file));
+    }
+
+    private byte[] HandleSignerKeyBytes() => File.ReadAllBytes(Path.Join(fixture.StatePath, "handle-key"));
+}

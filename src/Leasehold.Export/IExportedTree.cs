@@ -57,6 +57,9 @@ public interface IExportedTree
 
     ValueTask<FsResult<FileHandle>> CreateSymlinkAsync(Caller caller, FileHandle directory, string name, string target, ChangeContext context, CancellationToken cancellationToken);
 
+    /// <summary>Makes a fifo, socket, or block or character device (<paramref name="type"/>); other types are Invalid.</summary>
+    ValueTask<FsResult<FileHandle>> CreateNodeAsync(Caller caller, FileHandle directory, string name, FileType type, uint mode, uint major, uint minor, ChangeContext context, CancellationToken cancellationToken);
+
     ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken);
 
     ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken);

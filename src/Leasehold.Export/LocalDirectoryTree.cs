@@ -416,6 +416,43 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         }
     }
 
+    public async ValueTask<FsResult<FileHandle>> CreateNodeAsync(Caller caller, FileHandle directory, string name, FileType type, uint mode, uint major, uint minor, ChangeContext context, CancellationToken cancellationToken)
+    {
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        uint format = type switch
+        {
+            FileType.Fifo => 0x1000,            // S_IFIFO
+            FileType.CharacterDevice => 0x2000, // S_IFCHR
+            FileType.BlockDevice => 0x6000,     // S_IFBLK
+            FileType.Socket => 0xC000,          // S_IFSOCK
+            _ => 0,
+        };
+        if (format == 0)
+            return FsStatus.Invalid;
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (dir)
+        {
+            if ((status = Names.Check(name)) != FsStatus.Ok)
+                return status;
+            if (!ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
+                return FsStatus.AccessDenied;
+            if (type is FileType.BlockDevice or FileType.CharacterDevice && !caller.IsRoot)
+                return FsStatus.NotPermitted; // mknod(2): devices need CAP_MKNOD; judged by the caller, not by us
+            using ChangeGrant grant = await _gate.BeginAsync(dirStat.Ino, ChangeKind.Create, context, cancellationToken).ConfigureAwait(false);
+            if (!grant.CanProceed)
+                return Refused(grant);
+            if (LibC.mknodat(dir, name, format | (mode & 0xFFF), LibC.MakeDev(major, minor)) != 0)
+                return Fail(nameof(LibC.mknodat));
+            using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+            if (created.IsInvalid)
+                return Fail(nameof(LibC.openat));
+            return FinishCreate(dir, name, created, caller, dirStat, mode: mode & 0xFFF);
+        }
+    }
+
     public async ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken)
     {
         if (_options.ReadOnly)

@@ -17,8 +17,9 @@ public sealed class Nfs4Server : IAsyncDisposable
 {
     private readonly ITimer _heartbeat;
 
-    public Nfs4Server(IExportedTree tree, LeaseEngine engine, Nfs4Options? options = null, TimeProvider? time = null, ILoggerFactory? loggers = null)
+    public Nfs4Server(IExportedTree tree, LeaseEngine engine, ExportOptions export, Nfs4Options? options = null, TimeProvider? time = null, ILoggerFactory? loggers = null)
     {
+        Export = export;
         Options = options ?? new Nfs4Options();
         Options.Validate();
         Time = time ?? TimeProvider.System;
@@ -50,6 +51,9 @@ public sealed class Nfs4Server : IAsyncDisposable
     internal TimeProvider Time { get; }
 
     internal IExportedTree Tree { get; }
+
+    /// <summary>How RPC identities become callers (root squash, anonymous mapping).</summary>
+    internal ExportOptions Export { get; }
 
     internal LeaseEngine Engine { get; }
 

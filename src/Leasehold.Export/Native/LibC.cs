@@ -114,6 +114,14 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int symlinkat(string target, SafeFd dirfd, string path);
 
+    /// <summary>Makes a device node, fifo or socket (mknod(2)); <paramref name="dev"/> is makedev(major, minor).</summary>
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int mknodat(SafeFd dirfd, string path, uint mode, ulong dev);
+
+    /// <summary>glibc's makedev for Linux's 64-bit dev_t.</summary>
+    public static ulong MakeDev(uint major, uint minor) =>
+        ((ulong)(major & 0xFFFFF000) << 32) | ((ulong)(major & 0xFFF) << 8) | ((ulong)(minor & 0xFFFFFF00) << 12) | (minor & 0xFF);
+
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int linkat(SafeFd olddirfd, string oldpath, SafeFd newdirfd, string newpath, int flags);
 

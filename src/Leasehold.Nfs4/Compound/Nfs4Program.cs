@@ -49,7 +49,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             return AcceptStat.Success;
         }
 
-        var ctx = new CompoundContext(server, call, ToCaller(call.Credentials), count);
+        var ctx = new CompoundContext(server, call, ToCaller(server.Export, call.Credentials), count);
         var status = NfsStat4.Ok;
         int done = 0;
         try
@@ -149,6 +149,27 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             NfsOpcode.LookupP => RunAsync<LookupPOp, Unit, Unit>(LookupPOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.GetAttr => RunAsync<GetAttrOp, uint[], GetAttrResult>(GetAttrOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.Access => RunAsync<AccessOp, uint, (uint, uint)>(AccessOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Open => RunAsync<OpenOp, OpenArgs, OpenResult>(OpenOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Close => RunAsync<CloseOp, StateId, StateId>(CloseOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.OpenDowngrade => RunAsync<OpenDowngradeOp, OpenDowngradeArgs, StateId>(OpenDowngradeOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Read => RunAsync<ReadOp, ReadArgs, ReadResult>(ReadOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Write => RunAsync<WriteOp, WriteArgs, (int, Export.WriteStability, ulong)>(WriteOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Commit => RunAsync<CommitOp, (ulong, uint), ulong>(CommitOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Create => RunAsync<CreateOp, CreateArgs, (ChangeInfo, uint[])>(CreateOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Remove => RunAsync<RemoveOp, byte[], ChangeInfo>(RemoveOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Rename => RunAsync<RenameOp, (byte[], byte[]), (ChangeInfo, ChangeInfo)>(RenameOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Link => RunAsync<LinkOp, byte[], ChangeInfo>(LinkOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.ReadLink => RunAsync<ReadLinkOp, Unit, string>(ReadLinkOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.SetAttr => RunAsync<SetAttrOp, SetAttrArgs, uint[]>(SetAttrOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.ReadDir => RunAsync<ReadDirOp, ReadDirArgs, ReadDirResult>(ReadDirOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.SecInfoNoName => RunAsync<SecInfoNoNameOp, uint, Unit>(SecInfoNoNameOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.SecInfo => RunAsync<SecInfoOp, byte[], Unit>(SecInfoOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Verify => RunAsync<VerifyOp, (uint[], byte[]), Unit>(VerifyOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.NVerify => RunAsync<NVerifyOp, (uint[], byte[]), Unit>(NVerifyOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.TestStateId => RunAsync<TestStateIdOp, StateId[], NfsStat4[]>(TestStateIdOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.FreeStateId => RunAsync<FreeStateIdOp, StateId, Unit>(FreeStateIdOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.DelegReturn => RunAsync<DelegReturnOp, StateId, Unit>(DelegReturnOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.BindConnToSession => RunAsync<BindConnToSessionOp, (byte[], uint, bool), (byte[], uint)>(BindConnToSessionOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.Illegal => new((WriteBare(w, NfsOpcode.Illegal, NfsStat4.OpIllegal), position)),
             _ when Enum.IsDefined((NfsOpcode)opnum) => new((WriteBare(w, (NfsOpcode)opnum, NfsStat4.NotSupp), position)),
             // §15.2: an operation number outside the protocol is answered as OP_ILLEGAL.
@@ -203,8 +224,8 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         }
     }
 
-    private static Caller ToCaller(RpcCredentials credentials) =>
+    private static Caller ToCaller(ExportOptions export, RpcCredentials credentials) =>
         credentials.IsAnonymous
-            ? new Caller(65534, 65534, [])
-            : new Caller(credentials.Uid, credentials.Gid, credentials.Groups);
+            ? export.MapAnonymous()
+            : export.MapCaller(credentials.Uid, credentials.Gid, credentials.Groups);
 }

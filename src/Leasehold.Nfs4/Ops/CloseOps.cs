@@ -1,0 +1,95 @@
+using Leasehold.Nfs4.Compound;
+using Leasehold.Nfs4.Protocol;
+using Leasehold.Nfs4.State;
+using Leasehold.Rpc.Xdr;
+
+namespace Leasehold.Nfs4.Ops;
+
+/// <summary>CLOSE, RFC 8881 §18.2: ends an open; the reply carries the invalid special stateid (§18.2.4).</summary>
+internal sealed class CloseOp : INfsOp<StateId, StateId>
+{
+    public static readonly CloseOp Instance = new();
+
+    public static NfsOpcode Opcode => NfsOpcode.Close;
+
+    public static StateId Decode(ref XdrReader r)
+    {
+        r.ReadUInt32(); // seqid: unused in NFSv4.1
+        return StateId.Read(ref r);
+    }
+
+    public ValueTask<OpResult<StateId>> ExecuteAsync(CompoundContext ctx, StateId stateId, CancellationToken cancellationToken)
+    {
+        if (!ctx.TryGetCurrentFh(out var fh, out var status))
+            return ValueTask.FromResult<OpResult<StateId>>(status);
+        status = ctx.Server.States.FindOpen(ctx.Resolve(stateId), ctx.Client, out var open);
+        if (status != NfsStat4.Ok)
+            return ValueTask.FromResult<OpResult<StateId>>(status);
+        if (open!.File != fh)
+            return ValueTask.FromResult<OpResult<StateId>>(NfsStat4.BadStateId);
+        Opens.Close(ctx.Server, open);
+        ctx.CurrentStateId = StateId.Invalid;
+        return ValueTask.FromResult(OpResult<StateId>.Ok(StateId.Invalid));
+    }
+
+    public static void Encode(in OpResult<StateId> result, XdrWriter w)
+    {
+        if (result.IsOk)
+            result.Value.Write(w);
+    }
+}
+
+internal sealed record OpenDowngradeArgs(StateId StateId, uint Access, uint Deny);
+
+/// <summary>OPEN_DOWNGRADE, RFC 8881 §18.18: to access and deny modes the open already had.</summary>
+internal sealed class OpenDowngradeOp : INfsOp<OpenDowngradeArgs, StateId>
+{
+    public static readonly OpenDowngradeOp Instance = new();
+
+    public static NfsOpcode Opcode => NfsOpcode.OpenDowngrade;
+
+    public static OpenDowngradeArgs Decode(ref XdrReader r)
+    {
+        var id = StateId.Read(ref r);
+        r.ReadUInt32(); // seqid
+        return new OpenDowngradeArgs(id, r.ReadUInt32(), r.ReadUInt32());
+    }
+
+    public ValueTask<OpResult<StateId>> ExecuteAsync(CompoundContext ctx, OpenDowngradeArgs args, CancellationToken cancellationToken)
+    {
+        if (!ctx.TryGetCurrentFh(out _, out var status))
+            return ValueTask.FromResult<OpResult<StateId>>(status);
+        status = ctx.Server.States.FindOpen(ctx.Resolve(args.StateId), ctx.Client, out var open);
+        if (status != NfsStat4.Ok)
+            return ValueTask.FromResult<OpResult<StateId>>(status);
+        var access = (Share)(args.Access & 0xFF);
+        var deny = (Share)args.Deny;
+        var shares = ctx.Server.States.SharesFor(open!.FileId);
+        Share dropped;
+        StateId id;
+        lock (shares.Sync)
+        {
+            if (access == Share.None || (access & ~open.Access) != 0 || (deny & ~open.Deny) != 0)
+                return ValueTask.FromResult<OpResult<StateId>>(NfsStat4.Inval);
+            dropped = open.Access & ~access;
+            open.Access = access;
+            open.Deny = deny;
+            open.SeqId++;
+            id = open.Id;
+        }
+        var owner = Opens.EngineOwner(open.Client, open);
+        foreach (var bit in new[] { Share.Read, Share.Write })
+        {
+            if ((dropped & bit) != 0)
+                ctx.Server.Engine.Close(Engine.FileKey.From(open.FileId), owner, Opens.ToEngine(bit));
+        }
+        ctx.CurrentStateId = id;
+        return ValueTask.FromResult(OpResult<StateId>.Ok(id));
+    }
+
+    public static void Encode(in OpResult<StateId> result, XdrWriter w)
+    {
+        if (result.IsOk)
+            result.Value.Write(w);
+    }
+}

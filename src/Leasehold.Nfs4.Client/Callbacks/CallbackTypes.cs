@@ -1,0 +1,37 @@
+namespace Leasehold.Nfs4.Client.Callbacks;
+
+/// <summary>Something the server sent on the back channel.</summary>
+public abstract record CallbackEvent;
+
+/// <summary>CB_NULL (the server probing the back channel).</summary>
+public sealed record CbNullEvent : CallbackEvent;
+
+/// <summary>CB_SEQUENCE4args (RFC 8881 §20.9).</summary>
+public sealed record CbSequenceEvent(SessionId SessionId, uint SequenceId, uint SlotId, uint HighestSlotId, bool CacheThis)
+    : CallbackEvent;
+
+/// <summary>CB_RECALL4args (RFC 8881 §20.2): give back the delegation <see cref="StateId"/> on <see cref="FileHandle"/>.</summary>
+public sealed record CbRecallEvent(StateId StateId, bool Truncate, FileHandle FileHandle) : CallbackEvent;
+
+/// <summary>A callback operation this client only acknowledges (CB_RECALL_ANY…) or refuses (the rest).</summary>
+public sealed record CbOtherEvent(CbOpcode Op) : CallbackEvent;
+
+/// <summary>
+/// What the client does with back-channel calls. Called on a pool thread, once per operation; answer quickly:
+/// the server waits for the CB_COMPOUND reply. To return a recalled delegation, reply OK here and send DELEGRETURN
+/// afterwards on the fore channel, never from inside this call.
+/// </summary>
+public interface INfs4CallbackHandler
+{
+    /// <summary>A CB_NULL probe. Nothing to answer.</summary>
+    ValueTask OnNullAsync(CancellationToken cancellationToken);
+
+    /// <summary>CB_SEQUENCE, the first op of every CB_COMPOUND. Return OK to go on.</summary>
+    ValueTask<NfsStat4> OnSequenceAsync(CbSequenceEvent sequence, CancellationToken cancellationToken);
+
+    /// <summary>CB_RECALL. OK means "recall received; DELEGRETURN follows".</summary>
+    ValueTask<NfsStat4> OnRecallAsync(CbRecallEvent recall, CancellationToken cancellationToken);
+
+    /// <summary>Any other callback operation; the default handler acknowledges CB_RECALL_ANY and refuses the rest.</summary>
+    ValueTask<NfsStat4> OnOtherAsync(CbOtherEvent other, CancellationToken cancellationToken);
+}

@@ -1,0 +1,53 @@
+using System.Threading.Channels;
+
+namespace Leasehold.Nfs4.Client.Callbacks;
+
+/// <summary>
+/// The default back-channel handler: answers CB_NULL, CB_SEQUENCE and CB_RECALL with OK, and records every event so
+/// a test can wait for it (<see cref="Events"/>, <see cref="Recalls"/>). It never returns a delegation by itself.
+/// </summary>
+public sealed class RecordingCallbackHandler : INfs4CallbackHandler
+{
+    private readonly Channel<CallbackEvent> _events = Channel.CreateUnbounded<CallbackEvent>();
+    private readonly Channel<CbRecallEvent> _recalls = Channel.CreateUnbounded<CbRecallEvent>();
+    private int _nullCount;
+    private int _sequenceCount;
+
+    /// <summary>Every callback event, in arrival order.</summary>
+    public ChannelReader<CallbackEvent> Events => _events.Reader;
+
+    /// <summary>The recalls alone, for tests that wait for one.</summary>
+    public ChannelReader<CbRecallEvent> Recalls => _recalls.Reader;
+
+    public int NullCount => Volatile.Read(ref _nullCount);
+
+    public int SequenceCount => Volatile.Read(ref _sequenceCount);
+
+    public ValueTask OnNullAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _nullCount);
+        _events.Writer.TryWrite(new CbNullEvent());
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<NfsStat4> OnSequenceAsync(CbSequenceEvent sequence, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _sequenceCount);
+        _events.Writer.TryWrite(sequence);
+        return ValueTask.FromResult(NfsStat4.Ok);
+    }
+
+    public ValueTask<NfsStat4> OnRecallAsync(CbRecallEvent recall, CancellationToken cancellationToken)
+    {
+        _events.Writer.TryWrite(recall);
+        _recalls.Writer.TryWrite(recall);
+        return ValueTask.FromResult(NfsStat4.Ok);
+    }
+
+    public ValueTask<NfsStat4> OnOtherAsync(CbOtherEvent other, CancellationToken cancellationToken)
+    {
+        _events.Writer.TryWrite(other);
+        // CB_RECALL_ANY asks us to drop some state; "OK, noted" is a valid answer for a client holding little.
+        return ValueTask.FromResult(other.Op == CbOpcode.CbRecallAny ? NfsStat4.Ok : NfsStat4.Notsupp);
+    }
+}

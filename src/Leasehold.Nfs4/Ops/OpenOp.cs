@@ -139,9 +139,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         var deny = (Share)args.ShareDeny;
         if (access is Share.None || (uint)access > 3 || (uint)deny > 3)
             return NfsStat4.Inval;
-        var client = ctx.Client!;
-        if (args.OwnerClientId != client.ClientId)
-            return NfsStat4.StaleClientId;
+        var client = ctx.Client!; // open_owner4's clientid is ignored in NFSv4.1: the session names the client (§18.16.3)
 
         FileHandle file;
         var change = default(ChangeInfo);

@@ -52,6 +52,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         var ctx = new CompoundContext(server, call, ToCaller(server.Export, call.Credentials), count);
         var status = NfsStat4.Ok;
         int done = 0;
+        bool replayed = false;
         try
         {
             for (int i = 0; i < count; i++)
@@ -69,16 +70,31 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
                     break;
                 }
 
+                int opStart = results.Position;
                 (status, position) = await DispatchAsync(opnum, ctx, call.Arguments, position, results, cancellationToken).ConfigureAwait(false);
                 done++;
 
                 if (ctx.ReplayReply is { } cached)
                 {
                     // A retransmission: answer with exactly what was sent the first time (§2.10.6.1.1).
+                    replayed = true;
                     results.Truncate(compoundStart);
                     cached.CopyTo(results.GetSpan(cached.Length));
                     results.Advance(cached.Length);
                     return AcceptStat.Success;
+                }
+                if (ctx.Session is { } session && status == NfsStat4.Ok)
+                {
+                    // §18.46.3: a reply that outgrows what the client can take (or what we may cache for it) fails here.
+                    int size = results.Position - compoundStart;
+                    var tooBig = size > session.Fore.MaxResponseSize ? NfsStat4.RepTooBig
+                        : ctx.CacheThis && size > session.Fore.MaxResponseSizeCached ? NfsStat4.RepTooBigToCache
+                        : NfsStat4.Ok;
+                    if (tooBig != NfsStat4.Ok && opnum != (uint)NfsOpcode.Sequence)
+                    {
+                        results.Truncate(opStart);
+                        status = WriteBare(results, (NfsOpcode)opnum, tooBig);
+                    }
                 }
                 if (status != NfsStat4.Ok)
                     break;
@@ -86,9 +102,12 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         }
         finally
         {
-            results.PatchUInt32(statusAt, (uint)status);
-            results.PatchUInt32(countAt, (uint)done);
-            ReleaseSlot(ctx, results, compoundStart);
+            if (!replayed)
+            {
+                results.PatchUInt32(statusAt, (uint)status);
+                results.PatchUInt32(countAt, (uint)done);
+                ReleaseSlot(ctx, results, compoundStart);
+            }
         }
         return AcceptStat.Success;
     }

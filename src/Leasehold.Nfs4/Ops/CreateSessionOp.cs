@@ -17,7 +17,9 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
     public static readonly CreateSessionOp Instance = new();
 
     private const uint FlagPersist = 0x1, FlagConnBackChannel = 0x2;
-    private const uint MinRequestSize = 1024; // smaller than any useful COMPOUND with a SEQUENCE in it
+    /// <summary>Below this no COMPOUND with a SEQUENCE (or CB_COMPOUND with a CB_SEQUENCE) can be sent or answered.</summary>
+    private const uint MinMessageSize = 128;
+    private const uint KnownFlags = 0x7; // PERSIST, CONN_BACK_CHAN, CONN_RDMA
 
     public static NfsOpcode Opcode => NfsOpcode.CreateSession;
 
@@ -72,12 +74,15 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
     private static OpResult<CreateSessionResult> Execute(CompoundContext ctx, CreateSessionArgs args)
     {
         var clients = ctx.Server.Clients;
-        var status = clients.BeginCreateSession(args.ClientId, args.Sequence, out var client, out var check);
+        var status = clients.BeginCreateSession(args.ClientId, args.Sequence, ExchangeIdOp.PrincipalOf(ctx), out var client, out var check);
         if (status != NfsStat4.Ok)
             return status;
         if (check == ClientTable.CreateSessionCheck.Replay)
             return OpResult<CreateSessionResult>.Ok(new CreateSessionResult(client!.CachedCreateSessionReply!));
-        if (args.Fore.MaxRequestSize < MinRequestSize || args.Fore.MaxResponseSize < MinRequestSize)
+        if ((args.Flags & ~KnownFlags) != 0)
+            return NfsStat4.Inval;
+        if (args.Fore.MaxRequestSize < MinMessageSize || args.Fore.MaxResponseSize < MinMessageSize
+            || args.Back.MaxRequestSize < MinMessageSize || args.Back.MaxResponseSize < MinMessageSize || args.Fore.MaxRequests == 0)
             return NfsStat4.TooSmall;
 
         var options = ctx.Server.Options;

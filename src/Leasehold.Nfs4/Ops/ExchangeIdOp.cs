@@ -65,8 +65,7 @@ internal sealed class ExchangeIdOp : INfsOp<ExchangeIdArgs, ExchangeIdResult>
         if (args.OwnerId.Length == 0)
             return NfsStat4.Inval;
 
-        var credentials = ctx.Call.Credentials;
-        string principal = credentials.Flavor == AuthFlavor.Sys ? $"sys:{credentials.Uid}" : "none";
+        string principal = PrincipalOf(ctx);
         bool update = (args.Flags & UpdateConfirmedRecord) != 0;
         var status = ctx.Server.Clients.ExchangeId(args.OwnerId, args.Verifier, principal, update, out var client);
         if (status != NfsStat4.Ok)
@@ -75,6 +74,13 @@ internal sealed class ExchangeIdOp : INfsOp<ExchangeIdArgs, ExchangeIdResult>
         uint flags = UseNonPnfs | (client!.Confirmed ? ConfirmedResult : 0);
         var owner = ctx.Server.ServerOwner;
         return OpResult<ExchangeIdResult>.Ok(new ExchangeIdResult(client.ClientId, client.NextCreateSessionSequence, flags, owner, owner));
+    }
+
+    /// <summary>Who is calling, for the client record's principal checks: the AUTH_SYS uid, or "none".</summary>
+    public static string PrincipalOf(CompoundContext ctx)
+    {
+        var credentials = ctx.Call.Credentials;
+        return credentials.Flavor == AuthFlavor.Sys ? $"sys:{credentials.Uid}" : "none";
     }
 
     public static void Encode(in OpResult<ExchangeIdResult> result, XdrWriter w)

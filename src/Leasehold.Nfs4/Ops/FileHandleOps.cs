@@ -57,8 +57,8 @@ internal sealed class PutFhOp : INfsOp<byte[], Unit>
         if (FileHandle.FromWire(bytes) is not { } handle)
             return ValueTask.FromResult<OpResult<Unit>>(NfsStat4.BadHandle);
         var attributes = ctx.Tree.GetAttributes(handle);
-        if (!attributes.IsOk)
-            return ValueTask.FromResult<OpResult<Unit>>(attributes.Status.ToNfs());
+        if (!attributes.IsOk && !(attributes.Status == FsStatus.Stale && ctx.Server.States.IsOpen(handle)))
+            return ValueTask.FromResult<OpResult<Unit>>(attributes.Status.ToNfs()); // an unlinked file stays reachable while open
         ctx.CurrentFh = handle;
         ctx.CurrentStateId = StateId.Invalid;
         return ValueTask.FromResult(OpResult<Unit>.Ok(default));

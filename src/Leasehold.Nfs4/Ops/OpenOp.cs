@@ -140,6 +140,8 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         if (access is Share.None || (uint)access > 3 || (uint)deny > 3)
             return NfsStat4.Inval;
         var client = ctx.Client!; // open_owner4's clientid is ignored in NFSv4.1: the session names the client (§18.16.3)
+        if (!client.ReclaimComplete)
+            return NfsStat4.Grace; // §18.51.3: no new locking state before RECLAIM_COMPLETE
 
         FileHandle file;
         var change = default(ChangeInfo);

@@ -16,6 +16,9 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
 {
     public static readonly SequenceOp Instance = new();
 
+    /// <summary>A COMPOUND reply holding just SEQUENCE: status, empty tag, count, opcode, status, and the 36-byte result.</summary>
+    private const uint MinimalReplySize = 4 + 4 + 4 + 4 + 4 + 36;
+
     public static NfsOpcode Opcode => NfsOpcode.Sequence;
 
     public static SequenceArgs Decode(ref XdrReader r) =>
@@ -35,6 +38,8 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
             return NfsStat4.ReqTooBig;
         if (args.SlotId >= session.Slots.Length)
             return NfsStat4.BadSlot;
+        if (args.CacheThis && session.Fore.MaxResponseSizeCached < MinimalReplySize)
+            return NfsStat4.RepTooBigToCache; // not even this SEQUENCE's own reply would fit the cache
 
         lock (session.Sync)
         {

@@ -67,7 +67,7 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
                 client = confirmed; // case 2: the same client again
                 status = NfsStat4.Ok;
             }
-            else if (confirmed is not null && confirmed.Principal != principal && HasLiveState(confirmed, now))
+            else if (confirmed is not null && confirmed.Principal != principal && HasState(confirmed))
             {
                 status = NfsStat4.ClidInUse; // case 3: another principal while the record still has state
             }
@@ -91,6 +91,12 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
 
     private bool HasLiveState(NfsClient client, long now) => now - client.LastRenewed < LeaseTicks;
 
+    private static bool HasState(NfsClient client)
+    {
+        lock (client.Sync)
+            return client.Sessions.Count > 0;
+    }
+
     // ---------------------------------------------------------------- CREATE_SESSION (§18.36.4)
 
     public enum CreateSessionCheck
@@ -100,7 +106,7 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
     }
 
     /// <summary>Finds the client and checks csa_sequence. On Replay, the cached reply is in the client record.</summary>
-    public NfsStat4 BeginCreateSession(ulong clientId, uint sequence, out NfsClient? client, out CreateSessionCheck check)
+    public NfsStat4 BeginCreateSession(ulong clientId, uint sequence, string principal, out NfsClient? client, out CreateSessionCheck check)
     {
         check = CreateSessionCheck.New;
         lock (_records)
@@ -110,6 +116,8 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
                 client = null;
                 return NfsStat4.StaleClientId;
             }
+            if (!client.Confirmed && client.Principal != principal)
+                return NfsStat4.ClidInUse; // §18.36.4: only the principal that made an unconfirmed record may confirm it
             if (sequence == client.NextCreateSessionSequence)
                 return NfsStat4.Ok;
             if (sequence == client.NextCreateSessionSequence - 1 && client.CachedCreateSessionReply is not null)

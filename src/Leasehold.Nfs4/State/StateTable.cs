@@ -127,6 +127,9 @@ internal sealed class StateTable(ulong boot)
         return NfsStat4.Ok;
     }
 
+    /// <summary>Whether any open state names this file (it may have been unlinked since).</summary>
+    public bool IsOpen(FileHandle file) => _opens.Values.Any(o => !o.Closed && o.File == file);
+
     /// <summary>All opens of a client, to drop when the client goes.</summary>
     public List<OpenState> OpensOf(NfsClient client) => [.. _opens.Values.Where(o => o.Client == client)];
 }

@@ -63,6 +63,9 @@ public sealed class Nfs4Server : IAsyncDisposable
 
     internal StateTable States { get; }
 
+    /// <summary>Byte-range locks of every file (NFS LOCK/LOCKT/LOCKU); the rules live in the engine.</summary>
+    internal RangeLockTable RangeLocks { get; } = new();
+
     /// <summary>Changes at every start: the write verifier (a client resends unstable writes when it changes) and the server scope.</summary>
     internal ulong BootVerifier { get; }
 

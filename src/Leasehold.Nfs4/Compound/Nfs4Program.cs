@@ -189,6 +189,9 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             NfsOpcode.FreeStateId => RunAsync<FreeStateIdOp, StateId, Unit>(FreeStateIdOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.DelegReturn => RunAsync<DelegReturnOp, StateId, Unit>(DelegReturnOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.BindConnToSession => RunAsync<BindConnToSessionOp, (byte[], uint, bool), (byte[], uint)>(BindConnToSessionOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.Lock => RunAsync<LockOp, LockArgs, LockResult>(LockOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.LockT => RunAsync<LockTOp, LockTestArgs, LockDenied?>(LockTOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.LockU => RunAsync<LockUOp, LockUArgs, StateId>(LockUOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.Illegal => new((WriteBare(w, NfsOpcode.Illegal, NfsStat4.OpIllegal), position)),
             _ when Enum.IsDefined((NfsOpcode)opnum) => new((WriteBare(w, (NfsOpcode)opnum, NfsStat4.NotSupp), position)),
             // §15.2: an operation number outside the protocol is answered as OP_ILLEGAL.

@@ -27,6 +27,11 @@ internal sealed class CloseOp : INfsOp<StateId, StateId>
             return ValueTask.FromResult<OpResult<StateId>>(status);
         if (open!.File != fh)
             return ValueTask.FromResult<OpResult<StateId>>(NfsStat4.BadStateId);
+        foreach (var lockState in ctx.Server.States.LocksOf(open))
+        {
+            if (ctx.Server.RangeLocks.Holds(Engine.FileKey.From(open.FileId), lockState.EngineOwner))
+                return ValueTask.FromResult<OpResult<StateId>>(NfsStat4.LocksHeld); // §18.2.3: unlock first
+        }
         Opens.Close(ctx.Server, open);
         ctx.CurrentStateId = StateId.Invalid;
         return ValueTask.FromResult(OpResult<StateId>.Ok(StateId.Invalid));

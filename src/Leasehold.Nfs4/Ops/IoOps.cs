@@ -19,7 +19,17 @@ internal static class IoStateIds
         var id = ctx.Resolve(given);
         if (id.IsAnonymous || id.IsBypass)
             return NfsStat4.Ok;
-        var status = ctx.Server.States.FindOpen(id, ctx.Client, out var open);
+        OpenState? open;
+        NfsStat4 status;
+        if (ctx.Server.States.IsLockKey(id))
+        {
+            status = ctx.Server.States.FindLock(id, ctx.Client, out var lockState);
+            open = lockState?.Open;
+        }
+        else
+        {
+            status = ctx.Server.States.FindOpen(id, ctx.Client, out open);
+        }
         if (status != NfsStat4.Ok)
             return status;
         if (open!.File != fh)

@@ -282,7 +282,9 @@ internal sealed class TestStateIdOp : INfsOp<StateId[], NfsStat4[]>
     {
         var results = new NfsStat4[ids.Length];
         for (int i = 0; i < ids.Length; i++)
-            results[i] = ids[i].IsSpecial ? NfsStat4.BadStateId : ctx.Server.States.FindOpen(ids[i], ctx.Client, out _);
+            results[i] = ids[i].IsSpecial ? NfsStat4.BadStateId
+                : ctx.Server.States.IsLockKey(ids[i]) ? ctx.Server.States.FindLock(ids[i], ctx.Client, out _)
+                : ctx.Server.States.FindOpen(ids[i], ctx.Client, out _);
         return ValueTask.FromResult(OpResult<NfsStat4[]>.Ok(results));
     }
 
@@ -307,8 +309,20 @@ internal sealed class FreeStateIdOp : INfsOp<StateId, Unit>
 
     public ValueTask<OpResult<Unit>> ExecuteAsync(CompoundContext ctx, StateId id, CancellationToken cancellationToken)
     {
-        var status = ctx.Server.States.FindOpen(ctx.Resolve(id), ctx.Client, out _);
-        return ValueTask.FromResult<OpResult<Unit>>(status == NfsStat4.Ok ? NfsStat4.LocksHeld : status);
+        var resolved = ctx.Resolve(id);
+        var states = ctx.Server.States;
+        if (states.IsLockKey(resolved))
+        {
+            var status = states.FindLock(resolved, ctx.Client, out var lockState);
+            if (status != NfsStat4.Ok)
+                return ValueTask.FromResult<OpResult<Unit>>(status);
+            if (ctx.Server.RangeLocks.Holds(Engine.FileKey.From(lockState!.Open.FileId), lockState.EngineOwner))
+                return ValueTask.FromResult<OpResult<Unit>>(NfsStat4.LocksHeld);
+            states.Free(lockState);
+            return ValueTask.FromResult(OpResult<Unit>.Ok(default));
+        }
+        var openStatus = states.FindOpen(resolved, ctx.Client, out _);
+        return ValueTask.FromResult<OpResult<Unit>>(openStatus == NfsStat4.Ok ? NfsStat4.LocksHeld : openStatus);
     }
 
     public static void Encode(in OpResult<Unit> result, XdrWriter w)

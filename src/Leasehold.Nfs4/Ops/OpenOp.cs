@@ -360,6 +360,11 @@ internal static class Opens
             open.Closed = true;
             registered = open.Access;
         }
+        foreach (var lockState in server.States.LocksOf(open))
+        {
+            server.RangeLocks.UnlockAll(FileKey.From(open.FileId), lockState.EngineOwner);
+            server.States.Free(lockState);
+        }
         server.States.Remove(open);
         var owner = new Owner(open.Client.ClientId, open.Key.Low);
         foreach (var bit in new[] { Share.Read, Share.Write })

@@ -46,6 +46,30 @@ internal sealed class OpenState(StateKey key, NfsClient client, byte[] owner, Fi
     public StateId Id => new(SeqId, Key.High, Key.Low);
 }
 
+/// <summary>
+/// Byte-range lock state (RFC 8881 §9.1.4): one per client, lock-owner and file, born from an open. The ranges
+/// themselves live in the engine's <see cref="Engine.RangeLockTable"/>; this is the stateid and who it belongs to.
+/// </summary>
+internal sealed class LockState(StateKey key, OpenState open, byte[] owner)
+{
+    public StateKey Key { get; } = key;
+
+    public OpenState Open { get; } = open;
+
+    public NfsClient Client => Open.Client;
+
+    public byte[] LockOwner { get; } = owner;
+
+    public uint SeqId;
+
+    public bool Freed;
+
+    public StateId Id => new(SeqId, Key.High, Key.Low);
+
+    /// <summary>The engine identity of this lock-owner's locks.</summary>
+    public Engine.Owner EngineOwner => new(Client.ClientId, Key.Low);
+}
+
 /// <summary>The 12-byte "other" of a stateid, as a dictionary key.</summary>
 internal readonly record struct StateKey(ulong High, uint Low);
 
@@ -77,6 +101,7 @@ internal sealed class FileShares
 internal sealed class StateTable(ulong boot)
 {
     private readonly ConcurrentDictionary<StateKey, OpenState> _opens = new();
+    private readonly ConcurrentDictionary<StateKey, LockState> _locks = new();
     private readonly ConcurrentDictionary<ulong, FileShares> _shares = new();
     private uint _next;
 
@@ -125,6 +150,62 @@ internal sealed class StateTable(ulong boot)
             return NfsStat4.BadStateId;
         open = found;
         return NfsStat4.Ok;
+    }
+
+    public NfsStat4 FindLock(StateId id, NfsClient? client, out LockState? state)
+    {
+        state = null;
+        if (id.IsSpecial || id.OtherHigh != boot)
+            return id.OtherHigh != boot && (id.OtherHigh >> 32) != 0 ? NfsStat4.StaleStateId : NfsStat4.BadStateId;
+        if (!_locks.TryGetValue(new StateKey(id.OtherHigh, id.OtherLow), out var found) || found.Freed)
+            return NfsStat4.BadStateId;
+        if (client is not null && found.Client != client)
+            return NfsStat4.BadStateId;
+        uint current = Volatile.Read(ref found.SeqId);
+        if (id.SeqId != 0 && id.SeqId < current)
+            return NfsStat4.OldStateId;
+        if (id.SeqId > current)
+            return NfsStat4.BadStateId;
+        state = found;
+        return NfsStat4.Ok;
+    }
+
+    /// <summary>Whether this stateid names a lock state (as opposed to an open or nothing we know).</summary>
+    public bool IsLockKey(StateId id) => _locks.ContainsKey(new StateKey(id.OtherHigh, id.OtherLow));
+
+    /// <summary>The lock state of this lock-owner on the open's file, made if missing.</summary>
+    public LockState LockStateFor(OpenState open, byte[] owner)
+    {
+        foreach (var existing in _locks.Values)
+        {
+            if (!existing.Freed && existing.Open == open && existing.LockOwner.AsSpan().SequenceEqual(owner))
+                return existing;
+        }
+        var created = new LockState(NewKey(), open, owner);
+        _locks[created.Key] = created;
+        return created;
+    }
+
+    public LockState? FindLockOwner(NfsClient client, byte[] owner, ulong fileId)
+    {
+        foreach (var l in _locks.Values)
+        {
+            if (!l.Freed && l.Client == client && l.Open.FileId == fileId && l.LockOwner.AsSpan().SequenceEqual(owner))
+                return l;
+        }
+        return null;
+    }
+
+    /// <summary>The lock state behind an engine lock owner, to tell a denied locker who holds the range.</summary>
+    public LockState? LockStateOf(Engine.Owner owner) =>
+        _locks.Values.FirstOrDefault(l => l.Client.ClientId == owner.Group && l.Key.Low == owner.Id);
+
+    public List<LockState> LocksOf(OpenState open) => [.. _locks.Values.Where(l => l.Open == open && !l.Freed)];
+
+    public void Free(LockState state)
+    {
+        state.Freed = true;
+        _locks.TryRemove(state.Key, out _);
     }
 
     /// <summary>Whether any open state names this file (it may have been unlinked since).</summary>

@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+
+namespace Leasehold.Engine;
+
+/// <summary>Shared (read) or exclusive (write) byte-range lock.</summary>
+public enum RangeLockType : byte
+{
+    Read,
+    Write,
+}
+
+/// <summary>A lock on bytes [<see cref="Start"/>, <see cref="End"/>] (inclusive; <see cref="ulong.MaxValue"/> means "to the end of the file").</summary>
+public readonly record struct RangeLock(Owner Owner, RangeLockType Type, ulong Start, ulong End)
+{
+    public bool Overlaps(ulong start, ulong end) => Start <= end && start <= End;
+}
+
+/// <summary>
+/// POSIX-style byte-range locks (fcntl F_SETLK semantics): locks of different owners conflict when they overlap and
+/// either is a write lock; an owner's own locks never conflict with each other, and a new lock replaces the owner's
+/// overlapping ranges (splitting them as needed), as does an unlock. Per-file lock, no blocking: a conflict is
+/// reported with the lock in the way, and the caller (NFS LOCK) answers DENIED.
+/// </summary>
+public sealed class RangeLockTable
+{
+    private readonly ConcurrentDictionary<FileKey, FileLocks> _files = new();
+
+    private sealed class FileLocks
+    {
+        public readonly Lock Sync = new();
+        public readonly List<RangeLock> Locks = [];
+        public bool Retired;
+    }
+
+    /// <summary>Takes a lock, or returns the conflicting lock of another owner and takes nothing.</summary>
+    public RangeLock? TryLock(FileKey file, Owner owner, RangeLockType type, ulong start, ulong end)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(start, end);
+        while (true)
+        {
+            var locks = _files.GetOrAdd(file, static _ => new FileLocks());
+            lock (locks.Sync)
+            {
+                if (locks.Retired)
+                    continue;
+                if (FindConflict(locks.Locks, owner, type, start, end) is { } conflict)
+                {
+                    Retire(file, locks);
+                    return conflict;
+                }
+                Carve(locks.Locks, owner, start, end);
+                locks.Locks.Add(new RangeLock(owner, type, start, end));
+                return null;
+            }
+        }
+    }
+
+    /// <summary>The lock that would stop <paramref name="owner"/> from taking this one, if any (NFS LOCKT).</summary>
+    public RangeLock? Test(FileKey file, Owner owner, RangeLockType type, ulong start, ulong end)
+    {
+        if (!_files.TryGetValue(file, out var locks))
+            return null;
+        lock (locks.Sync)
+            return FindConflict(locks.Locks, owner, type, start, end);
+    }
+
+    /// <summary>Releases the owner's locks over the range, splitting ranges that extend past it.</summary>
+    public void Unlock(FileKey file, Owner owner, ulong start, ulong end)
+    {
+        if (!_files.TryGetValue(file, out var locks))
+            return;
+        lock (locks.Sync)
+        {
+            Carve(locks.Locks, owner, start, end);
+            Retire(file, locks);
+        }
+    }
+
+    /// <summary>Releases everything an owner holds on a file (its lock state is going away).</summary>
+    public void UnlockAll(FileKey file, Owner owner) => Unlock(file, owner, 0, ulong.MaxValue);
+
+    /// <summary>Whether the owner holds any lock on the file.</summary>
+    public bool Holds(FileKey file, Owner owner)
+    {
+        if (!_files.TryGetValue(file, out var locks))
+            return false;
+        lock (locks.Sync)
+            return locks.Locks.Exists(l => l.Owner == owner);
+    }
+
+    public IReadOnlyList<RangeLock> LocksOn(FileKey file)
+    {
+        if (!_files.TryGetValue(file, out var locks))
+            return [];
+        lock (locks.Sync)
+            return [.. locks.Locks];
+    }
+
+    private static RangeLock? FindConflict(List<RangeLock> locks, Owner owner, RangeLockType type, ulong start, ulong end)
+    {
+        foreach (var l in locks)
+        {
+            if (l.Owner != owner && l.Overlaps(start, end) && (type == RangeLockType.Write || l.Type == RangeLockType.Write))
+                return l;
+        }
+        return null;
+    }
+
+    /// <summary>Removes [start, end] from the owner's locks, keeping the parts outside it.</summary>
+    private static void Carve(List<RangeLock> locks, Owner owner, ulong start, ulong end)
+    {
+        for (int i = locks.Count - 1; i >= 0; i--)
+        {
+            var l = locks[i];
+            if (l.Owner != owner || !l.Overlaps(start, end))
+                continue;
+            locks.RemoveAt(i);
+            if (l.Start < start)
+                locks.Add(l with { End = start - 1 });
+            if (l.End > end)
+                locks.Add(l with { Start = end + 1 });
+        }
+    }
+
+    private void Retire(FileKey file, FileLocks locks)
+    {
+        if (locks.Locks.Count != 0)
+            return;
+        locks.Retired = true;
+        _files.TryRemove(new KeyValuePair<FileKey, FileLocks>(file, locks));
+    }
+}

@@ -40,7 +40,7 @@ internal sealed record OpenArgs(
     ClaimType Claim,
     byte[]? Name);
 
-internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet);
+internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want);
 
 /// <summary>change_info4: the directory's change attribute before and after.</summary>
 internal readonly record struct ChangeInfo(bool Atomic, ulong Before, ulong After)
@@ -215,7 +215,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             return status;
         ctx.CurrentFh = file;
         ctx.CurrentStateId = open.Id;
-        return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet));
+        return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, args.ShareAccess & WantDelegationMask));
     }
 
     /// <summary>The create half of OPEN. EXCLUSIVE4_1 keeps its verifier in the file's times so a retransmission is recognised.</summary>
@@ -283,7 +283,38 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         v.DirectoryChange.Write(w);
         w.WriteUInt32(ResultLockTypePosix);
         Wire.WriteBitmap(w, v.AttrSet);
-        w.WriteUInt32(0); // OPEN_DELEGATE_NONE
+        WriteNoDelegation(w, v.Want);
+    }
+
+    /// <summary>
+    /// No delegation is granted yet. A client that said what it wants hears why not (open_none_delegation4,
+    /// §18.16.3): "not wanted" when it asked for none, "cancelled" for a cancel, otherwise a resource limit with
+    /// no promise to signal (delegations over the wire come with the back-channel recall work).
+    /// </summary>
+    private static void WriteNoDelegation(XdrWriter w, uint want)
+    {
+        const uint None = 0, NoneExt = 3;
+        const uint WantNoDeleg = 0x0400, WantCancel = 0x0500;
+        const uint NotWanted = 0, Resource = 2, Cancelled = 7;
+        if (want == 0)
+        {
+            w.WriteUInt32(None);
+            return;
+        }
+        w.WriteUInt32(NoneExt);
+        switch (want)
+        {
+            case WantNoDeleg:
+                w.WriteUInt32(NotWanted);
+                break;
+            case WantCancel:
+                w.WriteUInt32(Cancelled);
+                break;
+            default:
+                w.WriteUInt32(Resource);
+                w.WriteBool(false); // ond_server_will_signal_avail
+                break;
+        }
     }
 }
 

@@ -49,6 +49,35 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
 
     // O_RDONLY rather than O_PATH: on current kernels open_by_handle_at refuses an O_PATH mount fd (EBADF).
     private readonly SafeFd _root;
+
+    // Verified handles and an O_PATH descriptor for each: a hit costs a dup and a statx instead of HMAC,
+    // open_by_handle_at, a /proc readlink and a close. "Still inside the export" is checked again once an entry is
+    // older than ExportCheckInterval, so a file moved out of the export is refused at most that long after the move;
+    // a deleted file is refused at once (its link count is 0). Bounded: the cache is emptied when it fills.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<FileHandle, ResolvedHandle> _resolved = new();
+    private const int MaxResolvedHandles = 8192;
+
+    /// <summary>How long a verified handle is trusted to still be inside the export. Tests set it to zero.</summary>
+    internal TimeSpan ExportCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The clock for <see cref="ExportCheckInterval"/>.</summary>
+    internal TimeProvider Time { get; set; } = TimeProvider.System;
+
+    private sealed class ResolvedHandle(SafeFd fd, long checkedAt)
+    {
+        public SafeFd Fd { get; } = fd;
+
+        public long CheckedAt { get; } = checkedAt;
+
+        /// <summary>An O_RDONLY descriptor, opened by the first READ and kept for the next ones.</summary>
+        public SafeFd? Reader;
+
+        public void Dispose()
+        {
+            Fd.Dispose();
+            Interlocked.Exchange(ref Reader, null)?.Dispose();
+        }
+    }
     private readonly string _rootPath;
     private readonly ulong _rootIno;
     private readonly int _rootMountId;
@@ -110,12 +139,22 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
 
     public (ulong Major, ulong Minor) FileSystemId { get; }
 
-    public void Dispose() => _root.Dispose();
+    public void Dispose()
+    {
+        foreach (var entry in _resolved.Values)
+            entry.Dispose();
+        _resolved.Clear();
+        _root.Dispose();
+    }
 
     // ---------------------------------------------------------------- reading
 
     public FsResult<FileAttributes> GetAttributes(FileHandle handle)
     {
+        // Fast path: a recently verified handle is one statx on its cached descriptor (no dup, no close).
+        if (_resolved.TryGetValue(handle, out var entry) && Time.GetElapsedTime(entry.CheckedAt) <= ExportCheckInterval
+            && Stat(entry.Fd, out Statx cached) == 0 && cached.NumLinks > 0)
+            return Attributes.From(cached);
         FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
             return status;
@@ -263,6 +302,8 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     {
         if (offset < 0)
             return FsStatus.Invalid;
+        if (TryReadCached(caller, file, offset, destination, out var cached))
+            return cached;
         FsStatus status = ResolveRegular(file, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
             return status;
@@ -277,6 +318,42 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
                 return Fail("open");
             return ReadAll(data, offset, destination);
         }
+    }
+
+    /// <summary>
+    /// READ's fast path: a recently verified handle with a read descriptor already open costs one statx (for the
+    /// permission check and the link count) and the pread.
+    /// </summary>
+    private bool TryReadCached(Caller caller, FileHandle file, long offset, Span<byte> destination, out FsResult<(int Count, bool EndOfFile)> result)
+    {
+        result = default;
+        if (!_resolved.TryGetValue(file, out var entry) || Time.GetElapsedTime(entry.CheckedAt) > ExportCheckInterval)
+            return false;
+        var reader = Volatile.Read(ref entry.Reader);
+        if (reader is null)
+        {
+            using SafeFd opened = Reopen(entry.Fd, LibC.O_RDONLY);
+            if (opened.IsInvalid)
+                return false;
+            SafeFd keep = LibC.DuplicateFd(opened, LibC.F_DUPFD_CLOEXEC, 0);
+            if (keep.IsInvalid)
+            {
+                keep.Dispose();
+                return false;
+            }
+            reader = Interlocked.CompareExchange(ref entry.Reader, keep, null) ?? keep;
+            if (reader != keep)
+                keep.Dispose();
+        }
+        if (Stat(reader, out Statx st) != 0 || st.NumLinks == 0 || !st.IsRegular)
+            return false; // let the slow path give the precise answer
+        if (!ModeBits.Allows(caller, st, ModeBits.Read) && caller.Uid != st.Uid && !ModeBits.Allows(caller, st, ModeBits.Execute))
+        {
+            result = FsStatus.AccessDenied;
+            return true;
+        }
+        result = ReadAll(reader, offset, destination);
+        return true;
     }
 
     public FsResult<bool> Commit(FileHandle file)
@@ -602,6 +679,8 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     {
         fd = null!;
         st = default;
+        if (TryResolveCached(handle, out fd, out st, out FsStatus cachedStatus))
+            return cachedStatus;
         ReadOnlySpan<byte> bytes = handle.Span;
         if (!_signer.TryVerify(bytes, out int type, out Range range))
         {
@@ -634,8 +713,70 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
             opened.Dispose();
             return FsStatus.Stale; // deleted (but still open somewhere), or moved out of the export
         }
+        Remember(handle, opened);
         fd = opened;
         return FsStatus.Ok;
+    }
+
+    /// <summary>Resolves from the cache of verified handles. False when the handle is not cached (or due for a re-check).</summary>
+    private bool TryResolveCached(FileHandle handle, out SafeFd fd, out Statx st, out FsStatus status)
+    {
+        fd = null!;
+        st = default;
+        status = FsStatus.Ok;
+        if (!_resolved.TryGetValue(handle, out var entry))
+            return false;
+        if (Time.GetElapsedTime(entry.CheckedAt) > ExportCheckInterval)
+        {
+            Forget(handle, entry);
+            return false;
+        }
+        SafeFd copy = LibC.DuplicateFd(entry.Fd, LibC.F_DUPFD_CLOEXEC, 0);
+        if (copy.IsInvalid)
+        {
+            copy.Dispose();
+            Forget(handle, entry); // closed under us by an eviction: resolve the slow way
+            return false;
+        }
+        if (Stat(copy, out st) != 0)
+        {
+            copy.Dispose();
+            Forget(handle, entry);
+            return false;
+        }
+        if (st.NumLinks == 0)
+        {
+            copy.Dispose();
+            Forget(handle, entry);
+            status = FsStatus.Stale;
+            return true;
+        }
+        fd = copy;
+        return true;
+    }
+
+    private void Remember(FileHandle handle, SafeFd opened)
+    {
+        if (_resolved.Count >= MaxResolvedHandles)
+        {
+            foreach (var (key, old) in _resolved)
+                Forget(key, old);
+        }
+        SafeFd copy = LibC.DuplicateFd(opened, LibC.F_DUPFD_CLOEXEC, 0);
+        if (copy.IsInvalid)
+        {
+            copy.Dispose();
+            return;
+        }
+        var entry = new ResolvedHandle(copy, Time.GetTimestamp());
+        if (!_resolved.TryAdd(handle, entry))
+            copy.Dispose();
+    }
+
+    private void Forget(FileHandle handle, ResolvedHandle entry)
+    {
+        if (_resolved.TryRemove(new KeyValuePair<FileHandle, ResolvedHandle>(handle, entry)))
+            entry.Dispose(); // SafeHandle keeps a descriptor open until a call using it returns
     }
 
     private FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st)

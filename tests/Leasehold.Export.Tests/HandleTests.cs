@@ -102,6 +102,37 @@ public sealed class HandleTests(ExportFixture fixture) : IClassFixture<ExportFix
     }
 
     [Fact]
+    public async Task A_recently_verified_handle_is_rechecked_against_the_export_after_the_check_interval()
+    {
+        using var tree = fixture.OpenTree();
+        var clock = new Leasehold.Testing.ManualTimeProvider();
+        tree.Time = clock;
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        FileHandle file = await tree.CreateFileAsync(dir, "cached");
+        Assert.True(tree.GetAttributes(file).IsOk); // verified and cached
+
+        File.Move(Path.Join(path, "cached"), Path.Join(fixture.OutsidePath, "cached-" + Guid.NewGuid().ToString("N")));
+
+        // Within the interval the cached verification stands (the documented window)...
+        Assert.True(tree.GetAttributes(file).IsOk);
+        // ...and once it has passed the file is found outside the export.
+        clock.Advance(tree.ExportCheckInterval + TimeSpan.FromMilliseconds(1));
+        Assert.Equal(FsStatus.Stale, tree.GetAttributes(file).Status);
+    }
+
+    [Fact]
+    public async Task A_deleted_file_is_stale_at_once_even_when_its_handle_is_cached()
+    {
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        FileHandle file = await Tree.CreateFileAsync(dir, "doomed");
+        Assert.True(Tree.GetAttributes(file).IsOk);
+
+        File.Delete(Path.Join(path, "doomed"));
+
+        Assert.Equal(FsStatus.Stale, Tree.GetAttributes(file).Status);
+    }
+
+    [Fact]
     public async Task A_file_renamed_within_the_export_keeps_its_handle()
     {
         var (dir, path) = await fixture.NewDirectoryAsync();

@@ -114,6 +114,12 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int symlinkat(string target, SafeFd dirfd, string path);
 
+    /// <summary>fcntl(fd, F_DUPFD_CLOEXEC, 0): a second descriptor for the same open file.</summary>
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial SafeFd DuplicateFd(SafeFd fd, int command, int minimum);
+
+    public const int F_DUPFD_CLOEXEC = 1030;
+
     /// <summary>Makes a device node, fifo or socket (mknod(2)); <paramref name="dev"/> is makedev(major, minor).</summary>
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int mknodat(SafeFd dirfd, string path, uint mode, ulong dev);

@@ -72,7 +72,8 @@ public static class RpcReplies
 
     private static XdrWriter Begin(uint xid, ReplyStat stat)
     {
-        var w = new XdrWriter();
+        // 8 KiB (pooled): room for a 4 KiB READ and its COMPOUND without growing, the commonest large reply.
+        var w = new XdrWriter(8192);
         w.WriteUInt32(0); // record mark, filled in by Finish
         w.WriteUInt32(xid);
         w.WriteUInt32((uint)MsgType.Reply);

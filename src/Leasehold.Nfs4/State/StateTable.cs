@@ -135,39 +135,49 @@ internal sealed class StateTable(ulong boot)
     public NfsStat4 FindOpen(StateId id, NfsClient? client, out OpenState? open)
     {
         open = null;
-        if (id.IsSpecial)
-            return NfsStat4.BadStateId;
-        if (id.OtherHigh != boot)
-            return (id.OtherHigh >> 32) != 0 && id.OtherHigh != boot ? NfsStat4.StaleStateId : NfsStat4.BadStateId;
+        var status = CheckOther(id);
+        if (status != NfsStat4.Ok)
+            return status;
         if (!_opens.TryGetValue(new StateKey(id.OtherHigh, id.OtherLow), out var found) || found.Closed)
             return NfsStat4.BadStateId;
-        if (client is not null && found.Client != client)
-            return NfsStat4.BadStateId;
-        uint current = Volatile.Read(ref found.SeqId);
-        if (id.SeqId != 0 && id.SeqId < current)
-            return NfsStat4.OldStateId;
-        if (id.SeqId > current)
-            return NfsStat4.BadStateId;
-        open = found;
-        return NfsStat4.Ok;
+        status = CheckOwnerAndSeqId(id, found.Client, client, Volatile.Read(ref found.SeqId));
+        if (status == NfsStat4.Ok)
+            open = found;
+        return status;
     }
 
     public NfsStat4 FindLock(StateId id, NfsClient? client, out LockState? state)
     {
         state = null;
-        if (id.IsSpecial || id.OtherHigh != boot)
-            return id.OtherHigh != boot && (id.OtherHigh >> 32) != 0 ? NfsStat4.StaleStateId : NfsStat4.BadStateId;
+        var status = CheckOther(id);
+        if (status != NfsStat4.Ok)
+            return status;
         if (!_locks.TryGetValue(new StateKey(id.OtherHigh, id.OtherLow), out var found) || found.Freed)
             return NfsStat4.BadStateId;
-        if (client is not null && found.Client != client)
+        status = CheckOwnerAndSeqId(id, found.Client, client, Volatile.Read(ref found.SeqId));
+        if (status == NfsStat4.Ok)
+            state = found;
+        return status;
+    }
+
+    /// <summary>Special stateids name no state here; one made by an earlier run of the server is stale, not unknown.</summary>
+    private NfsStat4 CheckOther(StateId id)
+    {
+        if (id.IsSpecial)
             return NfsStat4.BadStateId;
-        uint current = Volatile.Read(ref found.SeqId);
+        if (id.OtherHigh != boot)
+            return (id.OtherHigh >> 32) != 0 ? NfsStat4.StaleStateId : NfsStat4.BadStateId;
+        return NfsStat4.Ok;
+    }
+
+    /// <summary>§8.2.4: another client's stateid is BAD_STATEID; an older seqid OLD_STATEID, a newer one BAD_STATEID, 0 "current".</summary>
+    private static NfsStat4 CheckOwnerAndSeqId(StateId id, NfsClient owner, NfsClient? caller, uint current)
+    {
+        if (caller is not null && owner != caller)
+            return NfsStat4.BadStateId;
         if (id.SeqId != 0 && id.SeqId < current)
             return NfsStat4.OldStateId;
-        if (id.SeqId > current)
-            return NfsStat4.BadStateId;
-        state = found;
-        return NfsStat4.Ok;
+        return id.SeqId > current ? NfsStat4.BadStateId : NfsStat4.Ok;
     }
 
     /// <summary>Whether this stateid names a lock state (as opposed to an open or nothing we know).</summary>

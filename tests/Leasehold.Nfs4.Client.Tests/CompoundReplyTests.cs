@@ -127,21 +127,21 @@ public sealed class CompoundReplyTests
     [Fact]
     public void Decoding_stops_at_the_first_failed_op()
     {
-        var data = Reply(NfsStat4.Noent, 3, w =>
+        var data = Reply(NfsStat4.NoEnt, 3, w =>
         {
             SequenceOk(w);
             Op(w, NfsOpcode.PutRootFh);
-            Op(w, NfsOpcode.Lookup, NfsStat4.Noent);
+            Op(w, NfsOpcode.Lookup, NfsStat4.NoEnt);
             // Nothing follows a failure; a server that sent more would be wrong, and we do not read it.
             w.WriteUInt32(0xFFFFFFFF);
         });
         var reply = CompoundReply.Decode(data);
-        Assert.Equal(NfsStat4.Noent, reply.Status);
+        Assert.Equal(NfsStat4.NoEnt, reply.Status);
         Assert.Equal(3, reply.Results.Count);
         Assert.Equal(NfsOpcode.Lookup, reply.Failed!.Op);
         Assert.Null(reply.Find<GetFhResult>());
         Assert.Throws<InvalidOperationException>(() => reply.Get<GetFhResult>());
-        Assert.Equal(NfsStat4.Noent, Nfs4Result.From<FileHandle>(reply, null).Status);
+        Assert.Equal(NfsStat4.NoEnt, Nfs4Result.From<FileHandle>(reply, null).Status);
         Assert.Equal(NfsOpcode.Lookup, Nfs4Result.From<FileHandle>(reply, null).FailedOp);
     }
 
@@ -230,7 +230,7 @@ public sealed class CompoundReplyTests
             Op(w, NfsOpcode.Rename);
             w.WriteBool(true); w.WriteUInt64(1); w.WriteUInt64(2); w.WriteBool(false); w.WriteUInt64(3); w.WriteUInt64(4);
             Op(w, NfsOpcode.TestStateId);
-            w.WriteUInt32(2); w.WriteUInt32(0); w.WriteUInt32((uint)NfsStat4.BadStateid);
+            w.WriteUInt32(2); w.WriteUInt32(0); w.WriteUInt32((uint)NfsStat4.BadStateId);
             Op(w, NfsOpcode.SecInfoNoName);
             w.WriteUInt32(2); w.WriteUInt32(1); w.WriteUInt32(6); w.WriteOpaque([0x2A]); w.WriteUInt32(0); w.WriteUInt32(1);
             Op(w, NfsOpcode.Close);
@@ -246,7 +246,7 @@ public sealed class CompoundReplyTests
         Assert.Equal((5u, StableHow.FileSync, 0xBEEFul), (reply.Get<WriteResult>().Count, reply.Get<WriteResult>().Committed, reply.Get<WriteResult>().Verifier));
         Assert.Equal(0xBEEFul, reply.Get<CommitResult>().Verifier);
         Assert.Equal(new ChangeInfo(false, 3, 4), reply.Get<RenameResult>().Target);
-        Assert.Equal([NfsStat4.Ok, NfsStat4.BadStateid], reply.Get<TestStateIdResult>().StatusCodes);
+        Assert.Equal([NfsStat4.Ok, NfsStat4.BadStateId], reply.Get<TestStateIdResult>().StatusCodes);
         Assert.Equal([1u, 6u], reply.Get<SecInfoResult>().Flavors.Select(f => f.Flavor));
         Assert.Equal(Sid, reply.Get<StateIdResult>().StateId);
     }

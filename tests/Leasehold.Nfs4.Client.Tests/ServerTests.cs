@@ -35,7 +35,7 @@ public sealed class ServerTests(ServerFixture fx) : IClassFixture<ServerFixture>
         Assert.NotNull(attrs.Fsid);
 
         var missing = await S.LookupAsync(fh, "no-such-name-" + Guid.NewGuid().ToString("N")).WaitAsync(Bound);
-        Assert.Equal(NfsStat4.Noent, missing.Status);
+        Assert.Equal(NfsStat4.NoEnt, missing.Status);
         Assert.Equal(NfsOpcode.Lookup, missing.FailedOp);
     }
 
@@ -121,14 +121,14 @@ public sealed class ServerTests(ServerFixture fx) : IClassFixture<ServerFixture>
         var renamed = await S.RenameAsync(dir, "before", dir, "after").WaitAsync(Bound);
         Assert.True(renamed.IsOk, renamed.ToString());
         Assert.NotEqual(renamed.Value!.Source.Before, renamed.Value.Source.After);
-        Assert.Equal(NfsStat4.Noent, (await S.LookupAsync(dir, "before").WaitAsync(Bound)).Status);
+        Assert.Equal(NfsStat4.NoEnt, (await S.LookupAsync(dir, "before").WaitAsync(Bound)).Status);
         var moved = (await S.LookupAsync(dir, "after").WaitAsync(Bound)).ValueOrThrow();
         Assert.Equal(f.FileHandle, moved);
 
         var removed = await S.RemoveAsync(dir, "after").WaitAsync(Bound);
         Assert.True(removed.IsOk, removed.ToString());
-        Assert.Equal(NfsStat4.Noent, (await S.LookupAsync(dir, "after").WaitAsync(Bound)).Status);
-        Assert.Equal(NfsStat4.Noent, (await S.RemoveAsync(dir, "after").WaitAsync(Bound)).Status);
+        Assert.Equal(NfsStat4.NoEnt, (await S.LookupAsync(dir, "after").WaitAsync(Bound)).Status);
+        Assert.Equal(NfsStat4.NoEnt, (await S.RemoveAsync(dir, "after").WaitAsync(Bound)).Status);
     }
 
     [NfsServerFact]
@@ -230,7 +230,7 @@ public sealed class ServerTests(ServerFixture fx) : IClassFixture<ServerFixture>
 
         // A read-only open cannot write (Ganesha 4.3 still lets the downgraded stateid write, so that one is not asserted).
         var ro = (await S.OpenAsync(g.FileHandle, ShareAccess.Read, owner: S.NewOwner()).WaitAsync(Bound)).ValueOrThrow();
-        Assert.Equal(NfsStat4.Openmode, (await S.WriteAsync(g.FileHandle, ro.StateId, 0, new byte[10]).WaitAsync(Bound)).Status);
+        Assert.Equal(NfsStat4.OpenMode, (await S.WriteAsync(g.FileHandle, ro.StateId, 0, new byte[10]).WaitAsync(Bound)).Status);
         await S.CloseAsync(ro.FileHandle, ro.StateId).WaitAsync(Bound);
 
         var tested = (await S.TestStateIdAsync([down.Value, byFh.StateId, new StateId(1, 12345)]).WaitAsync(Bound)).ValueOrThrow();
@@ -262,7 +262,7 @@ public sealed class ServerTests(ServerFixture fx) : IClassFixture<ServerFixture>
             Assert.Equal(fx.Directory, reply.Get<GetFhResult>().FileHandle);
         }
         using (var c = new CompoundBuilder().PutFh(f.FileHandle).LookupP())
-            Assert.Equal(NfsStat4.Notdir, (await S.CompoundAsync(c).WaitAsync(Bound)).Status);
+            Assert.Equal(NfsStat4.NotDir, (await S.CompoundAsync(c).WaitAsync(Bound)).Status);
 
         var access = (await S.AccessAsync(f.FileHandle, AccessBits.Read | AccessBits.Modify | AccessBits.Execute).WaitAsync(Bound)).ValueOrThrow();
         Assert.True(access.Supported.HasFlag(AccessBits.Read));

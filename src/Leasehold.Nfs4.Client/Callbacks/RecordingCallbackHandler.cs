@@ -48,6 +48,6 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
     {
         _events.Writer.TryWrite(other);
         // CB_RECALL_ANY asks us to drop some state; "OK, noted" is a valid answer for a client holding little.
-        return ValueTask.FromResult(other.Op == CbOpcode.CbRecallAny ? NfsStat4.Ok : NfsStat4.Notsupp);
+        return ValueTask.FromResult(other.Op == CbOpcode.CbRecallAny ? NfsStat4.Ok : NfsStat4.NotSupp);
     }
 }

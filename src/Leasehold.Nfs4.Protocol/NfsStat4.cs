@@ -1,6 +1,9 @@
 namespace Leasehold.Nfs4.Protocol;
 
-/// <summary>NFSv4.1 status codes (RFC 8881 §15.1), with the RFC's names.</summary>
+/// <summary>
+/// nfsstat4: NFSv4.1 status codes (RFC 8881 §15.1), and the NFSv4.2 additions (RFC 7862, RFC 8276) so a newer peer's
+/// status still has a name. Members are the RFC names without NFS4ERR_, in PascalCase; values are the wire values.
+/// </summary>
 public enum NfsStat4 : uint
 {
     Ok = 0,
@@ -107,4 +110,13 @@ public enum NfsStat4 : uint
     RejectDeleg = 10085,
     ReturnConflict = 10086,
     DelegRevoked = 10087,
+    PartnerNotSupp = 10088,
+    PartnerNoAuth = 10089,
+    UnionNotSupp = 10090,
+    OffloadDenied = 10091,
+    WrongLfs = 10092,
+    BadLabel = 10093,
+    OffloadNoReqs = 10094,
+    NoXattr = 10095,
+    Xattr2Big = 10096,
 }

@@ -1,6 +1,6 @@
-namespace Leasehold.Nfs4.Client;
+namespace Leasehold.Nfs4.Protocol;
 
-/// <summary>nfs_opnum4 (RFC 8881 §16.2), the NFSv4.0 and NFSv4.1 operations.</summary>
+/// <summary>NFSv4.1 operation numbers (RFC 8881 §16.2.1, nfs_opnum4).</summary>
 public enum NfsOpcode : uint
 {
     Access = 3,

@@ -1,0 +1,2 @@
+// The protocol vocabulary (NfsStat4, NfsOpcode, CbOpcode) is shared with the server.
+global using Leasehold.Nfs4.Protocol;

@@ -28,7 +28,9 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed;
     private readonly SemaphoreSlim _callSlots;
-    private readonly Channel<XdrWriter> _replies = Channel.CreateUnbounded<XdrWriter>(new UnboundedChannelOptions { SingleReader = true });
+    // Synchronous continuations: the write loop, when idle, runs on the thread that queued the reply, saving a
+    // thread-pool hop per reply; when busy, the reply waits its turn and the writer flushes a burst at once.
+    private readonly Channel<XdrWriter> _replies = Channel.CreateUnbounded<XdrWriter>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
     private int _callsRunning;
     private readonly TaskCompletionSource _callsDrained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

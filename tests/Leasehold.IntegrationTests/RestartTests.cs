@@ -1,0 +1,55 @@
+using Leasehold.Nfs4.Client;
+
+namespace Leasehold.IntegrationTests;
+
+/// <summary>
+/// A server restart on the same export and state directories: file handles are persistent (RFC 8881 §4.2.1,
+/// fh_expire_type FH4_PERSISTENT), while sessions, client ids and stateids belong to the old instance and are refused.
+/// </summary>
+public sealed class RestartTests(ServerFixture fx) : IClassFixture<ServerFixture>
+{
+    [Fact]
+    public async Task File_handles_survive_a_restart_and_the_old_session_and_state_do_not()
+    {
+        var s = fx.Session;
+        var root = await fx.RootAsync();
+        var dir = (await s.MkdirAsync(root, ServerFixture.NewName("kept")).Bounded()).ValueOrThrow();
+        var f = (await s.CreateAsync(dir, "file").Bounded()).ValueOrThrow();
+        Assert.True((await s.WriteAsync(f.FileHandle, f.StateId, 0, ServerFixture.Bytes("survives")).Bounded()).IsOk);
+        Assert.True((await s.CloseAsync(f.FileHandle, f.StateId).Bounded()).IsOk);
+        var before = (await s.GetAttrAsync(f.FileHandle, AttrBitmap.Of(FileAttr.FileId, FileAttr.Size, FileAttr.FhExpireType)).Bounded()).ValueOrThrow();
+        Assert.Equal(0u, before.FhExpireType); // FH4_PERSISTENT
+
+        // A client that is still around when the server goes down, holding an open.
+        await using var old = await fx.ConnectAsync();
+        var open = (await old.OpenAsync(f.FileHandle, ShareAccess.Read).Bounded()).ValueOrThrow();
+
+        await fx.RestartAsync();
+        await using var fresh = await fx.ConnectAsync();
+
+        // The handles from before still name the same files.
+        Assert.Equal(root, await fx.RootAsync());
+        var after = (await fresh.GetAttrAsync(f.FileHandle, AttrBitmap.Of(FileAttr.FileId, FileAttr.Size)).Bounded()).ValueOrThrow();
+        Assert.Equal(before.FileId, after.FileId);
+        Assert.Equal(before.Size, after.Size);
+        Assert.Equal("survives", System.Text.Encoding.UTF8.GetString(
+            (await fresh.ReadAsync(f.FileHandle, StateId.Anonymous, 0, 100).Bounded()).ValueOrThrow().Data.Span));
+        Assert.Equal(f.FileHandle, (await fresh.LookupAsync(dir, "file").Bounded()).ValueOrThrow());
+
+        // The old session is unknown to the new instance.
+        using (var c = new CompoundBuilder("old-session").Sequence(old.SessionId, slot: 0, sequenceId: 100).PutRootFh())
+            Assert.Equal(NfsStat4.Badsession, (await fresh.SendAsync(c).Bounded()).Status);
+
+        // The old stateid is recognised as one from an earlier instance.
+        var stale = await fresh.ReadAsync(f.FileHandle, open.StateId, 0, 10).Bounded();
+        Assert.Equal(NfsStat4.StaleStateid, stale.Status);
+
+        // And so is the old client id.
+        using (var c = new CompoundBuilder("old-client").CreateSession(new CreateSessionArgs(old.ClientId, 1, CreateSessionFlags.None,
+            old.ForeChannel!, old.BackChannel!, 0x4000_0000, [fresh.Credentials])))
+            Assert.Equal(NfsStat4.StaleClientid, (await fresh.SendAsync(c).Bounded()).Status);
+
+        // The old connection was closed by the shutdown: the old session object notices, without hanging.
+        await old.Rpc.Completion.Bounded();
+    }
+}

@@ -123,6 +123,32 @@ public sealed class LockingTests(ServerFixture fx) : IClassFixture<ServerFixture
     }
 
     [Fact]
+    public async Task A_lock_owner_upgrades_with_its_lock_stateid_and_a_partial_locku_frees_only_that_part()
+    {
+        var (a, b) = await BothOpenAsync();
+        var first = await _a.LockAsync(a.FileHandle, LockType.Read, 0, 100, Locker.FromOpen(a.StateId, _a.NewOwner("lock"))).Bounded();
+        Assert.Equal(NfsStat4.Ok, first.Status);
+
+        var upgraded = await _a.LockAsync(a.FileHandle, LockType.Write, 0, 100, Locker.Existing(first.StateId)).Bounded();
+        Assert.Equal(NfsStat4.Ok, upgraded.Status);
+        Assert.Equal(first.StateId.Other, upgraded.StateId.Other); // the same lock state, a newer seqid
+        Assert.True(upgraded.StateId.SeqId > first.StateId.SeqId);
+        var ownerB = _b.NewOwner("lock");
+        Assert.Equal(LockType.Write, (await _b.LockTestAsync(b.FileHandle, LockType.Read, 50, 1, ownerB).Bounded()).Denied?.Type);
+
+        var middle = await _a.UnlockAsync(a.FileHandle, LockType.Write, upgraded.StateId, 40, 20).Bounded();
+        Assert.True(middle.IsOk, middle.ToString());
+        Assert.Equal(NfsStat4.Ok, (await _b.LockTestAsync(b.FileHandle, LockType.Write, 40, 20, ownerB).Bounded()).Status);
+        var left = await _b.LockTestAsync(b.FileHandle, LockType.Write, 39, 2, ownerB).Bounded();
+        Assert.Equal((0ul, 40ul), (left.Denied!.Offset, left.Denied.Length));
+        var right = await _b.LockTestAsync(b.FileHandle, LockType.Write, 59, 2, ownerB).Bounded();
+        Assert.Equal((60ul, 40ul), (right.Denied!.Offset, right.Denied.Length));
+
+        // An old seqid of the lock stateid is OLD_STATEID (§8.2.2).
+        Assert.Equal(NfsStat4.OldStateid, (await _a.UnlockAsync(a.FileHandle, LockType.Write, first.StateId, 0, 100).Bounded()).Status);
+    }
+
+    [Fact]
     public async Task Open_denying_write_makes_another_clients_open_for_write_SHARE_DENIED()
     {
         var root = await fx.RootAsync();

@@ -42,7 +42,7 @@ public sealed class LeaseExpiryTests(ShortLeaseServerFixture fx) : IClassFixture
         // Past 1.25 leases since its last SEQUENCE, it is gone.
         fx.Clock.Advance(fx.LeaseTime * 0.35);
         Assert.Equal(NfsStat4.Ok, await active.RenewAsync().Bounded()); // the active client, renewed 0.35 leases ago, is not
-        Assert.Equal(NfsStat4.Badsession, await silent.RenewAsync().Bounded());
+        Assert.Equal(NfsStat4.BadSession, await silent.RenewAsync().Bounded());
 
         // Its share reservation and its lock went with it.
         var taken = (await active.OpenAsync(root, name, ShareAccess.Both, deny: ShareDeny.Both).Bounded()).ValueOrThrow();

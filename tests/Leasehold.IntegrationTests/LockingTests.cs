@@ -145,7 +145,7 @@ public sealed class LockingTests(ServerFixture fx) : IClassFixture<ServerFixture
         Assert.Equal((60ul, 40ul), (right.Denied!.Offset, right.Denied.Length));
 
         // An old seqid of the lock stateid is OLD_STATEID (§8.2.2).
-        Assert.Equal(NfsStat4.OldStateid, (await _a.UnlockAsync(a.FileHandle, LockType.Write, first.StateId, 0, 100).Bounded()).Status);
+        Assert.Equal(NfsStat4.OldStateId, (await _a.UnlockAsync(a.FileHandle, LockType.Write, first.StateId, 0, 100).Bounded()).Status);
     }
 
     [Fact]

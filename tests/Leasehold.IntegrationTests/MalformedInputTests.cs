@@ -49,14 +49,14 @@ public sealed class MalformedInputTests(ServerFixture fx) : IClassFixture<Server
         // EXCHANGE_ID: the verifier, then an owner id that claims 1000 bytes and has 4.
         var truncated = RawRpc.Compound(1, 1, RawRpc.Words(OpExchangeId, 0, 1, 1000, 0x6162_6364));
         var compound = (await raw.CallAsync(4, ProcCompound, truncated).Bounded()).Compound();
-        Assert.Equal(NfsStat4.Badxdr, compound.Status);
+        Assert.Equal(NfsStat4.BadXdr, compound.Status);
         Assert.Equal(NfsOpcode.ExchangeId, Assert.Single(compound.Results).Op);
-        Assert.Equal(NfsStat4.Badxdr, compound.Results[0].Status);
+        Assert.Equal(NfsStat4.BadXdr, compound.Results[0].Status);
 
         // SEQUENCE cut off in the middle of its session id.
         var sequence = RawRpc.Compound(1, 1, RawRpc.Words(OpSequence, 1, 2));
         compound = (await raw.CallAsync(4, ProcCompound, sequence).Bounded()).Compound();
-        Assert.Equal(NfsStat4.Badxdr, compound.Status);
+        Assert.Equal(NfsStat4.BadXdr, compound.Status);
         Assert.Equal(NfsOpcode.Sequence, Assert.Single(compound.Results).Op);
     }
 
@@ -66,7 +66,7 @@ public sealed class MalformedInputTests(ServerFixture fx) : IClassFixture<Server
         await using var session = await fx.ConnectAsync();
         using var c = new CompoundBuilder("truncated").PutRootFh().Raw(OpPutFh, RawRpc.Words(64, 0x0102_0304));
         var reply = await session.CompoundAsync(c).Bounded();
-        Assert.Equal(NfsStat4.Badxdr, reply.Status);
+        Assert.Equal(NfsStat4.BadXdr, reply.Status);
         Assert.Equal([NfsOpcode.Sequence, NfsOpcode.PutRootFh, NfsOpcode.PutFh], reply.Results.Select(r => r.Op));
         Assert.Equal(NfsStat4.Ok, await session.RenewAsync().Bounded()); // the slot moved on; the session goes on
     }

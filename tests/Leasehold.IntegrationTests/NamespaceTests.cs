@@ -30,7 +30,7 @@ public sealed class NamespaceTests(ServerFixture fx) : IClassFixture<ServerFixtu
 
         var renamed = await S.RenameAsync(dir, "old", dir, "new").Bounded();
         Assert.True(renamed.IsOk, renamed.ToString());
-        Assert.Equal(NfsStat4.Noent, (await S.LookupAsync(dir, "old").Bounded()).Status);
+        Assert.Equal(NfsStat4.NoEnt, (await S.LookupAsync(dir, "old").Bounded()).Status);
         Assert.Equal(fh, (await S.LookupAsync(dir, "new").Bounded()).ValueOrThrow()); // same file, same handle
         Assert.False(File.Exists(Path.Join(path, "old")));
         Assert.Equal("contents", await File.ReadAllTextAsync(Path.Join(path, "new")));
@@ -73,18 +73,18 @@ public sealed class NamespaceTests(ServerFixture fx) : IClassFixture<ServerFixtu
 
         Assert.True((await S.RemoveAsync(dir, "file").Bounded()).IsOk);
         Assert.False(File.Exists(Path.Join(path, "file")));
-        Assert.Equal(NfsStat4.Noent, (await S.LookupAsync(dir, "file").Bounded()).Status);
+        Assert.Equal(NfsStat4.NoEnt, (await S.LookupAsync(dir, "file").Bounded()).Status);
 
         Assert.True((await S.RemoveAsync(dir, "empty").Bounded()).IsOk);
         Assert.False(Directory.Exists(Path.Join(path, "empty")));
         Assert.NotNull(empty);
 
         var notEmpty = await S.RemoveAsync(dir, "full").Bounded();
-        Assert.Equal(NfsStat4.Notempty, notEmpty.Status);
+        Assert.Equal(NfsStat4.NotEmpty, notEmpty.Status);
         Assert.True(File.Exists(Path.Join(path, "full", "inside")));
         Assert.NotNull(full);
 
-        Assert.Equal(NfsStat4.Noent, (await S.RemoveAsync(dir, "never-was").Bounded()).Status);
+        Assert.Equal(NfsStat4.NoEnt, (await S.RemoveAsync(dir, "never-was").Bounded()).Status);
     }
 
     [Fact]
@@ -118,7 +118,7 @@ public sealed class NamespaceTests(ServerFixture fx) : IClassFixture<ServerFixtu
 
         // READLINK of something that is not a symlink: ISDIR for a directory, INVAL for a file (what pynfs and Linux nfsd
         // answer; RFC 8881 §18.24.4 would also allow WRONG_TYPE).
-        Assert.Equal(NfsStat4.Isdir, (await S.ReadLinkAsync(dir).Bounded()).Status);
+        Assert.Equal(NfsStat4.IsDir, (await S.ReadLinkAsync(dir).Bounded()).Status);
         var file = await WriteFileAsync(dir, "plain", "not a link");
         Assert.Equal(NfsStat4.Inval, (await S.ReadLinkAsync(file).Bounded()).Status);
     }

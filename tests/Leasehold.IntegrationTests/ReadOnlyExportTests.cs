@@ -59,12 +59,7 @@ public sealed class ReadOnlyExportTests(ReadOnlyServerFixture fx) : IClassFixtur
         Assert.Equal("read me", await File.ReadAllTextAsync(Path.Join(fx.ExportPath, ReadOnlyServerFixture.ExistingFile)));
     }
 
-    [Fact(Skip = "Server bug: OPEN of an existing file for write on a read-only export answers NFS4ERR_ACCESS, not "
-        + "NFS4ERR_ROFS (Linux nfsd_permission answers ROFS for any MAY_WRITE on a read-only export). OpenOp "
-        + "(src/Leasehold.Nfs4/Ops/OpenOp.cs lines 203-210) asks IExportedTree.CheckAccess, whose ModeBits.Granted drops "
-        + "Modify on a read-only export, and turns the missing bit into ACCESS; a client then reports EACCES instead of "
-        + "EROFS. Fix: in OpenOp, answer ROFS when write access is asked and the export is read-only (ctx.Server.Export.ReadOnly), "
-        + "before the mode check.")]
+    [Fact]
     public async Task Open_for_write_on_a_read_only_export_is_ROFS()
     {
         var root = await fx.RootAsync();

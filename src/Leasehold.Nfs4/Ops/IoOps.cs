@@ -38,6 +38,19 @@ internal static class IoStateIds
             return NfsStat4.OpenMode;
         return NfsStat4.Ok;
     }
+
+    /// <summary>
+    /// The status for READ or WRITE refused by the tree: a directory is ISDIR, a symlink SYMLINK (§18.22.3), any other
+    /// file that is not a regular file WRONG_TYPE. Looked up only on this failure path.
+    /// </summary>
+    public static NfsStat4 NotAFile(CompoundContext ctx, FileHandle fh, FsStatus status)
+    {
+        if (status == FsStatus.IsDirectory)
+            return NfsStat4.IsDir;
+        if (status == FsStatus.WrongType && ctx.Tree.GetAttributes(fh) is { IsOk: true } a && a.Value.Type == FileType.Symlink)
+            return NfsStat4.Symlink;
+        return status.ToNfs();
+    }
 }
 
 internal sealed record ReadArgs(StateId StateId, ulong Offset, uint Count);
@@ -69,7 +82,7 @@ internal sealed class ReadOp : INfsOp<ReadArgs, ReadResult>
         if (!read.IsOk)
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            return ValueTask.FromResult<OpResult<ReadResult>>(read.Status == FsStatus.IsDirectory ? NfsStat4.IsDir : read.Status.ToNfs());
+            return ValueTask.FromResult<OpResult<ReadResult>>(IoStateIds.NotAFile(ctx, fh, read.Status));
         }
         return ValueTask.FromResult(OpResult<ReadResult>.Ok(new ReadResult(read.Value.EndOfFile, buffer, read.Value.Count)));
     }
@@ -118,7 +131,7 @@ internal sealed class WriteOp : INfsOp<WriteArgs, (int Count, WriteStability Com
             return NfsStat4.FBig;
         var written = await ctx.Tree.WriteAsync(ctx.Caller, fh, (long)args.Offset, args.Data, args.Stable, Opens.ChangeContextOf(ctx), cancellationToken).ConfigureAwait(false);
         if (!written.IsOk)
-            return written.Status == FsStatus.IsDirectory ? NfsStat4.IsDir : written.Status.ToNfs();
+            return IoStateIds.NotAFile(ctx, fh, written.Status);
         return OpResult<(int, WriteStability, ulong)>.Ok((written.Value.Count, written.Value.Committed, ctx.Server.BootVerifier));
     }
 

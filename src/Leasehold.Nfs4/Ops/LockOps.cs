@@ -178,10 +178,17 @@ internal sealed class LockTOp : INfsOp<LockTestArgs, LockDenied?>
         var attrs = ctx.Tree.GetAttributes(fh);
         if (!attrs.IsOk)
             return Done(attrs.Status.ToNfs());
-        if (attrs.Value.Type == Export.FileType.Directory)
-            return Done(NfsStat4.IsDir);
-        if (attrs.Value.Type != Export.FileType.Regular)
-            return Done(NfsStat4.Inval);
+        switch (attrs.Value.Type)
+        {
+            case Export.FileType.Regular:
+                break;
+            case Export.FileType.Directory:
+                return Done(NfsStat4.IsDir);
+            case Export.FileType.Symlink:
+                return Done(NfsStat4.Symlink); // §18.11.3
+            default:
+                return Done(NfsStat4.WrongType);
+        }
         var client = ctx.Client!;
         var mine = ctx.Server.States.FindLockOwner(client, args.Owner, attrs.Value.FileId);
         var tester = mine?.EngineOwner ?? new Owner(client.ClientId, 0); // no locks yet: an owner nothing matches

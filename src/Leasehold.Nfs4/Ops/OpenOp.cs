@@ -200,6 +200,8 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             default:
                 return NfsStat4.WrongType;
         }
+        if ((access & Share.Write) != 0 && ctx.Server.Export.ReadOnly)
+            return NfsStat4.Rofs; // as knfsd: the file system refuses writes, whatever the mode bits say
         if (!created)
         {
             var mask = ((access & Share.Read) != 0 ? AccessMask.Read : 0) | ((access & Share.Write) != 0 ? AccessMask.Modify : 0);

@@ -7,7 +7,7 @@ namespace Leasehold.Nfs4.Protocol;
 /// <see cref="State.StateIdTable"/>); the special stateids of §8.2.3 are the all-zero ("anonymous"), all-ones ("READ
 /// bypass") and the current stateid (seqid 1, other zero).
 /// </summary>
-public readonly record struct StateId(uint SeqId, ulong OtherHigh, uint OtherLow)
+internal readonly record struct StateId(uint SeqId, ulong OtherHigh, uint OtherLow)
 {
     public static StateId Anonymous => default;
 

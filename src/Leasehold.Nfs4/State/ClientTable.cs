@@ -16,7 +16,9 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
     private readonly List<NfsClient> _all = [];
     private readonly ConcurrentDictionary<SessionKey, Session> _sessions = new();
     private readonly uint _boot = (uint)time.GetUtcNow().ToUnixTimeSeconds();
-    private uint _nextClient;
+    // Starts at a random point, as Linux nfsd does: two runs within the same second must not hand out the same ids,
+    // or a client id from before a restart would be taken for another client's (instead of STALE_CLIENTID).
+    private uint _nextClient = (uint)RandomNumberGenerator.GetInt32(int.MaxValue);
     private uint _nextSession;
 
     /// <summary>Raised (outside every lock) when a client record is destroyed or expires, so its opens and locks are dropped.</summary>

@@ -439,17 +439,11 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
 
     public async ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, string name, uint mode, ChangeContext context, CancellationToken cancellationToken)
     {
-        if (_options.ReadOnly)
-            return FsStatus.ReadOnly;
-        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
         {
-            if ((status = Names.Check(name)) != FsStatus.Ok)
-                return status;
-            if (!ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
-                return FsStatus.AccessDenied;
             using ChangeGrant grant = await _gate.BeginAsync(dirStat.Ino, ChangeKind.Create, context, cancellationToken).ConfigureAwait(false);
             if (!grant.CanProceed)
                 return Refused(grant);
@@ -563,17 +557,11 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
 
     public async ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken)
     {
-        if (_options.ReadOnly)
-            return FsStatus.ReadOnly;
-        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
         {
-            if ((status = Names.Check(name)) != FsStatus.Ok)
-                return status;
-            if (!ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
-                return FsStatus.AccessDenied;
             if (StatAt(dir, name, out Statx victim) != 0)
                 return Fail(nameof(LibC.statx));
             if (!ModeBits.MayDeleteFromSticky(caller, dirStat, victim))
@@ -777,6 +765,29 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     {
         if (_resolved.TryRemove(new KeyValuePair<FileHandle, ResolvedHandle>(handle, entry)))
             entry.Dispose(); // SafeHandle keeps a descriptor open until a call using it returns
+    }
+
+    /// <summary>
+    /// What every new directory entry needs first: a writable export, the directory resolved, a valid name, and write
+    /// and search permission on the directory. On success the caller owns (and disposes) <paramref name="dir"/>.
+    /// </summary>
+    private FsStatus PrepareNewEntry(Caller caller, FileHandle directory, string name, out SafeFd dir, out Statx dirStat)
+    {
+        dir = null!;
+        dirStat = default;
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out dir, out dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        if ((status = Names.Check(name)) == FsStatus.Ok && !ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
+            status = FsStatus.AccessDenied;
+        if (status != FsStatus.Ok)
+        {
+            dir.Dispose();
+            dir = null!;
+        }
+        return status;
     }
 
     private FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st)

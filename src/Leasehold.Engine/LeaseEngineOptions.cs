@@ -31,13 +31,6 @@ public sealed class LeaseEngineOptions
     /// </summary>
     public TimeSpan IdleSweepInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    internal TimeSpan BreakTimeFor(GrantKind kind) => kind switch
-    {
-        GrantKind.Delegation => DelegationBreakTime,
-        GrantKind.Layout => LayoutBreakTime,
-        _ => LeaseBreakTime,
-    };
-
     /// <summary>Throws when a setting is out of range. A break time of zero is allowed and means "revoke at once".</summary>
     public void Validate()
     {

@@ -152,8 +152,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     public FsResult<FileAttributes> GetAttributes(FileHandle handle)
     {
         // Fast path: a recently verified handle is one statx on its cached descriptor (no dup, no close).
-        if (_resolved.TryGetValue(handle, out var entry) && Time.GetElapsedTime(entry.CheckedAt) <= ExportCheckInterval
-            && Stat(entry.Fd, out Statx cached) == 0 && cached.NumLinks > 0)
+        if (TryGetFresh(handle, out var entry) && Stat(entry.Fd, out Statx cached) == 0 && cached.NumLinks > 0)
             return Attributes.From(cached);
         FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
@@ -309,9 +308,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
             return status;
         using (fd)
         {
-            // Read bits, the owner (knfsd's owner override: a file created 0444 is still written by its creator, and
-            // one created 0 read), or execute bits (a client reads a program to run it: knfsd's MAY_READ_IF_EXEC).
-            if (!ModeBits.Allows(caller, st, ModeBits.Read) && caller.Uid != st.Uid && !ModeBits.Allows(caller, st, ModeBits.Execute))
+            if (!MayRead(caller, st))
                 return FsStatus.AccessDenied;
             using SafeFd data = Reopen(fd, LibC.O_RDONLY);
             if (data.IsInvalid)
@@ -327,7 +324,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     private bool TryReadCached(Caller caller, FileHandle file, long offset, Span<byte> destination, out FsResult<(int Count, bool EndOfFile)> result)
     {
         result = default;
-        if (!_resolved.TryGetValue(file, out var entry) || Time.GetElapsedTime(entry.CheckedAt) > ExportCheckInterval)
+        if (!TryGetFresh(file, out var entry))
             return false;
         var reader = Volatile.Read(ref entry.Reader);
         if (reader is null)
@@ -347,7 +344,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         }
         if (Stat(reader, out Statx st) != 0 || st.NumLinks == 0 || !st.IsRegular)
             return false; // let the slow path give the precise answer
-        if (!ModeBits.Allows(caller, st, ModeBits.Read) && caller.Uid != st.Uid && !ModeBits.Allows(caller, st, ModeBits.Execute))
+        if (!MayRead(caller, st))
         {
             result = FsStatus.AccessDenied;
             return true;
@@ -712,13 +709,8 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         fd = null!;
         st = default;
         status = FsStatus.Ok;
-        if (!_resolved.TryGetValue(handle, out var entry))
+        if (!TryGetFresh(handle, out var entry))
             return false;
-        if (Time.GetElapsedTime(entry.CheckedAt) > ExportCheckInterval)
-        {
-            Forget(handle, entry);
-            return false;
-        }
         SafeFd copy = LibC.DuplicateFd(entry.Fd, LibC.F_DUPFD_CLOEXEC, 0);
         if (copy.IsInvalid)
         {
@@ -742,6 +734,24 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         fd = copy;
         return true;
     }
+
+    /// <summary>A cached verification still inside its <see cref="ExportCheckInterval"/>; a stale one is dropped.</summary>
+    private bool TryGetFresh(FileHandle handle, out ResolvedHandle entry)
+    {
+        if (!_resolved.TryGetValue(handle, out entry!))
+            return false;
+        if (Time.GetElapsedTime(entry.CheckedAt) <= ExportCheckInterval)
+            return true;
+        Forget(handle, entry);
+        return false;
+    }
+
+    /// <summary>
+    /// Read bits, the owner (knfsd's owner override: a file created 0444 is still read by its creator), or execute bits
+    /// (a client reads a program to run it: knfsd's MAY_READ_IF_EXEC).
+    /// </summary>
+    private static bool MayRead(Caller caller, in Statx st) =>
+        ModeBits.Allows(caller, st, ModeBits.Read) || caller.Uid == st.Uid || ModeBits.Allows(caller, st, ModeBits.Execute);
 
     private void Remember(FileHandle handle, SafeFd opened)
     {

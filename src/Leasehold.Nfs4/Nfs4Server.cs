@@ -31,7 +31,7 @@ public sealed class Nfs4Server : IAsyncDisposable
         Clients.ClientGone += client =>
         {
             foreach (var open in States.OpensOf(client))
-                Ops.Opens.Close(this, open);
+                OpenRegistry.Close(this, open);
             Log.ClientGone(Logger, client.ClientId);
         };
         var boot = Time.GetUtcNow();

@@ -45,6 +45,9 @@ internal sealed class CompoundContext(Nfs4Server server, RpcCall call, Caller ca
     /// <summary>Whether the client asked for this reply to be cached (sa_cachethis).</summary>
     public bool CacheThis { get; set; }
 
+    /// <summary>Who is changing files, for the export's change gate: the client, so its own grants are spared; never blocking.</summary>
+    public ChangeContext ChangeContext => new(Client?.ClientId ?? 0, 0, NonBlocking: true);
+
     /// <summary>The current filehandle, or NFS4ERR_NOFILEHANDLE.</summary>
     public bool TryGetCurrentFh(out FileHandle handle, out NfsStat4 status)
     {

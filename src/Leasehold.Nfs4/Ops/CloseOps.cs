@@ -32,7 +32,7 @@ internal sealed class CloseOp : INfsOp<StateId, StateId>
             if (ctx.Server.RangeLocks.Holds(Engine.FileKey.From(open.FileId), lockState.EngineOwner))
                 return ValueTask.FromResult<OpResult<StateId>>(NfsStat4.LocksHeld); // §18.2.3: unlock first
         }
-        Opens.Close(ctx.Server, open);
+        OpenRegistry.Close(ctx.Server, open);
         ctx.CurrentStateId = StateId.Invalid;
         return ValueTask.FromResult(OpResult<StateId>.Ok(StateId.Invalid));
     }
@@ -82,12 +82,7 @@ internal sealed class OpenDowngradeOp : INfsOp<OpenDowngradeArgs, StateId>
             open.SeqId++;
             id = open.Id;
         }
-        var owner = Opens.EngineOwner(open.Client, open);
-        foreach (var bit in new[] { Share.Read, Share.Write })
-        {
-            if ((dropped & bit) != 0)
-                ctx.Server.Engine.Close(Engine.FileKey.From(open.FileId), owner, Opens.ToEngine(bit));
-        }
+        OpenRegistry.ReleaseEngineAccess(ctx.Server, open, dropped);
         ctx.CurrentStateId = id;
         return ValueTask.FromResult(OpResult<StateId>.Ok(id));
     }

@@ -16,7 +16,7 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
 {
     public static readonly CreateSessionOp Instance = new();
 
-    private const uint FlagPersist = 0x1, FlagConnBackChannel = 0x2;
+    private const uint FlagConnBackChannel = 0x2;
     /// <summary>Below this no COMPOUND with a SEQUENCE (or CB_COMPOUND with a CB_SEQUENCE) can be sent or answered.</summary>
     private const uint MinMessageSize = 128;
     private const uint KnownFlags = 0x7; // PERSIST, CONN_BACK_CHAN, CONN_RDMA
@@ -96,7 +96,6 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
             MaxRequests: Math.Clamp(args.Fore.MaxRequests, 1, (uint)options.MaxSessionSlots));
         var back = args.Back with { HeaderPadSize = 0, MaxRequests = Math.Clamp(args.Back.MaxRequests, 1, 16) };
         uint flags = args.Flags & FlagConnBackChannel; // never persistent; the back channel rides on this connection if asked
-        _ = FlagPersist;
 
         var session = clients.CreateSession(client!, fore, back, args.CallbackProgram);
         lock (session.Sync)

@@ -129,7 +129,7 @@ internal sealed class WriteOp : INfsOp<WriteArgs, (int Count, WriteStability Com
             return NfsStat4.Inval;
         if (args.Offset > long.MaxValue || args.Offset + (ulong)args.Data.Length > long.MaxValue)
             return NfsStat4.FBig;
-        var written = await ctx.Tree.WriteAsync(ctx.Caller, fh, (long)args.Offset, args.Data, args.Stable, Opens.ChangeContextOf(ctx), cancellationToken).ConfigureAwait(false);
+        var written = await ctx.Tree.WriteAsync(ctx.Caller, fh, (long)args.Offset, args.Data, args.Stable, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (!written.IsOk)
             return IoStateIds.NotAFile(ctx, fh, written.Status);
         return OpResult<(int, WriteStability, ulong)>.Ok((written.Value.Count, written.Value.Committed, ctx.Server.BootVerifier));

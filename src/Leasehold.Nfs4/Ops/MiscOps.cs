@@ -39,7 +39,7 @@ internal sealed class SetAttrOp : INfsOp<SetAttrArgs, uint[]>
         }
         if (changes.IsEmpty)
             return OpResult<uint[]>.Ok([]);
-        var done = await ctx.Tree.SetAttributesAsync(ctx.Caller, fh, changes, Opens.ChangeContextOf(ctx), cancellationToken).ConfigureAwait(false);
+        var done = await ctx.Tree.SetAttributesAsync(ctx.Caller, fh, changes, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (!done.IsOk)
             return done.Status == FsStatus.IsDirectory && changes.Size is not null ? NfsStat4.IsDir : done.Status.ToNfs();
         return OpResult<uint[]>.Ok(args.Mask);
@@ -200,7 +200,7 @@ internal sealed class SecInfoOp : INfsOp<byte[], Unit>
 }
 
 /// <summary>VERIFY (§18.31) and NVERIFY (§18.15): compare attribute values with the file's; SAME / NOT_SAME.</summary>
-internal abstract class VerifyBase<TSelf> where TSelf : VerifyBase<TSelf>
+internal abstract class VerifyBase
 {
     protected static NfsStat4 Compare(CompoundContext ctx, (uint[] Mask, byte[] Values) args, out bool same)
     {
@@ -232,7 +232,7 @@ internal abstract class VerifyBase<TSelf> where TSelf : VerifyBase<TSelf>
     }
 }
 
-internal sealed class VerifyOp : VerifyBase<VerifyOp>, INfsOp<(uint[] Mask, byte[] Values), Unit>
+internal sealed class VerifyOp : VerifyBase, INfsOp<(uint[] Mask, byte[] Values), Unit>
 {
     public static readonly VerifyOp Instance = new();
 
@@ -247,7 +247,7 @@ internal sealed class VerifyOp : VerifyBase<VerifyOp>, INfsOp<(uint[] Mask, byte
     }
 }
 
-internal sealed class NVerifyOp : VerifyBase<NVerifyOp>, INfsOp<(uint[] Mask, byte[] Values), Unit>
+internal sealed class NVerifyOp : VerifyBase, INfsOp<(uint[] Mask, byte[] Values), Unit>
 {
     public static readonly NVerifyOp Instance = new();
 

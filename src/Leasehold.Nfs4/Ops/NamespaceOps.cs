@@ -83,7 +83,7 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
         if (status != NfsStat4.Ok)
             return status;
         uint mode = changes.Mode ?? (args.Type == FileType.Directory ? 0x1EDu : 0x1A4u); // 0755, 0644
-        var context = Opens.ChangeContextOf(ctx);
+        var context = ctx.ChangeContext;
         FsResult<FileHandle> made = args.Type switch
         {
             FileType.Directory => await ctx.Tree.CreateDirectoryAsync(ctx.Caller, dir, name, mode, context, cancellationToken).ConfigureAwait(false),
@@ -127,7 +127,7 @@ internal sealed class RemoveOp : INfsOp<byte[], ChangeInfo>
         status = Names.Validate(raw, out var name);
         if (status != NfsStat4.Ok)
             return status;
-        var removed = await ctx.Tree.RemoveAsync(ctx.Caller, dir, name, Opens.ChangeContextOf(ctx), cancellationToken).ConfigureAwait(false);
+        var removed = await ctx.Tree.RemoveAsync(ctx.Caller, dir, name, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (removed != FsStatus.Ok)
             return removed.ToNfs();
         return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before!, dir));
@@ -163,7 +163,7 @@ internal sealed class RenameOp : INfsOp<(byte[] From, byte[] To), (ChangeInfo So
         status = Names.Validate(args.To, out var to);
         if (status != NfsStat4.Ok)
             return status;
-        var renamed = await ctx.Tree.RenameAsync(ctx.Caller, fromDir, from, toDir, to, Opens.ChangeContextOf(ctx), cancellationToken).ConfigureAwait(false);
+        var renamed = await ctx.Tree.RenameAsync(ctx.Caller, fromDir, from, toDir, to, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (renamed != FsStatus.Ok)
             return renamed.ToNfs();
         return OpResult<(ChangeInfo, ChangeInfo)>.Ok((Directories.Change(ctx, fromBefore!, fromDir), Directories.Change(ctx, toBefore!, toDir)));
@@ -202,7 +202,7 @@ internal sealed class LinkOp : INfsOp<byte[], ChangeInfo>
         status = Names.Validate(raw, out var name);
         if (status != NfsStat4.Ok)
             return status;
-        var linked = await ctx.Tree.LinkAsync(ctx.Caller, file, dir, name, Opens.ChangeContextOf(ctx), cancellationToken).ConfigureAwait(false);
+        var linked = await ctx.Tree.LinkAsync(ctx.Caller, file, dir, name, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (!linked.IsOk)
             return linked.Status.ToNfs();
         return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before!, dir));

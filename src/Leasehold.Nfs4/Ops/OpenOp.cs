@@ -212,7 +212,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 return NfsStat4.Access;
         }
 
-        (status, var open) = await Opens.OpenAsync(ctx, client, args.Owner, file, attrs.Value.FileId, access, deny).ConfigureAwait(false);
+        (status, var open) = await OpenRegistry.OpenAsync(ctx.Server, client, args.Owner, file, attrs.Value.FileId, access, deny).ConfigureAwait(false);
         if (open is null)
             return status;
         ctx.CurrentFh = file;
@@ -232,7 +232,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         }
         bool exclusive = args.Mode is CreateMode.Guarded or CreateMode.Exclusive or CreateMode.Exclusive41;
         uint mode = changes.Mode ?? 0x1A4; // 0644
-        var made = await ctx.Tree.CreateFileAsync(ctx.Caller, dir, name, mode, exclusive, Opens.ChangeContextOf(ctx), ct).ConfigureAwait(false);
+        var made = await ctx.Tree.CreateFileAsync(ctx.Caller, dir, name, mode, exclusive, ctx.ChangeContext, ct).ConfigureAwait(false);
         if (made.Status == FsStatus.Exists && args.Mode is CreateMode.Exclusive or CreateMode.Exclusive41)
         {
             // A retransmitted exclusive create finds its own file: same verifier, same answer (§18.16.3).
@@ -260,7 +260,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             rest = rest with { Mode = null, Uid = null, Gid = null }; // UNCHECKED on an existing file only truncates
         if (!rest.IsEmpty)
         {
-            var set = await ctx.Tree.SetAttributesAsync(ctx.Caller, handle, rest, Opens.ChangeContextOf(ctx), ct).ConfigureAwait(false);
+            var set = await ctx.Tree.SetAttributesAsync(ctx.Caller, handle, rest, ctx.ChangeContext, ct).ConfigureAwait(false);
             if (!set.IsOk)
                 return set.Status.ToNfs();
         }
@@ -316,94 +316,6 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 w.WriteUInt32(Resource);
                 w.WriteBool(false); // ond_server_will_signal_avail
                 break;
-        }
-    }
-}
-
-/// <summary>The open bookkeeping shared by OPEN, OPEN_DOWNGRADE and CLOSE: share reservations and engine opens.</summary>
-internal static class Opens
-{
-    public static ChangeContext ChangeContextOf(CompoundContext ctx) =>
-        new(ctx.Client?.ClientId ?? 0, 0, NonBlocking: true);
-
-    public static Owner EngineOwner(NfsClient client, OpenState open) => new(client.ClientId, open.Key.Low);
-
-    public static OpenAccess ToEngine(Share access) => (OpenAccess)(uint)access;
-
-    /// <summary>Opens (or upgrades the open of) <paramref name="owner"/> on <paramref name="file"/>; the open on success.</summary>
-    public static async ValueTask<(NfsStat4 Status, OpenState? Open)> OpenAsync(CompoundContext ctx, NfsClient client, byte[] owner, FileHandle file, ulong fileId, Share access, Share deny)
-    {
-        var table = ctx.Server.States;
-        var shares = table.SharesFor(fileId);
-        OpenState? existing;
-        Share newAccess, newDeny;
-        lock (shares.Sync)
-        {
-            existing = shares.Opens.Find(o => !o.Closed && o.Client == client && o.OpenOwner.AsSpan().SequenceEqual(owner));
-            newAccess = access | (existing?.Access ?? 0);
-            newDeny = deny | (existing?.Deny ?? 0);
-            if (shares.Conflicts(access, deny, existing))
-                return (NfsStat4.ShareDenied, null);
-        }
-
-        // Register the open with the engine outside the share lock: the engine may need to recall a grant (DELAY).
-        var key = existing?.Key ?? table.NewKey();
-        var engineOwner = new Owner(client.ClientId, key.Low);
-        var added = newAccess & ~(existing?.Access ?? 0);
-        if (added != 0)
-        {
-            var opened = await ctx.Server.Engine.OpenAsync(FileKey.From(fileId), engineOwner, ToEngine(added), BreakMode.NonBlocking).ConfigureAwait(false);
-            if (!opened.CanProceed)
-                return (NfsStat4.Delay, null);
-        }
-
-        lock (shares.Sync)
-        {
-            // Re-check: another OPEN may have taken a conflicting reservation while the engine was asked.
-            if (shares.Conflicts(access, deny, existing))
-            {
-                if (added != 0)
-                    ctx.Server.Engine.Close(FileKey.From(fileId), engineOwner, ToEngine(added));
-                return (NfsStat4.ShareDenied, null);
-            }
-            var open = existing ?? new OpenState(key, client, owner, file, fileId);
-            if (existing is null)
-            {
-                shares.Opens.Add(open);
-                table.Add(open);
-            }
-            open.Access = newAccess;
-            open.Deny = newDeny;
-            open.AccessEverAsked |= access;
-            open.DenyEverAsked |= deny;
-            open.SeqId++;
-            return (NfsStat4.Ok, open);
-        }
-    }
-
-    /// <summary>Closes an open: drops its reservation and its engine registrations.</summary>
-    public static void Close(Nfs4Server server, OpenState open)
-    {
-        var shares = server.States.SharesFor(open.FileId);
-        Share registered;
-        lock (shares.Sync)
-        {
-            if (open.Closed)
-                return;
-            open.Closed = true;
-            registered = open.Access;
-        }
-        foreach (var lockState in server.States.LocksOf(open))
-        {
-            server.RangeLocks.UnlockAll(FileKey.From(open.FileId), lockState.EngineOwner);
-            server.States.Free(lockState);
-        }
-        server.States.Remove(open);
-        var owner = new Owner(open.Client.ClientId, open.Key.Low);
-        foreach (var bit in new[] { Share.Read, Share.Write })
-        {
-            if ((registered & bit) != 0)
-                server.Engine.Close(FileKey.From(open.FileId), owner, ToEngine(bit));
         }
     }
 }

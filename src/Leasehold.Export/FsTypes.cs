@@ -17,7 +17,7 @@ public enum FsStatus
     Stale,             // the handle named a file that is gone, or has left the export
     BadHandle,         // the handle was not made by this export (forged, corrupt, another export's key)
     NameTooLong,       // ENAMETOOLONG
-    InvalidName,       // "", ".", "..", or a name with '/' or NUL
+    InvalidName,       // ".", "..", or a name with '/' or NUL (empty too, for the tree; the NFS layer answers INVAL first)
     Invalid,           // EINVAL
     NoSpace,           // ENOSPC, EDQUOT
     ReadOnly,          // EROFS, or a read-only export
@@ -132,8 +132,11 @@ public enum WriteStability
     FileSync = 2,
 }
 
-/// <summary>One directory entry; <see cref="Cookie"/> resumes the listing right after it, across calls.</summary>
-public sealed record DirectoryEntry(string Name, ulong Cookie, FileHandle Handle, FileAttributes Attributes);
+/// <summary>
+/// One directory entry; <see cref="Cookie"/> resumes the listing right after it, across calls. <see cref="Name"/> is the
+/// stored bytes, so it is always a name <see cref="IExportedTree.Lookup"/> finds.
+/// </summary>
+public sealed record DirectoryEntry(FileName Name, ulong Cookie, FileHandle Handle, FileAttributes Attributes);
 
 /// <summary>Capacity figures of the filesystem behind the export.</summary>
 public sealed record FsStats(ulong TotalBytes, ulong FreeBytes, ulong AvailableBytes, ulong TotalFiles, ulong FreeFiles, ulong AvailableFiles);

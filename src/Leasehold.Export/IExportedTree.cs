@@ -17,12 +17,22 @@ public interface IExportedTree
     /// <summary>Identifies the filesystem to clients (the fsid attribute).</summary>
     (ulong Major, ulong Minor) FileSystemId { get; }
 
+    /// <summary>
+    /// The largest size, in bytes, a regular file in the export can have (the filesystem's s_maxbytes, at most 2^63-1):
+    /// a write that would end beyond it is <see cref="FsStatus.FileTooBig"/>.
+    /// </summary>
+    ulong MaxFileSize { get; }
+
     FsResult<FileAttributes> GetAttributes(FileHandle handle);
 
     FsResult<FsStats> GetFileSystemStats(FileHandle handle);
 
-    /// <summary>Looks a name up in a directory. Needs execute (search) permission on the directory.</summary>
-    FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, string name);
+    /// <summary>
+    /// Looks a name up in a directory. Needs execute (search) permission on the directory. Names here and below are
+    /// byte strings (<see cref="FileName"/>): "", ".", ".." and names with "/" or NUL are InvalidName, longer than 255
+    /// bytes NameTooLong; any other bytes are a name, UTF-8 or not.
+    /// </summary>
+    FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, FileName name);
 
     /// <summary>The directory containing <paramref name="directory"/>; NotFound at the export root (it has no parent here).</summary>
     FsResult<FileHandle> LookupParent(Caller caller, FileHandle directory);
@@ -30,7 +40,8 @@ public interface IExportedTree
     /// <summary>Which of the asked access bits the caller has, judged from the mode bits (owner, group, other; root may do all but execute a non-executable).</summary>
     FsResult<AccessMask> CheckAccess(Caller caller, FileHandle handle, AccessMask asked);
 
-    FsResult<string> ReadLink(Caller caller, FileHandle handle);
+    /// <summary>A symlink's target, as the bytes stored (1 to 4095 of them, any charset).</summary>
+    FsResult<byte[]> ReadLink(Caller caller, FileHandle handle);
 
     /// <summary>
     /// Lists a directory from just after <paramref name="cookie"/> (0 = the start), at most <paramref name="maxEntries"/>
@@ -38,7 +49,10 @@ public interface IExportedTree
     /// </summary>
     FsResult<(IReadOnlyList<DirectoryEntry> Entries, bool EndOfDirectory)> ReadDirectory(Caller caller, FileHandle directory, ulong cookie, int maxEntries);
 
-    /// <summary>Reads up to destination.Length bytes at <paramref name="offset"/>.</summary>
+    /// <summary>
+    /// Reads up to destination.Length bytes at <paramref name="offset"/> (0 to 2^63-1). At or past the end of the file the
+    /// answer is 0 bytes and EndOfFile, whatever the offset; a read reaching past 2^63-1 is cut short there.
+    /// </summary>
     FsResult<(int Count, bool EndOfFile)> Read(Caller caller, FileHandle file, long offset, Span<byte> destination);
 
     /// <summary>Writes at <paramref name="offset"/>; with DataSync or FileSync the data is on disk before this returns.</summary>
@@ -51,20 +65,21 @@ public interface IExportedTree
     /// Creates a regular file, or opens the existing one unless <paramref name="exclusive"/>. Returns the handle and
     /// whether it was created.
     /// </summary>
-    ValueTask<FsResult<(FileHandle Handle, bool Created)>> CreateFileAsync(Caller caller, FileHandle directory, string name, uint mode, bool exclusive, ChangeContext context, CancellationToken cancellationToken);
+    ValueTask<FsResult<(FileHandle Handle, bool Created)>> CreateFileAsync(Caller caller, FileHandle directory, FileName name, uint mode, bool exclusive, ChangeContext context, CancellationToken cancellationToken);
 
-    ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, string name, uint mode, ChangeContext context, CancellationToken cancellationToken);
+    ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, FileName name, uint mode, ChangeContext context, CancellationToken cancellationToken);
 
-    ValueTask<FsResult<FileHandle>> CreateSymlinkAsync(Caller caller, FileHandle directory, string name, string target, ChangeContext context, CancellationToken cancellationToken);
+    /// <summary>Makes a symlink whose target is <paramref name="target"/>'s bytes: 1 to 4095, no NUL (Invalid), longer NameTooLong.</summary>
+    ValueTask<FsResult<FileHandle>> CreateSymlinkAsync(Caller caller, FileHandle directory, FileName name, ReadOnlyMemory<byte> target, ChangeContext context, CancellationToken cancellationToken);
 
     /// <summary>Makes a fifo, socket, or block or character device (<paramref name="type"/>); other types are Invalid.</summary>
-    ValueTask<FsResult<FileHandle>> CreateNodeAsync(Caller caller, FileHandle directory, string name, FileType type, uint mode, uint major, uint minor, ChangeContext context, CancellationToken cancellationToken);
+    ValueTask<FsResult<FileHandle>> CreateNodeAsync(Caller caller, FileHandle directory, FileName name, FileType type, uint mode, uint major, uint minor, ChangeContext context, CancellationToken cancellationToken);
 
-    ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken);
+    ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, FileName name, ChangeContext context, CancellationToken cancellationToken);
 
-    ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken);
+    ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, FileName name, ChangeContext context, CancellationToken cancellationToken);
 
-    ValueTask<FsStatus> RenameAsync(Caller caller, FileHandle fromDirectory, string fromName, FileHandle toDirectory, string toName, ChangeContext context, CancellationToken cancellationToken);
+    ValueTask<FsStatus> RenameAsync(Caller caller, FileHandle fromDirectory, FileName fromName, FileHandle toDirectory, FileName toName, ChangeContext context, CancellationToken cancellationToken);
 
     ValueTask<FsResult<FileAttributes>> SetAttributesAsync(Caller caller, FileHandle handle, SetAttributes changes, ChangeContext context, CancellationToken cancellationToken);
 }

@@ -119,6 +119,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
                 throw new IOException($"Cannot stat the export {_rootPath}: errno {LibC.LastErrno}.");
             _rootIno = rootStat.Ino;
             FileSystemId = (rootStat.DevMajor, rootStat.DevMinor);
+            MaxFileSize = ProbeMaxFileSize(_root);
 
             if (!TryGetKernelHandle(_root, out int type, out byte[] kernelHandle, out _rootMountId, out int handleErrno))
                 throw new IOException($"The filesystem of {_rootPath} gives no file handles (name_to_handle_at errno {handleErrno}); it cannot be exported.");
@@ -138,6 +139,8 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     public bool IsReadOnly => _options.ReadOnly;
 
     public (ulong Major, ulong Minor) FileSystemId { get; }
+
+    public ulong MaxFileSize { get; }
 
     public void Dispose()
     {
@@ -174,7 +177,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         }
     }
 
-    public FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, string name)
+    public FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, FileName name)
     {
         FsStatus status = ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat);
         if (status != FsStatus.Ok)
@@ -219,7 +222,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         return ModeBits.Granted(caller, st, asked, _options.ReadOnly);
     }
 
-    public unsafe FsResult<string> ReadLink(Caller caller, FileHandle handle)
+    public unsafe FsResult<byte[]> ReadLink(Caller caller, FileHandle handle)
     {
         FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
@@ -232,7 +235,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
             nint length = LibC.readlinkat(fd, "", buffer, Names.MaxSymlinkTargetBytes + 1);
             if (length < 0)
                 return Fail(nameof(LibC.readlinkat));
-            return Encoding.UTF8.GetString(buffer, (int)length);
+            return new ReadOnlySpan<byte>(buffer, (int)length).ToArray();
         }
     }
 
@@ -301,6 +304,9 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     {
         if (offset < 0)
             return FsStatus.Invalid;
+        // pread(2) refuses (EINVAL) a range whose end does not fit in off_t; no file reaches there, so stop short of it.
+        if (destination.Length > long.MaxValue - offset)
+            destination = destination[..(int)(long.MaxValue - offset)];
         if (TryReadCached(caller, file, offset, destination, out var cached))
             return cached;
         FsStatus status = ResolveRegular(file, out SafeFd fd, out Statx st);
@@ -377,6 +383,8 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
             return FsStatus.ReadOnly;
         if (offset < 0)
             return FsStatus.Invalid;
+        if (!data.IsEmpty && (ulong)offset + (ulong)data.Length > MaxFileSize)
+            return FsStatus.FileTooBig; // all or nothing: the kernel would write the part below the limit, then refuse
         FsStatus status = ResolveRegular(file, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
             return status;
@@ -394,7 +402,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         }
     }
 
-    public async ValueTask<FsResult<(FileHandle Handle, bool Created)>> CreateFileAsync(Caller caller, FileHandle directory, string name, uint mode, bool exclusive, ChangeContext context, CancellationToken cancellationToken)
+    public async ValueTask<FsResult<(FileHandle Handle, bool Created)>> CreateFileAsync(Caller caller, FileHandle directory, FileName name, uint mode, bool exclusive, ChangeContext context, CancellationToken cancellationToken)
     {
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
@@ -434,7 +442,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         }
     }
 
-    public async ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, string name, uint mode, ChangeContext context, CancellationToken cancellationToken)
+    public async ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, FileName name, uint mode, ChangeContext context, CancellationToken cancellationToken)
     {
         FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat);
         if (status != FsStatus.Ok)
@@ -453,11 +461,10 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         }
     }
 
-    public async ValueTask<FsResult<FileHandle>> CreateSymlinkAsync(Caller caller, FileHandle directory, string name, string target, ChangeContext context, CancellationToken cancellationToken)
+    public async ValueTask<FsResult<FileHandle>> CreateSymlinkAsync(Caller caller, FileHandle directory, FileName name, ReadOnlyMemory<byte> target, ChangeContext context, CancellationToken cancellationToken)
     {
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
-        ArgumentNullException.ThrowIfNull(target);
         FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
         if (status != FsStatus.Ok)
             return status;
@@ -466,16 +473,14 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
             if ((status = Names.Check(name)) != FsStatus.Ok)
                 return status;
             // The target is stored, never followed here, so "/" or ".." in it are harmless; it only must be storable.
-            if (target.Length == 0 || target.Contains('\0', StringComparison.Ordinal))
-                return FsStatus.Invalid;
-            if (Encoding.UTF8.GetByteCount(target) > Names.MaxSymlinkTargetBytes)
-                return FsStatus.NameTooLong;
+            if ((status = Names.CheckSymlinkTarget(target.Span)) != FsStatus.Ok)
+                return status;
             if (!ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
                 return FsStatus.AccessDenied;
             using ChangeGrant grant = await _gate.BeginAsync(dirStat.Ino, ChangeKind.Create, context, cancellationToken).ConfigureAwait(false);
             if (!grant.CanProceed)
                 return Refused(grant);
-            if (LibC.symlinkat(target, dir, name) != 0)
+            if (LibC.symlinkat(target.Span, dir, name) != 0)
                 return Fail(nameof(LibC.symlinkat));
             using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
             if (created.IsInvalid)
@@ -484,7 +489,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         }
     }
 
-    public async ValueTask<FsResult<FileHandle>> CreateNodeAsync(Caller caller, FileHandle directory, string name, FileType type, uint mode, uint major, uint minor, ChangeContext context, CancellationToken cancellationToken)
+    public async ValueTask<FsResult<FileHandle>> CreateNodeAsync(Caller caller, FileHandle directory, FileName name, FileType type, uint mode, uint major, uint minor, ChangeContext context, CancellationToken cancellationToken)
     {
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
@@ -521,7 +526,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         }
     }
 
-    public async ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken)
+    public async ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, FileName name, ChangeContext context, CancellationToken cancellationToken)
     {
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
@@ -545,14 +550,14 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
                 if (!grant.CanProceed)
                     return Refused(grant);
                 // AT_EMPTY_PATH links the fd's inode itself (needs CAP_DAC_READ_SEARCH, which we have).
-                if (LibC.linkat(source, "", dir, name, LibC.AT_EMPTY_PATH) != 0)
+                if (LibC.linkat(source, dir, name, LibC.AT_EMPTY_PATH) != 0)
                     return Fail(nameof(LibC.linkat));
                 return MakeHandle(source);
             }
         }
     }
 
-    public async ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, string name, ChangeContext context, CancellationToken cancellationToken)
+    public async ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, FileName name, ChangeContext context, CancellationToken cancellationToken)
     {
         FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat);
         if (status != FsStatus.Ok)
@@ -572,7 +577,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         }
     }
 
-    public async ValueTask<FsStatus> RenameAsync(Caller caller, FileHandle fromDirectory, string fromName, FileHandle toDirectory, string toName, ChangeContext context, CancellationToken cancellationToken)
+    public async ValueTask<FsStatus> RenameAsync(Caller caller, FileHandle fromDirectory, FileName fromName, FileHandle toDirectory, FileName toName, ChangeContext context, CancellationToken cancellationToken)
     {
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
@@ -781,7 +786,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     /// What every new directory entry needs first: a writable export, the directory resolved, a valid name, and write
     /// and search permission on the directory. On success the caller owns (and disposes) <paramref name="dir"/>.
     /// </summary>
-    private FsStatus PrepareNewEntry(Caller caller, FileHandle directory, string name, out SafeFd dir, out Statx dirStat)
+    private FsStatus PrepareNewEntry(Caller caller, FileHandle directory, FileName name, out SafeFd dir, out Statx dirStat)
     {
         dir = null!;
         dirStat = default;
@@ -869,7 +874,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
 
     // ---------------------------------------------------------------- helpers
 
-    private FsResult<FileHandle> OpenExisting(SafeFd dir, string name, bool exclusive)
+    private FsResult<FileHandle> OpenExisting(SafeFd dir, FileName name, bool exclusive)
     {
         if (StatAt(dir, name, out Statx existing) != 0)
             return Fail(nameof(LibC.statx));
@@ -888,7 +893,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     /// group semantics), mode exactly as asked (this process's umask must not apply; the client applied its own).
     /// chown comes before chmod because chown clears setuid/setgid. If that fails the file is removed again.
     /// </summary>
-    private FsResult<FileHandle> FinishCreate(SafeFd dir, string name, SafeFd created, Caller caller, in Statx dirStat, uint? mode)
+    private FsResult<FileHandle> FinishCreate(SafeFd dir, FileName name, SafeFd created, Caller caller, in Statx dirStat, uint? mode)
     {
         bool inheritGroup = (dirStat.Mode & LibC.S_ISGID) != 0;
         uint gid = inheritGroup ? dirStat.Gid : caller.Gid;
@@ -989,7 +994,6 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     private unsafe DirectoryEntry? ReadEntry(SafeFd dir, byte* namePointer, ReadOnlySpan<byte> name, ulong cookie, out FsStatus status)
     {
         status = FsStatus.Ok;
-        string text = Encoding.UTF8.GetString(name); // names that are not UTF-8 come out with U+FFFD
         using SafeFd child = LibC.openat(dir, namePointer, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
         if (child.IsInvalid)
         {
@@ -1002,7 +1006,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         FsResult<FileHandle> handle = MakeHandle(child);
         if (handle.Status == FsStatus.CrossDevice)
         {
-            Log.SkippedMountPoint(_logger, text);
+            Log.SkippedMountPoint(_logger, FileName.FromBytes(name).ToString());
             return null;
         }
         if (!handle.IsOk)
@@ -1015,7 +1019,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
             status = Fail(nameof(LibC.statx));
             return null;
         }
-        return new DirectoryEntry(text, cookie, handle.Value, Attributes.From(st));
+        return new DirectoryEntry(FileName.FromBytes(name), cookie, handle.Value, Attributes.From(st)); // the bytes as stored, never decoded
     }
 
     private unsafe FsResult<(int Count, bool EndOfFile)> ReadAll(SafeFd data, long offset, Span<byte> destination)
@@ -1079,7 +1083,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     private static int Stat(SafeFd fd, out Statx st) =>
         LibC.statx(fd, "", LibC.AT_EMPTY_PATH | LibC.AT_SYMLINK_NOFOLLOW, Attributes.StatxMask, out st);
 
-    private static int StatAt(SafeFd dir, string name, out Statx st) =>
+    private static int StatAt(SafeFd dir, in FileName name, out Statx st) =>
         LibC.statx(dir, name, LibC.AT_SYMLINK_NOFOLLOW, Attributes.StatxMask, out st);
 
     private static unsafe string? ReadProcLink(SafeFd fd)
@@ -1088,6 +1092,29 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         byte* buffer = stackalloc byte[Size];
         nint length = LibC.readlink(fd.ProcPath, buffer, Size);
         return length is < 0 or >= Size ? null : Encoding.UTF8.GetString(buffer, (int)length);
+    }
+
+    /// <summary>
+    /// The filesystem's largest file size (its s_maxbytes), which no system call reports directly: lseek(2) on a regular
+    /// file refuses an offset beyond it (EINVAL), so a binary search on an unnamed O_TMPFILE file (never linked, gone
+    /// when closed) finds it. Where O_TMPFILE is not supported (or the mount is read-only) the answer is 2^63-1, the
+    /// most off_t can say.
+    /// </summary>
+    private static ulong ProbeMaxFileSize(SafeFd root)
+    {
+        using SafeFd probe = LibC.openat(root, ".", LibC.O_TMPFILE | LibC.O_RDWR | LibC.O_CLOEXEC, 0b110_000_000);
+        if (probe.IsInvalid || LibC.lseek(probe, long.MaxValue, LibC.SEEK_SET) >= 0)
+            return long.MaxValue;
+        long accepted = 0, refused = long.MaxValue;
+        while (refused - accepted > 1)
+        {
+            long middle = accepted + ((refused - accepted) / 2);
+            if (LibC.lseek(probe, middle, LibC.SEEK_SET) >= 0)
+                accepted = middle;
+            else
+                refused = middle;
+        }
+        return (ulong)accepted;
     }
 
     /// <summary>The path of a directory with every symlink resolved, as the kernel sees it.</summary>

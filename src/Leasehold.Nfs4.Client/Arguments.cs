@@ -27,6 +27,9 @@ public sealed record OpenHow(bool Create, CreateMode Mode, SetAttributes Attribu
     /// <summary>OPEN4_CREATE with GUARDED4: NFS4ERR_EXIST if the name is taken.</summary>
     public static OpenHow Guarded(SetAttributes? attrs = null) => new(true, CreateMode.Guarded, attrs ?? SetAttributes.None, 0);
 
+    /// <summary>OPEN4_CREATE with EXCLUSIVE4 (the NFSv4.0 form): exactly-once creation keyed by <paramref name="verifier"/>, no attributes.</summary>
+    public static OpenHow Exclusive(ulong verifier) => new(true, CreateMode.Exclusive, SetAttributes.None, verifier);
+
     /// <summary>OPEN4_CREATE with EXCLUSIVE4_1: exactly-once creation keyed by <paramref name="verifier"/>.</summary>
     public static OpenHow Exclusive41(ulong verifier, SetAttributes? attrs = null) =>
         new(true, CreateMode.Exclusive41, attrs ?? SetAttributes.None, verifier);
@@ -69,8 +72,14 @@ public enum OpenClaimType : uint
 public sealed record OpenClaim(OpenClaimType Type, string? Name = null, StateId DelegationStateId = default,
     DelegationType PreviousDelegation = DelegationType.None)
 {
+    /// <summary>The name as bytes, sent as they are (any charset); when set it is sent instead of <see cref="Name"/>.</summary>
+    public byte[]? RawName { get; init; }
+
     /// <summary>CLAIM_NULL: <paramref name="name"/> in the directory that is the current filehandle.</summary>
     public static OpenClaim ByName(string name) => new(OpenClaimType.Null, name);
+
+    /// <summary>CLAIM_NULL by a name given as bytes (a name that need not be UTF-8).</summary>
+    public static OpenClaim ByName(byte[] name) => new(OpenClaimType.Null) { RawName = name };
 
     /// <summary>CLAIM_FH: the current filehandle is the file.</summary>
     public static OpenClaim Fh { get; } = new(OpenClaimType.Fh);
@@ -87,14 +96,14 @@ public sealed record OpenClaim(OpenClaimType Type, string? Name = null, StateId 
         switch (Type)
         {
             case OpenClaimType.Null or OpenClaimType.DelegatePrev:
-                w.WriteString(Name ?? throw new InvalidOperationException($"{Type} needs a name."));
+                WriteName(w);
                 break;
             case OpenClaimType.Previous:
                 w.WriteUInt32((uint)PreviousDelegation);
                 break;
             case OpenClaimType.DelegateCur:
                 DelegationStateId.Write(w);
-                w.WriteString(Name ?? throw new InvalidOperationException($"{Type} needs a name."));
+                WriteName(w);
                 break;
             case OpenClaimType.DelegCurFh:
                 DelegationStateId.Write(w);
@@ -102,6 +111,14 @@ public sealed record OpenClaim(OpenClaimType Type, string? Name = null, StateId 
             case OpenClaimType.Fh or OpenClaimType.DelegPrevFh:
                 break;
         }
+    }
+
+    private void WriteName(XdrWriter w)
+    {
+        if (RawName is not null)
+            w.WriteOpaque(RawName);
+        else
+            w.WriteString(Name ?? throw new InvalidOperationException($"{Type} needs a name."));
     }
 }
 

@@ -188,6 +188,13 @@ public sealed class CompoundBuilder : IDisposable
         return this;
     }
 
+    /// <summary>LOOKUP of a name given as bytes, sent as they are (a name that need not be UTF-8, or of any length).</summary>
+    public CompoundBuilder Lookup(ReadOnlySpan<byte> name)
+    {
+        Op(NfsOpcode.Lookup).WriteOpaque(name);
+        return this;
+    }
+
     /// <summary>One LOOKUP per non-empty component of a slash-separated path.</summary>
     public CompoundBuilder LookupPath(string path)
     {
@@ -382,6 +389,57 @@ public sealed class CompoundBuilder : IDisposable
     public CompoundBuilder Remove(string name)
     {
         Op(NfsOpcode.Remove).WriteString(name);
+        return this;
+    }
+
+    /// <summary>REMOVE of a name given as bytes.</summary>
+    public CompoundBuilder Remove(ReadOnlySpan<byte> name)
+    {
+        Op(NfsOpcode.Remove).WriteOpaque(name);
+        return this;
+    }
+
+    /// <summary>RENAME with both names given as bytes.</summary>
+    public CompoundBuilder Rename(ReadOnlySpan<byte> oldName, ReadOnlySpan<byte> newName)
+    {
+        var w = Op(NfsOpcode.Rename);
+        w.WriteOpaque(oldName);
+        w.WriteOpaque(newName);
+        return this;
+    }
+
+    /// <summary>LINK with the new name given as bytes.</summary>
+    public CompoundBuilder Link(ReadOnlySpan<byte> newName)
+    {
+        Op(NfsOpcode.Link).WriteOpaque(newName);
+        return this;
+    }
+
+    /// <summary>CREATE of a directory (NF4DIR) whose name is given as bytes.</summary>
+    public CompoundBuilder CreateDirectory(ReadOnlySpan<byte> name, SetAttributes? attrs = null)
+    {
+        var w = Op(NfsOpcode.Create);
+        w.WriteUInt32((uint)NfsFileType.Directory);
+        w.WriteOpaque(name);
+        (attrs ?? SetAttributes.None).Write(w);
+        return this;
+    }
+
+    /// <summary>CREATE of a symbolic link (NF4LNK) with the name and the link text given as bytes.</summary>
+    public CompoundBuilder CreateSymlink(ReadOnlySpan<byte> name, ReadOnlySpan<byte> target, SetAttributes? attrs = null)
+    {
+        var w = Op(NfsOpcode.Create);
+        w.WriteUInt32((uint)NfsFileType.Symlink);
+        w.WriteOpaque(target);
+        w.WriteOpaque(name);
+        (attrs ?? SetAttributes.None).Write(w);
+        return this;
+    }
+
+    /// <summary>SECINFO (§18.29) of a name in the current directory, given as bytes.</summary>
+    public CompoundBuilder SecInfo(ReadOnlySpan<byte> name)
+    {
+        Op(NfsOpcode.SecInfo).WriteOpaque(name);
         return this;
     }
 

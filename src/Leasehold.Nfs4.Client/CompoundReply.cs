@@ -145,7 +145,10 @@ public sealed class CompoundReply
             case NfsOpcode.ReadDir:
                 return DecodeReadDir(ref r);
             case NfsOpcode.ReadLink:
-                return new ReadLinkResult(status, r.ReadString(XdrLimits.MaxString));
+            {
+                byte[] target = r.ReadOpaque(XdrLimits.MaxString).ToArray();
+                return new ReadLinkResult(status, System.Text.Encoding.UTF8.GetString(target)) { RawTarget = target };
+            }
             case NfsOpcode.TestStateId:
             {
                 int n = r.ReadArrayCount(XdrLimits.MaxArray);
@@ -200,8 +203,8 @@ public sealed class CompoundReply
             if (entries.Count >= XdrLimits.MaxArray)
                 XdrException.ThrowTooLong((uint)entries.Count, XdrLimits.MaxArray);
             ulong cookie = r.ReadUInt64();
-            string name = r.ReadString(XdrLimits.MaxString);
-            entries.Add(new DirectoryEntry(cookie, name, FileAttributes.Read(ref r)));
+            byte[] name = r.ReadOpaque(XdrLimits.MaxString).ToArray();
+            entries.Add(new DirectoryEntry(cookie, System.Text.Encoding.UTF8.GetString(name), FileAttributes.Read(ref r)) { RawName = name });
         }
         bool eof = r.ReadBool();
         return new ReadDirResult(NfsStat4.Ok, verifier, entries, eof);

@@ -99,12 +99,20 @@ public sealed record ChangeInfoResult(NfsOpcode Operation, NfsStat4 Status, Chan
 
 public sealed record RenameResult(NfsStat4 Status, ChangeInfo Source, ChangeInfo Target) : OpResult(NfsOpcode.Rename, Status);
 
-public sealed record DirectoryEntry(ulong Cookie, string Name, FileAttributes Attributes);
+/// <summary>One READDIR entry: <see cref="Name"/> is the name decoded as UTF-8 (for display), <see cref="RawName"/> its exact bytes.</summary>
+public sealed record DirectoryEntry(ulong Cookie, string Name, FileAttributes Attributes)
+{
+    public byte[] RawName { get; init; } = System.Text.Encoding.UTF8.GetBytes(Name);
+}
 
 public sealed record ReadDirResult(NfsStat4 Status, ulong CookieVerifier, IReadOnlyList<DirectoryEntry> Entries, bool Eof)
     : OpResult(NfsOpcode.ReadDir, Status);
 
-public sealed record ReadLinkResult(NfsStat4 Status, string? Target) : OpResult(NfsOpcode.ReadLink, Status);
+/// <summary>READLINK: the link text decoded as UTF-8, and <see cref="RawTarget"/>, its exact bytes.</summary>
+public sealed record ReadLinkResult(NfsStat4 Status, string? Target) : OpResult(NfsOpcode.ReadLink, Status)
+{
+    public byte[]? RawTarget { get; init; }
+}
 
 /// <summary>LOCK4denied (§18.10): who holds the conflicting lock.</summary>
 public sealed record LockDenied(ulong Offset, ulong Length, LockType Type, StateOwner Owner)

@@ -37,7 +37,7 @@ public sealed class Nfs4Server : IAsyncDisposable
         var boot = Time.GetUtcNow();
         BootVerifier = (ulong)boot.ToUnixTimeMilliseconds();
         ServerOwner = Encoding.UTF8.GetBytes($"leasehold-{Environment.MachineName}");
-        Fattr = new Attributes.FattrContext((uint)Options.LeaseTime.TotalSeconds, (ulong)Options.MaxReadWriteSize, (ulong)Options.MaxReadWriteSize, tree.FileSystemId);
+        Fattr = new Attributes.FattrContext((uint)Options.LeaseTime.TotalSeconds, (ulong)Options.MaxReadWriteSize, (ulong)Options.MaxReadWriteSize, tree.FileSystemId, tree.MaxFileSize);
         Program = new Nfs4Program(this);
         // Expire on a quarter of the lease: a client is gone at most 1.25 lease times after its last SEQUENCE.
         var tick = Options.LeaseTime / 4;

@@ -36,7 +36,7 @@ public sealed class ChangeGateTests(ExportFixture fixture) : IClassFixture<Expor
         await tree.RenameAsync(Caller.Root, dir, "g", dir, "victim", Context, default);
         await tree.RemoveAsync(Caller.Root, dir, "f", Context, default);
         var sub = await tree.CreateDirectoryAsync(Caller.Root, dir, "sub", Octal(755), Context, default);
-        await tree.CreateSymlinkAsync(Caller.Root, sub.Value, "l", "x", Context, default);
+        await tree.CreateSymlinkAsync(Caller.Root, sub.Value, "l", "x"u8.ToArray(), Context, default);
 
         (ulong, ChangeKind)[] expected =
         [
@@ -95,7 +95,7 @@ public sealed class ChangeGateTests(ExportFixture fixture) : IClassFixture<Expor
         Assert.Equal(FsStatus.Delay, await tree.RenameAsync(Caller.Root, dir, "f", dir, "renamed", Context, default));
         Assert.Equal(FsStatus.Delay, (await tree.CreateFileAsync(Caller.Root, dir, "new", Octal(644), true, Context, default)).Status);
         Assert.Equal(FsStatus.Delay, (await tree.CreateDirectoryAsync(Caller.Root, dir, "newdir", Octal(755), Context, default)).Status);
-        Assert.Equal(FsStatus.Delay, (await tree.CreateSymlinkAsync(Caller.Root, dir, "newlink", "f", Context, default)).Status);
+        Assert.Equal(FsStatus.Delay, (await tree.CreateSymlinkAsync(Caller.Root, dir, "newlink", "f"u8.ToArray(), Context, default)).Status);
 
         Assert.Equal(before, tree.Attributes(file));
         Assert.Equal("original", tree.ReadText(file));

@@ -23,7 +23,7 @@ public sealed class DirectoryListingTests(ExportFixture fixture) : IClassFixture
 
         List<DirectoryEntry> listed = Tree.ListAll(dir, pageSize: 4);
 
-        Assert.Equal(expected.Order(), listed.Select(e => e.Name).Order());
+        Assert.Equal(expected.Order(), listed.Select(e => e.Name.ToString()).Order());
         Assert.Equal(listed.Count, listed.Select(e => e.Cookie).Distinct().Count());
         foreach (DirectoryEntry entry in listed)
         {

@@ -58,7 +58,7 @@ public sealed class PermissionTests(ExportFixture fixture) : IClassFixture<Expor
 
         FileHandle file = await Tree.CreateFileAsync(dir, "file", Octal(666), User); // 0666 survives: no server umask
         var sub = await Tree.CreateDirectoryAsync(User, dir, "dir", Octal(775), ChangeContext.Anonymous, default);
-        var link = await Tree.CreateSymlinkAsync(User, dir, "link", "file", ChangeContext.Anonymous, default);
+        var link = await Tree.CreateSymlinkAsync(User, dir, "link", "file"u8.ToArray(), ChangeContext.Anonymous, default);
 
         foreach (FileHandle made in new[] { file, sub.Value, link.Value })
         {
@@ -143,7 +143,7 @@ public sealed class PermissionTests(ExportFixture fixture) : IClassFixture<Expor
         Assert.Equal(FsStatus.ReadOnly, (await readOnly.WriteAsync(Caller.Root, file, 0, new byte[1], WriteStability.FileSync, context, default)).Status);
         Assert.Equal(FsStatus.ReadOnly, (await readOnly.CreateFileAsync(Caller.Root, dir, "g", Octal(644), false, context, default)).Status);
         Assert.Equal(FsStatus.ReadOnly, (await readOnly.CreateDirectoryAsync(Caller.Root, dir, "d", Octal(755), context, default)).Status);
-        Assert.Equal(FsStatus.ReadOnly, (await readOnly.CreateSymlinkAsync(Caller.Root, dir, "l", "f", context, default)).Status);
+        Assert.Equal(FsStatus.ReadOnly, (await readOnly.CreateSymlinkAsync(Caller.Root, dir, "l", "f"u8.ToArray(), context, default)).Status);
         Assert.Equal(FsStatus.ReadOnly, (await readOnly.LinkAsync(Caller.Root, file, dir, "h", context, default)).Status);
         Assert.Equal(FsStatus.ReadOnly, await readOnly.RemoveAsync(Caller.Root, dir, "f", context, default));
         Assert.Equal(FsStatus.ReadOnly, await readOnly.RenameAsync(Caller.Root, dir, "f", dir, "g", context, default));

@@ -78,7 +78,7 @@ public sealed class RoundTripTests(ExportFixture fixture) : IClassFixture<Export
     public async Task Read_and_write_refuse_directories_and_symlinks()
     {
         var (dir, _) = await fixture.NewDirectoryAsync();
-        var link = await Tree.CreateSymlinkAsync(Caller.Root, dir, "l", "target", ChangeContext.Anonymous, default);
+        var link = await Tree.CreateSymlinkAsync(Caller.Root, dir, "l", "target"u8.ToArray(), ChangeContext.Anonymous, default);
         var buffer = new byte[4];
 
         Assert.Equal(FsStatus.IsDirectory, Tree.Read(Caller.Root, dir, 0, buffer).Status);
@@ -155,10 +155,10 @@ public sealed class RoundTripTests(ExportFixture fixture) : IClassFixture<Export
     {
         var (dir, _) = await fixture.NewDirectoryAsync();
 
-        var link = await Tree.CreateSymlinkAsync(Caller.Root, dir, "l", "../some/where", ChangeContext.Anonymous, default);
+        var link = await Tree.CreateSymlinkAsync(Caller.Root, dir, "l", "../some/where"u8.ToArray(), ChangeContext.Anonymous, default);
 
         Assert.Equal(FsStatus.Ok, link.Status);
-        Assert.Equal("../some/where", Tree.ReadLink(Caller.Root, link.Value).Value);
+        Assert.Equal("../some/where"u8.ToArray(), Tree.ReadLink(Caller.Root, link.Value).Value);
         Assert.Equal(FileType.Symlink, Tree.Attributes(link.Value).Type);
         Assert.Equal(link.Value, Tree.LookupOk(dir, "l"));
     }

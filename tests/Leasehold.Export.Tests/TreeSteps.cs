@@ -23,7 +23,7 @@ internal static class TreeSteps
         return value;
     }
 
-    public static async Task<FileHandle> CreateFileAsync(this IExportedTree tree, FileHandle directory, string name, uint mode = 0b110_100_100 /* 0644 */, Caller? caller = null)
+    public static async Task<FileHandle> CreateFileAsync(this IExportedTree tree, FileHandle directory, FileName name, uint mode = 0b110_100_100 /* 0644 */, Caller? caller = null)
     {
         var created = await tree.CreateFileAsync(caller ?? Caller.Root, directory, name, mode, exclusive: true, ChangeContext.Anonymous, default);
         Assert.Equal(FsStatus.Ok, created.Status);
@@ -54,7 +54,7 @@ internal static class TreeSteps
         return attributes.Value;
     }
 
-    public static FileHandle LookupOk(this IExportedTree tree, FileHandle directory, string name, Caller? caller = null)
+    public static FileHandle LookupOk(this IExportedTree tree, FileHandle directory, FileName name, Caller? caller = null)
     {
         var found = tree.Lookup(caller ?? Caller.Root, directory, name);
         Assert.Equal(FsStatus.Ok, found.Status);

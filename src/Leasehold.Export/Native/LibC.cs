@@ -24,6 +24,9 @@ internal static unsafe partial class LibC
     public static readonly int O_DIRECTORY = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x4000 : 0x10000;
     public static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
 
+    /// <summary>An unnamed regular file in the given directory, gone when closed (__O_TMPFILE | O_DIRECTORY).</summary>
+    public static readonly int O_TMPFILE = 0x400000 | O_DIRECTORY;
+
     // *at(2) flags.
     public const int AT_FDCWD = -100;
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
@@ -108,34 +111,15 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int ftruncate(SafeFd fd, long length);
 
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int mkdirat(SafeFd dirfd, string path, uint mode);
-
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int symlinkat(string target, SafeFd dirfd, string path);
-
     /// <summary>fcntl(fd, F_DUPFD_CLOEXEC, 0): a second descriptor for the same open file.</summary>
     [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
     public static partial SafeFd DuplicateFd(SafeFd fd, int command, int minimum);
 
     public const int F_DUPFD_CLOEXEC = 1030;
 
-    /// <summary>Makes a device node, fifo or socket (mknod(2)); <paramref name="dev"/> is makedev(major, minor).</summary>
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int mknodat(SafeFd dirfd, string path, uint mode, ulong dev);
-
     /// <summary>glibc's makedev for Linux's 64-bit dev_t.</summary>
     public static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xFFFFF000) << 32) | ((ulong)(major & 0xFFF) << 8) | ((ulong)(minor & 0xFFFFFF00) << 12) | (minor & 0xFF);
-
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int linkat(SafeFd olddirfd, string oldpath, SafeFd newdirfd, string newpath, int flags);
-
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int unlinkat(SafeFd dirfd, string path, int flags);
-
-    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int renameat(SafeFd olddirfd, string oldpath, SafeFd newdirfd, string newpath);
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int fchownat(SafeFd dirfd, string path, uint owner, uint group, int flags);
@@ -145,6 +129,85 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int utimensat(SafeFd dirfd, string path, Timespec* times, int flags);
+
+    // Name-taking calls with the name as bytes (FileName: any charset, NUL-terminated, pinned without a copy).
+
+    [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true)]
+    private static partial int statx(SafeFd dirfd, byte* path, int flags, uint mask, out Statx result);
+
+    [LibraryImport(Lib, EntryPoint = "mkdirat", SetLastError = true)]
+    private static partial int mkdirat(SafeFd dirfd, byte* path, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "symlinkat", SetLastError = true)]
+    private static partial int symlinkat(byte* target, SafeFd dirfd, byte* path);
+
+    [LibraryImport(Lib, EntryPoint = "mknodat", SetLastError = true)]
+    private static partial int mknodat(SafeFd dirfd, byte* path, uint mode, ulong dev);
+
+    [LibraryImport(Lib, EntryPoint = "linkat", SetLastError = true)]
+    private static partial int linkat(SafeFd olddirfd, byte* oldpath, SafeFd newdirfd, byte* newpath, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "unlinkat", SetLastError = true)]
+    private static partial int unlinkat(SafeFd dirfd, byte* path, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "renameat", SetLastError = true)]
+    private static partial int renameat(SafeFd olddirfd, byte* oldpath, SafeFd newdirfd, byte* newpath);
+
+    public static SafeFd openat(SafeFd dirfd, in FileName name, int flags, uint mode)
+    {
+        fixed (byte* path = name.NulTerminated)
+            return openat(dirfd, path, flags, mode);
+    }
+
+    public static int statx(SafeFd dirfd, in FileName name, int flags, uint mask, out Statx result)
+    {
+        fixed (byte* path = name.NulTerminated)
+            return statx(dirfd, path, flags, mask, out result);
+    }
+
+    public static int mkdirat(SafeFd dirfd, in FileName name, uint mode)
+    {
+        fixed (byte* path = name.NulTerminated)
+            return mkdirat(dirfd, path, mode);
+    }
+
+    /// <summary>symlinkat with the target as bytes; <paramref name="target"/> must hold no NUL (a terminator is added here).</summary>
+    public static int symlinkat(ReadOnlySpan<byte> target, SafeFd dirfd, in FileName name)
+    {
+        byte[] terminated = new byte[target.Length + 1];
+        target.CopyTo(terminated);
+        fixed (byte* text = terminated)
+        fixed (byte* path = name.NulTerminated)
+            return symlinkat(text, dirfd, path);
+    }
+
+    /// <summary>Makes a device node, fifo or socket (mknod(2)); <paramref name="dev"/> is makedev(major, minor).</summary>
+    public static int mknodat(SafeFd dirfd, in FileName name, uint mode, ulong dev)
+    {
+        fixed (byte* path = name.NulTerminated)
+            return mknodat(dirfd, path, mode, dev);
+    }
+
+    /// <summary>linkat(source, "", dir, name, flags): with AT_EMPTY_PATH, links the inode behind <paramref name="source"/>.</summary>
+    public static int linkat(SafeFd source, SafeFd newdirfd, in FileName name, int flags)
+    {
+        byte empty = 0;
+        fixed (byte* path = name.NulTerminated)
+            return linkat(source, &empty, newdirfd, path, flags);
+    }
+
+    public static int unlinkat(SafeFd dirfd, in FileName name, int flags)
+    {
+        fixed (byte* path = name.NulTerminated)
+            return unlinkat(dirfd, path, flags);
+    }
+
+    public static int renameat(SafeFd olddirfd, in FileName oldName, SafeFd newdirfd, in FileName newName)
+    {
+        fixed (byte* oldPath = oldName.NulTerminated)
+        fixed (byte* newPath = newName.NulTerminated)
+            return renameat(olddirfd, oldPath, newdirfd, newPath);
+    }
 
     public static int LastErrno => Marshal.GetLastPInvokeError();
 }

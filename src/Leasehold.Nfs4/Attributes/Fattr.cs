@@ -15,9 +15,9 @@ internal static class Attr
         FilesFree = 22, FilesTotal = 23, Homogeneous = 26, MaxFileSize = 27, MaxLink = 28, MaxName = 29, MaxRead = 30,
         MaxWrite = 31, Mode = 33, NoTrunc = 34, NumLinks = 35, Owner = 36, OwnerGroup = 37, RawDev = 41, SpaceAvail = 42,
         SpaceFree = 43, SpaceTotal = 44, SpaceUsed = 45, TimeAccess = 47, TimeAccessSet = 48, TimeCreate = 50, TimeDelta = 51,
-        TimeMetadata = 52, TimeModify = 53, TimeModifySet = 54, MountedOnFileId = 55, SuppAttrExclCreat = 75;
+        TimeMetadata = 52, TimeModify = 53, TimeModifySet = 54, MountedOnFileId = 55, SuppAttrExclCreat = 75, FsCharsetCap = 76;
 
-    public const int MaxAttr = 76;
+    public const int MaxAttr = 77;
 
     /// <summary>Every attribute GETATTR can return, plus the two write-only time setters.</summary>
     public static readonly uint[] Supported = Bitmap(
@@ -25,13 +25,35 @@ internal static class Attr
         RdattrError, AclSupport, CanSetTime, CaseInsensitive, CasePreserving, ChownRestricted, FileHandle, FileId, FilesAvail,
         FilesFree, FilesTotal, Homogeneous, MaxFileSize, MaxLink, MaxName, MaxRead, MaxWrite, Mode, NoTrunc, NumLinks, Owner,
         OwnerGroup, RawDev, SpaceAvail, SpaceFree, SpaceTotal, SpaceUsed, TimeAccess, TimeAccessSet, TimeCreate, TimeDelta,
-        TimeMetadata, TimeModify, TimeModifySet, MountedOnFileId, SuppAttrExclCreat);
+        TimeMetadata, TimeModify, TimeModifySet, MountedOnFileId, SuppAttrExclCreat, FsCharsetCap);
 
     /// <summary>What SETATTR can change.</summary>
     public static readonly uint[] Settable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet);
 
-    /// <summary>What an EXCLUSIVE4_1 create may set along with its verifier (§18.16.3).</summary>
-    public static readonly uint[] ExclusiveCreateSettable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet);
+    /// <summary>
+    /// What an EXCLUSIVE4_1 create may set along with its verifier (suppattr_exclcreat, §18.16.3, §5.8.1.14): everything
+    /// settable but the two times, because the verifier is kept in time_access and time_modify (as knfsd does) until
+    /// the client's SETATTR after the create. A create that sends either time is refused (INVAL), never overwritten.
+    /// </summary>
+    public static readonly uint[] ExclusiveCreateSettable = Bitmap(Size, Mode, Owner, OwnerGroup);
+
+    /// <summary>Where an exclusive create keeps its verifier, reported in OPEN's attrset (§18.16.4) so the client sets them right after.</summary>
+    public static readonly int[] VerifierHolders = [TimeAccess, TimeModify];
+
+    /// <summary>fs_charset_cap4 bits (§5.8.2.1): names may hold bytes that are not UTF-8; UTF-8 only is not enforced.</summary>
+    public const uint FsCharsetContainsNonUtf8 = 0x1, FsCharsetAllowsOnlyUtf8 = 0x2;
+
+    /// <summary>Whether every attribute in <paramref name="bitmap"/> is also in <paramref name="allowed"/>.</summary>
+    public static bool IsSubset(ReadOnlySpan<uint> bitmap, ReadOnlySpan<uint> allowed)
+    {
+        for (int i = 0; i < bitmap.Length; i++)
+        {
+            uint permitted = i < allowed.Length ? allowed[i] : 0;
+            if ((bitmap[i] & ~permitted) != 0)
+                return false;
+        }
+        return true;
+    }
 
     public static uint[] Bitmap(params int[] attrs)
     {
@@ -44,8 +66,8 @@ internal static class Attr
     public static bool IsSet(ReadOnlySpan<uint> bitmap, int attr) => attr / 32 < bitmap.Length && (bitmap[attr / 32] & (1u << (attr % 32))) != 0;
 }
 
-/// <summary>Server-wide values some attributes report.</summary>
-internal sealed record FattrContext(uint LeaseSeconds, ulong MaxRead, ulong MaxWrite, (ulong Major, ulong Minor) Fsid);
+/// <summary>Server-wide values some attributes report; <see cref="MaxFileSize"/> is the export's (its filesystem's s_maxbytes).</summary>
+internal sealed record FattrContext(uint LeaseSeconds, ulong MaxRead, ulong MaxWrite, (ulong Major, ulong Minor) Fsid, ulong MaxFileSize);
 
 /// <summary>Encodes fattr4 (a bitmap and the values of the attributes in it, in attribute order).</summary>
 internal static class FattrEncoder
@@ -117,9 +139,9 @@ internal static class FattrEncoder
             case Attr.FilesFree: if (fs is null) return false; w.WriteUInt64(fs.FreeFiles); break;
             case Attr.FilesTotal: if (fs is null) return false; w.WriteUInt64(fs.TotalFiles); break;
             case Attr.Homogeneous: w.WriteBool(true); break;
-            case Attr.MaxFileSize: w.WriteUInt64(long.MaxValue); break;
+            case Attr.MaxFileSize: w.WriteUInt64(server.MaxFileSize); break; // WRITE beyond it is FBIG
             case Attr.MaxLink: w.WriteUInt32(65000); break; // ext4's EXT4_LINK_MAX
-            case Attr.MaxName: w.WriteUInt32(255); break;
+            case Attr.MaxName: w.WriteUInt32(Wire.MaxName); break; // longer names are NAMETOOLONG
             case Attr.MaxRead: w.WriteUInt64(server.MaxRead); break;
             case Attr.MaxWrite: w.WriteUInt64(server.MaxWrite); break;
             case Attr.Mode: w.WriteUInt32(a.Mode & 0xFFF); break;
@@ -139,6 +161,7 @@ internal static class FattrEncoder
             case Attr.TimeModify: WriteTime(w, a.ModifyTime); break;
             case Attr.MountedOnFileId: w.WriteUInt64(a.FileId); break;
             case Attr.SuppAttrExclCreat: Wire.WriteBitmap(w, Attr.ExclusiveCreateSettable); break;
+            case Attr.FsCharsetCap: w.WriteUInt32(Attr.FsCharsetContainsNonUtf8); break; // names are bytes, passed through
             default: return false;
         }
         return true;

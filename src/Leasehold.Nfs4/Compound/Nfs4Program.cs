@@ -178,7 +178,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             NfsOpcode.Remove => RunAsync<RemoveOp, byte[], ChangeInfo>(RemoveOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.Rename => RunAsync<RenameOp, (byte[], byte[]), (ChangeInfo, ChangeInfo)>(RenameOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.Link => RunAsync<LinkOp, byte[], ChangeInfo>(LinkOp.Instance, ctx, args, position, w, ct),
-            NfsOpcode.ReadLink => RunAsync<ReadLinkOp, Unit, string>(ReadLinkOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.ReadLink => RunAsync<ReadLinkOp, Unit, byte[]>(ReadLinkOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.SetAttr => RunAsync<SetAttrOp, SetAttrArgs, uint[]>(SetAttrOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.ReadDir => RunAsync<ReadDirOp, ReadDirArgs, ReadDirResult>(ReadDirOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.SecInfoNoName => RunAsync<SecInfoNoNameOp, uint, Unit>(SecInfoNoNameOp.Instance, ctx, args, position, w, ct),

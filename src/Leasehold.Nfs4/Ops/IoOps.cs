@@ -74,11 +74,12 @@ internal sealed class ReadOp : INfsOp<ReadArgs, ReadResult>
         status = IoStateIds.Check(ctx, args.StateId, fh, Share.Read);
         if (status != NfsStat4.Ok)
             return ValueTask.FromResult<OpResult<ReadResult>>(status);
-        if (args.Offset > long.MaxValue)
-            return ValueTask.FromResult<OpResult<ReadResult>>(NfsStat4.Inval);
-        int count = (int)Math.Min(args.Count, (uint)ctx.Server.Options.MaxReadWriteSize);
+        // At or past the end of the file, at any offset, the answer is no data and eof (§18.22.3), never INVAL (a Linux
+        // client retries that forever). No file reaches past 2^63-1: such a read asks the tree for 0 bytes there.
+        bool beyondAnyFile = args.Offset > long.MaxValue;
+        int count = beyondAnyFile ? 0 : (int)Math.Min(args.Count, (uint)ctx.Server.Options.MaxReadWriteSize);
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(count, 1));
-        var read = ctx.Tree.Read(ctx.Caller, fh, (long)args.Offset, buffer.AsSpan(0, count));
+        var read = ctx.Tree.Read(ctx.Caller, fh, beyondAnyFile ? long.MaxValue : (long)args.Offset, buffer.AsSpan(0, count));
         if (!read.IsOk)
         {
             ArrayPool<byte>.Shared.Return(buffer);
@@ -127,7 +128,10 @@ internal sealed class WriteOp : INfsOp<WriteArgs, (int Count, WriteStability Com
             return status;
         if (args.Data.Length > ctx.Server.Options.MaxReadWriteSize)
             return NfsStat4.Inval;
-        if (args.Offset > long.MaxValue || args.Offset + (ulong)args.Data.Length > long.MaxValue)
+        // §18.32.3, as knfsd: a range that ends beyond the largest file (maxfilesize, the filesystem's limit) is FBIG,
+        // before anything is written; an offset + length that overflows ends there too.
+        ulong maxFileSize = ctx.Tree.MaxFileSize;
+        if (args.Offset > maxFileSize || (ulong)args.Data.Length > maxFileSize - args.Offset)
             return NfsStat4.FBig;
         var written = await ctx.Tree.WriteAsync(ctx.Caller, fh, (long)args.Offset, args.Data, args.Stable, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (!written.IsOk)

@@ -12,7 +12,7 @@ internal sealed class LookupOp : INfsOp<byte[], Unit>
 
     public static NfsOpcode Opcode => NfsOpcode.Lookup;
 
-    public static byte[] Decode(ref XdrReader r) => Wire.ReadComponent(ref r);
+    public static byte[] Decode(ref XdrReader r) => Names.ReadComponent(ref r);
 
     public ValueTask<OpResult<Unit>> ExecuteAsync(CompoundContext ctx, byte[] raw, CancellationToken cancellationToken)
     {

@@ -93,7 +93,7 @@ internal sealed class ReadDirOp : INfsOp<ReadDirArgs, ReadDirResult>
             int mark = w.Position;
             w.WriteBool(true);
             w.WriteUInt64(e.Cookie);
-            w.WriteString(e.Name);
+            w.WriteOpaque(e.Name.Bytes); // the stored bytes: LOOKUP of them finds this entry
             FattrEncoder.Write(w, args.Requested, e.Attributes, e.Handle, ctx.Server.Fattr, () => null);
             if (w.Position > budget)
             {
@@ -175,7 +175,7 @@ internal sealed class SecInfoOp : INfsOp<byte[], Unit>
 
     public static NfsOpcode Opcode => NfsOpcode.SecInfo;
 
-    public static byte[] Decode(ref XdrReader r) => Wire.ReadComponent(ref r);
+    public static byte[] Decode(ref XdrReader r) => Names.ReadComponent(ref r);
 
     public ValueTask<OpResult<Unit>> ExecuteAsync(CompoundContext ctx, byte[] raw, CancellationToken cancellationToken)
     {

@@ -1,4 +1,3 @@
-using System.Text;
 using Leasehold.Export;
 using Leasehold.Nfs4.Attributes;
 using Leasehold.Nfs4.Compound;
@@ -36,7 +35,7 @@ internal static class Directories
     }
 }
 
-internal sealed record CreateArgs(FileType Type, string? LinkData, uint Major, uint Minor, byte[] Name, uint[] AttrMask, byte[] AttrValues);
+internal sealed record CreateArgs(FileType Type, byte[] LinkData, uint Major, uint Minor, byte[] Name, uint[] AttrMask, byte[] AttrValues);
 
 /// <summary>CREATE, RFC 8881 §18.4: directories, symlinks, fifos, sockets and devices; regular files are OPEN's (BADTYPE).</summary>
 internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] AttrSet)>
@@ -48,12 +47,12 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
     public static CreateArgs Decode(ref XdrReader r)
     {
         var type = (FileType)r.ReadUInt32();
-        string? link = null;
+        byte[] link = [];
         uint major = 0, minor = 0;
         switch (type)
         {
             case FileType.Symlink:
-                link = Encoding.UTF8.GetString(r.ReadOpaque(4096));
+                link = Names.ReadComponent(ref r);
                 break;
             case FileType.BlockDevice:
             case FileType.CharacterDevice:
@@ -61,7 +60,7 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
                 minor = r.ReadUInt32();
                 break;
         }
-        var name = Wire.ReadComponent(ref r);
+        var name = Names.ReadComponent(ref r);
         var mask = Wire.ReadBitmap(ref r);
         var values = r.ReadOpaque(int.MaxValue).ToArray();
         return new CreateArgs(type, link, major, minor, name, mask, values);
@@ -79,6 +78,8 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
         status = Names.Validate(args.Name, out var name);
         if (status != NfsStat4.Ok)
             return status;
+        if (args.Type == FileType.Symlink && (status = Names.ValidateLinkText(args.LinkData)) != NfsStat4.Ok)
+            return status;
         status = FattrDecoder.Read(args.AttrMask, args.AttrValues, out var changes);
         if (status != NfsStat4.Ok)
             return status;
@@ -87,7 +88,7 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
         FsResult<FileHandle> made = args.Type switch
         {
             FileType.Directory => await ctx.Tree.CreateDirectoryAsync(ctx.Caller, dir, name, mode, context, cancellationToken).ConfigureAwait(false),
-            FileType.Symlink => await ctx.Tree.CreateSymlinkAsync(ctx.Caller, dir, name, args.LinkData ?? string.Empty, context, cancellationToken).ConfigureAwait(false),
+            FileType.Symlink => await ctx.Tree.CreateSymlinkAsync(ctx.Caller, dir, name, args.LinkData, context, cancellationToken).ConfigureAwait(false),
             _ => await ctx.Tree.CreateNodeAsync(ctx.Caller, dir, name, args.Type, mode, args.Major, args.Minor, context, cancellationToken).ConfigureAwait(false),
         };
         if (!made.IsOk)
@@ -117,7 +118,7 @@ internal sealed class RemoveOp : INfsOp<byte[], ChangeInfo>
 
     public static NfsOpcode Opcode => NfsOpcode.Remove;
 
-    public static byte[] Decode(ref XdrReader r) => Wire.ReadComponent(ref r);
+    public static byte[] Decode(ref XdrReader r) => Names.ReadComponent(ref r);
 
     public async ValueTask<OpResult<ChangeInfo>> ExecuteAsync(CompoundContext ctx, byte[] raw, CancellationToken cancellationToken)
     {
@@ -147,7 +148,7 @@ internal sealed class RenameOp : INfsOp<(byte[] From, byte[] To), (ChangeInfo So
 
     public static NfsOpcode Opcode => NfsOpcode.Rename;
 
-    public static (byte[] From, byte[] To) Decode(ref XdrReader r) => (Wire.ReadComponent(ref r), Wire.ReadComponent(ref r));
+    public static (byte[] From, byte[] To) Decode(ref XdrReader r) => (Names.ReadComponent(ref r), Names.ReadComponent(ref r));
 
     public async ValueTask<OpResult<(ChangeInfo Source, ChangeInfo Target)>> ExecuteAsync(CompoundContext ctx, (byte[] From, byte[] To) args, CancellationToken cancellationToken)
     {
@@ -185,7 +186,7 @@ internal sealed class LinkOp : INfsOp<byte[], ChangeInfo>
 
     public static NfsOpcode Opcode => NfsOpcode.Link;
 
-    public static byte[] Decode(ref XdrReader r) => Wire.ReadComponent(ref r);
+    public static byte[] Decode(ref XdrReader r) => Names.ReadComponent(ref r);
 
     public async ValueTask<OpResult<ChangeInfo>> ExecuteAsync(CompoundContext ctx, byte[] raw, CancellationToken cancellationToken)
     {
@@ -216,7 +217,7 @@ internal sealed class LinkOp : INfsOp<byte[], ChangeInfo>
 }
 
 /// <summary>READLINK, RFC 8881 §18.24.</summary>
-internal sealed class ReadLinkOp : INfsOp<Unit, string>
+internal sealed class ReadLinkOp : INfsOp<Unit, byte[]>
 {
     public static readonly ReadLinkOp Instance = new();
 
@@ -224,22 +225,22 @@ internal sealed class ReadLinkOp : INfsOp<Unit, string>
 
     public static Unit Decode(ref XdrReader r) => default;
 
-    public ValueTask<OpResult<string>> ExecuteAsync(CompoundContext ctx, Unit args, CancellationToken cancellationToken)
+    public ValueTask<OpResult<byte[]>> ExecuteAsync(CompoundContext ctx, Unit args, CancellationToken cancellationToken)
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))
-            return ValueTask.FromResult<OpResult<string>>(status);
+            return ValueTask.FromResult<OpResult<byte[]>>(status);
         var attrs = ctx.Tree.GetAttributes(fh);
         if (!attrs.IsOk)
-            return ValueTask.FromResult<OpResult<string>>(attrs.Status.ToNfs());
+            return ValueTask.FromResult<OpResult<byte[]>>(attrs.Status.ToNfs());
         if (attrs.Value.Type != FileType.Symlink)
-            return ValueTask.FromResult<OpResult<string>>(attrs.Value.Type == FileType.Directory ? NfsStat4.IsDir : NfsStat4.Inval);
+            return ValueTask.FromResult<OpResult<byte[]>>(attrs.Value.Type == FileType.Directory ? NfsStat4.IsDir : NfsStat4.Inval);
         var target = ctx.Tree.ReadLink(ctx.Caller, fh);
-        return ValueTask.FromResult(target.IsOk ? OpResult<string>.Ok(target.Value) : (OpResult<string>)target.Status.ToNfs());
+        return ValueTask.FromResult(target.IsOk ? OpResult<byte[]>.Ok(target.Value) : (OpResult<byte[]>)target.Status.ToNfs());
     }
 
-    public static void Encode(in OpResult<string> result, XdrWriter w)
+    public static void Encode(in OpResult<byte[]> result, XdrWriter w)
     {
         if (result.IsOk)
-            w.WriteString(result.Value!);
+            w.WriteOpaque(result.Value!); // the stored bytes, any charset
     }
 }

@@ -38,7 +38,7 @@ internal sealed record OpenArgs(
     byte[]? AttrValues,
     ulong Verifier,
     ClaimType Claim,
-    byte[]? Name);
+    byte[] Name);
 
 internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want);
 
@@ -104,19 +104,19 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             }
         }
         var claim = (ClaimType)r.ReadUInt32();
-        byte[]? name = null;
+        byte[] name = [];
         switch (claim)
         {
             case ClaimType.Null:
             case ClaimType.DelegatePrev:
-                name = Wire.ReadComponent(ref r);
+                name = Names.ReadComponent(ref r);
                 break;
             case ClaimType.Previous:
                 r.ReadUInt32();
                 break;
             case ClaimType.DelegateCur:
                 StateId.Read(ref r);
-                name = Wire.ReadComponent(ref r);
+                name = Names.ReadComponent(ref r);
                 break;
             case ClaimType.Fh:
             case ClaimType.DelegPrevFh:
@@ -156,7 +156,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                     return dirAttrs.Status.ToNfs();
                 if (dirAttrs.Value.Type != FileType.Directory)
                     return dirAttrs.Value.Type == FileType.Symlink ? NfsStat4.Symlink : NfsStat4.NotDir;
-                status = Names.Validate(args.Name!, out var name);
+                status = Names.Validate(args.Name, out var name);
                 if (status != NfsStat4.Ok)
                     return status;
                 if (args.Create)
@@ -220,8 +220,14 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, args.ShareAccess & WantDelegationMask));
     }
 
-    /// <summary>The create half of OPEN. EXCLUSIVE4_1 keeps its verifier in the file's times so a retransmission is recognised.</summary>
-    private static async ValueTask<OpResult<(FileHandle, bool, uint[])>> CreateAsync(CompoundContext ctx, FileHandle dir, string name, OpenArgs args, CancellationToken ct)
+    /// <summary>
+    /// The create half of OPEN. EXCLUSIVE4 and EXCLUSIVE4_1 keep their verifier in the new file's time_access and
+    /// time_modify (seconds: the high and the low 32 bits), as knfsd does, so a retransmission finds its own file
+    /// (same verifier: the same answer; another: EXIST). The attrset names those two attributes (§18.16.4), and the
+    /// client sets them right after; EXCLUSIVE4_1 takes only the attributes in suppattr_exclcreat (INVAL otherwise,
+    /// §18.16.3), so nothing the client sends is overwritten by the verifier.
+    /// </summary>
+    private static async ValueTask<OpResult<(FileHandle, bool, uint[])>> CreateAsync(CompoundContext ctx, FileHandle dir, FileName name, OpenArgs args, CancellationToken ct)
     {
         var changes = new SetAttributes();
         if (args.AttrMask is { } mask)
@@ -229,25 +235,32 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             var decoded = FattrDecoder.Read(mask, args.AttrValues!, out changes);
             if (decoded != NfsStat4.Ok)
                 return decoded;
+            if (args.Mode == CreateMode.Exclusive41 && !Attr.IsSubset(mask, Attr.ExclusiveCreateSettable))
+                return NfsStat4.Inval;
         }
-        bool exclusive = args.Mode is CreateMode.Guarded or CreateMode.Exclusive or CreateMode.Exclusive41;
+        bool byVerifier = args.Mode is CreateMode.Exclusive or CreateMode.Exclusive41;
+        bool exclusive = byVerifier || args.Mode == CreateMode.Guarded;
         uint mode = changes.Mode ?? 0x1A4; // 0644
         var made = await ctx.Tree.CreateFileAsync(ctx.Caller, dir, name, mode, exclusive, ctx.ChangeContext, ct).ConfigureAwait(false);
-        if (made.Status == FsStatus.Exists && args.Mode is CreateMode.Exclusive or CreateMode.Exclusive41)
+        if (made.Status == FsStatus.Exists && byVerifier)
         {
-            // A retransmitted exclusive create finds its own file: same verifier, same answer (§18.16.3).
+            // A retransmitted exclusive create finds its own file: same verifier, same answer (§18.16.3), and it
+            // counts as created by this client (knfsd: op_created), so its mode does not refuse the open.
             var existing = ctx.Tree.Lookup(ctx.Caller, dir, name);
-            if (existing.IsOk && ctx.Tree.GetAttributes(existing.Value) is { IsOk: true } a && VerifierOf(a.Value) == args.Verifier)
-                return OpResult<(FileHandle, bool, uint[])>.Ok((existing.Value, false, []));
+            if (existing.IsOk && ctx.Tree.GetAttributes(existing.Value) is { IsOk: true } a && HoldsVerifier(a.Value, args.Verifier))
+                return OpResult<(FileHandle, bool, uint[])>.Ok((existing.Value, true, AttrSet(args, created: true)));
             return NfsStat4.Exist;
         }
         if (!made.IsOk)
             return made.Status.ToNfs();
         var (handle, created) = made.Value;
-        var applied = new List<int>();
-        if (created && args.Mode is CreateMode.Exclusive or CreateMode.Exclusive41)
+        var rest = changes with { Mode = created ? null : changes.Mode };
+        if (!created && args.Mode == CreateMode.Unchecked)
+            rest = rest with { Mode = null, Uid = null, Gid = null }; // UNCHECKED on an existing file only truncates
+        if (created && byVerifier)
         {
-            changes = changes with
+            // Set last (utimensat comes after any truncate in one SETATTR), so nothing moves the times afterwards.
+            rest = rest with
             {
                 AccessTime = new FsTime((long)(args.Verifier >> 32), 0),
                 ModifyTime = new FsTime((long)(args.Verifier & 0xFFFF_FFFF), 0),
@@ -255,27 +268,37 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 ModifyTimeNow = false,
             };
         }
-        var rest = changes with { Mode = created ? null : changes.Mode };
-        if (!created && args.Mode == CreateMode.Unchecked)
-            rest = rest with { Mode = null, Uid = null, Gid = null }; // UNCHECKED on an existing file only truncates
         if (!rest.IsEmpty)
         {
             var set = await ctx.Tree.SetAttributesAsync(ctx.Caller, handle, rest, ctx.ChangeContext, ct).ConfigureAwait(false);
             if (!set.IsOk)
                 return set.Status.ToNfs();
         }
-        if (args.AttrMask is { } m && (created || args.Mode == CreateMode.Unchecked))
+        return OpResult<(FileHandle, bool, uint[])>.Ok((handle, created, AttrSet(args, created)));
+    }
+
+    /// <summary>
+    /// OPEN's attrset (§18.16.4): what the create set. A new file: every attribute sent, plus, for an exclusive create,
+    /// the attributes holding the verifier. An existing file under UNCHECKED4: only the size (a truncation).
+    /// </summary>
+    private static uint[] AttrSet(OpenArgs args, bool created)
+    {
+        var set = new List<int>();
+        if (args.AttrMask is { } m)
         {
             for (int attr = 0; attr < m.Length * 32; attr++)
             {
-                if (Attr.IsSet(m, attr) && (created || attr == Attr.Size))
-                    applied.Add(attr);
+                if (Attr.IsSet(m, attr) && (created || (args.Mode == CreateMode.Unchecked && attr == Attr.Size)))
+                    set.Add(attr);
             }
         }
-        return OpResult<(FileHandle, bool, uint[])>.Ok((handle, created, Attr.Bitmap([.. applied])));
+        if (created && args.Mode is CreateMode.Exclusive or CreateMode.Exclusive41)
+            set.AddRange(Attr.VerifierHolders);
+        return Attr.Bitmap([.. set]);
     }
 
-    private static ulong VerifierOf(FileAttributes a) => ((ulong)(uint)a.AccessTime.Seconds << 32) | (uint)a.ModifyTime.Seconds;
+    private static bool HoldsVerifier(FileAttributes a, ulong verifier) =>
+        a.AccessTime == new FsTime((long)(verifier >> 32), 0) && a.ModifyTime == new FsTime((long)(verifier & 0xFFFF_FFFF), 0);
 
     public static void Encode(in OpResult<OpenResult> result, XdrWriter w)
     {

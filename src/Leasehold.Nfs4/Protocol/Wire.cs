@@ -36,7 +36,4 @@ internal static class Wire
     public static void WriteVerifier(XdrWriter w, ulong verifier) => w.WriteUInt64(verifier);
 
     public static byte[] ReadSessionId(ref XdrReader r) => r.ReadFixedOpaque(SessionIdSize).ToArray();
-
-    /// <summary>A component name (component4 / utf8str_cs), checked for UTF-8 validity by the caller.</summary>
-    public static byte[] ReadComponent(ref XdrReader r) => r.ReadOpaque(MaxOpaque).ToArray();
 }

@@ -7,18 +7,43 @@ namespace Leasehold.IntegrationTests;
 /// lists the stored bytes, and LOOKUP, OPEN, RENAME and REMOVE take them back, so no entry is unreachable and no two
 /// entries are listed under one name. fs_charset_cap says so (RFC 8881 §5.8.2.1, attribute 76).
 /// </summary>
-public sealed class NonUtf8NameTests(ServerFixture fx) : IClassFixture<ServerFixture>
+public sealed class NonUtf8NameTests(ServerFixture fx) : IClassFixture<ServerFixture>, IAsyncLifetime
 {
     private const uint FsCharsetContainsNonUtf8 = 0x1;
     private const uint FsCharsetAllowsOnlyUtf8 = 0x2;
 
     private Nfs4Session S => fx.Session;
 
+    // The directories this test made: emptied through the server afterwards, since System.IO cannot name (so cannot
+    // delete) entries whose names are not UTF-8, and the fixture deletes the export with System.IO.
+    private readonly List<FileHandle> _made = [];
+
     private async Task<(FileHandle Handle, string Path)> NewDirectoryAsync(string prefix)
     {
         string name = ServerFixture.NewName(prefix);
         var dir = (await S.MkdirAsync(await fx.RootAsync(), name).Bounded()).ValueOrThrow();
+        _made.Add(dir);
         return (dir, Path.Join(fx.ExportPath, name));
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var dir in _made)
+            await EmptyAsync(dir);
+    }
+
+    private async Task EmptyAsync(FileHandle dir)
+    {
+        var entries = await S.ReadDirAsync(dir, AttrBitmap.Of(FileAttr.Type, FileAttr.FileHandle)).Bounded();
+        foreach (var entry in entries.Value ?? [])
+        {
+            if (entry.Attributes.Type == NfsFileType.Directory && entry.Attributes.FileHandle is { } sub)
+                await EmptyAsync(sub);
+            using var remove = new CompoundBuilder("cleanup").PutFh(dir).Remove(entry.RawName);
+            await S.CompoundAsync(remove).Bounded();
+        }
     }
 
     private async Task<CompoundReply> RunAsync(CompoundBuilder compound)

@@ -1,4 +1,5 @@
 using Leasehold.Nfs4.Client;
+using Leasehold.Nfs4.Client.Rpc;
 
 namespace Leasehold.IntegrationTests;
 
@@ -131,6 +132,21 @@ public sealed class ExclusiveCreateTests(ServerFixture fx) : IClassFixture<Serve
         Assert.Equal(NfsStat4.Ok, retry.Status);
         Assert.Equal(first.Get<GetFhResult>().FileHandle, retry.Get<GetFhResult>().FileHandle);
         Assert.Equal(NfsStat4.Exist, (await OpenAsync(dir, "v40", OpenHow.Exclusive(~Verifier))).Status);
+    }
+
+    [Fact]
+    public async Task An_offered_attribute_the_caller_may_not_set_is_refused_and_the_create_undone()
+    {
+        string name = ServerFixture.NewName("shared");
+        var dir = (await S.MkdirAsync(await fx.RootAsync(), name, new SetAttributes { Mode = 0x1FF }).Bounded()).ValueOrThrow(); // 0777
+        await using var user = await fx.ConnectAsync(RpcAuth.Sys(1000, 1000));
+        var giveAway = OpenHow.Exclusive41(Verifier, new SetAttributes { Owner = "0" }); // chown(2): only root gives a file away
+
+        using var c = new CompoundBuilder("excl").PutFh(dir).Open(OpenClaim.ByName("f"), ShareAccess.Both, ShareDeny.None, user.NewOwner(), giveAway);
+        var reply = await user.CompoundAsync(c).Bounded();
+
+        Assert.Equal(NfsStat4.Perm, reply.Status);
+        Assert.False(File.Exists(Path.Join(fx.ExportPath, name, "f"))); // a retry cannot find a file without its owner
     }
 
     [Fact]

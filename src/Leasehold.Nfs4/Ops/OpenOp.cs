@@ -272,7 +272,13 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         {
             var set = await ctx.Tree.SetAttributesAsync(ctx.Caller, handle, rest, ctx.ChangeContext, ct).ConfigureAwait(false);
             if (!set.IsOk)
+            {
+                // Refused (an owner the caller may not give away, a size too big): the create is undone, so a retry
+                // does not find a file carrying the verifier without the attributes it asked for.
+                if (created)
+                    await ctx.Tree.RemoveAsync(ctx.Caller, dir, name, ctx.ChangeContext, ct).ConfigureAwait(false);
                 return set.Status.ToNfs();
+            }
         }
         return OpResult<(FileHandle, bool, uint[])>.Ok((handle, created, AttrSet(args, created)));
     }

@@ -8,8 +8,10 @@ namespace Leasehold.Nfs4.State;
 /// Client records and their sessions. EXCHANGE_ID and CREATE_SESSION decide which records exist under one lock
 /// (<see cref="_records"/>): they are rare, and RFC 8881 §18.35.5's cases are about several records at once. The hot
 /// path (SEQUENCE) only reads <see cref="_sessions"/>, a concurrent dictionary, and then locks the one session.
+/// <paramref name="holdsState"/> says whether a client holds opens, locks or other state (the state tables are not
+/// kept here), for DESTROY_CLIENTID.
 /// </summary>
-internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
+internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<NfsClient, bool> holdsState)
 {
     private readonly Lock _records = new();
     private readonly Dictionary<ulong, NfsClient> _byId = [];
@@ -188,7 +190,11 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
         return true;
     }
 
-    /// <summary>DESTROY_CLIENTID (§18.50): refused while the client still has sessions.</summary>
+    /// <summary>
+    /// DESTROY_CLIENTID (§18.50.3): CLIENTID_BUSY while the client has sessions, or holds state (opens, locks) under an
+    /// unexpired lease; a client whose lease ran out is destroyed with its state, as expiry would. STALE_CLIENTID for
+    /// an unknown client.
+    /// </summary>
     public NfsStat4 DestroyClient(ulong clientId)
     {
         var gone = new List<NfsClient>();
@@ -201,6 +207,8 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
                 if (client.Sessions.Count > 0)
                     return NfsStat4.ClientIdBusy;
             }
+            if (HasLiveState(client, time.GetTimestamp()) && holdsState(client))
+                return NfsStat4.ClientIdBusy;
             Remove(client, gone);
         }
         Announce(gone);

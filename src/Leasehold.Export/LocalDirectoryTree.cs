@@ -59,7 +59,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     private const int MaxResolvedHandles = 8192;
 
     // Files kept reachable after their last name is removed (open files); see Pin and ResolvePinned.
-    private readonly PinnedFiles _pins = new();
+    private readonly PinnedFiles _pins;
 
     /// <summary>How long a verified handle is trusted to still be inside the export. Tests set it to zero.</summary>
     internal TimeSpan ExportCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
@@ -102,6 +102,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         _options = options;
         _gate = gate;
         _logger = logger;
+        _pins = new PinnedFiles(ForgetCached);
 
         _root = LibC.openat(LibC.AT_FDCWD, options.FullPath, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
         if (_root.IsInvalid)
@@ -815,6 +816,16 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         var entry = new ResolvedHandle(copy, Time.GetTimestamp());
         if (!_resolved.TryAdd(handle, entry))
             copy.Dispose();
+    }
+
+    /// <summary>
+    /// Drops the cached descriptors of a handle whose last pin went: if its file was unlinked, nothing of ours may keep
+    /// its inode (and its blocks) alive any longer.
+    /// </summary>
+    private void ForgetCached(FileHandle handle)
+    {
+        if (_resolved.TryGetValue(handle, out var entry))
+            Forget(handle, entry);
     }
 
     private void Forget(FileHandle handle, ResolvedHandle entry)

@@ -31,12 +31,13 @@ public sealed class FilePin : IDisposable
 /// <summary>
 /// The pinned files of a <see cref="LocalDirectoryTree"/>: one O_PATH descriptor per pinned handle, shared by all its
 /// pins (counted) and closed with the last of them. The descriptor holds the inode, so the kernel frees neither it nor
-/// its data while pinned, and the tree resolves an unlinked handle through it (<see cref="Duplicate"/>).
+/// its data while pinned, and the tree resolves an unlinked handle through it (<see cref="Duplicate"/>). When the last
+/// pin goes, <c>lastReleased</c> is called (outside the lock) so the tree can drop its own cached descriptors of the file.
 /// </summary>
 /// <remarks>One lock guards the table, the counts and every use of a descriptor (a duplicate is made under it, so a
 /// descriptor is never closed while it is being duplicated). Pins change at OPEN and CLOSE, and the table is read only
 /// for a handle that no longer resolves by name, so the lock is never on a hot path.</remarks>
-internal sealed class PinnedFiles : IDisposable
+internal sealed class PinnedFiles(Action<FileHandle> lastReleased) : IDisposable
 {
     private readonly Lock _sync = new();
     private readonly Dictionary<FileHandle, Entry> _pins = [];
@@ -87,6 +88,7 @@ internal sealed class PinnedFiles : IDisposable
         }
     }
 
+    /// <summary>Gives up one pin; with the last, closes the descriptor and tells the tree (which may hold others).</summary>
     internal void Release(FileHandle handle)
     {
         lock (_sync)
@@ -96,6 +98,7 @@ internal sealed class PinnedFiles : IDisposable
             _pins.Remove(handle);
             entry.Fd.Dispose();
         }
+        lastReleased(handle);
     }
 
     public void Dispose()

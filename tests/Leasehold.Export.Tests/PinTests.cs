@@ -39,7 +39,10 @@ public sealed class PinTests(ExportFixture fixture) : IClassFixture<ExportFixtur
         // The name is gone for everyone else.
         Assert.Equal(FsStatus.NotFound, tree.Lookup(Caller.Root, dir, "victim").Status);
 
+        Assert.True(DescriptorsOn(Path.Join(path, "victim")) > 0);
         pin.Value.Dispose();
+        // With the pin, the tree's cached descriptors of the file went too: nothing keeps the inode.
+        Assert.Equal(0, DescriptorsOn(Path.Join(path, "victim")));
         Assert.Equal(FsStatus.Stale, tree.GetAttributes(file).Status);
         Assert.Equal(FsStatus.Stale, tree.Read(Caller.Root, file, 0, new byte[4]).Status);
         Assert.Equal(0, tree.PinnedCount);
@@ -115,5 +118,25 @@ public sealed class PinTests(ExportFixture fixture) : IClassFixture<ExportFixtur
         tree.Dispose();
         Assert.Equal(0, tree.PinnedCount);
         pin.Dispose(); // after the tree: nothing left to release, and no error
+    }
+
+    /// <summary>How many descriptors of this process name the file at <paramref name="path"/>, deleted or not.</summary>
+    private static int DescriptorsOn(string path)
+    {
+        int count = 0;
+        foreach (var fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            try
+            {
+                string? target = new FileInfo(fd).LinkTarget;
+                if (target == path || target == path + " (deleted)")
+                    count++;
+            }
+            catch (IOException)
+            {
+                // Closed while we looked.
+            }
+        }
+        return count;
     }
 }

@@ -70,9 +70,10 @@ public sealed class UnlinkedOpenFileTests(ServerFixture fx) : IClassFixture<Serv
         Assert.True(DescriptorsOn(Path.Join(fx.ExportPath, name)) > 0, "the open holds the unlinked file");
         Assert.True((await _a.CloseAsync(fh, open.StateId).Bounded()).IsOk);
 
+        // The last CLOSE let go of the file: no descriptor of the server keeps it, and its handle is stale.
+        Assert.Equal(0, DescriptorsOn(Path.Join(fx.ExportPath, name)));
         Assert.Equal(NfsStat4.Stale, (await _a.GetAttrAsync(fh, LinksAndSize).Bounded()).Status);
         Assert.Equal(NfsStat4.Stale, (await _b.ReadAsync(fh, StateId.Anonymous, 0, 10).Bounded()).Status);
-        Assert.Equal(0, DescriptorsOn(Path.Join(fx.ExportPath, name)));
     }
 
     [Fact]
@@ -115,8 +116,8 @@ public sealed class UnlinkedOpenFileTests(ServerFixture fx) : IClassFixture<Serv
         Assert.Equal(0u, (await _a.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).ValueOrThrow().NumLinks);
 
         Assert.True((await _b.CloseAsync(second.FileHandle, second.StateId).Bounded()).IsOk);
-        Assert.Equal(NfsStat4.Stale, (await _b.GetAttrAsync(second.FileHandle, LinksAndSize).Bounded()).Status);
         Assert.Equal(0, DescriptorsOn(path));
+        Assert.Equal(NfsStat4.Stale, (await _b.GetAttrAsync(second.FileHandle, LinksAndSize).Bounded()).Status);
     }
 
     [Fact]
@@ -134,8 +135,8 @@ public sealed class UnlinkedOpenFileTests(ServerFixture fx) : IClassFixture<Serv
 
         await using var rebooted = await fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = owner });
 
-        Assert.Equal(NfsStat4.Stale, (await rebooted.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).Status);
         Assert.Equal(0, DescriptorsOn(path));
+        Assert.Equal(NfsStat4.Stale, (await rebooted.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).Status);
         await first.DisposeAsync();
     }
 
@@ -185,7 +186,7 @@ public sealed class UnlinkedOpenFileExpiryTests(ShortLeaseServerFixture fx) : IC
         }
         Assert.Equal(NfsStat4.BadSession, await silent.RenewAsync().Bounded());
 
-        Assert.Equal(NfsStat4.Stale, (await active.GetAttrAsync(open.FileHandle, AttrBitmap.Of(FileAttr.NumLinks)).Bounded()).Status);
         Assert.Equal(0, UnlinkedOpenFileTests.DescriptorsOn(path));
+        Assert.Equal(NfsStat4.Stale, (await active.GetAttrAsync(open.FileHandle, AttrBitmap.Of(FileAttr.NumLinks)).Bounded()).Status);
     }
 }

@@ -53,6 +53,8 @@ public sealed class ShareReservationIoTests(ServerFixture fx) : IClassFixture<Se
             // The holder's own special-stateid writes are refused too: an anonymous write is no open-owner's.
             Assert.Equal(NfsStat4.Locked, (await _a.WriteAsync(file, special, 0, ServerFixture.Bytes("mine")).Bounded()).Status);
         }
+        // Another client's open stateid is no way in either: it names no state of this client (§8.2.4).
+        Assert.Equal(NfsStat4.BadStateId, (await _b.WriteAsync(file, held.StateId, 0, ServerFixture.Bytes("theirs")).Bounded()).Status);
         Assert.Equal("original", await File.ReadAllTextAsync(path));
 
         // Reading is not denied, and attributes other than the size are not data.
@@ -176,6 +178,23 @@ public sealed class ShareReservationIoTests(ServerFixture fx) : IClassFixture<Se
         }
         var denier = (await _a.OpenAsync(root, name, ShareAccess.Read, deny: ShareDeny.Both).Bounded()).ValueOrThrow();
         Assert.True((await _a.CloseAsync(denier.FileHandle, denier.StateId).Bounded()).IsOk);
+    }
+
+    [Fact]
+    public async Task An_open_that_would_truncate_is_SHARE_DENIED_before_it_cuts_anything()
+    {
+        var (root, name, _, path) = await FileAsync();
+        var held = (await _a.OpenAsync(root, name, ShareAccess.Read, deny: ShareDeny.Write).Bounded()).ValueOrThrow();
+        var truncating = OpenHow.Unchecked(new SetAttributes { Size = 0 });
+
+        Assert.Equal(NfsStat4.ShareDenied, (await _b.OpenAsync(root, name, ShareAccess.Write, truncating).Bounded()).Status);
+        Assert.Equal(NfsStat4.ShareDenied, (await _b.OpenAsync(root, name, ShareAccess.Read, truncating, owner: _b.NewOwner("open")).Bounded()).Status);
+        Assert.Equal("original", await File.ReadAllTextAsync(path));
+
+        // The holder's own open-owner is not denied by its own reservation (§9.7).
+        var own = (await _a.OpenAsync(root, name, ShareAccess.Both, truncating).Bounded()).ValueOrThrow();
+        Assert.Equal(held.StateId.Other, own.StateId.Other);
+        Assert.Equal("", await File.ReadAllTextAsync(path));
     }
 
     private static string Text(ReadResult read) => System.Text.Encoding.UTF8.GetString(read.Data.Span);

@@ -263,6 +263,14 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         var rest = changes with { Mode = created ? null : changes.Mode };
         if (!created && args.Mode == CreateMode.Unchecked)
             rest = rest with { Mode = null, Uid = null, Gid = null }; // UNCHECKED on an existing file only truncates
+        var truncation = default(UnreservedIo);
+        if (!created && rest.Size is not null)
+        {
+            var admitted = OpenRegistry.BeginTruncate(ctx.Server, ctx.Client!, args.Owner, handle, out truncation);
+            if (admitted != NfsStat4.Ok)
+                return admitted; // before anything is cut: a truncation is a write another open may deny (§9.1.2)
+        }
+        using var truncating = truncation;
         if (!rest.IsEmpty)
         {
             var set = await ctx.Tree.SetAttributesAsync(ctx.Caller, handle, rest, ctx.ChangeContext, ct).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using Leasehold.Engine;
 using Leasehold.Export;
+using Leasehold.Nfs4.Compound;
 using Leasehold.Nfs4.Protocol;
 
 namespace Leasehold.Nfs4.State;
@@ -100,6 +101,22 @@ internal static class OpenRegistry
             return (NfsStat4.StaleClientId, null);
         }
         return (NfsStat4.Ok, open);
+    }
+
+    /// <summary>
+    /// Admits the truncation an UNCHECKED4 OPEN of an existing file asks for (a size in its attributes) before it happens:
+    /// it is a write, so an open of another open-owner that denies writes refuses it with SHARE_DENIED, as it refuses the
+    /// OPEN itself (§9.7), and until <paramref name="io"/> is disposed it is registered like special-stateid I/O, so no
+    /// OPEN denying writes gets in meanwhile (§9.1.2). The open-owner's own open does not stand in its way.
+    /// </summary>
+    public static NfsStat4 BeginTruncate(Nfs4Server server, NfsClient client, byte[] owner, FileHandle file, out UnreservedIo io)
+    {
+        io = default;
+        var attrs = server.Tree.GetAttributes(file);
+        if (!attrs.IsOk)
+            return attrs.Status.ToNfs();
+        var own = server.States.FindOpen(client, owner, attrs.Value.FileId);
+        return server.States.BeginUnreservedIo(attrs.Value.FileId, Share.Write, own, out io) ? NfsStat4.Ok : NfsStat4.ShareDenied;
     }
 
     private static NfsStat4 Admit(FileShares shares, Share access, Share deny, OpenState? existing)

@@ -325,6 +325,15 @@ internal sealed class StateTable(ulong boot)
         _locks.TryRemove(state.Key, out _);
     }
 
+    /// <summary>The open of this client's open-owner on the file, if any.</summary>
+    public OpenState? FindOpen(NfsClient client, byte[] owner, ulong fileId)
+    {
+        if (!_shares.TryGetValue(fileId, out var shares))
+            return null;
+        lock (shares.Sync)
+            return shares.Opens.Find(o => !o.Closed && o.Client == client && o.OpenOwner.AsSpan().SequenceEqual(owner));
+    }
+
     /// <summary>All opens of a client, to drop when the client goes.</summary>
     public List<OpenState> OpensOf(NfsClient client) => [.. _opens.Values.Where(o => o.Client == client)];
 

@@ -1,4 +1,5 @@
 using Leasehold.Nfs4.Client;
+using Leasehold.Nfs4.Client.Rpc;
 
 namespace Leasehold.IntegrationTests;
 
@@ -68,6 +69,28 @@ public sealed class DestroyClientIdTests(ServerFixture fx) : IClassFixture<Serve
         Assert.Equal(NfsStat4.StaleClientId, await client.DestroyClientIdAsync().Bounded());
         var opened = (await other.OpenAsync(root, name, ShareAccess.Write).Bounded()).ValueOrThrow();
         Assert.True((await other.CloseAsync(opened.FileHandle, opened.StateId).Bounded()).IsOk);
+    }
+
+    [Fact]
+    public async Task Another_principal_cannot_replace_a_client_record_that_holds_opens()
+    {
+        // §18.35.5 case 3: the same co_ownerid from another principal is CLID_INUSE while the record has state, and
+        // opens are state even when no session is left.
+        string owner = ServerFixture.NewName("owner");
+        await using var client = await fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = owner });
+        var root = await fx.RootAsync();
+        string name = ServerFixture.NewName("f");
+        var open = (await client.OpenAsync(root, name, ShareAccess.Both, OpenHow.Unchecked(), ShareDeny.Write).Bounded()).ValueOrThrow();
+        Assert.Equal(NfsStat4.Ok, await client.DestroySessionAsync().Bounded());
+
+        var refused = await Assert.ThrowsAsync<Nfs4StatusException>(() =>
+            fx.ConnectAsync(RpcAuth.Sys(1000, 1000), new Nfs4SessionOptions { OwnerId = owner }));
+        Assert.Equal(NfsStat4.ClidInUse, refused.Status);
+
+        await using var other = await fx.ConnectAsync();
+        Assert.Equal(NfsStat4.ShareDenied, (await other.OpenAsync(root, name, ShareAccess.Write).Bounded()).Status);
+        Assert.True((await client.CreateSessionAsync().Bounded()).IsOk);
+        Assert.True((await client.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
     }
 
     [Fact]

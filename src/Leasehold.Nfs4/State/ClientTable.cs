@@ -71,7 +71,7 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
                 client = confirmed; // case 2: the same client again
                 status = NfsStat4.Ok;
             }
-            else if (confirmed is not null && confirmed.Principal != principal && HasState(confirmed))
+            else if (confirmed is not null && confirmed.Principal != principal && HasState(confirmed, now))
             {
                 status = NfsStat4.ClidInUse; // case 3: another principal while the record still has state
             }
@@ -95,10 +95,18 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
 
     private bool HasLiveState(NfsClient client, long now) => now - client.LastRenewed < LeaseTicks;
 
-    private static bool HasState(NfsClient client)
+    /// <summary>
+    /// Sessions, or opens and locks under an unexpired lease: a record with state is not replaced by another principal's
+    /// (§18.35.5 case 3) nor destroyed by DESTROY_CLIENTID (§18.50.3).
+    /// </summary>
+    private bool HasState(NfsClient client, long now)
     {
         lock (client.Sync)
-            return client.Sessions.Count > 0;
+        {
+            if (client.Sessions.Count > 0)
+                return true;
+        }
+        return HasLiveState(client, now) && holdsState(client);
     }
 
     // ---------------------------------------------------------------- CREATE_SESSION (§18.36.4)
@@ -202,12 +210,7 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
         {
             if (!_byId.TryGetValue(clientId, out var client))
                 return NfsStat4.StaleClientId;
-            lock (client.Sync)
-            {
-                if (client.Sessions.Count > 0)
-                    return NfsStat4.ClientIdBusy;
-            }
-            if (HasLiveState(client, time.GetTimestamp()) && holdsState(client))
+            if (HasState(client, time.GetTimestamp()))
                 return NfsStat4.ClientIdBusy;
             Remove(client, gone);
         }

@@ -66,8 +66,9 @@ internal static class OpenRegistry
             {
                 if (shares.Retired)
                     continue;
-                // Re-check: another OPEN (or special-stateid I/O) may have come in while the engine was asked.
-                var admitted = Admit(shares, access, deny, existing);
+                // Re-check: another OPEN (or special-stateid I/O) may have come in while the engine was asked, or a
+                // CLOSE of the open being upgraded (the client may retry and get a new open).
+                var admitted = existing is { Closed: true } ? NfsStat4.Delay : Admit(shares, access, deny, existing);
                 if (admitted != NfsStat4.Ok)
                 {
                     if (added != 0)

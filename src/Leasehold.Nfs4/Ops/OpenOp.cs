@@ -40,7 +40,11 @@ internal sealed record OpenArgs(
     ClaimType Claim,
     byte[]? Name);
 
-internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want);
+internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want)
+{
+    /// <summary>The open pins the file: it stays usable until CLOSE even if its last name is removed (OPEN4_RESULT_PRESERVE_UNLINKED).</summary>
+    public bool PreserveUnlinked { get; init; }
+}
 
 /// <summary>change_info4: the directory's change attribute before and after.</summary>
 internal readonly record struct ChangeInfo(bool Atomic, ulong Before, ulong After)
@@ -63,6 +67,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
     public static readonly OpenOp Instance = new();
 
     private const uint ResultLockTypePosix = 4;
+    private const uint ResultPreserveUnlinked = 8;
     private const uint WantDelegationMask = 0xFF00;
     private const uint WantMask = WantDelegationMask | 0x30000; // OPEN4_SHARE_ACCESS_WANT_* and the signal bits
 
@@ -221,7 +226,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             return status;
         ctx.CurrentFh = file;
         ctx.CurrentStateId = open.Id;
-        return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, args.ShareAccess & WantDelegationMask));
+        return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, args.ShareAccess & WantDelegationMask) { PreserveUnlinked = open.Pin is not null });
     }
 
     /// <summary>The create half of OPEN. EXCLUSIVE4_1 keeps its verifier in the file's times so a retransmission is recognised.</summary>
@@ -262,6 +267,14 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         var rest = changes with { Mode = created ? null : changes.Mode };
         if (!created && args.Mode == CreateMode.Unchecked)
             rest = rest with { Mode = null, Uid = null, Gid = null }; // UNCHECKED on an existing file only truncates
+        var truncation = default(UnreservedIo);
+        if (!created && rest.Size is not null)
+        {
+            var admitted = OpenRegistry.BeginTruncate(ctx.Server, ctx.Client!, args.Owner, handle, out truncation);
+            if (admitted != NfsStat4.Ok)
+                return admitted; // before anything is cut: a truncation is a write another open may deny (§9.1.2)
+        }
+        using var truncating = truncation;
         if (!rest.IsEmpty)
         {
             var set = await ctx.Tree.SetAttributesAsync(ctx.Caller, handle, rest, ctx.ChangeContext, ct).ConfigureAwait(false);
@@ -287,7 +300,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             return;
         v.StateId.Write(w);
         v.DirectoryChange.Write(w);
-        w.WriteUInt32(ResultLockTypePosix);
+        w.WriteUInt32(ResultLockTypePosix | (v.PreserveUnlinked ? ResultPreserveUnlinked : 0));
         Wire.WriteBitmap(w, v.AttrSet);
         WriteNoDelegation(w, v.Want);
     }

@@ -25,6 +25,15 @@ public interface IExportedTree
 
     FsResult<FileAttributes> GetAttributes(FileHandle handle);
 
+    /// <summary>
+    /// Keeps the file behind <paramref name="handle"/> reachable through that handle until the returned pin is
+    /// disposed, even after its last name is removed (by a client or by a local process), as an open descriptor keeps
+    /// an unlinked file on POSIX: GetAttributes then reports 0 links, and Read, Write, Commit and SetAttributes keep
+    /// working. Pins on one file are counted; once the last is disposed an unlinked file's handle is Stale. Each
+    /// pinned file holds one descriptor of this process. Errors are those of resolving the handle (Stale, BadHandle).
+    /// </summary>
+    FsResult<FilePin> Pin(FileHandle handle);
+
     FsResult<FsStats> GetFileSystemStats(FileHandle handle);
 
     /// <summary>

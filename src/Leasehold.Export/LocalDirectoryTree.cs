@@ -25,8 +25,9 @@ namespace Leasehold.Export;
 /// <item>Every fd is a <see cref="SafeFd"/>, disposed on every path. errno is read right after the failing call,
 /// before any other call (closing an fd sets errno too).</item>
 /// </list>
-/// <para>No locks: the kernel orders concurrent calls, as it would for local processes. There is no mutable state
-/// after construction.</para>
+/// <para>No locks: the kernel orders concurrent calls, as it would for local processes. The only mutable state after
+/// construction is the cache of verified handles and the pinned files (<see cref="Pin"/>), each safe for concurrent
+/// use.</para>
 /// <para>Limitation: a regular file whose dentry the kernel has evicted comes back from open_by_handle_at
 /// "disconnected" (its /proc path reads "/"), so where it lives cannot be checked; it is accepted on the strength of the
 /// signature (it was inside when its handle was issued), as knfsd does with no_subtree_check. Directories are always
@@ -56,6 +57,9 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     // a deleted file is refused at once (its link count is 0). Bounded: the cache is emptied when it fills.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<FileHandle, ResolvedHandle> _resolved = new();
     private const int MaxResolvedHandles = 8192;
+
+    // Files kept reachable after their last name is removed (open files); see Pin and ResolvePinned.
+    private readonly PinnedFiles _pins;
 
     /// <summary>How long a verified handle is trusted to still be inside the export. Tests set it to zero.</summary>
     internal TimeSpan ExportCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
@@ -98,6 +102,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         _options = options;
         _gate = gate;
         _logger = logger;
+        _pins = new PinnedFiles(ForgetCached);
 
         _root = LibC.openat(LibC.AT_FDCWD, options.FullPath, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
         if (_root.IsInvalid)
@@ -147,7 +152,19 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         foreach (var entry in _resolved.Values)
             entry.Dispose();
         _resolved.Clear();
+        _pins.Dispose();
         _root.Dispose();
+    }
+
+    /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
+    internal int PinnedCount => _pins.Count;
+
+    public FsResult<FilePin> Pin(FileHandle handle)
+    {
+        FsStatus status = Resolve(handle, out SafeFd fd, out _);
+        if (status != FsStatus.Ok)
+            return status;
+        return _pins.Add(handle, fd);
     }
 
     // ---------------------------------------------------------------- reading
@@ -663,9 +680,39 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
 
     /// <summary>
     /// Opens (O_PATH) the file a handle names and stats it. BadHandle if this export did not sign it; Stale if the file
-    /// is gone or has left the export. On Ok the caller owns <paramref name="fd"/>.
+    /// is gone or has left the export, unless it is pinned and unlinked (<see cref="ResolvePinned"/>). On Ok the caller
+    /// owns <paramref name="fd"/>.
     /// </summary>
-    private unsafe FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st)
+    private FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st)
+    {
+        FsStatus status = ResolveLinked(handle, out fd, out st);
+        if (status == FsStatus.Stale && ResolvePinned(handle, out fd, out st))
+            return FsStatus.Ok;
+        return status;
+    }
+
+    /// <summary>
+    /// A pinned file whose last link is gone, through the pin's descriptor: an unlinked file is in no directory, so it
+    /// cannot have left the export. A pinned file that still has links but does not resolve has moved out of the
+    /// export, and stays Stale.
+    /// </summary>
+    private bool ResolvePinned(FileHandle handle, out SafeFd fd, out Statx st)
+    {
+        fd = null!;
+        st = default;
+        if (_pins.Duplicate(handle) is not { } copy)
+            return false;
+        if (Stat(copy, out st) != 0 || st.NumLinks != 0)
+        {
+            copy.Dispose();
+            return false;
+        }
+        fd = copy;
+        return true;
+    }
+
+    /// <summary>Resolves a handle to a linked file inside the export (the cache first, then open_by_handle_at).</summary>
+    private unsafe FsStatus ResolveLinked(FileHandle handle, out SafeFd fd, out Statx st)
     {
         fd = null!;
         st = default;
@@ -774,6 +821,16 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         var entry = new ResolvedHandle(copy, Time.GetTimestamp());
         if (!_resolved.TryAdd(handle, entry))
             copy.Dispose();
+    }
+
+    /// <summary>
+    /// Drops the cached descriptors of a handle whose last pin went: if its file was unlinked, nothing of ours may keep
+    /// its inode (and its blocks) alive any longer.
+    /// </summary>
+    private void ForgetCached(FileHandle handle)
+    {
+        if (_resolved.TryGetValue(handle, out var entry))
+            Forget(handle, entry);
     }
 
     private void Forget(FileHandle handle, ResolvedHandle entry)

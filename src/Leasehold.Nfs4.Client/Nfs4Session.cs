@@ -36,6 +36,7 @@ public sealed class Nfs4Session : IAsyncDisposable
     private SlotTable _slots = new(1);
     private Task? _renewal;
     private long _ownerCounter;
+    private uint _createSessionSequence;
     private int _disposed;
 
     private Nfs4Session(RpcClient rpc, RpcCredentials credentials, Nfs4SessionOptions options, INfs4CallbackHandler callbacks)
@@ -116,24 +117,8 @@ public sealed class Nfs4Session : IAsyncDisposable
             ClientId = ExchangeIdReply.ClientId;
         }
 
-        var fore = new ChannelAttrs(0, _options.MaxMessageSize, _options.MaxMessageSize, 8 * 1024, _options.MaxOperations, _options.Slots);
-        // The back channel carries CB_SEQUENCE + CB_RECALL: small requests, one at a time.
-        var back = new ChannelAttrs(0, 16 * 1024, 16 * 1024, 0, 8, 1);
-        var flags = _options.BackChannel ? CreateSessionFlags.ConnBackChannel : CreateSessionFlags.None;
-        RpcCredentials[] cbSecurity = _credentials.Flavor == AuthFlavor.Sys ? [_credentials] : [RpcCredentials.None];
-        using (var create = new CompoundBuilder("create_session").CreateSession(new CreateSessionArgs(ClientId,
-            ExchangeIdReply.SequenceId, flags, fore, back, _options.CallbackProgram, cbSecurity)))
-        {
-            var reply = (await SendAsync(create, cancellationToken).ConfigureAwait(false)).ThrowIfFailed();
-            var result = reply.Get<CreateSessionResult>();
-            SessionId = result.SessionId;
-            ForeChannel = result.ForeChannel;
-            BackChannel = result.BackChannel;
-            HasBackChannel = (result.Flags & CreateSessionFlags.ConnBackChannel) != 0;
-            int slots = (int)Math.Clamp(Math.Min(_options.Slots, result.ForeChannel?.MaxRequests ?? 1), 1, 1024);
-            _slots.Dispose();
-            _slots = new SlotTable(slots);
-        }
+        _createSessionSequence = ExchangeIdReply.SequenceId;
+        (await CreateSessionAsync(cancellationToken).ConfigureAwait(false)).ThrowIfFailed();
         OpenOwner = NewOwner("open");
 
         if (_options.ReclaimComplete)
@@ -153,6 +138,52 @@ public sealed class Nfs4Session : IAsyncDisposable
 
         if (_options.RenewLease)
             _renewal = RunLeaseRenewalAsync(_stopping.Token);
+    }
+
+    /// <summary>
+    /// CREATE_SESSION (§18.36) for this client, with the next csa_sequence; on success the new session replaces the one
+    /// this object uses (its slots start afresh). Used at connect, and to come back after <see cref="DestroySessionAsync"/>.
+    /// The reply is returned as is, for tests of the failures.
+    /// </summary>
+    public async Task<CompoundReply> CreateSessionAsync(CancellationToken cancellationToken = default)
+    {
+        var fore = new ChannelAttrs(0, _options.MaxMessageSize, _options.MaxMessageSize, 8 * 1024, _options.MaxOperations, _options.Slots);
+        // The back channel carries CB_SEQUENCE + CB_RECALL: small requests, one at a time.
+        var back = new ChannelAttrs(0, 16 * 1024, 16 * 1024, 0, 8, 1);
+        var flags = _options.BackChannel ? CreateSessionFlags.ConnBackChannel : CreateSessionFlags.None;
+        RpcCredentials[] cbSecurity = _credentials.Flavor == AuthFlavor.Sys ? [_credentials] : [RpcCredentials.None];
+        using var create = new CompoundBuilder("create_session").CreateSession(new CreateSessionArgs(ClientId,
+            _createSessionSequence, flags, fore, back, _options.CallbackProgram, cbSecurity));
+        var reply = await SendAsync(create, cancellationToken).ConfigureAwait(false);
+        if (!reply.IsOk)
+            return reply;
+        _createSessionSequence++;
+        var result = reply.Get<CreateSessionResult>();
+        SessionId = result.SessionId;
+        ForeChannel = result.ForeChannel;
+        BackChannel = result.BackChannel;
+        HasBackChannel = (result.Flags & CreateSessionFlags.ConnBackChannel) != 0;
+        int slots = (int)Math.Clamp(Math.Min(_options.Slots, result.ForeChannel?.MaxRequests ?? 1), 1, 1024);
+        _slots.Dispose();
+        _slots = new SlotTable(slots);
+        return reply;
+    }
+
+    /// <summary>DESTROY_SESSION (§18.37) of this object's session, alone in its COMPOUND; the status.</summary>
+    public async Task<NfsStat4> DestroySessionAsync(CancellationToken cancellationToken = default)
+    {
+        using var c = new CompoundBuilder("destroy_session").DestroySession(SessionId);
+        return (await SendAsync(c, cancellationToken).ConfigureAwait(false)).Status;
+    }
+
+    /// <summary>
+    /// DESTROY_CLIENTID (§18.50) of this client, alone in its COMPOUND (no SEQUENCE); the status. CLIENTID_BUSY while
+    /// the client still has sessions or state.
+    /// </summary>
+    public async Task<NfsStat4> DestroyClientIdAsync(CancellationToken cancellationToken = default)
+    {
+        using var c = new CompoundBuilder("destroy_clientid").DestroyClientId(ClientId);
+        return (await SendAsync(c, cancellationToken).ConfigureAwait(false)).Status;
     }
 
     /// <summary>A new state owner (for OPEN or LOCK) unique within this client.</summary>

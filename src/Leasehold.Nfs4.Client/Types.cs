@@ -181,6 +181,19 @@ public enum ShareDeny : uint
     Both = 3,
 }
 
+/// <summary>OPEN4_RESULT_* bits of OPEN4resok's rflags (RFC 8881 §18.16.3).</summary>
+[Flags]
+public enum OpenResultFlags : uint
+{
+    None = 0,
+    Confirm = 0x02,
+    LockTypePosix = 0x04,
+
+    /// <summary>The server keeps the file usable through this open until CLOSE, even if its last name is removed.</summary>
+    PreserveUnlinked = 0x08,
+    MayNotifyLock = 0x20,
+}
+
 /// <summary>createmode4 (RFC 8881 §18.16.1). EXCLUSIVE4 (2) is the 4.0 form; 4.1 clients use EXCLUSIVE4_1.</summary>
 public enum CreateMode : uint
 {

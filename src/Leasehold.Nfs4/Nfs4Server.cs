@@ -26,8 +26,8 @@ public sealed class Nfs4Server : IAsyncDisposable
         Tree = tree;
         Engine = engine;
         Logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<Nfs4Server>();
-        Clients = new ClientTable(Options, Time);
         States = new StateTable((ulong)Time.GetUtcNow().ToUnixTimeMilliseconds());
+        Clients = new ClientTable(Options, Time, States.HoldsState);
         Clients.ClientGone += client =>
         {
             foreach (var open in States.OpensOf(client))

@@ -43,7 +43,10 @@ internal sealed class PutPubFhOp : INfsOp<Unit, Unit>
     }
 }
 
-/// <summary>PUTFH, RFC 8881 §18.19: a handle the export did not make is BADHANDLE; one whose file is gone is STALE.</summary>
+/// <summary>
+/// PUTFH, RFC 8881 §18.19: a handle the export did not make is BADHANDLE; one whose file is gone is STALE. A file
+/// removed while open is not gone: its open pins it in the export (<see cref="IExportedTree.Pin"/>) until CLOSE.
+/// </summary>
 internal sealed class PutFhOp : INfsOp<byte[], Unit>
 {
     public static readonly PutFhOp Instance = new();
@@ -57,8 +60,8 @@ internal sealed class PutFhOp : INfsOp<byte[], Unit>
         if (FileHandle.FromWire(bytes) is not { } handle)
             return ValueTask.FromResult<OpResult<Unit>>(NfsStat4.BadHandle);
         var attributes = ctx.Tree.GetAttributes(handle);
-        if (!attributes.IsOk && !(attributes.Status == FsStatus.Stale && ctx.Server.States.IsOpen(handle)))
-            return ValueTask.FromResult<OpResult<Unit>>(attributes.Status.ToNfs()); // an unlinked file stays reachable while open
+        if (!attributes.IsOk)
+            return ValueTask.FromResult<OpResult<Unit>>(attributes.Status.ToNfs());
         ctx.CurrentFh = handle;
         ctx.CurrentStateId = StateId.Invalid;
         return ValueTask.FromResult(OpResult<Unit>.Ok(default));

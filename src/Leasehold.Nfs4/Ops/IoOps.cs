@@ -7,18 +7,36 @@ using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.Ops;
 
-/// <summary>The stateid checks READ, WRITE and SETATTR share (RFC 8881 §8.2.2-§8.2.4).</summary>
+/// <summary>The stateid checks READ, WRITE and SETATTR share (RFC 8881 §8.2.2-§8.2.4, §9.1.2).</summary>
 internal static class IoStateIds
 {
     /// <summary>
-    /// Accepts the anonymous and bypass stateids (access is then judged by permissions alone) or an open of this client on
-    /// this file with the access needed (NFS4ERR_OPENMODE otherwise).
+    /// Checks the stateid of a READ (<paramref name="needed"/> Read), a WRITE or size-changing SETATTR (Write), or another
+    /// SETATTR (None: the stateid is only validated). Share reservations are mandatory (§9.1.2):
+    /// <list type="bullet">
+    /// <item>The anonymous and READ-bypass stateids (also as the current stateid) are refused with NFS4ERR_LOCKED when
+    /// any open, the caller's own included, denies the access. The bypass stateid may bypass byte-range locks only,
+    /// and ours are advisory: I/O never checks them.</item>
+    /// <item>An open or lock stateid of this client on this file: writing needs the open's write access
+    /// (NFS4ERR_OPENMODE). Reading through a write-only open is allowed, as knfsd allows it, unless another open
+    /// denies reads (NFS4ERR_LOCKED).</item>
+    /// </list>
+    /// I/O that no open's access covers is registered in <paramref name="io"/> (dispose it when the I/O is done), so an
+    /// OPEN that would deny it answers NFS4ERR_DELAY meanwhile instead of racing it.
     /// </summary>
-    public static NfsStat4 Check(CompoundContext ctx, StateId given, FileHandle fh, Share needed)
+    public static NfsStat4 Check(CompoundContext ctx, StateId given, FileHandle fh, Share needed, out UnreservedIo io)
     {
+        io = default;
         var id = ctx.Resolve(given);
         if (id.IsAnonymous || id.IsBypass)
-            return NfsStat4.Ok;
+        {
+            if (needed == Share.None)
+                return NfsStat4.Ok;
+            var attrs = ctx.Tree.GetAttributes(fh);
+            if (!attrs.IsOk)
+                return attrs.Status.ToNfs();
+            return ctx.Server.States.BeginUnreservedIo(attrs.Value.FileId, needed, except: null, out io) ? NfsStat4.Ok : NfsStat4.Locked;
+        }
         OpenState? open;
         NfsStat4 status;
         if (ctx.Server.States.IsLockKey(id))
@@ -36,6 +54,8 @@ internal static class IoStateIds
             return NfsStat4.BadStateId;
         if (needed == Share.Write && (open.Access & Share.Write) == 0)
             return NfsStat4.OpenMode;
+        if (needed == Share.Read && (open.Access & Share.Read) == 0)
+            return ctx.Server.States.BeginUnreservedIo(open.FileId, Share.Read, except: open, out io) ? NfsStat4.Ok : NfsStat4.Locked;
         return NfsStat4.Ok;
     }
 
@@ -71,9 +91,10 @@ internal sealed class ReadOp : INfsOp<ReadArgs, ReadResult>
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))
             return ValueTask.FromResult<OpResult<ReadResult>>(status);
-        status = IoStateIds.Check(ctx, args.StateId, fh, Share.Read);
+        status = IoStateIds.Check(ctx, args.StateId, fh, Share.Read, out var io);
         if (status != NfsStat4.Ok)
             return ValueTask.FromResult<OpResult<ReadResult>>(status);
+        using var unreserved = io;
         // At or past the end of the file, at any offset, the answer is no data and eof (§18.22.3), never INVAL (a Linux
         // client retries that forever). No file reaches past 2^63-1: such a read asks the tree for 0 bytes there.
         bool beyondAnyFile = args.Offset > long.MaxValue;
@@ -123,9 +144,10 @@ internal sealed class WriteOp : INfsOp<WriteArgs, (int Count, WriteStability Com
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))
             return status;
-        status = IoStateIds.Check(ctx, args.StateId, fh, Share.Write);
+        status = IoStateIds.Check(ctx, args.StateId, fh, Share.Write, out var io);
         if (status != NfsStat4.Ok)
             return status;
+        using var unreserved = io;
         if (args.Data.Length > ctx.Server.Options.MaxReadWriteSize)
             return NfsStat4.Inval;
         // §18.32.3, as knfsd: a range that ends beyond the largest file (maxfilesize, the filesystem's limit) is FBIG,

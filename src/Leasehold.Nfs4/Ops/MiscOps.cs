@@ -25,18 +25,11 @@ internal sealed class SetAttrOp : INfsOp<SetAttrArgs, uint[]>
         status = FattrDecoder.Read(args.Mask, args.Values, out var changes);
         if (status != NfsStat4.Ok)
             return status;
-        if (changes.Size is not null)
-        {
-            status = IoStateIds.Check(ctx, args.StateId, fh, Share.Write);
-            if (status != NfsStat4.Ok)
-                return status;
-        }
-        else if (!ctx.Resolve(args.StateId).IsSpecial)
-        {
-            status = IoStateIds.Check(ctx, args.StateId, fh, Share.Read);
-            if (status != NfsStat4.Ok)
-                return status;
-        }
+        // A size change writes the range it truncates or adds (§9.1.2): share reservations and the open's access apply.
+        status = IoStateIds.Check(ctx, args.StateId, fh, changes.Size is null ? Share.None : Share.Write, out var io);
+        if (status != NfsStat4.Ok)
+            return status;
+        using var unreserved = io;
         if (changes.IsEmpty)
             return OpResult<uint[]>.Ok([]);
         var done = await ctx.Tree.SetAttributesAsync(ctx.Caller, fh, changes, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);

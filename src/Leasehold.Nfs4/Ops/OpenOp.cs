@@ -23,8 +23,8 @@ internal enum ClaimType : uint
     DelegateCur = 2,
     DelegatePrev = 3,
     Fh = 4,
-    DelegPrevFh = 5,
-    DelegCurFh = 6,
+    DelegCurFh = 5,
+    DelegPrevFh = 6,
 }
 
 internal sealed record OpenArgs(
@@ -40,7 +40,11 @@ internal sealed record OpenArgs(
     ClaimType Claim,
     byte[] Name);
 
-internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want);
+internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want)
+{
+    /// <summary>The open pins the file: it stays usable until CLOSE even if its last name is removed (OPEN4_RESULT_PRESERVE_UNLINKED).</summary>
+    public bool PreserveUnlinked { get; init; }
+}
 
 /// <summary>change_info4: the directory's change attribute before and after.</summary>
 internal readonly record struct ChangeInfo(bool Atomic, ulong Before, ulong After)
@@ -63,6 +67,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
     public static readonly OpenOp Instance = new();
 
     private const uint ResultLockTypePosix = 4;
+    private const uint ResultPreserveUnlinked = 8;
     private const uint WantDelegationMask = 0xFF00;
     private const uint WantMask = WantDelegationMask | 0x30000; // OPEN4_SHARE_ACCESS_WANT_* and the signal bits
 
@@ -140,6 +145,12 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         if (access is Share.None || (uint)access > 3 || (uint)deny > 3)
             return NfsStat4.Inval;
         var client = ctx.Client!; // open_owner4's clientid is ignored in NFSv4.1: the session names the client (§18.16.3)
+        // Reclaims first, before any other rule: no state survives a restart, so there is never a grace period to
+        // reclaim in and every reclaim is NFS4ERR_NO_GRACE (§8.4.2.1), which a client handles by opening afresh.
+        // Answering GRACE here (because RECLAIM_COMPLETE has not been sent yet, as it never has while a client
+        // reclaims) leaves a Linux client unable to recover the open: every later write through it fails with EBADF.
+        if (args.Claim is ClaimType.Previous or ClaimType.DelegatePrev or ClaimType.DelegPrevFh)
+            return NfsStat4.NoGrace;
         if (!client.ReclaimComplete)
             return NfsStat4.Grace; // §18.51.3: no new locking state before RECLAIM_COMPLETE
 
@@ -180,8 +191,6 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             case ClaimType.Fh:
                 file = current;
                 break;
-            case ClaimType.Previous:
-                return NfsStat4.NoGrace; // no state survives a restart, so there is no grace period to reclaim in
             default:
                 return NfsStat4.NotSupp; // delegation claims: we grant no delegations yet
         }
@@ -217,7 +226,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             return status;
         ctx.CurrentFh = file;
         ctx.CurrentStateId = open.Id;
-        return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, args.ShareAccess & WantDelegationMask));
+        return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, args.ShareAccess & WantDelegationMask) { PreserveUnlinked = open.Pin is not null });
     }
 
     /// <summary>
@@ -268,6 +277,14 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 ModifyTimeNow = false,
             };
         }
+        var truncation = default(UnreservedIo);
+        if (!created && rest.Size is not null)
+        {
+            var admitted = OpenRegistry.BeginTruncate(ctx.Server, ctx.Client!, args.Owner, handle, out truncation);
+            if (admitted != NfsStat4.Ok)
+                return admitted; // before anything is cut: a truncation is a write another open may deny (§9.1.2)
+        }
+        using var truncating = truncation;
         if (!rest.IsEmpty)
         {
             var set = await ctx.Tree.SetAttributesAsync(ctx.Caller, handle, rest, ctx.ChangeContext, ct).ConfigureAwait(false);
@@ -312,7 +329,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             return;
         v.StateId.Write(w);
         v.DirectoryChange.Write(w);
-        w.WriteUInt32(ResultLockTypePosix);
+        w.WriteUInt32(ResultLockTypePosix | (v.PreserveUnlinked ? ResultPreserveUnlinked : 0));
         Wire.WriteBitmap(w, v.AttrSet);
         WriteNoDelegation(w, v.Want);
     }

@@ -26,7 +26,7 @@ internal sealed class DestroySessionOp : INfsOp<byte[], Unit>
     }
 }
 
-/// <summary>DESTROY_CLIENTID, RFC 8881 §18.50: refused with CLIENTID_BUSY while the client has sessions.</summary>
+/// <summary>DESTROY_CLIENTID, RFC 8881 §18.50: refused with CLIENTID_BUSY while the client has sessions, opens or locks.</summary>
 internal sealed class DestroyClientIdOp : INfsOp<ulong, Unit>
 {
     public static readonly DestroyClientIdOp Instance = new();

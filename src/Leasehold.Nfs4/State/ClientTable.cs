@@ -8,8 +8,10 @@ namespace Leasehold.Nfs4.State;
 /// Client records and their sessions. EXCHANGE_ID and CREATE_SESSION decide which records exist under one lock
 /// (<see cref="_records"/>): they are rare, and RFC 8881 §18.35.5's cases are about several records at once. The hot
 /// path (SEQUENCE) only reads <see cref="_sessions"/>, a concurrent dictionary, and then locks the one session.
+/// <paramref name="holdsState"/> says whether a client holds opens, locks or other state (the state tables are not
+/// kept here), for DESTROY_CLIENTID.
 /// </summary>
-internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
+internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<NfsClient, bool> holdsState)
 {
     private readonly Lock _records = new();
     private readonly Dictionary<ulong, NfsClient> _byId = [];
@@ -69,7 +71,7 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
                 client = confirmed; // case 2: the same client again
                 status = NfsStat4.Ok;
             }
-            else if (confirmed is not null && confirmed.Principal != principal && HasState(confirmed))
+            else if (confirmed is not null && confirmed.Principal != principal && HasState(confirmed, now))
             {
                 status = NfsStat4.ClidInUse; // case 3: another principal while the record still has state
             }
@@ -93,10 +95,18 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
 
     private bool HasLiveState(NfsClient client, long now) => now - client.LastRenewed < LeaseTicks;
 
-    private static bool HasState(NfsClient client)
+    /// <summary>
+    /// Sessions, or opens and locks under an unexpired lease: a record with state is not replaced by another principal's
+    /// (§18.35.5 case 3) nor destroyed by DESTROY_CLIENTID (§18.50.3).
+    /// </summary>
+    private bool HasState(NfsClient client, long now)
     {
         lock (client.Sync)
-            return client.Sessions.Count > 0;
+        {
+            if (client.Sessions.Count > 0)
+                return true;
+        }
+        return HasLiveState(client, now) && holdsState(client);
     }
 
     // ---------------------------------------------------------------- CREATE_SESSION (§18.36.4)
@@ -188,7 +198,11 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
         return true;
     }
 
-    /// <summary>DESTROY_CLIENTID (§18.50): refused while the client still has sessions.</summary>
+    /// <summary>
+    /// DESTROY_CLIENTID (§18.50.3): CLIENTID_BUSY while the client has sessions, or holds state (opens, locks) under an
+    /// unexpired lease; a client whose lease ran out is destroyed with its state, as expiry would. STALE_CLIENTID for
+    /// an unknown client.
+    /// </summary>
     public NfsStat4 DestroyClient(ulong clientId)
     {
         var gone = new List<NfsClient>();
@@ -196,11 +210,8 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time)
         {
             if (!_byId.TryGetValue(clientId, out var client))
                 return NfsStat4.StaleClientId;
-            lock (client.Sync)
-            {
-                if (client.Sessions.Count > 0)
-                    return NfsStat4.ClientIdBusy;
-            }
+            if (HasState(client, time.GetTimestamp()))
+                return NfsStat4.ClientIdBusy;
             Remove(client, gone);
         }
         Announce(gone);

@@ -43,6 +43,12 @@ internal sealed class OpenState(StateKey key, NfsClient client, byte[] owner, Fi
 
     public bool Closed;
 
+    /// <summary>
+    /// Keeps the file reachable through its handle after another client or a local process removes its last name, until
+    /// this open closes (OPEN4_RESULT_PRESERVE_UNLINKED, §18.16.3). Null when the export could not pin it.
+    /// </summary>
+    public FilePin? Pin;
+
     public StateId Id => new(SeqId, Key.High, Key.Low);
 }
 
@@ -73,24 +79,71 @@ internal sealed class LockState(StateKey key, OpenState open, byte[] owner)
 /// <summary>The 12-byte "other" of a stateid, as a dictionary key.</summary>
 internal readonly record struct StateKey(ulong High, uint Low);
 
-/// <summary>The opens of one file, for share reservations (§9.7). Guarded by its own lock.</summary>
-internal sealed class FileShares
+/// <summary>
+/// The opens of one file, for share reservations (§9.7), and the reads and writes in progress that no open covers
+/// (special stateids, a READ through a write-only open), so an OPEN denying them cannot slip in while they run
+/// (§9.1.2). Guarded by its own lock. Once nothing uses it, it is retired: taken out of the <see cref="StateTable"/>
+/// under its lock, after which whoever locks it must fetch the file's live one again (<see cref="StateTable.SharesFor"/>).
+/// </summary>
+internal sealed class FileShares(ulong fileId)
 {
     public readonly Lock Sync = new();
 
+    public ulong FileId { get; } = fileId;
+
     public List<OpenState> Opens { get; } = [];
 
+    /// <summary>READs in progress that no open with read access covers.</summary>
+    public int UnreservedReads;
+
+    /// <summary>WRITEs and size changes in progress under a special stateid.</summary>
+    public int UnreservedWrites;
+
+    /// <summary>Set (under the lock) when this table left the <see cref="StateTable"/>; a retired table is never used again.</summary>
+    public bool Retired;
+
+    public bool IsUnused => Opens.Count == 0 && UnreservedReads == 0 && UnreservedWrites == 0;
+
     /// <summary>Whether an open asking for <paramref name="access"/>/<paramref name="deny"/> collides with another open-owner's reservation.</summary>
-    public bool Conflicts(Share access, Share deny, OpenState? except)
+    public bool Conflicts(Share access, Share deny, OpenState? except) => Denies(access, except) || Holds(deny, except);
+
+    /// <summary>Whether an open other than <paramref name="except"/> denies any of <paramref name="access"/>.</summary>
+    public bool Denies(Share access, OpenState? except)
     {
         foreach (var o in Opens)
         {
-            if (o == except || o.Closed)
-                continue;
-            if ((access & o.Deny) != 0 || (deny & o.Access) != 0)
+            if (o != except && !o.Closed && (access & o.Deny) != 0)
                 return true;
         }
         return false;
+    }
+
+    /// <summary>Whether an open other than <paramref name="except"/> has any of <paramref name="access"/>.</summary>
+    private bool Holds(Share access, OpenState? except)
+    {
+        foreach (var o in Opens)
+        {
+            if (o != except && !o.Closed && (access & o.Access) != 0)
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>Whether I/O no open covers is in progress for an access <paramref name="deny"/> would deny.</summary>
+    public bool UnreservedIoBlocks(Share deny) =>
+        ((deny & Share.Read) != 0 && UnreservedReads > 0) || ((deny & Share.Write) != 0 && UnreservedWrites > 0);
+}
+
+/// <summary>
+/// A READ or WRITE in progress that no open covers, registered with its file's <see cref="FileShares"/> by
+/// <see cref="StateTable.BeginUnreservedIo"/>; disposing it (once) ends the registration. The default value registers nothing.
+/// </summary>
+internal readonly struct UnreservedIo(StateTable? table, FileShares? shares, Share access) : IDisposable
+{
+    public void Dispose()
+    {
+        if (shares is not null)
+            table!.EndUnreservedIo(shares, access);
     }
 }
 
@@ -109,7 +162,11 @@ internal sealed class StateTable(ulong boot)
 
     public StateKey NewKey() => new(boot, Interlocked.Increment(ref _next));
 
-    public FileShares SharesFor(ulong fileId) => _shares.GetOrAdd(fileId, static _ => new FileShares());
+    /// <summary>
+    /// The file's share table, made if missing. It may be retired before the caller locks it: check
+    /// <see cref="FileShares.Retired"/> under the lock and fetch again if so.
+    /// </summary>
+    public FileShares SharesFor(ulong fileId) => _shares.GetOrAdd(fileId, static id => new FileShares(id));
 
     public void Add(OpenState open) => _opens[open.Key] = open;
 
@@ -121,10 +178,60 @@ internal sealed class StateTable(ulong boot)
             lock (shares.Sync)
             {
                 shares.Opens.Remove(open);
-                if (shares.Opens.Count == 0)
-                    _shares.TryRemove(new KeyValuePair<ulong, FileShares>(open.FileId, shares));
+                RetireIfUnused(shares);
             }
         }
+    }
+
+    /// <summary>
+    /// Registers a READ (<paramref name="access"/> Read) or a WRITE/truncation (Write) that no open covers, unless an
+    /// open other than <paramref name="except"/> denies that access (false: NFS4ERR_LOCKED, §9.1.2). The check and the
+    /// registration happen under the lock OPEN registers reservations under, so no conflicting OPEN gets between
+    /// them; until <paramref name="io"/> is disposed such an OPEN answers NFS4ERR_DELAY.
+    /// </summary>
+    public bool BeginUnreservedIo(ulong fileId, Share access, OpenState? except, out UnreservedIo io)
+    {
+        while (true)
+        {
+            var shares = SharesFor(fileId);
+            lock (shares.Sync)
+            {
+                if (shares.Retired)
+                    continue;
+                if (shares.Denies(access, except))
+                {
+                    io = default;
+                    return false;
+                }
+                if ((access & Share.Read) != 0)
+                    shares.UnreservedReads++;
+                if ((access & Share.Write) != 0)
+                    shares.UnreservedWrites++;
+                io = new UnreservedIo(this, shares, access);
+                return true;
+            }
+        }
+    }
+
+    internal void EndUnreservedIo(FileShares shares, Share access)
+    {
+        lock (shares.Sync)
+        {
+            if ((access & Share.Read) != 0)
+                shares.UnreservedReads--;
+            if ((access & Share.Write) != 0)
+                shares.UnreservedWrites--;
+            RetireIfUnused(shares);
+        }
+    }
+
+    /// <summary>Takes an unused share table out of the table. Call under its lock.</summary>
+    private void RetireIfUnused(FileShares shares)
+    {
+        if (!shares.IsUnused || shares.Retired)
+            return;
+        shares.Retired = true;
+        _shares.TryRemove(new KeyValuePair<ulong, FileShares>(shares.FileId, shares));
     }
 
     /// <summary>
@@ -218,9 +325,21 @@ internal sealed class StateTable(ulong boot)
         _locks.TryRemove(state.Key, out _);
     }
 
-    /// <summary>Whether any open state names this file (it may have been unlinked since).</summary>
-    public bool IsOpen(FileHandle file) => _opens.Values.Any(o => !o.Closed && o.File == file);
+    /// <summary>The open of this client's open-owner on the file, if any.</summary>
+    public OpenState? FindOpen(NfsClient client, byte[] owner, ulong fileId)
+    {
+        if (!_shares.TryGetValue(fileId, out var shares))
+            return null;
+        lock (shares.Sync)
+            return shares.Opens.Find(o => !o.Closed && o.Client == client && o.OpenOwner.AsSpan().SequenceEqual(owner));
+    }
 
     /// <summary>All opens of a client, to drop when the client goes.</summary>
     public List<OpenState> OpensOf(NfsClient client) => [.. _opens.Values.Where(o => o.Client == client)];
+
+    /// <summary>
+    /// Whether the client holds opens (and so perhaps locks, which live under opens): DESTROY_CLIENTID is then
+    /// CLIENTID_BUSY (§18.50.3). We grant no delegations or layouts over the wire, so there is no other state.
+    /// </summary>
+    public bool HoldsState(NfsClient client) => _opens.Values.Any(o => o.Client == client && !o.Closed);
 }

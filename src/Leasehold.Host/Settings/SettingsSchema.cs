@@ -71,10 +71,10 @@ public static class SettingsSchema
     {
         canonical = raw;
         Type t = Nullable.GetUnderlyingType(type) ?? type;
-        if (t == typeof(string) || raw is null)
+        if (t == typeof(string))
             return null;
-        if (raw.Length == 0 && t != type)
-            return null; // an empty value clears a nullable setting
+        if (string.IsNullOrWhiteSpace(raw))
+            return t != type ? null : "has no value"; // an empty value clears a nullable setting (JSON null is empty too)
         string s = raw.Trim();
         if (t == typeof(bool))
         {

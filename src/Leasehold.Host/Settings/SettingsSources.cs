@@ -102,7 +102,7 @@ public sealed class SettingsSources
         _ => $"{Name(key, kind, source)} = {Quote(raw)}",
     };
 
-    public static string Quote(string? raw) => raw is null ? "(null)" : $"\"{raw}\"";
+    public static string Quote(string? raw) => raw is null ? "null" : $"\"{raw}\"";
 
     public static string FilePath(JsonConfigurationSource json) =>
         json.FileProvider is Microsoft.Extensions.FileProviders.PhysicalFileProvider physical

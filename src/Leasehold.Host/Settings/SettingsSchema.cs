@@ -37,6 +37,12 @@ public static class SettingsSchema
         ["Export:Path"] = DefaultExportPath,
     };
 
+    /// <summary>Defaults that are a rule rather than a value, as the help describes them.</summary>
+    private static readonly Dictionary<string, string> DefaultRules = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Export:StateDirectory"] = $"{Leasehold.Export.ExportOptions.DefaultStateDirectoryName} beside the export",
+    };
+
     /// <summary>The export when none is named: ./export, which the server may create (a named one must exist).</summary>
     public const string DefaultExportPath = "export";
 
@@ -134,6 +140,8 @@ public static class SettingsSchema
     /// <summary>A default as the help prints it: durations in seconds, booleans in lower case, "(none)" for nothing.</summary>
     public static string FormatDefault(SettingsSection section, PropertyInfo key, object defaults)
     {
+        if (DefaultRules.TryGetValue($"{section.Name}:{key.Name}", out string? rule))
+            return rule;
         if (HostDefaults.TryGetValue($"{section.Name}:{key.Name}", out string? hostDefault))
             return hostDefault ?? "(none)";
         object? value = key.GetValue(defaults);

@@ -78,11 +78,13 @@ internal static class ServeCommand
     private static async Task<int> RunAsync(string? configFile, Dictionary<string, string?> overrides, bool create,
         IReadOnlyDictionary<string, string> optionNames, bool verbose, CancellationToken ct)
     {
+        bool started = false;
         try
         {
             var builder = BuildHost(configFile, overrides, create, optionNames);
             using var host = builder.Build();
             ValidateAll(host.Services);
+            using var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(() => started = true);
             await host.RunAsync(ct).ConfigureAwait(false);
             return 0;
         }
@@ -98,7 +100,8 @@ internal static class ServeCommand
         {
             // A fault of ours, not of the settings: still one line, with the whole story under --verbose.
             string first = ex.Message.Split('\n')[0].TrimEnd('.', '\r');
-            return Refused($"cannot start: {ex.GetType().Name}: {first}{(verbose ? "" : " (--verbose shows where)")}", 1, verbose ? ex : null);
+            string what = started ? "stopped on a fault" : "cannot start";
+            return Refused($"{what}: {ex.GetType().Name}: {first}{(verbose ? "" : " (--verbose shows where)")}", 1, verbose ? ex : null);
         }
     }
 

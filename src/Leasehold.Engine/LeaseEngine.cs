@@ -70,8 +70,10 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Asks for a grant. A second request by the same owner for the same kind on the same file changes the existing
-    /// grant instead (upgrade or downgrade), as a second F_SETLEASE does. Completes synchronously unless the
-    /// <see cref="IGrantAuthority"/> takes its time.
+    /// grant instead (upgrade or downgrade), as a second F_SETLEASE does. While that grant is being broken, the only
+    /// change granted is the one the break asks for (Write to Read under a pending downgrade); anything else is
+    /// <see cref="GrantStatus.BreakPending"/> and leaves the grant as it is (<see cref="ConflictRules.ChangeOwnGrant"/>).
+    /// Completes synchronously unless the <see cref="IGrantAuthority"/> takes its time.
     /// </summary>
     public ValueTask<GrantResult> GrantAsync(GrantRequest request, CancellationToken cancellationToken = default)
     {
@@ -129,7 +131,9 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Weakens a grant one step (Write to Read, Exclusive to Shared). This is how a holder answers a
-    /// <see cref="BreakTarget.Downgrade"/> break. Returns false if the grant is no longer live.
+    /// <see cref="BreakTarget.Downgrade"/> break. Returns false, changing nothing, if the grant is no longer live or
+    /// is being revoked (a revoke, escalated from a downgrade or not, is answered only by <see cref="Release"/>).
+    /// A grant already at its weakest mode and not being broken returns true.
     /// </summary>
     public bool Downgrade(Grant grant)
     {

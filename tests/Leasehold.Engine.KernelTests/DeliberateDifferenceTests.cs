@@ -258,4 +258,120 @@ public sealed class DeliberateDifferenceTests
         Assert.Equal(GrantStatus.BreakPending, engineUpgrade.Status);
         Assert.Equal((GrantMode.Read, GrantState.Breaking), (grant.Mode, grant.State));
     }
+
+    /// <summary>
+    /// DIFFERENCE (the kernel's quirk, the engine is stricter; the same quirk as the upgrade above). Once a non-blocking
+    /// breaker has gone, nothing counts against the lease in check_conflicting_open, so the kernel accepts its holder's
+    /// F_SETLEASE while the lease is being broken (lease_modify changes the type; lease_clear_pending clears only a
+    /// pending downgrade, and only for F_RDLCK): a read lease asked for again, a write lease downgraded under a pending
+    /// unlock (escalated or not), a write lease asked for again under a pending downgrade. Each call says yes, yet the
+    /// lease stays BREAKING and F_GETLEASE still names the break. The engine answers all of them BreakPending
+    /// (ConflictRules.ChangeOwnGrant): the breaker is expected back, and a holder must not be told it holds a grant it is
+    /// about to lose.
+    /// </summary>
+    [KernelLeaseFact]
+    public async Task Kernel_accepts_a_change_of_a_lease_being_broken_once_its_breaker_has_gone_but_the_engine_refuses_it()
+    {
+        // (held, who came: reader and/or writer, each with O_NONBLOCK, what the holder then asks for)
+        (KernelLease Held, bool Reader, bool Writer, KernelLease Asked)[] cases =
+        [
+            (KernelLease.Read, false, true, KernelLease.Read),
+            (KernelLease.Write, false, true, KernelLease.Read),
+            (KernelLease.Write, true, false, KernelLease.Write),
+            (KernelLease.Write, true, true, KernelLease.Read), // escalated
+        ];
+        var kernel = new List<(ChangeAnswer, HolderAsked)>();
+        var engine = new List<(ChangeAnswer, HolderAsked)>();
+
+        await using var k = new KernelScene();
+        var (a, b) = await k.StartAsync("A", "B");
+        int sigios = 0;
+        for (int i = 0; i < cases.Length; i++)
+        {
+            var (held, reader, writer, asked) = cases[i];
+            string file = k.NewFile($"file{i}");
+            int fd = await a.OpenAsync(file, OpenAccess.Read);
+            Assert.True((await a.SetLeaseAsync(fd, held)).Ok);
+            if (reader)
+            {
+                Assert.True((await b.TryOpenAsync(file, OpenAccess.Read)).WouldBlock);
+                Assert.True(await a.WaitForSigiosAsync(++sigios, Observe.NoticeTimeout), $"case {i}: A got no SIGIO for the reader");
+            }
+            if (writer)
+            {
+                Assert.True((await b.TryOpenAsync(file, OpenAccess.Write)).WouldBlock);
+                Assert.True(await a.WaitForSigiosAsync(++sigios, Observe.NoticeTimeout), $"case {i}: A got no SIGIO for the writer");
+            }
+            var answer = Observe.Change(await a.SetLeaseAsync(fd, asked));
+            kernel.Add((answer, await Observe.KernelAskedAsync(a, fd, held, sigios)));
+            Assert.Contains(KernelScene.LocksOn(file), l => l.Contains("BREAKING", StringComparison.Ordinal));
+            await a.CloseAsync(fd);
+
+            await using var e = new EngineScene();
+            var holder = new RecordingHolder("A");
+            e.Open(EngineScene.A, OpenAccess.Read);
+            var mode = held == KernelLease.Read ? GrantMode.Read : GrantMode.Write;
+            var grant = e.Lease(EngineScene.A, mode, holder);
+            if (reader)
+                Assert.Equal(BreakStatus.WouldBlock, e.TryOpen(EngineScene.B, OpenAccess.Read).Status);
+            if (writer)
+                Assert.Equal(BreakStatus.WouldBlock, e.TryOpen(EngineScene.B, OpenAccess.Write).Status);
+            var engineAnswer = Observe.Change(e.TryLease(EngineScene.A, asked == KernelLease.Read ? GrantMode.Read : GrantMode.Write, holder));
+            engine.Add((engineAnswer, await Observe.EngineAskedAsync(e, grant, holder, (reader ? 1 : 0) + (writer ? 1 : 0))));
+            Assert.Equal((GrantState.Breaking, mode), (grant.State, grant.Mode));
+        }
+
+        Assert.Equal(
+            [(ChangeAnswer.Accepted, HolderAsked.Unlock), (ChangeAnswer.Accepted, HolderAsked.Unlock),
+             (ChangeAnswer.Accepted, HolderAsked.Downgrade), (ChangeAnswer.Accepted, HolderAsked.Unlock)],
+            kernel);
+        Assert.Equal(
+            [(ChangeAnswer.Refused, HolderAsked.Unlock), (ChangeAnswer.Refused, HolderAsked.Unlock),
+             (ChangeAnswer.Refused, HolderAsked.Downgrade), (ChangeAnswer.Refused, HolderAsked.Unlock)],
+            engine);
+    }
+
+    /// <summary>
+    /// DIFFERENCE (the kernel's quirk, the engine is stricter). A write lease has a reader waiting in open(2) (downgrade
+    /// pending) and then meets a non-blocking writer, which escalates the break to an unlock and goes away. F_SETLEASE
+    /// F_RDLCK now succeeds (no writer counts against it any more) and wakes the reader, which finds a read lease and
+    /// goes in, while the lease stays BREAKING UNLCK. The engine refuses the downgrade (a revoke is answered only by a
+    /// release) and keeps the reader waiting until the holder releases the grant or the deadline takes it.
+    /// </summary>
+    [KernelLeaseFact]
+    public async Task Kernel_lets_a_waiting_reader_in_on_a_downgrade_under_an_escalated_break_but_the_engine_keeps_it_waiting()
+    {
+        await using var k = new KernelScene();
+        var (a, b) = await k.StartAsync("A", "B");
+        var c = await k.StartAsync("C");
+        int fd = await a.OpenAsync(k.File, OpenAccess.Read);
+        Assert.True((await a.SetLeaseAsync(fd, KernelLease.Write)).Ok);
+        var read = await b.StartOpenAsync(k.File, OpenAccess.Read);
+        Assert.True(await a.WaitForSigiosAsync(1, Observe.NoticeTimeout), "A got no SIGIO for the reader");
+        Assert.True((await c.TryOpenAsync(k.File, OpenAccess.Write)).WouldBlock);
+        Assert.True(await a.WaitForSigiosAsync(2, Observe.NoticeTimeout), "A got no SIGIO for the writer");
+        bool kernelReaderWaited = !read.IsCompleted;
+        var kernelDowngrade = Observe.Change(await a.SetLeaseAsync(fd, KernelLease.Read));
+        var kernelRead = Observe.Kernel(await read.WaitAsync(Observe.UnblockTimeout)); // let in by the downgrade alone
+        var kernelAsked = await Observe.KernelAskedAsync(a, fd, KernelLease.Read, expectedSigios: 2);
+
+        Assert.True(kernelReaderWaited);
+        Assert.Equal((ChangeAnswer.Accepted, OpenOutcome.Proceeded, HolderAsked.Unlock), (kernelDowngrade, kernelRead, kernelAsked));
+        Assert.Contains(KernelScene.LocksOn(k.File), l => l.Contains("BREAKING  UNLCK", StringComparison.Ordinal));
+
+        await using var e = new EngineScene();
+        var holder = new RecordingHolder("A");
+        e.Open(EngineScene.A, OpenAccess.Read);
+        var grant = e.Lease(EngineScene.A, GrantMode.Write, holder);
+        var engineRead = e.StartOpen(EngineScene.B, OpenAccess.Read);
+        Assert.Equal(BreakStatus.WouldBlock, e.TryOpen(EngineScene.C, OpenAccess.Write).Status);
+        var engineDowngrade = Observe.Change(e.Engine.Downgrade(grant));
+        Assert.Equal(engineDowngrade, Observe.Change(e.TryLease(EngineScene.A, GrantMode.Read, holder)));
+        var engineAsked = await Observe.EngineAskedAsync(e, grant, holder, expectedBreaks: 2);
+        bool engineReaderWaits = !engineRead.IsCompleted;
+        e.Engine.Release(grant);
+        var engineOpened = Observe.Engine(await engineRead.WaitAsync(Observe.UnblockTimeout));
+
+        Assert.Equal((ChangeAnswer.Refused, HolderAsked.Unlock, true, OpenOutcome.Proceeded), (engineDowngrade, engineAsked, engineReaderWaits, engineOpened));
+    }
 }

@@ -25,7 +25,17 @@ public enum HolderAsked
     Unlock,
 }
 
-/// <summary>Turns what each side reports into <see cref="OpenOutcome"/> and <see cref="HolderAsked"/>.</summary>
+/// <summary>How a lease holder's own F_SETLEASE (or the engine's GrantAsync/Downgrade on its own grant) was answered.</summary>
+public enum ChangeAnswer
+{
+    /// <summary>F_SETLEASE returned 0; the engine said Granted (or Downgrade returned true).</summary>
+    Accepted,
+
+    /// <summary>F_SETLEASE failed with EAGAIN; the engine said BreakPending (or Downgrade returned false).</summary>
+    Refused,
+}
+
+/// <summary>Turns what each side reports into <see cref="OpenOutcome"/>, <see cref="HolderAsked"/> and <see cref="ChangeAnswer"/>.</summary>
 internal static class Observe
 {
     /// <summary>How long a SIGIO or an engine notice may take to arrive once the break has started.</summary>
@@ -38,6 +48,20 @@ internal static class Observe
         reply.Ok ? OpenOutcome.Proceeded
         : reply.WouldBlock ? OpenOutcome.WouldBlock
         : throw new Xunit.Sdk.XunitException($"unexpected kernel error: {reply}");
+
+    public static ChangeAnswer Change(ProbeReply reply) =>
+        reply.Ok ? ChangeAnswer.Accepted
+        : reply.WouldBlock ? ChangeAnswer.Refused
+        : throw new Xunit.Sdk.XunitException($"unexpected kernel error: {reply}");
+
+    public static ChangeAnswer Change(GrantResult result) => result.Status switch
+    {
+        GrantStatus.Granted => ChangeAnswer.Accepted,
+        GrantStatus.BreakPending => ChangeAnswer.Refused,
+        _ => throw new Xunit.Sdk.XunitException($"unexpected engine answer: {result.Status}"),
+    };
+
+    public static ChangeAnswer Change(bool downgraded) => downgraded ? ChangeAnswer.Accepted : ChangeAnswer.Refused;
 
     public static OpenOutcome Engine(BreakResult result) => result.Status switch
     {

@@ -89,12 +89,14 @@ public sealed class BreakTests
         var notices = await holder.WaitForAsync(2);
         Assert.Equal([BreakTarget.Downgrade, BreakTarget.Revoke], notices.Select(n => n.Target).Order());
 
-        f.Engine.Downgrade(grant); // enough for the reader, not for the writer
-        Assert.Equal(BreakStatus.Proceed, (await reader.AsTask().WaitAsync(Bound)).Status);
+        // A revoke is answered only by a release: a downgrade now is refused and lets nobody in early.
+        Assert.False(f.Engine.Downgrade(grant));
+        Assert.False(reader.IsCompleted);
         Assert.False(writer.IsCompleted);
-        Assert.Equal(GrantState.Breaking, grant.State);
+        Assert.Equal((GrantState.Breaking, GrantMode.Write), (grant.State, grant.Mode));
 
         f.Engine.Release(grant);
+        Assert.Equal(BreakStatus.Proceed, (await reader.AsTask().WaitAsync(Bound)).Status);
         Assert.Equal(BreakStatus.Proceed, (await writer.AsTask().WaitAsync(Bound)).Status);
     }
 

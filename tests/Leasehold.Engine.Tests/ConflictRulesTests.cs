@@ -57,6 +57,51 @@ public sealed class ConflictRulesTests
         Assert.Equal(conflict, ConflictRules.GrantsConflict(b, bm, a, am));
     }
 
+    /// <summary>
+    /// A holder's own request on the grant it holds (held mode, pending break, requested mode). While a break is
+    /// pending, only the downgrade a downgrade break asks for goes through; everything else waits for the break to end.
+    /// </summary>
+    public static TheoryData<GrantMode, BreakTarget, GrantMode, string> OwnChangeTable => new()
+    {
+        // Not being broken: a second F_SETLEASE changes the grant in place.
+        { GrantMode.Read, BreakTarget.None, GrantMode.Read, nameof(OwnChange.Keep) },
+        { GrantMode.Read, BreakTarget.None, GrantMode.Write, nameof(OwnChange.Strengthen) },
+        { GrantMode.Write, BreakTarget.None, GrantMode.Write, nameof(OwnChange.Keep) },
+        { GrantMode.Write, BreakTarget.None, GrantMode.Read, nameof(OwnChange.Weaken) },
+        { GrantMode.Shared, BreakTarget.None, GrantMode.Shared, nameof(OwnChange.Keep) },
+        { GrantMode.Shared, BreakTarget.None, GrantMode.Exclusive, nameof(OwnChange.Strengthen) },
+        { GrantMode.Exclusive, BreakTarget.None, GrantMode.Shared, nameof(OwnChange.Weaken) },
+
+        // A downgrade pending (a write lease met a reader): downgrading answers it; asking for Write again does not.
+        { GrantMode.Write, BreakTarget.Downgrade, GrantMode.Read, nameof(OwnChange.Weaken) },
+        { GrantMode.Write, BreakTarget.Downgrade, GrantMode.Write, nameof(OwnChange.Refuse) },
+
+        // A revoke pending (escalated from a downgrade or not): nothing but a release answers it.
+        { GrantMode.Read, BreakTarget.Revoke, GrantMode.Read, nameof(OwnChange.Refuse) },
+        { GrantMode.Read, BreakTarget.Revoke, GrantMode.Write, nameof(OwnChange.Refuse) },
+        { GrantMode.Write, BreakTarget.Revoke, GrantMode.Read, nameof(OwnChange.Refuse) },
+        { GrantMode.Write, BreakTarget.Revoke, GrantMode.Write, nameof(OwnChange.Refuse) },
+        { GrantMode.Shared, BreakTarget.Revoke, GrantMode.Shared, nameof(OwnChange.Refuse) },
+        { GrantMode.Shared, BreakTarget.Revoke, GrantMode.Exclusive, nameof(OwnChange.Refuse) },
+        { GrantMode.Exclusive, BreakTarget.Revoke, GrantMode.Shared, nameof(OwnChange.Refuse) },
+        { GrantMode.Exclusive, BreakTarget.Revoke, GrantMode.Exclusive, nameof(OwnChange.Refuse) },
+    };
+
+    [Theory]
+    [MemberData(nameof(OwnChangeTable))]
+    public void Holders_own_request_changes_its_grant_as_the_table_says(GrantMode held, BreakTarget pending, GrantMode requested, string expected) =>
+        Assert.Equal(Enum.Parse<OwnChange>(expected), ConflictRules.ChangeOwnGrant(held, pending, requested));
+
+    [Theory]
+    [InlineData(GrantKind.Lease, GrantKind.Lease, true)]
+    [InlineData(GrantKind.Lease, GrantKind.Delegation, true)]
+    [InlineData(GrantKind.Delegation, GrantKind.Lease, true)]
+    [InlineData(GrantKind.Layout, GrantKind.Layout, true)]
+    [InlineData(GrantKind.Layout, GrantKind.Lease, false)]
+    [InlineData(GrantKind.Delegation, GrantKind.Layout, false)]
+    public void A_grant_being_broken_keeps_out_new_grants_of_its_family(GrantKind breaking, GrantKind requested, bool keptOut) =>
+        Assert.Equal(keptOut, ConflictRules.BreakKeepsOut(breaking, requested));
+
     [Theory]
     [InlineData(GrantKind.Lease, GrantMode.Read, 5, 0, false)]
     [InlineData(GrantKind.Lease, GrantMode.Read, 0, 1, true)]

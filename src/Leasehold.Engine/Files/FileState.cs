@@ -153,20 +153,23 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
         var existing = _head is null ? null : FindGrant(request.Owner, request.Kind);
         if (existing is not null)
         {
-            if (existing.CurrentMode == request.Mode)
-                return new GrantResult(GrantStatus.Granted, existing);
-            if (!ConflictRules.IsStronger(request.Mode, existing.CurrentMode))
+            switch (ConflictRules.ChangeOwnGrant(existing.CurrentMode, PendingBreak(existing), request.Mode))
             {
-                Downgrade(existing, ref now, ref fx);
-                return new GrantResult(GrantStatus.Granted, existing);
+                case OwnChange.Keep:
+                    break;
+                case OwnChange.Weaken:
+                    Weaken(existing, request.Mode, ref fx);
+                    break;
+                case OwnChange.Strengthen:
+                    var upgrade = CheckAdmission(request, existing, ref now);
+                    if (upgrade != GrantStatus.Granted)
+                        return upgrade;
+                    existing.CurrentMode = request.Mode;
+                    _strongGrants++;
+                    break;
+                default:
+                    return GrantStatus.BreakPending;
             }
-            if (existing.CurrentState == GrantState.Breaking)
-                return GrantStatus.BreakPending;
-            var upgrade = CheckAdmission(request, existing, ref now);
-            if (upgrade != GrantStatus.Granted)
-                return upgrade;
-            existing.CurrentMode = request.Mode;
-            _strongGrants++;
             return new GrantResult(GrantStatus.Granted, existing);
         }
 
@@ -205,12 +208,15 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
         {
             for (var g = _head; g is not null; g = g.Next)
             {
-                if (g == except || !g.IsLive || Matcher.BreakerOwns(request.Owner, g.Owner))
+                if (g == except || !g.IsLive)
                     continue;
                 // fs/locks.c refuses a new lease while another is being broken: the breaker must see the file settle.
-                // Said first because it is the more useful answer: the conflict is on its way out, so try later.
-                if (g.CurrentState == GrantState.Breaking && (g.Kind == GrantKind.Layout) == (request.Kind == GrantKind.Layout))
+                // Said first because it is the more useful answer: the conflict is on its way out, so try later. The
+                // requester's own Breaking grants count too (ConflictRules.BreakKeepsOut).
+                if (g.CurrentState == GrantState.Breaking && ConflictRules.BreakKeepsOut(g.Kind, request.Kind))
                     return GrantStatus.BreakPending;
+                if (Matcher.BreakerOwns(request.Owner, g.Owner))
+                    continue;
                 if (ConflictRules.GrantsConflict(request.Kind, request.Mode, g.Kind, g.CurrentMode))
                     return GrantStatus.ConflictingGrant;
             }
@@ -238,26 +244,46 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
         return null;
     }
 
-    /// <summary>Weakens a grant by one step. Completes a pending downgrade break. Returns false if the grant is not live.</summary>
+    /// <summary>
+    /// Weakens a grant by one step, by the rule of <see cref="ConflictRules.ChangeOwnGrant"/>: completes a pending
+    /// downgrade break. Returns false if the grant is not live, or is being broken to something a downgrade does not
+    /// answer (a revoke).
+    /// </summary>
     public bool Downgrade(Grant grant, ref Now now, ref Effects fx)
     {
         Expire(ref now, ref fx);
         if (!grant.IsLive)
             return false;
-        var oldMode = grant.CurrentMode;
-        var weaker = ConflictRules.Weaker(oldMode);
-        if (weaker == oldMode)
-            return true;
-        grant.CurrentMode = weaker;
-        _strongGrants--;
-        if (grant.CurrentState == GrantState.Breaking && grant.PendingTarget == BreakTarget.Downgrade)
+        var weaker = ConflictRules.Weaker(grant.CurrentMode);
+        switch (ConflictRules.ChangeOwnGrant(grant.CurrentMode, PendingBreak(grant), weaker))
         {
+            case OwnChange.Keep:
+                return true;
+            case OwnChange.Weaken:
+                Weaken(grant, weaker, ref fx);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>The break a grant is under: its target while Breaking, None otherwise.</summary>
+    private static BreakTarget PendingBreak(Grant g) => g.CurrentState == GrantState.Breaking ? g.PendingTarget : BreakTarget.None;
+
+    /// <summary>Weakens a live grant its holder asked to weaken (<see cref="OwnChange.Weaken"/>); a pending downgrade break is thereby answered.</summary>
+    private void Weaken(Grant grant, GrantMode mode, ref Effects fx)
+    {
+        var oldMode = grant.CurrentMode;
+        grant.CurrentMode = mode;
+        _strongGrants--;
+        if (grant.CurrentState == GrantState.Breaking)
+        {
+            // ChangeOwnGrant weakens a Breaking grant only to answer its pending downgrade.
             grant.CurrentState = GrantState.Active;
             grant.PendingTarget = BreakTarget.None;
             _breaking--;
         }
         GrantChanged(grant, oldMode, wasLive: true, ref fx);
-        return true;
     }
 
     /// <summary>Removes a grant. Returns whether it was live (so the authority must hear that it ended).</summary>

@@ -16,6 +16,22 @@ internal enum Conflict : byte
     Busy,
 }
 
+/// <summary>What a holder's own request does to the grant it already holds (see <see cref="ConflictRules.ChangeOwnGrant"/>).</summary>
+internal enum OwnChange : byte
+{
+    /// <summary>The grant already has the mode asked for and no break is pending: Granted, nothing changes.</summary>
+    Keep,
+
+    /// <summary>Weaken the grant to the mode asked for (and, if a downgrade break is pending, that answers it).</summary>
+    Weaken,
+
+    /// <summary>Strengthen the grant, if nothing else on the file forbids it (checked like a new grant).</summary>
+    Strengthen,
+
+    /// <summary>The grant is being broken and the request is not the answer the break asks for: BreakPending, nothing changes.</summary>
+    Refuse,
+}
+
 /// <summary>
 /// The conflict rules, as small pure functions (compare <c>leases_conflict()</c> in fs/locks.c).
 /// They know nothing of owners: callers drop grants and opens that the breaker owns before asking.
@@ -104,4 +120,43 @@ internal static class ConflictRules
 
     public static bool IsStronger(GrantMode requested, GrantMode held) =>
         (requested == GrantMode.Write && held == GrantMode.Read) || (requested == GrantMode.Exclusive && held == GrantMode.Shared);
+
+    /// <summary>
+    /// A holder's own request for <paramref name="requested"/> on the grant it holds in <paramref name="held"/> mode
+    /// (a second <c>F_SETLEASE</c> on the same descriptor, or <see cref="LeaseEngine.Downgrade"/>), with
+    /// <paramref name="pending"/> the break that grant is under (<see cref="BreakTarget.None"/> when Active).
+    /// <para>While a grant is Breaking, the only change its holder may make, short of releasing it, is the one the
+    /// break asks for: the weaker mode when a downgrade is pending. Anything else (the same mode again, an upgrade, a
+    /// downgrade while a revoke is pending, escalated or not) is refused and leaves the grant as it is, so a holder is
+    /// never told it holds a grant it is about to lose, and a waiting breaker is released only by the answer it waits
+    /// for, the deadline, or a release. Linux answers these with EAGAIN while the breaker is still in open(2) (its
+    /// open counts against the lease in check_conflicting_open); once a non-blocking breaker has gone it accepts them
+    /// but leaves the lease breaking, which this rule does not copy.</para>
+    /// <code>
+    ///   pending     same mode   stronger     weaker
+    ///   None        Keep        Strengthen   Weaken
+    ///   Downgrade   Refuse      Refuse       Weaken (the answer)
+    ///   Revoke      Refuse      Refuse       Refuse (only a release answers a revoke)
+    /// </code>
+    /// </summary>
+    public static OwnChange ChangeOwnGrant(GrantMode held, BreakTarget pending, GrantMode requested)
+    {
+        bool same = requested == held;
+        bool stronger = IsStronger(requested, held);
+        return pending switch
+        {
+            BreakTarget.None => same ? OwnChange.Keep : stronger ? OwnChange.Strengthen : OwnChange.Weaken,
+            BreakTarget.Downgrade when requested == Weaker(held) && !same => OwnChange.Weaken,
+            _ => OwnChange.Refuse,
+        };
+    }
+
+    /// <summary>
+    /// Whether a grant being broken keeps a new grant of <paramref name="requested"/> kind out, whoever holds either:
+    /// leases and delegations wait for leases and delegations, layouts for layouts. fs/locks.c refuses a new lease while
+    /// another is being unlocked; the requester's own grants count too, because the break is the breaker's, and a grant
+    /// given now would only be broken again when the breaker retries.
+    /// </summary>
+    public static bool BreakKeepsOut(GrantKind breaking, GrantKind requested) =>
+        (breaking == GrantKind.Layout) == (requested == GrantKind.Layout);
 }

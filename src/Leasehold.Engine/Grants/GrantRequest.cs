@@ -14,7 +14,11 @@ public enum GrantStatus : byte
     /// <summary>Another owner holds a grant this one cannot coexist with.</summary>
     ConflictingGrant,
 
-    /// <summary>A break is in progress on the file (a grant being recalled, or a breaker waiting); try later.</summary>
+    /// <summary>
+    /// A break is in progress on the file (a grant being recalled, the requester's own included, or a breaker
+    /// waiting); try later. Also the answer to a holder changing its own grant while that grant is being broken, unless
+    /// the change is the downgrade the break asks for.
+    /// </summary>
     BreakPending,
 
     /// <summary>The file's delegations were recalled a short while ago; a delegation would only be recalled again.</summary>

@@ -53,6 +53,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         var status = NfsStat4.Ok;
         int done = 0;
         bool replayed = false;
+        int sequenceEnd = -1; // where SEQUENCE's result ends in the reply, once it has run
         try
         {
             for (int i = 0; i < count; i++)
@@ -73,6 +74,10 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
                 int opStart = results.Position;
                 (status, position) = await DispatchAsync(opnum, ctx, call.Arguments, position, results, cancellationToken).ConfigureAwait(false);
                 done++;
+                if (i == 0 && opnum == (uint)NfsOpcode.Sequence)
+                    sequenceEnd = results.Position;
+                if (status == NfsStat4.Ok && (NfsOpcode)opnum is NfsOpcode.Sequence or NfsOpcode.CreateSession or NfsOpcode.BindConnToSession)
+                    call.Connection.MarkBound(); // idle timeouts and the connection limit spare connections that carry a session
 
                 if (ctx.ReplayReply is { } cached)
                 {
@@ -106,7 +111,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             {
                 results.PatchUInt32(statusAt, (uint)status);
                 results.PatchUInt32(countAt, (uint)done);
-                ReleaseSlot(ctx, results, compoundStart);
+                ReleaseSlot(ctx, results, compoundStart, sequenceEnd, tag);
             }
         }
         return AcceptStat.Success;
@@ -128,18 +133,51 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         op is NfsOpcode.ExchangeId or NfsOpcode.CreateSession or NfsOpcode.DestroySession
             or NfsOpcode.BindConnToSession or NfsOpcode.DestroyClientId;
 
-    /// <summary>Keeps the reply in the slot's cache and frees the slot for the next request.</summary>
-    private void ReleaseSlot(CompoundContext ctx, XdrWriter results, int compoundStart)
+    /// <summary>
+    /// Keeps in the slot what RFC 8881 §2.10.6.1.3 asks for, and frees the slot for the next request. With
+    /// sa_cachethis the whole COMPOUND4res, which the size checks above kept within ca_maxresponsesize_cached. Without
+    /// it (or if the reply still does not fit), only what a retry must get: a solo SEQUENCE's reply in full; otherwise
+    /// the SEQUENCE result followed by the second operation failing with NFS4ERR_RETRY_UNCACHED_REP, as knfsd and
+    /// illumos answer a retry of an uncached request. So a slot never holds more than the negotiated size, plus a
+    /// SEQUENCE reply of about a hundred bytes.
+    /// </summary>
+    private static void ReleaseSlot(CompoundContext ctx, XdrWriter results, int compoundStart, int sequenceEnd, byte[] tag)
     {
         if (ctx.Slot is not { } slot || ctx.Session is not { } session)
             return;
-        int length = results.Position - compoundStart;
-        byte[]? reply = length <= server.Options.MaxCachedReplySize ? results.WrittenSpan[compoundStart..].ToArray() : null;
+        var written = results.WrittenSpan[compoundStart..];
+        int sequenceLength = sequenceEnd - compoundStart;
+        byte[]? reply;
+        if (sequenceEnd < 0)
+            reply = null; // cannot happen (a slot is held only after SEQUENCE ran); a retry would get RETRY_UNCACHED_REP
+        else if ((ctx.CacheThis && written.Length <= session.Fore.MaxResponseSizeCached) || written.Length == sequenceLength)
+            reply = written.ToArray();
+        else
+            reply = UncachedReply(tag, written[HeaderLength(tag)..sequenceLength], written[sequenceLength..]);
         lock (session.Sync)
         {
             slot.CachedReply = reply;
             slot.InUse = false;
         }
+    }
+
+    /// <summary>COMPOUND4res up to its operation results: status, tag, count.</summary>
+    private static int HeaderLength(byte[] tag) => 4 + 4 + XdrReader.Padded(tag.Length) + 4;
+
+    /// <summary>
+    /// The reply a retry of an uncached request gets: status NFS4ERR_RETRY_UNCACHED_REP, the original SEQUENCE result,
+    /// and the original second operation with NFS4ERR_RETRY_UNCACHED_REP.
+    /// </summary>
+    private static byte[] UncachedReply(byte[] tag, ReadOnlySpan<byte> sequenceResult, ReadOnlySpan<byte> rest)
+    {
+        using var w = new XdrWriter(HeaderLength(tag) + sequenceResult.Length + 8);
+        w.WriteUInt32((uint)NfsStat4.RetryUncachedRep);
+        w.WriteOpaque(tag);
+        w.WriteUInt32(2);
+        w.WriteFixedOpaque(sequenceResult);
+        w.WriteUInt32(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(rest)); // the second operation's opcode
+        w.WriteUInt32((uint)NfsStat4.RetryUncachedRep);
+        return w.WrittenSpan.ToArray();
     }
 
     private static NfsStat4 WriteBare(XdrWriter w, NfsOpcode op, NfsStat4 status)

@@ -94,14 +94,15 @@ internal sealed class LockOp : INfsOp<LockArgs, LockResult>
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))
             return status;
+        // A reclaim is NFS4ERR_NO_GRACE before any other rule (no state survives a restart; see OpenOp).
+        if (args.Reclaim)
+            return NfsStat4.NoGrace;
         if (!Locking.IsValidType(args.Type))
             return NfsStat4.Inval;
         status = Locking.Range(args.Offset, args.Length, out ulong start, out ulong end);
         if (status != NfsStat4.Ok)
             return status;
         var client = ctx.Client!;
-        if (args.Reclaim)
-            return NfsStat4.NoGrace;
         if (!client.ReclaimComplete)
             return NfsStat4.Grace;
 

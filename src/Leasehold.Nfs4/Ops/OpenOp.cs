@@ -23,8 +23,8 @@ internal enum ClaimType : uint
     DelegateCur = 2,
     DelegatePrev = 3,
     Fh = 4,
-    DelegPrevFh = 5,
-    DelegCurFh = 6,
+    DelegCurFh = 5,
+    DelegPrevFh = 6,
 }
 
 internal sealed record OpenArgs(
@@ -140,6 +140,12 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         if (access is Share.None || (uint)access > 3 || (uint)deny > 3)
             return NfsStat4.Inval;
         var client = ctx.Client!; // open_owner4's clientid is ignored in NFSv4.1: the session names the client (§18.16.3)
+        // Reclaims first, before any other rule: no state survives a restart, so there is never a grace period to
+        // reclaim in and every reclaim is NFS4ERR_NO_GRACE (§8.4.2.1), which a client handles by opening afresh.
+        // Answering GRACE here (because RECLAIM_COMPLETE has not been sent yet, as it never has while a client
+        // reclaims) leaves a Linux client unable to recover the open: every later write through it fails with EBADF.
+        if (args.Claim is ClaimType.Previous or ClaimType.DelegatePrev or ClaimType.DelegPrevFh)
+            return NfsStat4.NoGrace;
         if (!client.ReclaimComplete)
             return NfsStat4.Grace; // §18.51.3: no new locking state before RECLAIM_COMPLETE
 
@@ -180,8 +186,6 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             case ClaimType.Fh:
                 file = current;
                 break;
-            case ClaimType.Previous:
-                return NfsStat4.NoGrace; // no state survives a restart, so there is no grace period to reclaim in
             default:
                 return NfsStat4.NotSupp; // delegation claims: we grant no delegations yet
         }

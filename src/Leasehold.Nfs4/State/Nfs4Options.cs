@@ -15,8 +15,14 @@ public sealed class Nfs4Options
     /// <summary>Largest READ or WRITE. 1 MiB: the largest rsize/wsize the Linux client negotiates.</summary>
     public int MaxReadWriteSize { get; set; } = 1024 * 1024;
 
-    /// <summary>Largest reply kept in a slot's reply cache. 64 KiB covers every reply but READ and READDIR data.</summary>
-    public int MaxCachedReplySize { get; set; } = 64 * 1024;
+    /// <summary>
+    /// Largest ca_maxresponsesize_cached granted at CREATE_SESSION: the most a slot keeps for a request sent with
+    /// sa_cachethis (RFC 8881 §2.10.6.1.3); a reply that would not fit fails with NFS4ERR_REP_TOO_BIG_TO_CACHE.
+    /// Requests without sa_cachethis keep only their SEQUENCE result, whatever this is. 8 KiB: four times knfsd's
+    /// NFSD_SLOT_CACHE_SIZE (2 KiB), which the replies clients ask to cache (OPEN, LOCK, CREATE, RENAME and their
+    /// GETATTR) fit in; it bounds a session's cache to slots × 8 KiB (512 KiB at 64 slots).
+    /// </summary>
+    public int MaxCachedReplySize { get; set; } = 8 * 1024;
 
     public void Validate()
     {
@@ -26,6 +32,8 @@ public sealed class Nfs4Options
             throw new ArgumentOutOfRangeException(nameof(MaxSessionSlots), MaxSessionSlots, "MaxSessionSlots must be between 1 and 1024.");
         if (MaxOperationsPerCompound is < 2 or > 1024)
             throw new ArgumentOutOfRangeException(nameof(MaxOperationsPerCompound), MaxOperationsPerCompound, "MaxOperationsPerCompound must be between 2 and 1024.");
+        if (MaxCachedReplySize is < 512 or > 1024 * 1024)
+            throw new ArgumentOutOfRangeException(nameof(MaxCachedReplySize), MaxCachedReplySize, "MaxCachedReplySize must be between 512 bytes and 1 MiB.");
         if (MaxReadWriteSize is < 4096 or > 16 * 1024 * 1024)
             throw new ArgumentOutOfRangeException(nameof(MaxReadWriteSize), MaxReadWriteSize, "MaxReadWriteSize must be between 4 KiB and 16 MiB.");
     }

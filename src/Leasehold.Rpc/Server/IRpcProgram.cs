@@ -31,6 +31,15 @@ public interface IRpcConnection
 
     /// <summary>Cancelled when the connection closes.</summary>
     CancellationToken Closed { get; }
+
+    /// <summary>
+    /// Says the program keeps state tied to this connection (NFSv4.1: it is bound to a session, whose back channel
+    /// may ride on it). From then on, for the life of the connection, it is closed for idleness only after
+    /// <see cref="RpcOptions.BoundIdleTimeout"/> instead of <see cref="RpcOptions.IdleTimeout"/>, and at
+    /// <see cref="RpcOptions.MaxConnections"/> it is closed to make room only when no unbound connection is idle.
+    /// Cheap and idempotent: call it on every call that proves the binding.
+    /// </summary>
+    void MarkBound();
 }
 
 /// <summary>One decoded call. <see cref="Arguments"/> stays valid until the handler's task completes.</summary>

@@ -3,7 +3,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Leasehold.Rpc.Server;
 
-/// <summary>RPC log events (ids 3xxx). A faulty peer is a warning, our own fault an error, routine traffic debug.</summary>
+/// <summary>
+/// RPC log events (ids 3xxx). A faulty peer is a warning, our own fault an error, routine traffic debug. Warnings
+/// about a peer's traffic (and handler failures it can trigger) go through <see cref="RpcServer.Warnings"/> first:
+/// a flood from one peer logs a few lines and then one <see cref="WarningsSuppressed"/> line per window.
+/// </summary>
 internal static partial class Log
 {
     [LoggerMessage(3001, LogLevel.Information, "Listening for ONC RPC over TCP on {EndPoint}")]
@@ -24,8 +28,8 @@ internal static partial class Log
     [LoggerMessage(3006, LogLevel.Warning, "Connection {ConnectionId} from {Remote}: undecodable call header ({Reason}); record dropped")]
     public static partial void BadCallHeader(ILogger logger, long connectionId, EndPoint? remote, string reason);
 
-    [LoggerMessage(3007, LogLevel.Warning, "Connection {ConnectionId}: garbage arguments for program {Program} v{Version} procedure {Procedure} (xid {Xid}): {Reason}")]
-    public static partial void GarbageArgs(ILogger logger, long connectionId, uint program, uint version, uint procedure, uint xid, string reason);
+    [LoggerMessage(3007, LogLevel.Warning, "Connection {ConnectionId} from {Remote}: garbage arguments for program {Program} v{Version} procedure {Procedure} (xid {Xid}): {Reason}")]
+    public static partial void GarbageArgs(ILogger logger, long connectionId, EndPoint? remote, uint program, uint version, uint procedure, uint xid, string reason);
 
     [LoggerMessage(3008, LogLevel.Error, "Connection {ConnectionId}: program {Program} v{Version} procedure {Procedure} (xid {Xid}) failed; replying SYSTEM_ERR")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, long connectionId, uint program, uint version, uint procedure, uint xid);
@@ -41,4 +45,16 @@ internal static partial class Log
 
     [LoggerMessage(3012, LogLevel.Debug, "Connection {ConnectionId}: call rejected ({Reason}) for xid {Xid}")]
     public static partial void CallRejected(ILogger logger, long connectionId, string reason, uint xid);
+
+    [LoggerMessage(3013, LogLevel.Warning, "Suppressed {Count} more warning(s) about {Peer} in the last {Seconds} s (at most {Limit} are logged per peer every {Window} s)")]
+    public static partial void WarningsSuppressed(ILogger logger, long count, string peer, long seconds, int limit, long window);
+
+    [LoggerMessage(3014, LogLevel.Debug, "Connection {ConnectionId} from {Remote} closed after {Seconds} s without traffic ({Binding})")]
+    public static partial void IdleClosed(ILogger logger, long connectionId, EndPoint? remote, long seconds, string binding);
+
+    [LoggerMessage(3015, LogLevel.Warning, "Connection {ConnectionId} from {Remote} closed after {Seconds} s without traffic ({Binding}) to make room for connection {NewId} from {NewRemote}: {Limit} connections are open")]
+    public static partial void ClosedToMakeRoom(ILogger logger, long connectionId, EndPoint? remote, long seconds, string binding, int limit, long newId, EndPoint? newRemote);
+
+    [LoggerMessage(3016, LogLevel.Error, "Connection {ConnectionId} from {Remote} failed unexpectedly; it is closed and the server goes on")]
+    public static partial void ConnectionFailed(ILogger logger, Exception exception, long connectionId, EndPoint? remote);
 }

@@ -14,9 +14,16 @@ namespace Leasehold.Rpc.Server;
 /// order, through a single writer so that replies never interleave.
 /// </summary>
 /// <remarks>
-/// Threads: one read loop, one write loop, and one task per call in flight. Each record is copied out of the pipe
-/// into a pooled buffer that lives until its call's reply is queued, so the read loop can move on to the next record
-/// while earlier calls run. Nothing here knows what the calls mean.
+/// <para>Threads: one read loop, one write loop, and one task per call in flight. Each record is copied out of the
+/// pipe into a pooled buffer that lives until its call's reply is queued, so the read loop can move on to the next
+/// record while earlier calls run. Nothing here knows what the calls mean.</para>
+/// <para>Back-pressure: a call holds one of <see cref="RpcOptions.MaxCallsInFlightPerConnection"/> slots from the
+/// moment it is read until its reply has been written to the socket, and no call is read while this connection's
+/// unwritten replies reach <see cref="RpcOptions.MaxQueuedReplyBytesPerConnection"/>, or while the server's total
+/// is over <see cref="RpcOptions.MaxQueuedReplyBytes"/> and this connection has replies of its own unwritten. So a
+/// peer that never reads its replies is soon not read either, and its replies cost a bounded amount of memory.</para>
+/// <para>Activity (for the idle timeout) is bytes received and replies written; a connection whose peer neither
+/// sends nor reads is idle even with replies queued.</para>
 /// </remarks>
 internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
 {
@@ -33,6 +40,13 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
     private readonly Channel<XdrWriter> _replies = Channel.CreateUnbounded<XdrWriter>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
     private int _callsRunning;
     private readonly TaskCompletionSource _callsDrained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Released by the writer after each write, so a read loop waiting for room in the reply queue looks again.
+    private readonly SemaphoreSlim _replyRoom = new(0, 1);
+    private long _queuedReplyBytes;
+    private int _executing;
+    private long _lastActivity;
+    private int _bound;
+    private int _closing;
 
     public RpcConnection(long id, Stream stream, EndPoint? remote, RpcServer server, RpcOptions options, ILogger logger, CancellationToken serverStopping)
     {
@@ -44,6 +58,7 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         _logger = logger;
         _closed = CancellationTokenSource.CreateLinkedTokenSource(serverStopping);
         _callSlots = new SemaphoreSlim(options.MaxCallsInFlightPerConnection, options.MaxCallsInFlightPerConnection);
+        _lastActivity = server.Time.GetTimestamp();
     }
 
     public long Id { get; }
@@ -51,6 +66,40 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
     public EndPoint? RemoteEndPoint { get; }
 
     public CancellationToken Closed => _closed.Token;
+
+    public void MarkBound() => Volatile.Write(ref _bound, 1);
+
+    /// <summary>The program said the connection carries its state (<see cref="IRpcConnection.MarkBound"/>).</summary>
+    internal bool IsBound => Volatile.Read(ref _bound) != 0;
+
+    /// <summary>A call's handler is running (a connection that is working is never idle).</summary>
+    internal bool IsExecuting => Volatile.Read(ref _executing) > 0;
+
+    /// <summary>Timestamp (server clock) of the last bytes received or reply written.</summary>
+    internal long LastActivity => Volatile.Read(ref _lastActivity);
+
+    /// <summary><see cref="Abort"/> was called: the connection no longer counts towards the limit.</summary>
+    internal bool IsClosing => Volatile.Read(ref _closing) != 0;
+
+    /// <summary>Bytes of replies produced and not yet written to the socket.</summary>
+    internal long QueuedReplyBytes => Interlocked.Read(ref _queuedReplyBytes);
+
+    /// <summary>Closes the connection from the server's side (idle, or making room): calls in flight are cancelled.</summary>
+    internal void Abort()
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0)
+            return;
+        try
+        {
+            _ = _closed.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // it ended on its own meanwhile
+        }
+    }
+
+    private void Touch() => Volatile.Write(ref _lastActivity, _server.Time.GetTimestamp());
 
     /// <summary>Runs the connection until the peer closes it, it breaks the protocol, or the server stops.</summary>
     public async Task RunAsync()
@@ -72,7 +121,16 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
             CallFinished(); // the read loop's own reference
             await _callsDrained.Task.ConfigureAwait(false);
             _replies.Writer.TryComplete();
-            await writer.ConfigureAwait(false);
+            try
+            {
+                await writer.ConfigureAwait(false);
+            }
+            finally
+            {
+                while (_replies.Reader.TryRead(out var unsent))
+                    ReplyDone(unsent); // the writer gave up (the peer went away): give their memory and accounting back
+            }
+            Interlocked.Exchange(ref _closing, 1);
             await _closed.CancelAsync().ConfigureAwait(false);
             Log.ConnectionClosed(_logger, Id, RemoteEndPoint);
         }
@@ -88,6 +146,8 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
             {
                 var result = await reader.ReadAsync(Closed).ConfigureAwait(false);
                 var buffer = result.Buffer;
+                if (!buffer.IsEmpty)
+                    Touch();
                 try
                 {
                     while (true)
@@ -99,16 +159,30 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
                         if (status != RecordScanStatus.Done)
                         {
                             bool tooLarge = status == RecordScanStatus.TooLarge;
-                            Log.BadRecord(_logger, Id, RemoteEndPoint, tooLarge ? "record too large" : "too many fragments",
-                                tooLarge ? _options.MaxRecordSize : _options.MaxFragmentsPerRecord);
+                            if (_server.Warnings.ShouldLog(RemoteEndPoint))
+                            {
+                                Log.BadRecord(_logger, Id, RemoteEndPoint, tooLarge ? "record too large" : "too many fragments",
+                                    tooLarge ? _options.MaxRecordSize : _options.MaxFragmentsPerRecord);
+                            }
                             return;
                         }
 
+                        // Room first, then the copy: a peer that does not read its replies stops being read here.
+                        await _callSlots.WaitAsync(Closed).ConfigureAwait(false);
+                        try
+                        {
+                            await WaitForReplyRoomAsync().ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            _callSlots.Release();
+                            throw;
+                        }
                         var rented = ArrayPool<byte>.Shared.Rent(Math.Max(payloadLength, 1));
                         RecordMarkScanner.CopyPayload(buffer.Slice(0, consumed), rented);
                         buffer = buffer.Slice(consumed);
-                        await _callSlots.WaitAsync(Closed).ConfigureAwait(false);
                         Interlocked.Increment(ref _callsRunning);
+                        Interlocked.Increment(ref _executing);
                         _ = ProcessRecordAsync(rented, payloadLength);
                     }
                     if (result.IsCompleted)
@@ -126,9 +200,26 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until this connection may read another call: its unwritten replies are under the per-connection bound,
+    /// and either the server's total is under its bound or this connection has nothing unwritten (so connections
+    /// whose peers read their replies are never held up by one whose peer does not).
+    /// </summary>
+    private async ValueTask WaitForReplyRoomAsync()
+    {
+        while (true)
+        {
+            long own = QueuedReplyBytes;
+            if (own == 0 || (own < _options.MaxQueuedReplyBytesPerConnection && _server.QueuedReplyBytes < _options.MaxQueuedReplyBytes))
+                return;
+            await _replyRoom.WaitAsync(Closed).ConfigureAwait(false);
+        }
+    }
+
     private async Task ProcessRecordAsync(byte[] rented, int length)
     {
         XdrWriter? reply = null;
+        bool queued = false;
         try
         {
             var header = ParseHeader(rented.AsMemory(0, length), out var call, out reply);
@@ -136,8 +227,7 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
                 reply = await DispatchAsync(call!).ConfigureAwait(false);
             if (reply is not null)
             {
-                if (!_replies.Writer.TryWrite(reply))
-                    reply.Dispose(); // connection closing: nobody will write it
+                queued = Enqueue(reply);
                 reply = null;
             }
         }
@@ -149,8 +239,45 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         {
             reply?.Dispose();
             ArrayPool<byte>.Shared.Return(rented);
-            _callSlots.Release();
+            if (!queued)
+                _callSlots.Release(); // otherwise the writer releases it once the reply is written
+            Interlocked.Decrement(ref _executing);
             CallFinished();
+        }
+    }
+
+    /// <summary>Queues a reply for the writer, counting its buffer against the bounds; false (and disposed) if the connection is closing.</summary>
+    private bool Enqueue(XdrWriter reply)
+    {
+        long bytes = reply.Capacity;
+        Interlocked.Add(ref _queuedReplyBytes, bytes);
+        _server.AddQueuedReplyBytes(bytes);
+        if (_replies.Writer.TryWrite(reply))
+            return true;
+        Interlocked.Add(ref _queuedReplyBytes, -bytes);
+        _server.AddQueuedReplyBytes(-bytes);
+        reply.Dispose();
+        return false;
+    }
+
+    /// <summary>A queued reply is written (or will never be): its memory, its accounting and its call slot go back.</summary>
+    private void ReplyDone(XdrWriter reply)
+    {
+        long bytes = reply.Capacity;
+        reply.Dispose();
+        Interlocked.Add(ref _queuedReplyBytes, -bytes);
+        _server.AddQueuedReplyBytes(-bytes);
+        _callSlots.Release();
+        if (_replyRoom.CurrentCount == 0)
+        {
+            try
+            {
+                _replyRoom.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // another writer-side release got there first: one wake-up is enough
+            }
         }
     }
 
@@ -172,7 +299,8 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         var r = new XdrReader(record.Span);
         if (r.Remaining < 8)
         {
-            Log.BadCallHeader(_logger, Id, RemoteEndPoint, $"record of {record.Length} bytes");
+            if (_server.Warnings.ShouldLog(RemoteEndPoint))
+                Log.BadCallHeader(_logger, Id, RemoteEndPoint, $"record of {record.Length} bytes");
             return HeaderOutcome.Dropped;
         }
         uint xid = r.ReadUInt32();
@@ -184,7 +312,8 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         }
         if (type != (uint)MsgType.Call)
         {
-            Log.BadCallHeader(_logger, Id, RemoteEndPoint, $"message type {type}");
+            if (_server.Warnings.ShouldLog(RemoteEndPoint))
+                Log.BadCallHeader(_logger, Id, RemoteEndPoint, $"message type {type}");
             return HeaderOutcome.Dropped;
         }
 
@@ -251,7 +380,8 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         }
         catch (XdrException ex)
         {
-            Log.BadCallHeader(_logger, Id, RemoteEndPoint, ex.Message);
+            if (_server.Warnings.ShouldLog(RemoteEndPoint))
+                Log.BadCallHeader(_logger, Id, RemoteEndPoint, ex.Message);
             reply = RpcReplies.Accepted(xid, AcceptStat.GarbageArgs);
             return HeaderOutcome.Answered;
         }
@@ -269,7 +399,8 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         }
         catch (XdrException ex)
         {
-            Log.GarbageArgs(_logger, Id, call.Program, call.Version, call.Procedure, call.Xid, ex.Message);
+            if (_server.Warnings.ShouldLog(RemoteEndPoint))
+                Log.GarbageArgs(_logger, Id, RemoteEndPoint, call.Program, call.Version, call.Procedure, call.Xid, ex.Message);
             status = AcceptStat.GarbageArgs;
         }
         catch (OperationCanceledException) when (Closed.IsCancellationRequested)
@@ -278,7 +409,9 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         }
         catch (Exception ex)
         {
-            Log.HandlerFailed(_logger, ex, Id, call.Program, call.Version, call.Procedure, call.Xid);
+            // Our bug, not the peer's fault; still rate-limited per peer, since one peer can trigger it at will.
+            if (_server.Warnings.ShouldLog(RemoteEndPoint))
+                Log.HandlerFailed(_logger, ex, Id, call.Program, call.Version, call.Procedure, call.Xid);
             status = AcceptStat.SystemErr;
         }
         if (status != AcceptStat.Success)
@@ -292,21 +425,32 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         return reply;
     }
 
+    /// <summary>A burst is written with one flush; this caps the bytes copied into the pipe per flush.</summary>
+    private const int MaxBurstBytes = 256 * 1024;
+
     private async Task WriteLoopAsync()
     {
         var output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
+        List<XdrWriter> burst = [];
         try
         {
             var replies = _replies.Reader;
             while (await replies.WaitToReadAsync().ConfigureAwait(false))
             {
-                // Write every reply that is ready, then flush once: one syscall for a burst of small replies.
-                while (replies.TryRead(out var reply))
+                // Write the replies that are ready, then flush once: one syscall for a burst of small replies. Their
+                // slots and accounting are given back only once the flush is done, so unwritten replies stay bounded.
+                int bytes = 0;
+                while (bytes < MaxBurstBytes && replies.TryRead(out var reply))
                 {
-                    using (reply)
-                        output.Write(reply.WrittenSpan);
+                    burst.Add(reply);
+                    output.Write(reply.WrittenSpan);
+                    bytes += reply.Position;
                 }
                 var flushed = await output.FlushAsync(Closed).ConfigureAwait(false);
+                Touch();
+                foreach (var written in burst)
+                    ReplyDone(written);
+                burst.Clear();
                 if (flushed.IsCompleted)
                     break;
             }
@@ -318,9 +462,16 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         }
         finally
         {
-            while (_replies.Reader.TryRead(out var unsent))
-                unsent.Dispose();
-            await output.CompleteAsync().ConfigureAwait(false);
+            foreach (var unsent in burst)
+                ReplyDone(unsent);
+            try
+            {
+                await output.CompleteAsync().ConfigureAwait(false); // flushes what is buffered, which may meet a reset
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // the peer is gone: nothing more to say to it
+            }
         }
     }
 
@@ -336,5 +487,6 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         await _stream.DisposeAsync().ConfigureAwait(false);
         _closed.Dispose();
         _callSlots.Dispose();
+        _replyRoom.Dispose();
     }
 }

@@ -19,6 +19,9 @@ public sealed class XdrWriter : IDisposable
 
     public int Position => _position;
 
+    /// <summary>Bytes of buffer the writer holds (at least <see cref="Position"/>); what a queued reply costs in memory.</summary>
+    public int Capacity => _buffer.Length;
+
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _position);
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _position);

@@ -6,7 +6,7 @@ internal enum HolderBehaviour : byte
     /// <summary>Answers inside the notice: releases on Revoke, downgrades on Downgrade.</summary>
     Prompt,
 
-    /// <summary>Always downgrades inside the notice; on Revoke also releases a little later (maybe too late).</summary>
+    /// <summary>Always tries to downgrade inside the notice (refused under a Revoke); on Revoke also releases a little later (maybe too late).</summary>
     Downgrader,
 
     /// <summary>Answers as Prompt does, after a random delay of up to one and a half break times (so often too late).</summary>
@@ -21,11 +21,18 @@ internal enum HolderEventKind : byte
     Break,
     Expired,
     Released,
-    Downgraded,
+
+    /// <summary>
+    /// The holder changed its own grant and the engine said yes: a second request for the same kind that came back
+    /// Granted with this grant, or a Downgrade that returned true. <see cref="HolderEvent.Mode"/> is the mode asked for
+    /// (Read or Shared for a Downgrade), <see cref="HolderEvent.Started"/> when the call began.
+    /// </summary>
+    Changed,
 }
 
 /// <summary>One thing that happened to a grant, with the real time it happened (or was heard of).</summary>
-internal readonly record struct HolderEvent(HolderEventKind Kind, DateTimeOffset At, BreakTarget Target, DateTimeOffset Deadline);
+internal readonly record struct HolderEvent(
+    HolderEventKind Kind, DateTimeOffset At, BreakTarget Target, DateTimeOffset Deadline, GrantMode Mode = default, DateTimeOffset Started = default);
 
 /// <summary>
 /// A grant holder for the stress run. It answers breaks according to its <see cref="HolderBehaviour"/>, always
@@ -61,6 +68,14 @@ internal sealed class StressHolder(StressRun run, HolderBehaviour behaviour, int
             _events.Add(new HolderEvent(kind, at, target, deadline));
     }
 
+    /// <summary>Logs a change the engine accepted: <paramref name="mode"/> asked for by a call that began at <paramref name="started"/>.</summary>
+    public void RecordChange(GrantMode mode, DateTimeOffset started)
+    {
+        var at = run.Now;
+        lock (_lock)
+            _events.Add(new HolderEvent(HolderEventKind.Changed, at, BreakTarget.None, default, mode, started));
+    }
+
     public void OnBreak(Grant grant, BreakTarget target, DateTimeOffset deadline)
     {
         Record(HolderEventKind.Break, target, deadline);
@@ -79,11 +94,7 @@ internal sealed class StressHolder(StressRun run, HolderBehaviour behaviour, int
                 Answer(grant, target);
                 break;
             case HolderBehaviour.Downgrader:
-                Guard(() =>
-                {
-                    if (run.Engine.Downgrade(grant))
-                        Record(HolderEventKind.Downgraded);
-                });
+                Guard(() => run.Downgrade(grant)); // refused under a Revoke: only a release answers one
                 if (target == BreakTarget.Revoke)
                     run.Track(AnswerLaterAsync(grant, target, NextDelay(breakTime / 2)));
                 break;
@@ -115,8 +126,8 @@ internal sealed class StressHolder(StressRun run, HolderBehaviour behaviour, int
     {
         if (target == BreakTarget.Revoke)
             run.Release(grant);
-        else if (run.Engine.Downgrade(grant))
-            Record(HolderEventKind.Downgraded);
+        else
+            run.Downgrade(grant);
     });
 
     private async Task AnswerLaterAsync(Grant grant, BreakTarget target, TimeSpan delay)

@@ -66,6 +66,21 @@ internal static class StressOracle
         return mode == GrantMode.Write || (otherOpen & OpenAccess.Write) != 0;
     }
 
+    /// <summary>
+    /// The rule for a holder changing its own grant while it is being broken, from the table in <c>ConflictRules</c>'
+    /// documentation: under a pending downgrade (only a write lease has one) the holder may go to Read, which answers it;
+    /// under a pending revoke it may change nothing (only a release answers a revoke).
+    /// </summary>
+    public static bool HolderMayChange(BreakTarget pending, GrantKind kind, GrantMode requested) => pending switch
+    {
+        BreakTarget.None => true,
+        BreakTarget.Downgrade => kind == GrantKind.Lease && requested == GrantMode.Read,
+        _ => false,
+    };
+
+    /// <summary>The weaker of a kind's two modes.</summary>
+    public static GrantMode WeakMode(GrantKind kind) => kind == GrantKind.Layout ? GrantMode.Shared : GrantMode.Read;
+
     public static FileOperation OperationFor(OpenAccess access) =>
         (access & OpenAccess.Write) != 0 ? FileOperation.OpenWrite : FileOperation.OpenRead;
 

@@ -42,7 +42,8 @@ internal sealed record StressConfig(
 /// call, that forbids it; a release leaves the grant Released; a revocation notice finds the grant revoked.</item>
 /// <item>Pending awaits (<see cref="CheckPendingAwaits"/>): none is parked longer than the longest break time plus the slack.</item>
 /// <item>Holder logs (<see cref="CheckBreakLogs"/>, at the end): every break ended (release, downgrade, or the engine's
-/// own expiry) by its deadline plus the slack, and no expiry came before the deadline.</item>
+/// own expiry) by its deadline plus the slack, and no expiry came before the deadline; no change a holder made to its
+/// own grant (a second request, a downgrade) was accepted while a break it does not answer was pending.</item>
 /// <item>The end (<see cref="DrainAsync"/>): workers stop in time, every grant is released and every open closed, the engine
 /// forgets every file once the recall window has passed, and no timer is left alive.</item>
 /// </list>
@@ -273,6 +274,7 @@ internal sealed class StressRun
     private async Task<Grant?> RequestGrantAsync(Random random, FileKey file, Owner owner, GrantKind kind, GrantMode mode)
     {
         var holder = new StressHolder(this, PickBehaviour(random), random.Next());
+        var started = Now;
         long before = NextSequence();
         var result = await Engine.GrantAsync(new GrantRequest(file, owner, kind, mode, holder)).ConfigureAwait(false);
         long after = NextSequence();
@@ -297,10 +299,10 @@ internal sealed class StressRun
             Violation($"{grant} has a holder the test never gave");
         if (_allGrants.TryAdd(grant, 0))
             _unreleasedByFile[file].TryAdd(grant, 0); // (another worker of the same owner may have been handed it first, so its holder need not be ours)
-        else if (mode is GrantMode.Read or GrantMode.Shared)
-        {
-            ((StressHolder)grant.Holder).Record(HolderEventKind.Downgraded); // asking for less downgrades, which answers a Downgrade break
-        }
+        // A grant made by this call carries this call's holder; any other is the owner's existing grant, which the
+        // request kept, weakened (answering a Downgrade break) or strengthened.
+        if (grant.Holder != holder)
+            ((StressHolder)grant.Holder).RecordChange(mode, started);
         CheckGrantAgainstOpens(file, owner, kind, mode, before, after);
         return grant;
     }
@@ -350,11 +352,8 @@ internal sealed class StressRun
             return;
         if (random.Next(2) == 0)
         {
-            if (Engine.Downgrade(grant))
-            {
-                ((StressHolder)grant.Holder).Record(HolderEventKind.Downgraded);
+            if (Downgrade(grant))
                 Count("downgrade.done");
-            }
             return;
         }
         // Ask again for the stronger mode: an upgrade of the same grant if it is still live, else a new grant.
@@ -444,6 +443,20 @@ internal sealed class StressRun
     }
 
     // ================================================================ giving back
+
+    /// <summary><see cref="LeaseEngine.Downgrade"/>, logged on the grant's holder when the engine says yes.</summary>
+    public bool Downgrade(Grant grant)
+    {
+        var started = Now;
+        if (!Engine.Downgrade(grant))
+        {
+            if (grant.State == GrantState.Breaking)
+                Count("downgrade.refused-while-breaking"); // (or it was taken back a moment later; either way not a yes)
+            return false;
+        }
+        ((StressHolder)grant.Holder).RecordChange(StressOracle.WeakMode(grant.Kind), started);
+        return true;
+    }
 
     public void Release(Grant grant)
     {
@@ -787,7 +800,7 @@ internal sealed class StressRun
     /// </summary>
     public void CheckBreakLogs(DateTimeOffset? disposedAt = null)
     {
-        int checkedBreaks = 0;
+        int checkedBreaks = 0, checkedChanges = 0;
         foreach (var (grant, _) in _allGrants)
         {
             var events = ((StressHolder)grant.Holder).Events;
@@ -810,15 +823,51 @@ internal sealed class StressRun
                 {
                     HolderEventKind.Released => e.At <= limit,
                     HolderEventKind.Expired => e.At >= b.Deadline - Epsilon && e.At <= limit && (b.Target == BreakTarget.Downgrade || e.Target == BreakTarget.Revoke),
-                    HolderEventKind.Downgraded => b.Target == BreakTarget.Downgrade && e.At <= limit && e.At >= b.Deadline - breakTime - Epsilon,
+                    HolderEventKind.Changed => b.Target == BreakTarget.Downgrade && e.Mode == StressOracle.WeakMode(grant.Kind)
+                        && e.At <= limit && e.At >= b.Deadline - breakTime - Epsilon,
                     _ => false,
                 });
                 if (!ended)
                     Violation($"{grant}: the break to {b.Target} with deadline {b.Deadline:HH:mm:ss.fff} did not end by the deadline plus {Slack.TotalMilliseconds} ms " +
                         $"(log: {string.Join(", ", events.Select(e => $"{e.Kind}/{e.Target}@{e.At:HH:mm:ss.fff}"))})");
             }
+            checkedChanges += CheckChangesWhileBreaking(grant, events);
         }
         Count("breaks.checked", checkedBreaks);
+        Count("changes.checked-while-breaking", checkedChanges);
+    }
+
+    /// <summary>
+    /// No change the holder made to its own grant was accepted while a break it does not answer was certainly pending
+    /// (<see cref="StressOracle.HolderMayChange"/>). A break is certainly pending during a change when its notice was
+    /// heard before the change began (the engine decides a break before it queues the notice) and the change was
+    /// answered before the break's deadline (so the engine cannot have applied it yet). A revoke ends only by release or
+    /// expiry, which kill the grant; a downgrade may also have been answered, so a downgrade break is judged only when
+    /// no other accepted weakening of the grant follows it. Returns how many (change, break) pairs were judged.
+    /// </summary>
+    private int CheckChangesWhileBreaking(Grant grant, IReadOnlyList<HolderEvent> events)
+    {
+        int judged = 0;
+        var weak = StressOracle.WeakMode(grant.Kind);
+        for (int i = 0; i < events.Count; i++)
+        {
+            var c = events[i];
+            if (c.Kind != HolderEventKind.Changed)
+                continue;
+            foreach (var b in events)
+            {
+                if (b.Kind != HolderEventKind.Break || b.At >= c.Started || c.At >= b.Deadline - Epsilon)
+                    continue;
+                if (b.Target == BreakTarget.Downgrade
+                    && events.Where((o, j) => j != i && o.Kind == HolderEventKind.Changed && o.Mode == weak && o.At >= b.At).Any())
+                    continue;
+                judged++;
+                if (!StressOracle.HolderMayChange(b.Target, grant.Kind, c.Mode))
+                    Violation($"{grant}: its holder was granted {c.Mode} (asked at {c.Started:HH:mm:ss.fff}, answered at {c.At:HH:mm:ss.fff}) " +
+                        $"while a break to {b.Target} heard at {b.At:HH:mm:ss.fff} was pending until {b.Deadline:HH:mm:ss.fff}");
+            }
+        }
+        return judged;
     }
 
     private void Count(string name, long amount) => Interlocked.Add(ref _counters.GetOrAdd(name, static _ => new StrongBox<long>()).Value, amount);

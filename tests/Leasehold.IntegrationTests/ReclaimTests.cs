@@ -1,0 +1,135 @@
+using Leasehold.Nfs4.Client;
+
+namespace Leasehold.IntegrationTests;
+
+/// <summary>
+/// Reclaims when no state survived (RFC 8881 §8.4.2.1, §18.16.3, §18.10.3, §18.51): every reclaim is
+/// NFS4ERR_NO_GRACE, before any other rule, and in particular before the "no new state until RECLAIM_COMPLETE"
+/// rule, which would otherwise answer NFS4ERR_GRACE to a client that is reclaiming (as every client does before its
+/// RECLAIM_COMPLETE) and leave it unable to recover its open files.
+/// </summary>
+public sealed class ReclaimTests(ServerFixture fx) : IClassFixture<ServerFixture>
+{
+    private static readonly Nfs4SessionOptions Reclaiming = new() { ReclaimComplete = false };
+
+    [Theory]
+    [InlineData(DelegationType.None)]
+    [InlineData(DelegationType.Read)]
+    [InlineData(DelegationType.Write)]
+    public async Task OPEN_CLAIM_PREVIOUS_before_RECLAIM_COMPLETE_is_NO_GRACE(DelegationType held)
+    {
+        var file = await NewFileAsync();
+        await using var client = await fx.ConnectAsync(options: Reclaiming);
+
+        using var c = new CompoundBuilder("reclaim").PutFh(file)
+            .Open(OpenClaim.Previous(held), ShareAccess.Write, ShareDeny.None, client.OpenOwner).GetFh();
+        Assert.Equal(NfsStat4.NoGrace, (await client.CompoundAsync(c).Bounded()).Status);
+    }
+
+    [Fact]
+    public async Task Delegation_reclaims_before_RECLAIM_COMPLETE_are_NO_GRACE()
+    {
+        var root = await fx.RootAsync();
+        var name = ServerFixture.NewName("deleg-prev");
+        var file = await NewFileAsync(name);
+        await using var client = await fx.ConnectAsync(options: Reclaiming);
+
+        using (var c = new CompoundBuilder("deleg_prev_fh").PutFh(file)
+                   .Open(new OpenClaim(OpenClaimType.DelegPrevFh), ShareAccess.Read, ShareDeny.None, client.OpenOwner))
+            Assert.Equal(NfsStat4.NoGrace, (await client.CompoundAsync(c).Bounded()).Status);
+        using (var c = new CompoundBuilder("deleg_prev").PutFh(root)
+                   .Open(new OpenClaim(OpenClaimType.DelegatePrev, name), ShareAccess.Read, ShareDeny.None, client.OpenOwner))
+            Assert.Equal(NfsStat4.NoGrace, (await client.CompoundAsync(c).Bounded()).Status);
+    }
+
+    [Fact]
+    public async Task CLAIM_DELEG_CUR_FH_is_decoded_with_its_stateid_and_CLAIM_DELEG_PREV_FH_without()
+    {
+        // claim types 5 and 6 (RFC 8881 §18.16.1): CLAIM_DELEG_CUR_FH carries a stateid, CLAIM_DELEG_PREV_FH nothing.
+        // Decoding them the wrong way round reads the stateid as the next operation.
+        var file = await NewFileAsync();
+        var s = fx.Session;
+        using var c = new CompoundBuilder("deleg_cur_fh").PutFh(file)
+            .Open(OpenClaim.DelegCurFh(new StateId(1, 0x1234)), ShareAccess.Read, ShareDeny.None, s.OpenOwner).GetFh();
+        var reply = await s.CompoundAsync(c).Bounded();
+        Assert.Equal(NfsStat4.NotSupp, reply.Status); // no delegation is ever granted yet, so none can be claimed
+        Assert.Equal(3, reply.Results.Count); // SEQUENCE, PUTFH, OPEN: the compound was read as sent
+    }
+
+    [Fact]
+    public async Task The_same_reclaims_after_RECLAIM_COMPLETE_are_NO_GRACE_too()
+    {
+        var file = await NewFileAsync();
+        var s = fx.Session; // has sent RECLAIM_COMPLETE
+
+        using var c = new CompoundBuilder("late_reclaim").PutFh(file)
+            .Open(OpenClaim.Previous(DelegationType.None), ShareAccess.Read, ShareDeny.None, s.OpenOwner);
+        Assert.Equal(NfsStat4.NoGrace, (await s.CompoundAsync(c).Bounded()).Status);
+    }
+
+    [Fact]
+    public async Task LOCK_reclaim_is_NO_GRACE_before_and_after_RECLAIM_COMPLETE_whatever_its_stateid()
+    {
+        var file = await NewFileAsync();
+        var bogus = new StateId(1, 0x1234);
+        await using var client = await fx.ConnectAsync(options: Reclaiming);
+
+        using (var c = new CompoundBuilder("lock_reclaim").PutFh(file)
+                   .Lock(LockType.Write, 0, 10, new Locker(true, bogus, client.NewOwner("lock")), reclaim: true))
+            Assert.Equal(NfsStat4.NoGrace, (await client.CompoundAsync(c).Bounded()).Status);
+
+        var s = fx.Session;
+        var open = (await s.OpenAsync(file, ShareAccess.Both).Bounded()).ValueOrThrow();
+        using (var c = new CompoundBuilder("lock_reclaim_late").PutFh(file)
+                   .Lock(LockType.Write, 0, 10, new Locker(true, open.StateId, s.NewOwner("lock")), reclaim: true))
+            Assert.Equal(NfsStat4.NoGrace, (await s.CompoundAsync(c).Bounded()).Status);
+        Assert.True((await s.CloseAsync(file, open.StateId).Bounded()).IsOk);
+    }
+
+    [Fact]
+    public async Task New_state_before_RECLAIM_COMPLETE_is_still_GRACE()
+    {
+        var file = await NewFileAsync();
+        await using var client = await fx.ConnectAsync(options: Reclaiming);
+
+        Assert.Equal(NfsStat4.Grace, (await client.OpenAsync(file, ShareAccess.Read).Bounded()).Status);
+    }
+
+    [Fact]
+    public async Task A_client_open_across_a_restart_reclaims_gets_NO_GRACE_opens_afresh_and_its_write_lands()
+    {
+        // The Linux client's recovery, step by step: the same co_ownerid after the restart, OPEN CLAIM_PREVIOUS,
+        // NO_GRACE, RECLAIM_COMPLETE, then an ordinary OPEN (CLAIM_FH) and the write that was pending.
+        var owner = ServerFixture.NewName("appender");
+        var file = await NewFileAsync();
+        await using (var before = await fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = owner }))
+        {
+            var open = (await before.OpenAsync(file, ShareAccess.Write).Bounded()).ValueOrThrow();
+            Assert.True((await before.WriteAsync(file, open.StateId, 0, ServerFixture.Bytes("1\n")).Bounded()).IsOk);
+
+            await fx.RestartAsync();
+        }
+
+        await using var after = await fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = owner, ReclaimComplete = false });
+        using (var c = new CompoundBuilder("reclaim").PutFh(file)
+                   .Open(OpenClaim.Previous(DelegationType.None), ShareAccess.Write, ShareDeny.None, after.OpenOwner))
+            Assert.Equal(NfsStat4.NoGrace, (await after.CompoundAsync(c).Bounded()).Status);
+        using (var rc = new CompoundBuilder("reclaim_complete").ReclaimComplete())
+            Assert.Equal(NfsStat4.Ok, (await after.CompoundAsync(rc).Bounded()).Status);
+
+        var reopened = (await after.OpenAsync(file, ShareAccess.Write).Bounded()).ValueOrThrow();
+        Assert.True((await after.WriteAsync(file, reopened.StateId, 2, ServerFixture.Bytes("2\n")).Bounded()).IsOk);
+        Assert.True((await after.CloseAsync(file, reopened.StateId).Bounded()).IsOk);
+
+        var data = (await fx.Session.ReadAsync(file, StateId.Anonymous, 0, 100).Bounded()).ValueOrThrow();
+        Assert.Equal("1\n2\n", System.Text.Encoding.UTF8.GetString(data.Data.Span));
+    }
+
+    private async Task<FileHandle> NewFileAsync(string? name = null)
+    {
+        var s = fx.Session;
+        var f = (await s.CreateAsync(await fx.RootAsync(), name ?? ServerFixture.NewName("reclaim")).Bounded()).ValueOrThrow();
+        Assert.True((await s.CloseAsync(f.FileHandle, f.StateId).Bounded()).IsOk);
+        return f.FileHandle;
+    }
+}

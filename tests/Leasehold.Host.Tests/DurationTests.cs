@@ -100,11 +100,15 @@ public sealed class DurationTests : IDisposable
     }
 
     [Fact]
-    public async Task Engine_durations_take_the_same_forms()
+    public async Task Engine_and_rpc_durations_take_the_same_forms()
     {
         // Before, "LeaseBreakTime": 45 meant 45 days and was refused as more than a day; now it is 45 seconds.
+        // BoundIdleTimeout may be up to 7 days: the host's own bound (a year) leaves each class its range.
         _scratch.MakeDirectory("export");
-        _scratch.Write("leasehold.json", """{"Engine":{"LeaseBreakTime":45,"LayoutBreakTime":"1m","DelegationRecallWindow":"00:00:30","IdleSweepInterval":"500ms"}}""");
+        _scratch.Write("leasehold.json", """
+            {"Engine":{"LeaseBreakTime":45,"LayoutBreakTime":"1m","DelegationRecallWindow":"00:00:30","IdleSweepInterval":"500ms"},
+             "Rpc":{"IdleTimeout":"6m","BoundIdleTimeout":"2d","WarningWindow":60}}
+            """);
 
         await using var server = await LeaseholdCommand.ServeAsync(_scratch.Root, ["serve", "--listen", $"{Scratch.UnusedLoopback()}:0"]);
 

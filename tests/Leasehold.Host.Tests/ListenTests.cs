@@ -101,6 +101,19 @@ public sealed class ListenTests : IDisposable
     }
 
     [Fact]
+    public async Task A_second_server_on_the_same_address_is_refused_naming_it()
+    {
+        _scratch.MakeDirectory("a");
+        _scratch.MakeDirectory("b");
+        await using var first = await LeaseholdCommand.ServeAsync(_scratch.Root, ["serve", "a", "--listen", $"{Scratch.UnusedLoopback()}:0"]);
+
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "b", "--listen", first.EndPoint.ToString()]);
+
+        Assert.Equal(1, outcome.ExitCode);
+        Assert.Equal($"leasehold: {first.EndPoint} is already in use (another server listens there; stop it or choose another --listen)", outcome.ErrorLine);
+    }
+
+    [Fact]
     public async Task An_address_not_on_this_machine_is_named()
     {
         _scratch.MakeDirectory("share");

@@ -41,7 +41,16 @@ internal static class DemoCommand
             result.AddError($"{name} {SettingsSources.Quote(raw)} {problem}");
             return default;
         }
-        return Duration.TryParse(raw, out TimeSpan value, out _) ? value : default;
+        TimeSpan value = Duration.TryParse(raw, out TimeSpan parsed, out _) ? parsed : default;
+        try
+        {
+            new LeaseEngineOptions { LeaseBreakTime = value, DelegationBreakTime = value, LayoutBreakTime = value }.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            result.AddError($"{name} {SettingsSources.Quote(raw)}: {SectionValidator<LeaseEngineOptions>.Sentence(ex).Replace("LeaseBreakTime ", "the break time ", StringComparison.Ordinal)}");
+        }
+        return value;
     }
 
     private static async Task<int> RunAsync(TimeSpan breakTime, bool verbose, CancellationToken ct)

@@ -65,9 +65,13 @@ internal sealed class NfsServerService(
             {
                 _rpc.Start(endPoint);
             }
+            catch (RpcListenException ex)
+            {
+                throw new StartupException(ListenProblem(ex.EndPoint, ex.SocketError, ex.Message), StartupFault.Environment, ex);
+            }
             catch (SocketException ex)
             {
-                throw new StartupException(ListenProblem(endPoint, ex), StartupFault.Environment, ex);
+                throw new StartupException(ListenProblem(endPoint, ex.SocketErrorCode, ex.Message), StartupFault.Environment, ex);
             }
         }
         catch
@@ -80,12 +84,12 @@ internal sealed class NfsServerService(
     }
 
     /// <summary>Why listening on <paramref name="endPoint"/> failed, in one line that names it.</summary>
-    internal static string ListenProblem(IPEndPoint endPoint, SocketException ex) => ex.SocketErrorCode switch
+    internal static string ListenProblem(IPEndPoint endPoint, SocketError error, string message) => error switch
     {
         SocketError.AddressAlreadyInUse => $"{endPoint} is already in use (another server listens there; stop it or choose another --listen)",
         SocketError.AddressNotAvailable => $"cannot listen on {endPoint}: that address is not one of this machine's",
         SocketError.AccessDenied => $"cannot listen on {endPoint}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
-        _ => $"cannot listen on {endPoint}: {ex.Message.TrimEnd('.')}",
+        _ => message.StartsWith("Cannot listen on ", StringComparison.Ordinal) ? "c" + message[1..].TrimEnd('.') : $"cannot listen on {endPoint}: {message.TrimEnd('.')}",
     };
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -25,6 +25,16 @@ internal sealed class SectionValidator<T>(string section, Action<T> validate, Se
     /// <summary>"{setting and value}: {the class's sentence}", without the exception's "(Parameter ...)" and "Actual value" lines.</summary>
     public static string Describe(string section, ArgumentException ex, SettingsSources sources)
     {
+        string sentence = Sentence(ex);
+        if (string.IsNullOrEmpty(ex.ParamName))
+            return $"{section}: {sentence}";
+        string key = $"{section}:{ex.ParamName}";
+        return $"{sources.NameWithValue(key)}: {sentence}";
+    }
+
+    /// <summary>The exception's own sentence: its message without "(Parameter ...)", "Actual value was" and the full stop.</summary>
+    public static string Sentence(ArgumentException ex)
+    {
         string sentence = ex.Message;
         int cut = sentence.IndexOf(" (Parameter '", StringComparison.Ordinal);
         if (cut >= 0)
@@ -32,10 +42,6 @@ internal sealed class SectionValidator<T>(string section, Action<T> validate, Se
         int newline = sentence.IndexOfAny(['\r', '\n']);
         if (newline >= 0)
             sentence = sentence[..newline];
-        sentence = sentence.TrimEnd('.', ' ');
-        if (string.IsNullOrEmpty(ex.ParamName))
-            return $"{section}: {sentence}";
-        string key = $"{section}:{ex.ParamName}";
-        return $"{sources.NameWithValue(key)}: {sentence}";
+        return sentence.TrimEnd('.', ' ');
     }
 }

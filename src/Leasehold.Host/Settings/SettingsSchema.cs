@@ -65,8 +65,11 @@ public static class SettingsSchema
     public static SettingsSection? Find(string section) =>
         Sections.FirstOrDefault(s => string.Equals(s.Name, section, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The longest a duration setting may be. No Leasehold timer is meant to run for more than a day.</summary>
-    public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(1);
+    /// <summary>
+    /// The longest any duration setting may be, whatever its class allows: a year is no timeout of a file server's,
+    /// only a typo (or "90" read as days). Each options class's Validate() gives the setting's real range.
+    /// </summary>
+    public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(365);
 
     /// <summary>
     /// Checks <paramref name="raw"/> as a value for a property of type <paramref name="type"/> and gives it in the
@@ -96,7 +99,7 @@ public static class SettingsSchema
             if (d < TimeSpan.Zero)
                 return "must not be negative";
             if (d > MaxDuration)
-                return $"is too long: {Duration.Format(d)}, more than a day";
+                return $"is too long: {Duration.Format(d)}, more than a year";
             canonical = d.ToString("c", CultureInfo.InvariantCulture);
             return null;
         }

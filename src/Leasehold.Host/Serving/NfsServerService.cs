@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Leasehold.Engine;
 using Leasehold.Export;
 using Leasehold.Host.Settings;
@@ -15,8 +14,8 @@ namespace Leasehold.Host.Serving;
 /// <summary>
 /// Starts the layers bottom up (engine, exported tree, NFSv4.1 state, RPC listener) and stops them top down, so no
 /// call arrives at a layer that is already gone. Stopping closes every connection and fails every parked breaker.
-/// A start the machine refuses (no export, a corrupt handle key, an address in use) throws
-/// <see cref="StartupException"/> with one line naming the directory, the file or the address.
+/// A start the machine refuses throws <see cref="StartupException"/> (no export, a corrupt handle key) or
+/// <see cref="RpcListenException"/> (an address in use), each with one line naming the directory, the file or the address.
 /// </summary>
 internal sealed class NfsServerService(
     IOptions<ServerSettings> server,
@@ -61,18 +60,7 @@ internal sealed class NfsServerService(
             }
             _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers);
             _rpc = new RpcServer([_nfs.Program], rpcOptions.Value, loggers.CreateLogger<RpcServer>());
-            try
-            {
-                _rpc.Start(endPoint);
-            }
-            catch (RpcListenException ex)
-            {
-                throw new StartupException(ListenProblem(ex.EndPoint, ex.SocketError, ex.Message), StartupFault.Environment, ex);
-            }
-            catch (SocketException ex)
-            {
-                throw new StartupException(ListenProblem(endPoint, ex.SocketErrorCode, ex.Message), StartupFault.Environment, ex);
-            }
+            _rpc.Start(endPoint); // RpcListenException names the address; the command prints it as one line
         }
         catch
         {
@@ -82,15 +70,6 @@ internal sealed class NfsServerService(
         Log.Serving(_logger, exportOptions.FullPath, _rpc.LocalEndPoint!, nfsOptions.Value.LeaseTime.TotalSeconds,
             exportOptions.ReadOnly ? "read-only" : "read-write", exportOptions.RootSquash ? "root squashed" : "root not squashed");
     }
-
-    /// <summary>Why listening on <paramref name="endPoint"/> failed, in one line that names it.</summary>
-    internal static string ListenProblem(IPEndPoint endPoint, SocketError error, string message) => error switch
-    {
-        SocketError.AddressAlreadyInUse => $"{endPoint} is already in use (another server listens there; stop it or choose another --listen)",
-        SocketError.AddressNotAvailable => $"cannot listen on {endPoint}: that address is not one of this machine's",
-        SocketError.AccessDenied => $"cannot listen on {endPoint}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
-        _ => message.StartsWith("Cannot listen on ", StringComparison.Ordinal) ? "c" + message[1..].TrimEnd('.') : $"cannot listen on {endPoint}: {message.TrimEnd('.')}",
-    };
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

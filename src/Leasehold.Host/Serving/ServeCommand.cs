@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 using Leasehold.Engine;
 using Leasehold.Export;
@@ -96,6 +98,10 @@ internal static class ServeCommand
         {
             return Refused(ex.Failures.FirstOrDefault() ?? ex.Message, 2, verbose ? ex : null);
         }
+        catch (RpcListenException ex)
+        {
+            return Refused(ListenProblem(ex.EndPoint, ex.SocketError, ex.Message), 1, verbose ? ex : null);
+        }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // A fault of ours, not of the settings: still one line, with the whole story under --verbose.
@@ -104,6 +110,15 @@ internal static class ServeCommand
             return Refused($"{what}: {ex.GetType().Name}: {first}{(verbose ? "" : " (--verbose shows where)")}", 1, verbose ? ex : null);
         }
     }
+
+    /// <summary>Why listening on <paramref name="endPoint"/> failed, in one line that names it.</summary>
+    internal static string ListenProblem(IPEndPoint endPoint, SocketError error, string message) => error switch
+    {
+        SocketError.AddressAlreadyInUse => $"{endPoint} is already in use (another server listens there; stop it or choose another --listen)",
+        SocketError.AddressNotAvailable => $"cannot listen on {endPoint}: that address is not one of this machine's",
+        SocketError.AccessDenied => $"cannot listen on {endPoint}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+        _ => message.StartsWith("Cannot listen on ", StringComparison.Ordinal) ? "c" + message[1..].TrimEnd('.') : $"cannot listen on {endPoint}: {message.TrimEnd('.')}",
+    };
 
     private static int Refused(string line, int exitCode, Exception? detail)
     {

@@ -1,8 +1,31 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using Leasehold.Host;
 using Leasehold.Host.Demo;
 using Leasehold.Host.Serving;
+using Leasehold.Host.Settings;
 
 var root = new RootCommand("Leasehold: a delegation-aware NFSv4.1 file server built around a lease engine.");
-root.Subcommands.Add(ServeCommand.Create());
+var serve = ServeCommand.Create();
+root.Subcommands.Add(serve);
 root.Subcommands.Add(DemoCommand.Create());
-return await root.Parse(args).InvokeAsync();
+
+// `serve --help` ends with the settings: the file, the environment, every key and its default.
+if (root.Options.OfType<HelpOption>().FirstOrDefault() is { Action: SynchronousCommandLineAction help } helpOption)
+{
+    helpOption.Action = new AppendedHelp(help, serve,
+        () => SettingsHelp.Text(ServeCommand.DefaultConfigFile, ServeCommand.EnvironmentPrefix));
+}
+
+// A usage error is one line on stderr, as every other refusal; --help shows the rest.
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    string command = parse.CommandResult.Command == root ? "leasehold" : $"leasehold {parse.CommandResult.Command.Name}";
+    // A mistyped option takes the place of an argument and leaves its value unmatched: name the option, not the value.
+    var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("unknown option", StringComparison.Ordinal)) ?? parse.Errors[0];
+    Console.Error.WriteLine($"leasehold: {error.Message.TrimEnd('.')} (see {command} --help)");
+    return 2;
+}
+return await parse.InvokeAsync();

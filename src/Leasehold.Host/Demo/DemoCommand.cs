@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Leasehold.Engine;
+using Leasehold.Host.Settings;
 using Microsoft.Extensions.Logging;
 
 namespace Leasehold.Host.Demo;
@@ -13,10 +14,12 @@ internal static class DemoCommand
 {
     public static Command Create()
     {
-        var breakTime = new Option<double>("--break-time")
+        var breakTime = new Option<TimeSpan>("--break-time")
         {
-            Description = "Seconds a holder has to answer a break (the demo keeps it short).",
-            DefaultValueFactory = _ => 2.0,
+            Description = "How long a holder has to answer a break (default 2s; the demo keeps it short): seconds, or 2s, 500ms.",
+            HelpName = "duration",
+            DefaultValueFactory = _ => TimeSpan.FromSeconds(2),
+            CustomParser = ParseDuration,
         };
         var verbose = new Option<bool>("--verbose") { Description = "Show the engine's debug log events too." };
         var command = new Command("demo", "Run a short scripted demonstration of leases, delegations, recalls and layouts.")
@@ -24,8 +27,30 @@ internal static class DemoCommand
             breakTime,
             verbose,
         };
-        command.SetAction((parse, ct) => RunAsync(TimeSpan.FromSeconds(parse.GetValue(breakTime)), parse.GetValue(verbose), ct));
+        command.SetAction((parse, ct) => RunAsync(parse.GetValue(breakTime), parse.GetValue(verbose), ct));
         return command;
+    }
+
+    /// <summary>A duration as every setting takes it; out of the engine's range (0 to 1 day) is a parse error naming the option.</summary>
+    private static TimeSpan ParseDuration(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        string raw = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+        string name = (result.Parent as System.CommandLine.Parsing.OptionResult)?.Option.Name ?? "--break-time";
+        if (SettingsSchema.Convert(typeof(TimeSpan), raw, out _) is { } problem)
+        {
+            result.AddError($"{name} {SettingsSources.Quote(raw)} {problem}");
+            return default;
+        }
+        TimeSpan value = Duration.TryParse(raw, out TimeSpan parsed, out _) ? parsed : default;
+        try
+        {
+            new LeaseEngineOptions { LeaseBreakTime = value, DelegationBreakTime = value, LayoutBreakTime = value }.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            result.AddError($"{name} {SettingsSources.Quote(raw)}: {SectionValidator<LeaseEngineOptions>.Sentence(ex).Replace("LeaseBreakTime ", "the break time ", StringComparison.Ordinal)}");
+        }
+        return value;
     }
 
     private static async Task<int> RunAsync(TimeSpan breakTime, bool verbose, CancellationToken ct)

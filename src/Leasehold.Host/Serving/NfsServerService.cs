@@ -1,6 +1,7 @@
 using System.Net;
 using Leasehold.Engine;
 using Leasehold.Export;
+using Leasehold.Host.Settings;
 using Leasehold.Nfs4;
 using Leasehold.Nfs4.State;
 using Leasehold.Rpc.Server;
@@ -13,6 +14,8 @@ namespace Leasehold.Host.Serving;
 /// <summary>
 /// Starts the layers bottom up (engine, exported tree, NFSv4.1 state, RPC listener) and stops them top down, so no
 /// call arrives at a layer that is already gone. Stopping closes every connection and fails every parked breaker.
+/// A start the machine refuses throws <see cref="StartupException"/> (no export, a corrupt handle key) or
+/// <see cref="RpcListenException"/> (an address in use), each with one line naming the directory, the file or the address.
 /// </summary>
 internal sealed class NfsServerService(
     IOptions<ServerSettings> server,
@@ -32,23 +35,40 @@ internal sealed class NfsServerService(
     /// <summary>Where the server really listens (the port chosen when asked for 0).</summary>
     public IPEndPoint? EndPoint => _rpc?.LocalEndPoint;
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         var exportOptions = export.Value;
-        Directory.CreateDirectory(exportOptions.FullPath);
+        ExportDirectory.Prepare(exportOptions, server.Value.CreateExport);
         var endPoint = server.Value.ParseListen();
-
-        // Delegations get as long as a client's lease to come back: a client that renews in time can always answer.
-        var engine = engineOptions.Value;
-        engine.DelegationBreakTime = nfsOptions.Value.LeaseTime;
-        _engine = new LeaseEngine(engine, time, OwnerMatchers.SameGroup, logger: loggers.CreateLogger<LeaseEngine>());
-        _tree = new LocalDirectoryTree(exportOptions, new EngineChangeGate(_engine), loggers.CreateLogger<LocalDirectoryTree>());
-        _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers);
-        _rpc = new RpcServer([_nfs.Program], rpcOptions.Value, loggers.CreateLogger<RpcServer>());
-        _rpc.Start(endPoint);
+        try
+        {
+            // Delegations get as long as a client's lease to come back: a client that renews in time can always answer.
+            var engine = engineOptions.Value;
+            engine.DelegationBreakTime = nfsOptions.Value.LeaseTime;
+            _engine = new LeaseEngine(engine, time, OwnerMatchers.SameGroup, logger: loggers.CreateLogger<LeaseEngine>());
+            try
+            {
+                _tree = new LocalDirectoryTree(exportOptions, new EngineChangeGate(_engine), loggers.CreateLogger<LocalDirectoryTree>());
+            }
+            catch (InvalidDataException ex)
+            {
+                throw new StartupException(ex.Message.TrimEnd('.'), StartupFault.Environment, ex); // the handle key: names the file and what to do
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                throw new StartupException($"cannot export {exportOptions.FullPath}: {ExportDirectory.Reason(ex)}", StartupFault.Environment, ex);
+            }
+            _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers);
+            _rpc = new RpcServer([_nfs.Program], rpcOptions.Value, loggers.CreateLogger<RpcServer>());
+            _rpc.Start(endPoint); // RpcListenException names the address; the command prints it as one line
+        }
+        catch
+        {
+            await DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
         Log.Serving(_logger, exportOptions.FullPath, _rpc.LocalEndPoint!, nfsOptions.Value.LeaseTime.TotalSeconds,
             exportOptions.ReadOnly ? "read-only" : "read-write", exportOptions.RootSquash ? "root squashed" : "root not squashed");
-        return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

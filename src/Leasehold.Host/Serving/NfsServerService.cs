@@ -59,7 +59,7 @@ internal sealed class NfsServerService(
                 throw new StartupException($"cannot export {exportOptions.FullPath}: {ExportDirectory.Reason(ex)}", StartupFault.Environment, ex);
             }
             _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers);
-            _rpc = new RpcServer([_nfs.Program], rpcOptions.Value, loggers.CreateLogger<RpcServer>());
+            _rpc = new RpcServer([_nfs.Program], rpcOptions.Value, loggers.CreateLogger<RpcServer>(), time);
             _rpc.Start(endPoint); // RpcListenException names the address; the command prints it as one line
         }
         catch

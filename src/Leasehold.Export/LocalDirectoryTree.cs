@@ -547,7 +547,14 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     {
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
-        FsStatus status = Resolve(file, out SafeFd source, out Statx sourceStat);
+        // Only a file with a name in the export gains another: one reached through its pin alone (unlinked, or its names
+        // left the export) is NotFound, as link(2) refuses a file with no links (ENOENT).
+        FsStatus status = ResolveLinked(file, out SafeFd source, out Statx sourceStat);
+        if (status == FsStatus.Stale && _pins.Duplicate(file) is { } pinned)
+        {
+            pinned.Dispose();
+            return FsStatus.NotFound;
+        }
         if (status != FsStatus.Ok)
             return status;
         using (source)
@@ -692,9 +699,10 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
     }
 
     /// <summary>
-    /// A pinned file whose last link is gone, through the pin's descriptor: an unlinked file is in no directory, so it
-    /// cannot have left the export. A pinned file that still has links but does not resolve has moved out of the
-    /// export, and stays Stale.
+    /// A pinned file that no longer resolves inside the export, through the pin's descriptor, until the last pin goes:
+    /// its last name in the export was removed (whether or not links to it remain elsewhere on the filesystem, which
+    /// the server cannot tell from a move out of the export). An open keeps the file it opened, as an open descriptor
+    /// does on POSIX and as knfsd does; only regular files are pinned, so nothing here reaches a directory outside.
     /// </summary>
     private bool ResolvePinned(FileHandle handle, out SafeFd fd, out Statx st)
     {
@@ -702,7 +710,7 @@ public sealed class LocalDirectoryTree : IExportedTree, IDisposable
         st = default;
         if (_pins.Duplicate(handle) is not { } copy)
             return false;
-        if (Stat(copy, out st) != 0 || st.NumLinks != 0)
+        if (Stat(copy, out st) != 0)
         {
             copy.Dispose();
             return false;

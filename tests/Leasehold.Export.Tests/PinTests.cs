@@ -88,18 +88,28 @@ public sealed class PinTests(ExportFixture fixture) : IClassFixture<ExportFixtur
     }
 
     [Fact]
-    public async Task A_pinned_file_moved_out_of_the_export_is_still_stale()
+    public async Task A_pinned_file_whose_names_left_the_export_stays_reachable_until_the_last_pin_but_gets_no_new_name()
     {
         using var tree = OwnTree(fixture);
         tree.ExportCheckInterval = TimeSpan.Zero; // no window in which a cached verification still stands
         var (dir, path) = await fixture.NewDirectoryAsync();
         FileHandle file = await tree.CreateFileAsync(dir, "leaving");
-        using var pin = tree.Pin(file).Value;
+        await tree.WriteTextAsync(file, "kept");
+        var pin = tree.Pin(file).Value;
+        string outside = Path.Join(fixture.OutsidePath, "pinned-" + Guid.NewGuid().ToString("N"));
 
-        File.Move(Path.Join(path, "leaving"), Path.Join(fixture.OutsidePath, "pinned-" + Guid.NewGuid().ToString("N")));
+        File.Move(Path.Join(path, "leaving"), outside);
 
-        // Still linked, but outside: a pin keeps an unlinked file reachable, never one that left the export.
+        // As an open descriptor keeps the file on POSIX (and knfsd's handle does): the pin holds it, links elsewhere or not.
+        Assert.Equal("kept", tree.ReadText(file));
+        Assert.Equal(1u, tree.Attributes(file).NumLinks);
+        // But it is not brought back into the export under a new name.
+        var linked = await tree.LinkAsync(Caller.Root, file, dir, FileName.FromString("back"), ChangeContext.Anonymous, default);
+        Assert.Equal(FsStatus.NotFound, linked.Status);
+
+        pin.Dispose();
         Assert.Equal(FsStatus.Stale, tree.GetAttributes(file).Status);
+        File.Delete(outside);
     }
 
     [Fact]

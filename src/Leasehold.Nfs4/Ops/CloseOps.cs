@@ -62,14 +62,16 @@ internal sealed class OpenDowngradeOp : INfsOp<OpenDowngradeArgs, StateId>
 
     public ValueTask<OpResult<StateId>> ExecuteAsync(CompoundContext ctx, OpenDowngradeArgs args, CancellationToken cancellationToken)
     {
-        if (!ctx.TryGetCurrentFh(out _, out var status))
+        if (!ctx.TryGetCurrentFh(out var fh, out var status))
             return ValueTask.FromResult<OpResult<StateId>>(status);
         status = ctx.Server.States.FindOpen(ctx.Resolve(args.StateId), ctx.Client, out var open);
         if (status != NfsStat4.Ok)
             return ValueTask.FromResult<OpResult<StateId>>(status);
+        if (open!.File != fh)
+            return ValueTask.FromResult<OpResult<StateId>>(NfsStat4.BadStateId); // another file's open (as CLOSE)
         var access = (Share)(args.Access & 0xFF);
         var deny = (Share)args.Deny;
-        var shares = ctx.Server.States.SharesFor(open!.FileId);
+        var shares = ctx.Server.States.SharesFor(open.FileId);
         Share dropped;
         StateId id;
         lock (shares.Sync)

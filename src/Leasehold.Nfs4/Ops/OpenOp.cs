@@ -280,6 +280,9 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         var truncation = default(UnreservedIo);
         if (!created && rest.Size is not null)
         {
+            // A truncation is a write: an open without write access may not make it (knfsd: nfserr_inval).
+            if ((args.ShareAccess & (uint)Share.Write) == 0)
+                return NfsStat4.Inval;
             var admitted = OpenRegistry.BeginTruncate(ctx.Server, ctx.Client!, args.Owner, handle, out truncation);
             if (admitted != NfsStat4.Ok)
                 return admitted; // before anything is cut: a truncation is a write another open may deny (§9.1.2)

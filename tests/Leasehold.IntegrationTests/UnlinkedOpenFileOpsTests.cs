@@ -1,0 +1,94 @@
+using Leasehold.Nfs4.Client;
+
+namespace Leasehold.IntegrationTests;
+
+/// <summary>
+/// Every operation that takes a file handle or an open's stateid keeps working on a file whose last name another client
+/// removed while it was open (issue 6, item 7, beyond READ/WRITE/GETATTR/SETATTR): OPEN by handle from another client,
+/// OPEN_DOWNGRADE, LOCK/LOCKU, VERIFY/NVERIFY, ACCESS, COMMIT and CLOSE. As on knfsd, the file lives while any open
+/// holds it, whichever client's open that is.
+/// </summary>
+public sealed class UnlinkedOpenFileOpsTests(ServerFixture fx) : IClassFixture<ServerFixture>, IAsyncLifetime
+{
+    private Nfs4Session _a = null!;
+    private Nfs4Session _b = null!;
+
+    public async Task InitializeAsync()
+    {
+        _a = await fx.ConnectAsync();
+        _b = await fx.ConnectAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _a.DisposeAsync();
+        await _b.DisposeAsync();
+    }
+
+    /// <summary>A creates a file open for read and write, writes "hello", and B removes it.</summary>
+    private async Task<(FileHandle Root, string Name, OpenedFile Open)> RemovedWhileOpenAsync()
+    {
+        var root = await fx.RootAsync();
+        string name = ServerFixture.NewName("victim");
+        var open = (await _a.CreateAsync(root, name).Bounded()).ValueOrThrow();
+        Assert.True((await _a.WriteAsync(open.FileHandle, open.StateId, 0, ServerFixture.Bytes("hello")).Bounded()).IsOk);
+        Assert.True((await _b.RemoveAsync(root, name).Bounded()).IsOk);
+        return (root, name, open);
+    }
+
+    private static async Task<string> ReadAsync(Nfs4Session session, FileHandle fh, StateId stateId) =>
+        System.Text.Encoding.UTF8.GetString((await session.ReadAsync(fh, stateId, 0, 1000).Bounded()).ValueOrThrow().Data.Span);
+
+    [Fact]
+    public async Task Another_client_opens_the_unlinked_file_by_handle_and_keeps_it_after_the_first_open_closes()
+    {
+        var (_, name, open) = await RemovedWhileOpenAsync();
+        var fh = open.FileHandle;
+
+        var second = (await _b.OpenAsync(fh, ShareAccess.Read).Bounded()).ValueOrThrow();
+        Assert.True((await _a.CloseAsync(fh, open.StateId).Bounded()).IsOk);
+
+        Assert.Equal("hello", await ReadAsync(_b, fh, second.StateId));
+        Assert.True((await _b.CloseAsync(fh, second.StateId).Bounded()).IsOk);
+        Assert.Equal(0, UnlinkedOpenFileTests.DescriptorsOn(Path.Join(fx.ExportPath, name)));
+        Assert.Equal(NfsStat4.Stale, (await _b.GetAttrAsync(fh, AttrBitmap.Of(FileAttr.NumLinks)).Bounded()).Status);
+    }
+
+    [Fact]
+    public async Task Open_downgrade_lock_verify_access_and_commit_work_on_the_unlinked_file_until_close()
+    {
+        var (_, name, open) = await RemovedWhileOpenAsync();
+        var fh = open.FileHandle;
+
+        var locked = await _a.LockAsync(fh, LockType.Read, 0, 5, Locker.FromOpen(open.StateId, _a.NewOwner("lock"))).Bounded();
+        Assert.Equal(NfsStat4.Ok, locked.Status);
+        Assert.Equal(NfsStat4.Ok, (await _a.UnlockAsync(fh, LockType.Read, locked.StateId, 0, 5).Bounded()).Status);
+
+        var downgraded = await _a.OpenDowngradeAsync(fh, open.StateId, ShareAccess.Read).Bounded();
+        Assert.Equal(NfsStat4.Ok, downgraded.Status);
+        Assert.Equal("hello", await ReadAsync(_a, fh, downgraded.Value));
+
+        using (var verify = new CompoundBuilder("verify").PutFh(fh).Verify(new SetAttributes { Size = 5 }).NVerify(new SetAttributes { Size = 6 }))
+            Assert.Equal(NfsStat4.Ok, (await _a.CompoundAsync(verify).Bounded()).Status);
+        using (var verify = new CompoundBuilder("verify").PutFh(fh).Verify(new SetAttributes { Size = 6 }))
+            Assert.Equal(NfsStat4.NotSame, (await _a.CompoundAsync(verify).Bounded()).Status);
+
+        Assert.Equal(NfsStat4.Ok, (await _a.AccessAsync(fh, AccessBits.Read).Bounded()).Status);
+        Assert.Equal(NfsStat4.Ok, (await _a.CommitAsync(fh).Bounded()).Status);
+
+        Assert.True((await _a.CloseAsync(fh, downgraded.Value).Bounded()).IsOk);
+        Assert.Equal(0, UnlinkedOpenFileTests.DescriptorsOn(Path.Join(fx.ExportPath, name)));
+        Assert.Equal(NfsStat4.Stale, (await _a.CommitAsync(fh).Bounded()).Status);
+    }
+
+    [Fact]
+    public async Task The_unlinked_file_cannot_be_given_a_name_again()
+    {
+        // Linux refuses linkat() of a file with no links left (ENOENT), and so does knfsd's LINK: the file is on its way out.
+        var (root, name, open) = await RemovedWhileOpenAsync();
+        var linked = await _a.LinkAsync(open.FileHandle, root, name + "-revived").Bounded();
+        Assert.Equal(NfsStat4.NoEnt, linked.Status);
+        Assert.Equal(NfsStat4.NoEnt, (await _a.LookupAsync(root, name + "-revived").Bounded()).Status);
+        Assert.True((await _a.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
+    }
+}

@@ -71,6 +71,24 @@ public sealed class MalformedInputTests(ServerFixture fx) : IClassFixture<Server
         Assert.Equal(NfsStat4.Ok, await session.RenewAsync().Bounded()); // the slot moved on; the session goes on
     }
 
+    [Theory]
+    [InlineData(1u << 16, 2u)]          // time_access_set (attribute 48) with time_how4 2
+    [InlineData(1u << 22, 0xFFFF_FFFFu)] // time_modify_set (attribute 54) with time_how4 0xFFFFFFFF
+    public async Task A_settime4_that_is_neither_server_nor_client_time_is_BADXDR_and_changes_nothing(uint word1, uint how)
+    {
+        var s = fx.Session;
+        var f = (await s.CreateAsync(await fx.RootAsync(), ServerFixture.NewName("settime")).Bounded()).ValueOrThrow();
+        var before = (await s.GetAttrAsync(f.FileHandle, AttrBitmap.Of(FileAttr.TimeAccess, FileAttr.TimeModify)).Bounded()).ValueOrThrow();
+
+        // SETATTR: anonymous stateid, bitmap4 {0, word1}, attr_vals of one word, the time_how4.
+        using var c = new CompoundBuilder("settime").PutFh(f.FileHandle).Raw(34, RawRpc.Words(0, 0, 0, 0, 2, 0, word1, 4, how));
+        Assert.Equal(NfsStat4.BadXdr, (await s.CompoundAsync(c).Bounded()).Status);
+
+        var after = (await s.GetAttrAsync(f.FileHandle, AttrBitmap.Of(FileAttr.TimeAccess, FileAttr.TimeModify)).Bounded()).ValueOrThrow();
+        Assert.Equal(before.TimeAccess, after.TimeAccess);
+        Assert.Equal(before.TimeModify, after.TimeModify);
+    }
+
     [Fact]
     public async Task An_unknown_procedure_is_PROC_UNAVAIL()
     {

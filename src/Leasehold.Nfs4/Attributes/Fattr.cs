@@ -224,16 +224,18 @@ internal static class FattrDecoder
                         changes = changes with { Gid = gid };
                         break;
                     case Attr.TimeAccessSet:
-                        if (r.ReadUInt32() == 1)
-                            changes = changes with { AccessTime = ReadTime(ref r) };
-                        else
-                            changes = changes with { AccessTimeNow = true };
+                        changes = ReadTimeHow(ref r) switch
+                        {
+                            TimeHow.SetToClientTime => changes with { AccessTime = ReadTime(ref r) },
+                            _ => changes with { AccessTimeNow = true },
+                        };
                         break;
                     case Attr.TimeModifySet:
-                        if (r.ReadUInt32() == 1)
-                            changes = changes with { ModifyTime = ReadTime(ref r) };
-                        else
-                            changes = changes with { ModifyTimeNow = true };
+                        changes = ReadTimeHow(ref r) switch
+                        {
+                            TimeHow.SetToClientTime => changes with { ModifyTime = ReadTime(ref r) },
+                            _ => changes with { ModifyTimeNow = true },
+                        };
                         break;
                 }
             }
@@ -243,6 +245,21 @@ internal static class FattrDecoder
         {
             return NfsStat4.BadXdr;
         }
+    }
+
+    private enum TimeHow : uint
+    {
+        SetToServerTime = 0,
+        SetToClientTime = 1,
+    }
+
+    /// <summary>time_how4 (RFC 8881 §3.3.9 settime4): any value but SET_TO_SERVER_TIME4 and SET_TO_CLIENT_TIME4 is bad XDR.</summary>
+    private static TimeHow ReadTimeHow(ref XdrReader r)
+    {
+        uint how = r.ReadUInt32();
+        if (how > (uint)TimeHow.SetToClientTime)
+            XdrException.Throw($"time_how4 {how}");
+        return (TimeHow)how;
     }
 
     private static FsTime ReadTime(ref XdrReader r)

@@ -76,11 +76,14 @@ internal sealed class OpenDowngradeOp : INfsOp<OpenDowngradeArgs, StateId>
         StateId id;
         lock (shares.Sync)
         {
-            if (access == Share.None || (access & ~open.Access) != 0 || (deny & ~open.Deny) != 0)
+            // §18.18.3: the new modes must be the union of some of the OPENs in effect (OPEN BOTH cannot become READ).
+            if (access == Share.None || (uint)access > 3 || (uint)deny > 3 || (access & ~open.Access) != 0
+                || (deny & ~open.Deny) != 0 || !open.IsUnionOfOpens(access, deny))
                 return ValueTask.FromResult<OpResult<StateId>>(NfsStat4.Inval);
             dropped = open.Access & ~access;
             open.Access = access;
             open.Deny = deny;
+            open.KeepOpensWithin(access, deny);
             open.SeqId++;
             id = open.Id;
         }

@@ -88,8 +88,7 @@ internal static class OpenRegistry
                     pin?.Dispose();
                 open.Access = newAccess;
                 open.Deny = newDeny;
-                open.AccessEverAsked |= access;
-                open.DenyEverAsked |= deny;
+                open.RecordOpen(access, deny);
                 open.SeqId++;
                 break;
             }

@@ -36,10 +36,48 @@ internal sealed class OpenState(StateKey key, NfsClient client, byte[] owner, Fi
 
     public Share Deny;
 
-    /// <summary>Every access an OPEN asked for (OPEN_DOWNGRADE may only go down to a subset of these, §18.18.3).</summary>
-    public Share AccessEverAsked;
+    /// <summary>
+    /// The (access, deny) pairs of the OPENs in effect on this open stateid, one bit each (bit access * 4 + deny), as
+    /// knfsd's st_access_bmap/st_deny_bmap: OPEN_DOWNGRADE may only go to the union of some of them (§18.18.3).
+    /// </summary>
+    public ushort SharesAsked;
 
-    public Share DenyEverAsked;
+    /// <summary>Records an OPEN's (access, deny) pair in <see cref="SharesAsked"/>.</summary>
+    public void RecordOpen(Share access, Share deny) => SharesAsked |= (ushort)(1 << ((int)access * 4 + (int)deny));
+
+    /// <summary>
+    /// Whether (access, deny) is the union of the access and deny of some subset of the OPENs in effect (RFC 8881
+    /// §18.18.3). The pairs that fit inside (access, deny) form the largest candidate subset: if any subset's union is
+    /// exactly (access, deny), so is theirs.
+    /// </summary>
+    public bool IsUnionOfOpens(Share access, Share deny)
+    {
+        Share a = Share.None, d = Share.None;
+        for (int bit = 0; bit < 16; bit++)
+        {
+            if ((SharesAsked & (1 << bit)) == 0)
+                continue;
+            var pa = (Share)(bit / 4);
+            var pd = (Share)(bit % 4);
+            if ((pa & ~access) == 0 && (pd & ~deny) == 0)
+            {
+                a |= pa;
+                d |= pd;
+            }
+        }
+        return a == access && d == deny;
+    }
+
+    /// <summary>After a downgrade to (access, deny), only the OPENs inside it remain in effect.</summary>
+    public void KeepOpensWithin(Share access, Share deny)
+    {
+        for (int bit = 0; bit < 16; bit++)
+        {
+            if (((Share)(bit / 4) & ~access) != 0 || ((Share)(bit % 4) & ~deny) != 0)
+                SharesAsked &= (ushort)~(1 << bit);
+        }
+        RecordOpen(access, deny); // the downgraded open is one OPEN's worth from here on
+    }
 
     public bool Closed;
 

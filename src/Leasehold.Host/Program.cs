@@ -24,8 +24,24 @@ if (parse.Errors.Count > 0)
 {
     string command = parse.CommandResult.Command == root ? "leasehold" : $"leasehold {parse.CommandResult.Command.Name}";
     // A mistyped option takes the place of an argument and leaves its value unmatched: name the option, not the value.
-    var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("unknown option", StringComparison.Ordinal)) ?? parse.Errors[0];
-    Console.Error.WriteLine($"leasehold: {error.Message.TrimEnd('.')} (see {command} --help)");
+    var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("unknown option", StringComparison.Ordinal))?.Message.TrimEnd('.');
+    if (error is null && parse.UnmatchedTokens.Count > 0)
+    {
+        // "leasehold frobnicate" would otherwise say "Required command was not provided", and "serve x --lisen" give
+        // no hint: name the token, and the nearest option or command.
+        string token = parse.UnmatchedTokens[0];
+        var current = parse.CommandResult.Command;
+        bool option = token.StartsWith('-');
+        var names = option
+            ? current.Options.Select(o => o.Name)
+            : current.Subcommands.Select(c => c.Name);
+        string? near = SettingsSchema.Nearest(token, names);
+        string what = option ? "option" : current.Subcommands.Count > 0 ? "command" : "argument";
+        string hint = near is not null ? $" (did you mean {near}?)"
+            : !option && current.Subcommands.Count > 0 ? $" (commands: {string.Join(", ", current.Subcommands.Select(c => c.Name))})" : "";
+        error = $"{(what == "argument" ? "unexpected" : "unknown")} {what} {token}{hint}";
+    }
+    Console.Error.WriteLine($"leasehold: {error ?? parse.Errors[0].Message.TrimEnd('.')} (see {command} --help)");
     return 2;
 }
 return await parse.InvokeAsync();

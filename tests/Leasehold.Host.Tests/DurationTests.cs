@@ -38,6 +38,10 @@ public sealed class DurationTests : IDisposable
     [InlineData("1.2.3", -1)]
     [InlineData("1e3", -1)]
     [InlineData("99999999999999999999", -1)]
+    [InlineData("-", -1)]
+    [InlineData("+", -1)]
+    [InlineData("-+", -1)]
+    [InlineData("+90", 90_000)]
     public void Durations_are_read_one_way(string text, long expectedMilliseconds)
     {
         bool ok = Duration.TryParse(text, out TimeSpan value, out string error);

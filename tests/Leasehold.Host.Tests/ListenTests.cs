@@ -101,6 +101,23 @@ public sealed class ListenTests : IDisposable
     }
 
     [Fact]
+    public async Task An_address_in_use_is_refused_before_anything_is_created_or_logged()
+    {
+        // The default export: the one the server would create, with its state directory and handle key beside it.
+        using var taken = new TcpListener(Scratch.UnusedLoopback(), 0);
+        taken.Start();
+        var endPoint = (IPEndPoint)taken.LocalEndpoint;
+
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "--listen", endPoint.ToString()]);
+
+        Assert.Equal(1, outcome.ExitCode);
+        Assert.Equal($"leasehold: {endPoint} is already in use (another server listens there; stop it or choose another --listen)", outcome.ErrorLine);
+        Assert.Empty(outcome.Stdout); // before, "Created a new file handle signing key" and "Exporting ..." came first
+        Assert.False(Directory.Exists(_scratch.PathOf("export")));
+        Assert.False(Directory.Exists(_scratch.PathOf(".leasehold-state")));
+    }
+
+    [Fact]
     public async Task A_second_server_on_the_same_address_is_refused_naming_it()
     {
         _scratch.MakeDirectory("a");

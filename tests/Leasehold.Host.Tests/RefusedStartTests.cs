@@ -197,12 +197,20 @@ public sealed class RefusedStartTests : IDisposable
         Assert.Contains(outcome.Stdout, l => l.Contains("client 2's delegation was revoked at its deadline", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task A_mistyped_option_is_named_with_the_nearest_one()
+    [Theory]
+    [InlineData(new[] { "serve", "--lisen", "127.0.0.1:2049" }, "unknown option --lisen (did you mean --listen?) (see leasehold serve --help)")]
+    [InlineData(new[] { "serve", "share", "--lisen", "127.0.0.1:2049" }, "unknown option --lisen (did you mean --listen?) (see leasehold serve --help)")]
+    [InlineData(new[] { "demo", "--brake-time", "5" }, "unknown option --brake-time (did you mean --break-time?) (see leasehold demo --help)")]
+    [InlineData(new[] { "serve", "share", "-l", "127.0.0.1:2049" }, "unknown option -l (see leasehold serve --help)")]
+    [InlineData(new[] { "frobnicate" }, "unknown command frobnicate (commands: serve, demo) (see leasehold --help)")]
+    [InlineData(new[] { "serv" }, "unknown command serv (did you mean serve?) (see leasehold --help)")]
+    [InlineData(new[] { "serve", "share", "other" }, "unexpected argument other (see leasehold serve --help)")]
+    public async Task A_mistyped_option_or_command_is_named_with_the_nearest_one(string[] args, string expected)
     {
-        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "--lisen", "127.0.0.1:2049"]);
+        // Before: "serve share --lisen" named no option, and "frobnicate" said "Required command was not provided".
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, args);
 
         Assert.Equal(2, outcome.ExitCode);
-        Assert.Equal("leasehold: unknown option --lisen (did you mean --listen?) (see leasehold serve --help)", outcome.ErrorLine);
+        Assert.Equal("leasehold: " + expected, outcome.ErrorLine);
     }
 }

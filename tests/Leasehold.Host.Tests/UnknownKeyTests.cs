@@ -20,6 +20,11 @@ public sealed class UnknownKeyTests : IDisposable
     [InlineData("""{"Engine":{"DelegationBreakTime":5}}""", "Engine:DelegationBreakTime in {file} is not a setting: a delegation holder gets one lease period to answer a recall, so set Nfs4:LeaseTime")]
     [InlineData("""{"Export":{"ReadOnly":{"Value":true}}}""", "Export:ReadOnly in {file} takes a single value, not a section or a list")]
     [InlineData("""{"Export":true}""", "Export in {file} must be a section of settings such as Export:Path, not a value")]
+    [InlineData("""{"Logging":{"LogLevl":{"Default":"Debug"}}}""", "unknown setting Logging:LogLevl in {file} (did you mean Logging:LogLevel?)")]
+    [InlineData("""{"Logging":{"Level":"Debug"}}""", "unknown setting Logging:Level in {file} (known in Logging: LogLevel, Console)")]
+    [InlineData("""{"Logging":{"LogLevel":"Debug"}}""", "Logging:LogLevel in {file} takes one level per category, such as Logging:LogLevel:Default, not a value")]
+    [InlineData("""{"Logging":"Debug"}""", "Logging in {file} must be a section of settings such as Logging:LogLevel:Default, not a value")]
+    [InlineData("""{"Logging":{"LogLevel":{"Default":{"Level":"Debug"}}}}""", "Logging:LogLevel:Default in {file} takes a single value, not a section or a list")]
     public async Task An_unknown_key_in_the_file_is_refused(string json, string expected)
     {
         string file = _scratch.Write("leasehold.json", json);

@@ -255,6 +255,41 @@ public sealed class RpcLimitsTests : IAsyncDisposable
         await Assert.ThrowsAnyAsync<Exception>(() => send);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_connection_whose_peer_stays_connected_and_never_reads_is_closed_at_once_by_stop_or_the_idle_timeout(bool stop)
+    {
+        var options = new RpcOptions { MaxCallsInFlightPerConnection = 8, MaxQueuedReplyBytesPerConnection = 256 * 1024 };
+        var server = Start(options);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await socket.ConnectAsync(server.LocalEndPoint!);
+        var send = Task.Run(async () =>
+        {
+            for (uint i = 0; i < 2000; i++)
+                await socket.SendAsync(Frame(RpcTestClient.BuildCall(i, Program, 1, LimitsProgram.Big, w => w.WriteOpaque(new byte[16 * 1024]))));
+        });
+        // The server's write to this peer is blocked (the peer's window is full) and its reading has stopped.
+        await WaitUntil(() => server.QueuedReplyBytes >= options.MaxQueuedReplyBytesPerConnection);
+
+        // The peer stays connected and still does not read. Closing the connection must not wait for it to read
+        // (it never will): before, the write loop flushed what it had buffered on the way out, and blocked there.
+        if (stop)
+        {
+            await server.StopAsync().WaitAsync(Bound);
+        }
+        else
+        {
+            _clock.Advance(options.IdleTimeout + options.IdleTimeout / 4);
+            await WaitUntil(() => server.ConnectionCount == 0);
+        }
+        Assert.Equal(0, server.ConnectionCount);
+        Assert.Equal(0, server.QueuedReplyBytes);
+        Assert.DoesNotContain(_log.Entries, e => e.Level >= LogLevel.Error);
+        socket.Close();
+        await Assert.ThrowsAnyAsync<Exception>(() => send);
+    }
+
     [Fact]
     public async Task Over_the_servers_total_a_peer_that_reads_its_replies_still_gets_answers()
     {

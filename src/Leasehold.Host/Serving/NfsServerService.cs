@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Leasehold.Engine;
 using Leasehold.Export;
 using Leasehold.Host.Settings;
@@ -38,10 +39,12 @@ internal sealed class NfsServerService(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var exportOptions = export.Value;
-        ExportDirectory.Prepare(exportOptions, server.Value.CreateExport);
-        var endPoint = server.Value.ParseListen();
+        // Bind first: an address in use is refused before anything is created or logged (the export directory, the
+        // handle key, "Exporting ..."). Clients that connect meanwhile wait in the backlog until accepting starts.
+        Socket? listener = RpcServer.Listen(server.Value.ParseListen());
         try
         {
+            ExportDirectory.Prepare(exportOptions, server.Value.CreateExport);
             // Delegations get as long as a client's lease to come back: a client that renews in time can always answer.
             var engine = engineOptions.Value;
             engine.DelegationBreakTime = nfsOptions.Value.LeaseTime;
@@ -60,10 +63,12 @@ internal sealed class NfsServerService(
             }
             _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers);
             _rpc = new RpcServer([_nfs.Program], rpcOptions.Value, loggers.CreateLogger<RpcServer>(), time);
-            _rpc.Start(endPoint); // RpcListenException names the address; the command prints it as one line
+            _rpc.Start(listener);
+            listener = null; // the server owns it now
         }
         catch
         {
+            listener?.Dispose();
             await DisposeAsync().ConfigureAwait(false);
             throw;
         }

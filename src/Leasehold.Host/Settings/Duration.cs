@@ -68,6 +68,8 @@ public static class Duration
                 return false;
             }
         }
+        if (!sawNumber)
+            return Fail(out error); // a sign alone ("-", "+") is no duration, not zero
         if (negative)
             totalSeconds = -totalSeconds;
         // TimeSpan holds ±10,675,199 days; anything near that is a typo, and the callers' ranges say so in their words.

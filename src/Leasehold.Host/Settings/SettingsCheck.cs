@@ -83,21 +83,53 @@ public static class SettingsCheck
         }
     }
 
+    /// <summary>
+    /// The logging section: LogLevel's values must be levels; Console (the console provider's own settings) belongs
+    /// to Microsoft.Extensions.Logging and is left to it; anything else there is a typo that would be ignored.
+    /// </summary>
     private static void CheckLogging(SettingsSources sources, IConfigurationProvider provider, SourceKind kind, IConfigurationSource source, string top)
     {
+        string[] known = [LogLevelKey, ConsoleKey];
+        if (ChildKeys(provider, top).Count == 0)
+        {
+            provider.TryGet(top, out string? value);
+            if (!string.IsNullOrEmpty(value))
+                throw Refuse($"{sources.Name(SettingsSchema.LoggingSection, kind, source)} must be a section of settings such as {SettingsSchema.LoggingSection}:{LogLevelKey}:Default, not a value");
+            return;
+        }
         foreach (string child in ChildKeys(provider, top))
         {
-            if (!string.Equals(child, "LogLevel", StringComparison.OrdinalIgnoreCase))
-                continue; // provider settings (Console:...) belong to Microsoft.Extensions.Logging
-            foreach (string category in ChildKeys(provider, $"{top}:{child}"))
+            string childPath = $"{SettingsSchema.LoggingSection}:{child}";
+            if (string.Equals(child, ConsoleKey, StringComparison.OrdinalIgnoreCase))
+                continue; // the console provider's settings (Console:FormatterName, ...) belong to Microsoft.Extensions.Logging
+            if (!string.Equals(child, LogLevelKey, StringComparison.OrdinalIgnoreCase))
+            {
+                string? near = SettingsSchema.Nearest(child, known);
+                throw Refuse(near is null
+                    ? $"unknown setting {sources.Name(childPath, kind, source)} (known in {SettingsSchema.LoggingSection}: {string.Join(", ", known)})"
+                    : $"unknown setting {sources.Name(childPath, kind, source)} (did you mean {SettingsSchema.LoggingSection}:{near}?)");
+            }
+            var categories = ChildKeys(provider, $"{top}:{child}");
+            if (categories.Count == 0)
+            {
+                provider.TryGet($"{top}:{child}", out string? value);
+                if (!string.IsNullOrEmpty(value))
+                    throw Refuse($"{sources.Name(childPath, kind, source)} takes one level per category, such as {SettingsSchema.LoggingSection}:{LogLevelKey}:Default, not a value");
+            }
+            foreach (string category in categories)
             {
                 string path = $"{top}:{child}:{category}";
+                if (ChildKeys(provider, path).Count > 0)
+                    throw Refuse($"{sources.Name(path, kind, source)} takes a single value, not a section or a list");
                 provider.TryGet(path, out string? raw);
                 if (!Enum.TryParse(raw, ignoreCase: true, out LogLevel _) || raw is null || char.IsAsciiDigit(raw.TrimStart()[0]) || raw.TrimStart()[0] == '-')
                     throw Refuse($"{sources.NameWithValue(path, kind, source, raw)} must be one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
             }
         }
     }
+
+    private const string LogLevelKey = "LogLevel";
+    private const string ConsoleKey = "Console";
 
     private static string KnownSections() =>
         string.Join(", ", SettingsSchema.Sections.Select(s => s.Name).Append(SettingsSchema.LoggingSection));

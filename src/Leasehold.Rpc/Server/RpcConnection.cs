@@ -466,7 +466,10 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
                 ReplyDone(unsent);
             try
             {
-                await output.CompleteAsync().ConfigureAwait(false); // flushes what is buffered, which may meet a reset
+                // Completing without an exception flushes what is buffered, with no way to cancel it: on a connection
+                // being closed (server stop, idle, making room) whose peer does not read, that write would block until
+                // the peer read, so the connection would never end. Completing with one discards the buffer instead.
+                await output.CompleteAsync(Closed.IsCancellationRequested ? new OperationCanceledException(Closed) : null).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
             {

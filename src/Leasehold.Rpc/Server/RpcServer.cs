@@ -72,12 +72,42 @@ public sealed class RpcServer : IAsyncDisposable
     {
         if (_listener is not null)
             throw new InvalidOperationException("The server is already started.");
+        Start(Listen(endPoint));
+    }
+
+    /// <summary>
+    /// Starts accepting on <paramref name="listener"/>, a socket from <see cref="Listen"/>, which the server now owns.
+    /// A host binds first and builds what serves the calls afterwards, so an address in use is refused before
+    /// anything else is done; connections made meanwhile wait in the backlog.
+    /// </summary>
+    public void Start(Socket listener)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        if (_listener is not null)
+            throw new InvalidOperationException("The server is already started.");
+        _listener = listener;
+        Log.Listening(_logger, listener.LocalEndPoint!);
+        var sweep = _options.IdleTimeout / 4;
+        _heartbeat = Time.CreateTimer(static s => ((RpcServer)s!).CloseIdleConnections(), this, sweep, sweep);
+        _acceptLoop = AcceptLoopAsync(listener);
+    }
+
+    /// <summary>
+    /// A TCP socket bound to <paramref name="endPoint"/> and listening (backlog 512), not yet accepting; hand it to
+    /// <see cref="Start(Socket)"/>, or dispose it.
+    /// </summary>
+    /// <exception cref="RpcListenException">The address cannot be listened on: in use (by another server, even one of
+    /// ours: the socket never shares its port), not ours, or a privileged port.</exception>
+    public static Socket Listen(IPEndPoint endPoint)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
         var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
             AllowRebindOnly(listener);
             listener.Bind(endPoint);
             listener.Listen(512);
+            return listener;
         }
         catch (SocketException ex)
         {
@@ -89,11 +119,6 @@ public sealed class RpcServer : IAsyncDisposable
             listener.Dispose();
             throw;
         }
-        _listener = listener;
-        Log.Listening(_logger, listener.LocalEndPoint!);
-        var sweep = _options.IdleTimeout / 4;
-        _heartbeat = Time.CreateTimer(static s => ((RpcServer)s!).CloseIdleConnections(), this, sweep, sweep);
-        _acceptLoop = AcceptLoopAsync(listener);
     }
 
     /// <summary>

@@ -44,4 +44,7 @@ if (parse.Errors.Count > 0)
     Console.Error.WriteLine($"leasehold: {error ?? parse.Errors[0].Message.TrimEnd('.')} (see {command} --help)");
     return 2;
 }
-return await parse.InvokeAsync();
+// SIGTERM/Ctrl-C cancel the command, and System.CommandLine gives it ProcessTerminationTimeout (2 s by default) before
+// it exits 143 under it. A clean stop (close connections, release state, drain the engine) may take up to the host's
+// ShutdownTimeout (10 s, see ServeCommand): allow a little more, so a slow stop still ends with "Stopped" and exit 0.
+return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = ServeCommand.ShutdownTimeout + TimeSpan.FromSeconds(5) });

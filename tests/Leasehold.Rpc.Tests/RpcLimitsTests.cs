@@ -85,6 +85,20 @@ public sealed class RpcLimitsTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task The_IPv6_wildcard_address_takes_IPv4_clients_too_and_so_conflicts_with_IPv4_loopback()
+    {
+        if (!Socket.OSSupportsIPv6)
+            return; // nothing to check on a machine without IPv6
+        var wildcard = Start(at: new IPEndPoint(IPAddress.IPv6Any, 0));
+        int port = wildcard.LocalEndPoint!.Port;
+        Assert.Throws<RpcListenException>(() => Start(at: new IPEndPoint(IPAddress.Loopback, port)));
+
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(client.Connected);
+    }
+
+    [Fact]
     public void A_listener_that_offers_to_share_its_port_does_not_make_ours_share_it()
     {
         using var other = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

@@ -27,6 +27,9 @@ internal static class ServeCommand
     /// <summary>The settings file read when --config is not given, if it exists.</summary>
     public const string DefaultConfigFile = "leasehold.json";
 
+    /// <summary>How long a stop may take to close connections and release state before the host gives up on it.</summary>
+    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>Prefix of the environment variables read as settings.</summary>
     public const string EnvironmentPrefix = "LEASEHOLD_";
 
@@ -187,7 +190,7 @@ internal static class ServeCommand
         Bind<RpcOptions>(builder, sources, "Rpc", o => o.Validate());
         builder.Services.AddSingleton<NfsServerService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NfsServerService>());
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         return builder;
     }
 

@@ -105,6 +105,9 @@ public sealed class RpcServer : IAsyncDisposable
         try
         {
             AllowRebindOnly(listener);
+            // [::] means every address, IPv4 ones too (as knfsd's and sshd's listeners do); .NET turns dual-stack off.
+            if (endPoint.Address.Equals(IPAddress.IPv6Any))
+                listener.DualMode = true;
             listener.Bind(endPoint);
             listener.Listen(512);
             return listener;

@@ -100,6 +100,9 @@ public sealed class OwnChangeWhileBreakingTests
         int fd = await a.OpenAsync(k.File, OpenAccess.Read);
         Assert.True((await a.SetLeaseAsync(fd, KernelLease.Write)).Ok);
         var kernelRead = await b.StartOpenAsync(k.File, OpenAccess.Read);
+        // The reader's open runs in another process: wait for its SIGIO before reading the lease, or F_GETLEASE may
+        // come first and see no break yet.
+        Assert.True(await a.WaitForSigiosAsync(1, Observe.NoticeTimeout), "A got no SIGIO for the reader");
         Assert.Equal(HolderAsked.Downgrade, await Observe.KernelAskedAsync(a, fd, KernelLease.Write, expectedSigios: 1));
         var kernelWrite = await c.StartOpenAsync(k.File, OpenAccess.Write);
         Assert.True(await a.WaitForSigiosAsync(2, Observe.NoticeTimeout), "A got no second SIGIO for the writer");

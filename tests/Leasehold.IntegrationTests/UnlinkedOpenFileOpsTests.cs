@@ -8,31 +8,16 @@ namespace Leasehold.IntegrationTests;
 /// OPEN_DOWNGRADE, LOCK/LOCKU, VERIFY/NVERIFY, ACCESS, COMMIT and CLOSE. As on knfsd, the file lives while any open
 /// holds it, whichever client's open that is.
 /// </summary>
-public sealed class UnlinkedOpenFileOpsTests(ServerFixture fx) : IClassFixture<ServerFixture>, IAsyncLifetime
+public sealed class UnlinkedOpenFileOpsTests(ServerFixture fixture) : TwoClientTests(fixture), IClassFixture<ServerFixture>
 {
-    private Nfs4Session _a = null!;
-    private Nfs4Session _b = null!;
-
-    public async Task InitializeAsync()
-    {
-        _a = await fx.ConnectAsync();
-        _b = await fx.ConnectAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
-    }
-
     /// <summary>A creates a file open for read and write, writes "hello", and B removes it.</summary>
     private async Task<(FileHandle Root, string Name, OpenedFile Open)> RemovedWhileOpenAsync()
     {
-        var root = await fx.RootAsync();
+        var root = await Fx.RootAsync();
         string name = ServerFixture.NewName("victim");
-        var open = (await _a.CreateAsync(root, name).Bounded()).ValueOrThrow();
-        Assert.True((await _a.WriteAsync(open.FileHandle, open.StateId, 0, ServerFixture.Bytes("hello")).Bounded()).IsOk);
-        Assert.True((await _b.RemoveAsync(root, name).Bounded()).IsOk);
+        var open = (await A.CreateAsync(root, name).Bounded()).ValueOrThrow();
+        Assert.True((await A.WriteAsync(open.FileHandle, open.StateId, 0, ServerFixture.Bytes("hello")).Bounded()).IsOk);
+        Assert.True((await B.RemoveAsync(root, name).Bounded()).IsOk);
         return (root, name, open);
     }
 
@@ -45,13 +30,13 @@ public sealed class UnlinkedOpenFileOpsTests(ServerFixture fx) : IClassFixture<S
         var (_, name, open) = await RemovedWhileOpenAsync();
         var fh = open.FileHandle;
 
-        var second = (await _b.OpenAsync(fh, ShareAccess.Read).Bounded()).ValueOrThrow();
-        Assert.True((await _a.CloseAsync(fh, open.StateId).Bounded()).IsOk);
+        var second = (await B.OpenAsync(fh, ShareAccess.Read).Bounded()).ValueOrThrow();
+        Assert.True((await A.CloseAsync(fh, open.StateId).Bounded()).IsOk);
 
-        Assert.Equal("hello", await ReadAsync(_b, fh, second.StateId));
-        Assert.True((await _b.CloseAsync(fh, second.StateId).Bounded()).IsOk);
-        Assert.Equal(0, UnlinkedOpenFileTests.DescriptorsOn(Path.Join(fx.ExportPath, name)));
-        Assert.Equal(NfsStat4.Stale, (await _b.GetAttrAsync(fh, AttrBitmap.Of(FileAttr.NumLinks)).Bounded()).Status);
+        Assert.Equal("hello", await ReadAsync(B, fh, second.StateId));
+        Assert.True((await B.CloseAsync(fh, second.StateId).Bounded()).IsOk);
+        Assert.Equal(0, UnlinkedOpenFileTests.DescriptorsOn(Path.Join(Fx.ExportPath, name)));
+        Assert.Equal(NfsStat4.Stale, (await B.GetAttrAsync(fh, AttrBitmap.Of(FileAttr.NumLinks)).Bounded()).Status);
     }
 
     [Fact]
@@ -60,27 +45,27 @@ public sealed class UnlinkedOpenFileOpsTests(ServerFixture fx) : IClassFixture<S
         var (_, name, open) = await RemovedWhileOpenAsync();
         var fh = open.FileHandle;
 
-        var locked = await _a.LockAsync(fh, LockType.Read, 0, 5, Locker.FromOpen(open.StateId, _a.NewOwner("lock"))).Bounded();
+        var locked = await A.LockAsync(fh, LockType.Read, 0, 5, Locker.FromOpen(open.StateId, A.NewOwner("lock"))).Bounded();
         Assert.Equal(NfsStat4.Ok, locked.Status);
-        Assert.Equal(NfsStat4.Ok, (await _a.UnlockAsync(fh, LockType.Read, locked.StateId, 0, 5).Bounded()).Status);
+        Assert.Equal(NfsStat4.Ok, (await A.UnlockAsync(fh, LockType.Read, locked.StateId, 0, 5).Bounded()).Status);
 
         // An OPEN for READ on the removed file puts READ among the OPENs in effect, so the open may go down to it (§18.18.3).
-        var reopened = (await _a.OpenAsync(fh, ShareAccess.Read).Bounded()).ValueOrThrow();
-        var downgraded = await _a.OpenDowngradeAsync(fh, reopened.StateId, ShareAccess.Read).Bounded();
+        var reopened = (await A.OpenAsync(fh, ShareAccess.Read).Bounded()).ValueOrThrow();
+        var downgraded = await A.OpenDowngradeAsync(fh, reopened.StateId, ShareAccess.Read).Bounded();
         Assert.Equal(NfsStat4.Ok, downgraded.Status);
-        Assert.Equal("hello", await ReadAsync(_a, fh, downgraded.Value));
+        Assert.Equal("hello", await ReadAsync(A, fh, downgraded.Value));
 
         using (var verify = new CompoundBuilder("verify").PutFh(fh).Verify(new SetAttributes { Size = 5 }).NVerify(new SetAttributes { Size = 6 }))
-            Assert.Equal(NfsStat4.Ok, (await _a.CompoundAsync(verify).Bounded()).Status);
+            Assert.Equal(NfsStat4.Ok, (await A.CompoundAsync(verify).Bounded()).Status);
         using (var verify = new CompoundBuilder("verify").PutFh(fh).Verify(new SetAttributes { Size = 6 }))
-            Assert.Equal(NfsStat4.NotSame, (await _a.CompoundAsync(verify).Bounded()).Status);
+            Assert.Equal(NfsStat4.NotSame, (await A.CompoundAsync(verify).Bounded()).Status);
 
-        Assert.Equal(NfsStat4.Ok, (await _a.AccessAsync(fh, AccessBits.Read).Bounded()).Status);
-        Assert.Equal(NfsStat4.Ok, (await _a.CommitAsync(fh).Bounded()).Status);
+        Assert.Equal(NfsStat4.Ok, (await A.AccessAsync(fh, AccessBits.Read).Bounded()).Status);
+        Assert.Equal(NfsStat4.Ok, (await A.CommitAsync(fh).Bounded()).Status);
 
-        Assert.True((await _a.CloseAsync(fh, downgraded.Value).Bounded()).IsOk);
-        Assert.Equal(0, UnlinkedOpenFileTests.DescriptorsOn(Path.Join(fx.ExportPath, name)));
-        Assert.Equal(NfsStat4.Stale, (await _a.CommitAsync(fh).Bounded()).Status);
+        Assert.True((await A.CloseAsync(fh, downgraded.Value).Bounded()).IsOk);
+        Assert.Equal(0, UnlinkedOpenFileTests.DescriptorsOn(Path.Join(Fx.ExportPath, name)));
+        Assert.Equal(NfsStat4.Stale, (await A.CommitAsync(fh).Bounded()).Status);
     }
 
     [Fact]
@@ -88,9 +73,9 @@ public sealed class UnlinkedOpenFileOpsTests(ServerFixture fx) : IClassFixture<S
     {
         // Linux refuses linkat() of a file with no links left (ENOENT), and so does knfsd's LINK: the file is on its way out.
         var (root, name, open) = await RemovedWhileOpenAsync();
-        var linked = await _a.LinkAsync(open.FileHandle, root, name + "-revived").Bounded();
+        var linked = await A.LinkAsync(open.FileHandle, root, name + "-revived").Bounded();
         Assert.Equal(NfsStat4.NoEnt, linked.Status);
-        Assert.Equal(NfsStat4.NoEnt, (await _a.LookupAsync(root, name + "-revived").Bounded()).Status);
-        Assert.True((await _a.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
+        Assert.Equal(NfsStat4.NoEnt, (await A.LookupAsync(root, name + "-revived").Bounded()).Status);
+        Assert.True((await A.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
     }
 }

@@ -7,32 +7,17 @@ namespace Leasehold.IntegrationTests;
 /// through its open until the last CLOSE, as on knfsd and POSIX, and OPEN says so (OPEN4_RESULT_PRESERVE_UNLINKED,
 /// RFC 8881 §18.16.3). Then its handle is STALE and the server holds no descriptor on it.
 /// </summary>
-public sealed class UnlinkedOpenFileTests(ServerFixture fx) : IClassFixture<ServerFixture>, IAsyncLifetime
+public sealed class UnlinkedOpenFileTests(ServerFixture fixture) : TwoClientTests(fixture), IClassFixture<ServerFixture>
 {
     private static readonly AttrBitmap LinksAndSize = AttrBitmap.Of(FileAttr.NumLinks, FileAttr.Size);
-
-    private Nfs4Session _a = null!;
-    private Nfs4Session _b = null!;
-
-    public async Task InitializeAsync()
-    {
-        _a = await fx.ConnectAsync();
-        _b = await fx.ConnectAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
-    }
 
     /// <summary>A creates "victim-…" open for read and write and writes "hello" through its open.</summary>
     private async Task<(FileHandle Root, string Name, OpenedFile Open)> VictimAsync()
     {
-        var root = await fx.RootAsync();
+        var root = await Fx.RootAsync();
         string name = ServerFixture.NewName("victim");
-        var open = (await _a.CreateAsync(root, name).Bounded()).ValueOrThrow();
-        Assert.True((await _a.WriteAsync(open.FileHandle, open.StateId, 0, ServerFixture.Bytes("hello")).Bounded()).IsOk);
+        var open = (await A.CreateAsync(root, name).Bounded()).ValueOrThrow();
+        Assert.True((await A.WriteAsync(open.FileHandle, open.StateId, 0, ServerFixture.Bytes("hello")).Bounded()).IsOk);
         return (root, name, open);
     }
 
@@ -41,7 +26,7 @@ public sealed class UnlinkedOpenFileTests(ServerFixture fx) : IClassFixture<Serv
     {
         var (_, _, open) = await VictimAsync();
         Assert.Equal(OpenResultFlags.PreserveUnlinked, (OpenResultFlags)open.ResultFlags & OpenResultFlags.PreserveUnlinked);
-        Assert.True((await _a.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
+        Assert.True((await A.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
     }
 
     [Fact]
@@ -50,30 +35,30 @@ public sealed class UnlinkedOpenFileTests(ServerFixture fx) : IClassFixture<Serv
         var (root, name, open) = await VictimAsync();
         var fh = open.FileHandle;
 
-        Assert.True((await _b.RemoveAsync(root, name).Bounded()).IsOk);
-        Assert.Equal(NfsStat4.NoEnt, (await _b.LookupAsync(root, name).Bounded()).Status);
+        Assert.True((await B.RemoveAsync(root, name).Bounded()).IsOk);
+        Assert.Equal(NfsStat4.NoEnt, (await B.LookupAsync(root, name).Bounded()).Status);
 
-        Assert.Equal("hello", await ReadAsync(_a, fh, open.StateId));
-        Assert.True((await _a.WriteAsync(fh, open.StateId, 5, ServerFixture.Bytes(" world")).Bounded()).IsOk);
-        var attrs = (await _a.GetAttrAsync(fh, LinksAndSize).Bounded()).ValueOrThrow();
+        Assert.Equal("hello", await ReadAsync(A, fh, open.StateId));
+        Assert.True((await A.WriteAsync(fh, open.StateId, 5, ServerFixture.Bytes(" world")).Bounded()).IsOk);
+        var attrs = (await A.GetAttrAsync(fh, LinksAndSize).Bounded()).ValueOrThrow();
         Assert.Equal((0u, 11ul), (attrs.NumLinks, attrs.Size));
-        Assert.True((await _a.SetAttrAsync(fh, new SetAttributes { Size = 5 }, open.StateId).Bounded()).IsOk);
-        Assert.Equal("hello", await ReadAsync(_a, fh, open.StateId));
-        Assert.True((await _a.CommitAsync(fh).Bounded()).IsOk);
+        Assert.True((await A.SetAttrAsync(fh, new SetAttributes { Size = 5 }, open.StateId).Bounded()).IsOk);
+        Assert.Equal("hello", await ReadAsync(A, fh, open.StateId));
+        Assert.True((await A.CommitAsync(fh).Bounded()).IsOk);
 
         // Locks on it keep working, and another client holding the handle sees them.
-        var locked = await _a.LockAsync(fh, LockType.Write, 0, 5, Locker.FromOpen(open.StateId, _a.NewOwner("lock"))).Bounded();
+        var locked = await A.LockAsync(fh, LockType.Write, 0, 5, Locker.FromOpen(open.StateId, A.NewOwner("lock"))).Bounded();
         Assert.Equal(NfsStat4.Ok, locked.Status);
-        Assert.Equal(NfsStat4.Denied, (await _b.LockTestAsync(fh, LockType.Read, 0, 1, _b.NewOwner("probe")).Bounded()).Status);
-        Assert.True((await _a.UnlockAsync(fh, LockType.Write, locked.StateId, 0, 5).Bounded()).IsOk);
+        Assert.Equal(NfsStat4.Denied, (await B.LockTestAsync(fh, LockType.Read, 0, 1, B.NewOwner("probe")).Bounded()).Status);
+        Assert.True((await A.UnlockAsync(fh, LockType.Write, locked.StateId, 0, 5).Bounded()).IsOk);
 
-        Assert.True(DescriptorsOn(Path.Join(fx.ExportPath, name)) > 0, "the open holds the unlinked file");
-        Assert.True((await _a.CloseAsync(fh, open.StateId).Bounded()).IsOk);
+        Assert.True(DescriptorsOn(Path.Join(Fx.ExportPath, name)) > 0, "the open holds the unlinked file");
+        Assert.True((await A.CloseAsync(fh, open.StateId).Bounded()).IsOk);
 
         // The last CLOSE let go of the file: no descriptor of the server keeps it, and its handle is stale.
-        Assert.Equal(0, DescriptorsOn(Path.Join(fx.ExportPath, name)));
-        Assert.Equal(NfsStat4.Stale, (await _a.GetAttrAsync(fh, LinksAndSize).Bounded()).Status);
-        Assert.Equal(NfsStat4.Stale, (await _b.ReadAsync(fh, StateId.Anonymous, 0, 10).Bounded()).Status);
+        Assert.Equal(0, DescriptorsOn(Path.Join(Fx.ExportPath, name)));
+        Assert.Equal(NfsStat4.Stale, (await A.GetAttrAsync(fh, LinksAndSize).Bounded()).Status);
+        Assert.Equal(NfsStat4.Stale, (await B.ReadAsync(fh, StateId.Anonymous, 0, 10).Bounded()).Status);
     }
 
     [Fact]
@@ -81,43 +66,43 @@ public sealed class UnlinkedOpenFileTests(ServerFixture fx) : IClassFixture<Serv
     {
         var (root, name, open) = await VictimAsync();
         string replacement = ServerFixture.NewName("replacement");
-        var made = (await _b.CreateAsync(root, replacement).Bounded()).ValueOrThrow();
-        Assert.True((await _b.WriteAsync(made.FileHandle, made.StateId, 0, ServerFixture.Bytes("new")).Bounded()).IsOk);
-        Assert.True((await _b.CloseAsync(made.FileHandle, made.StateId).Bounded()).IsOk);
+        var made = (await B.CreateAsync(root, replacement).Bounded()).ValueOrThrow();
+        Assert.True((await B.WriteAsync(made.FileHandle, made.StateId, 0, ServerFixture.Bytes("new")).Bounded()).IsOk);
+        Assert.True((await B.CloseAsync(made.FileHandle, made.StateId).Bounded()).IsOk);
 
-        Assert.True((await _b.RenameAsync(root, replacement, root, name).Bounded()).IsOk);
+        Assert.True((await B.RenameAsync(root, replacement, root, name).Bounded()).IsOk);
 
-        Assert.Equal("hello", await ReadAsync(_a, open.FileHandle, open.StateId));
-        Assert.Equal(0u, (await _a.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).ValueOrThrow().NumLinks);
-        var now = (await _a.LookupAsync(root, name).Bounded()).ValueOrThrow();
+        Assert.Equal("hello", await ReadAsync(A, open.FileHandle, open.StateId));
+        Assert.Equal(0u, (await A.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).ValueOrThrow().NumLinks);
+        var now = (await A.LookupAsync(root, name).Bounded()).ValueOrThrow();
         Assert.Equal(made.FileHandle, now);
         Assert.NotEqual(open.FileHandle, now);
-        Assert.Equal("new", await ReadAsync(_a, now, StateId.Anonymous));
+        Assert.Equal("new", await ReadAsync(A, now, StateId.Anonymous));
 
-        Assert.True((await _a.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
-        Assert.Equal(NfsStat4.Stale, (await _a.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).Status);
+        Assert.True((await A.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
+        Assert.Equal(NfsStat4.Stale, (await A.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).Status);
     }
 
     [Fact]
     public async Task A_file_a_local_process_removes_stays_usable_until_the_last_of_two_opens_closes()
     {
         var (root, name, open) = await VictimAsync();
-        var second = (await _b.OpenAsync(root, name, ShareAccess.Read).Bounded()).ValueOrThrow();
-        string path = Path.Join(fx.ExportPath, name);
+        var second = (await B.OpenAsync(root, name, ShareAccess.Read).Bounded()).ValueOrThrow();
+        string path = Path.Join(Fx.ExportPath, name);
 
         File.Delete(path);
 
-        Assert.Equal("hello", await ReadAsync(_b, second.FileHandle, second.StateId));
-        Assert.True((await _a.WriteAsync(open.FileHandle, open.StateId, 0, ServerFixture.Bytes("J")).Bounded()).IsOk);
-        Assert.True((await _a.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
+        Assert.Equal("hello", await ReadAsync(B, second.FileHandle, second.StateId));
+        Assert.True((await A.WriteAsync(open.FileHandle, open.StateId, 0, ServerFixture.Bytes("J")).Bounded()).IsOk);
+        Assert.True((await A.CloseAsync(open.FileHandle, open.StateId).Bounded()).IsOk);
 
         // One open is left: the file is still there for it (and for the handle).
-        Assert.Equal("Jello", await ReadAsync(_b, second.FileHandle, second.StateId));
-        Assert.Equal(0u, (await _a.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).ValueOrThrow().NumLinks);
+        Assert.Equal("Jello", await ReadAsync(B, second.FileHandle, second.StateId));
+        Assert.Equal(0u, (await A.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).ValueOrThrow().NumLinks);
 
-        Assert.True((await _b.CloseAsync(second.FileHandle, second.StateId).Bounded()).IsOk);
+        Assert.True((await B.CloseAsync(second.FileHandle, second.StateId).Bounded()).IsOk);
         Assert.Equal(0, DescriptorsOn(path));
-        Assert.Equal(NfsStat4.Stale, (await _b.GetAttrAsync(second.FileHandle, LinksAndSize).Bounded()).Status);
+        Assert.Equal(NfsStat4.Stale, (await B.GetAttrAsync(second.FileHandle, LinksAndSize).Bounded()).Status);
     }
 
     [Fact]
@@ -125,15 +110,15 @@ public sealed class UnlinkedOpenFileTests(ServerFixture fx) : IClassFixture<Serv
     {
         // The same client owner with a new verifier is a rebooted client (§18.35.5 case 4): its old record and opens go.
         string owner = ServerFixture.NewName("rebooting");
-        var first = await fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = owner });
-        var root = await fx.RootAsync();
+        var first = await Fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = owner });
+        var root = await Fx.RootAsync();
         string name = ServerFixture.NewName("victim");
         var open = (await first.CreateAsync(root, name).Bounded()).ValueOrThrow();
-        string path = Path.Join(fx.ExportPath, name);
+        string path = Path.Join(Fx.ExportPath, name);
         File.Delete(path);
         Assert.Equal(0u, (await first.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).ValueOrThrow().NumLinks);
 
-        await using var rebooted = await fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = owner });
+        await using var rebooted = await Fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = owner });
 
         Assert.Equal(0, DescriptorsOn(path));
         Assert.Equal(NfsStat4.Stale, (await rebooted.GetAttrAsync(open.FileHandle, LinksAndSize).Bounded()).Status);
@@ -165,23 +150,23 @@ public sealed class UnlinkedOpenFileTests(ServerFixture fx) : IClassFixture<Serv
 }
 
 /// <summary>A client whose lease runs out gives up the unlinked files it held open (no descriptor leaks).</summary>
-public sealed class UnlinkedOpenFileExpiryTests(ShortLeaseServerFixture fx) : IClassFixture<ShortLeaseServerFixture>
+public sealed class UnlinkedOpenFileExpiryTests(ShortLeaseServerFixture Fx) : IClassFixture<ShortLeaseServerFixture>
 {
     [Fact]
     public async Task An_expired_client_releases_the_unlinked_file_it_held()
     {
-        await using var silent = await fx.ConnectAsync();
-        await using var active = await fx.ConnectAsync();
+        await using var silent = await Fx.ConnectAsync();
+        await using var active = await Fx.ConnectAsync();
         var root = (await active.LookupPathAsync("").Bounded()).ValueOrThrow();
         string name = ServerFixture.NewName("victim");
         var open = (await silent.CreateAsync(root, name).Bounded()).ValueOrThrow();
-        string path = Path.Join(fx.ExportPath, name);
+        string path = Path.Join(Fx.ExportPath, name);
         Assert.True((await active.RemoveAsync(root, name).Bounded()).IsOk);
         Assert.Equal(0u, (await active.GetAttrAsync(open.FileHandle, AttrBitmap.Of(FileAttr.NumLinks)).Bounded()).ValueOrThrow().NumLinks);
 
         for (int i = 0; i < 3; i++)
         {
-            fx.Clock.Advance(fx.LeaseTime * 0.5);
+            Fx.Clock.Advance(Fx.LeaseTime * 0.5);
             Assert.Equal(NfsStat4.Ok, await active.RenewAsync().Bounded());
         }
         Assert.Equal(NfsStat4.BadSession, await silent.RenewAsync().Bounded());

@@ -46,17 +46,6 @@ internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, u
     public bool PreserveUnlinked { get; init; }
 }
 
-/// <summary>change_info4: the directory's change attribute before and after.</summary>
-internal readonly record struct ChangeInfo(bool Atomic, ulong Before, ulong After)
-{
-    public void Write(XdrWriter w)
-    {
-        w.WriteBool(Atomic);
-        w.WriteUInt64(Before);
-        w.WriteUInt64(After);
-    }
-}
-
 /// <summary>
 /// OPEN, RFC 8881 §18.16: CLAIM_NULL (by name, creating with UNCHECKED4, GUARDED4 or EXCLUSIVE4_1) and CLAIM_FH.
 /// Share reservations are checked against other open-owners; the open is registered with the lease engine, which

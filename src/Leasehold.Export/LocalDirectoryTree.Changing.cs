@@ -1,0 +1,450 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using Leasehold.Export.Native;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Export;
+
+// LocalDirectoryTree, changing: WRITE, creating, linking, removing, renaming and setting attributes, each behind the change gate.
+public sealed partial class LocalDirectoryTree
+{
+    public async ValueTask<FsResult<(int Count, WriteStability Committed)>> WriteAsync(Caller caller, FileHandle file, long offset, ReadOnlyMemory<byte> data, WriteStability stability, ChangeContext context, CancellationToken cancellationToken)
+    {
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        if (offset < 0)
+            return FsStatus.Invalid;
+        if (!data.IsEmpty && (ulong)offset + (ulong)data.Length > MaxFileSize)
+            return FsStatus.FileTooBig; // all or nothing: the kernel would write the part below the limit, then refuse
+        FsStatus status = ResolveRegular(file, out SafeFd fd, out Statx st);
+        if (status != FsStatus.Ok)
+            return status;
+        using (fd)
+        {
+            if (!ModeBits.Allows(caller, st, ModeBits.Write) && caller.Uid != st.Uid) // owner override, as for Read
+                return FsStatus.AccessDenied;
+            using ChangeGrant grant = await _gate.BeginAsync(st.Ino, ChangeKind.Write, context, cancellationToken).ConfigureAwait(false);
+            if (!grant.CanProceed)
+                return Refused(grant);
+            using SafeFd output = Reopen(fd, LibC.O_WRONLY);
+            if (output.IsInvalid)
+                return Fail("open");
+            return WriteAll(output, offset, data.Span, stability);
+        }
+    }
+
+    public async ValueTask<FsResult<(FileHandle Handle, bool Created)>> CreateFileAsync(Caller caller, FileHandle directory, FileName name, uint mode, bool exclusive, ChangeContext context, CancellationToken cancellationToken)
+    {
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (dir)
+        {
+            if ((status = Names.Check(name)) != FsStatus.Ok)
+                return status;
+            if (!ModeBits.Allows(caller, dirStat, ModeBits.Execute))
+                return FsStatus.AccessDenied;
+
+            // An existing file is opened, not created, unless the create is exclusive: no change, so no gate.
+            FsResult<FileHandle> existing = OpenExisting(dir, name, exclusive);
+            if (existing.Status != FsStatus.NotFound)
+                return existing.IsOk ? (existing.Value, false) : existing.Status;
+
+            if (!ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
+                return FsStatus.AccessDenied;
+            using ChangeGrant grant = await _gate.BeginAsync(dirStat.Ino, ChangeKind.Create, context, cancellationToken).ConfigureAwait(false);
+            if (!grant.CanProceed)
+                return Refused(grant);
+            using SafeFd created = LibC.openat(dir, name, LibC.O_RDONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_NOFOLLOW | LibC.O_NOCTTY | LibC.O_CLOEXEC, 0);
+            if (created.IsInvalid)
+            {
+                int errno = LibC.LastErrno;
+                if (errno == Errno.EEXIST && !exclusive) // lost a race with another creator: open theirs
+                {
+                    existing = OpenExisting(dir, name, exclusive: false);
+                    return existing.IsOk ? (existing.Value, false) : existing.Status;
+                }
+                return Fail(nameof(LibC.openat), errno);
+            }
+            FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode);
+            return handle.IsOk ? (handle.Value, true) : handle.Status;
+        }
+    }
+
+    public async ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, FileName name, uint mode, ChangeContext context, CancellationToken cancellationToken)
+    {
+        FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (dir)
+        {
+            using ChangeGrant grant = await _gate.BeginAsync(dirStat.Ino, ChangeKind.Create, context, cancellationToken).ConfigureAwait(false);
+            if (!grant.CanProceed)
+                return Refused(grant);
+            if (LibC.mkdirat(dir, name, 0b111_000_000) != 0) // 0700: owner-only until chowned and chmodded below
+                return Fail(nameof(LibC.mkdirat));
+            using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
+            if (created.IsInvalid)
+                return Fail(nameof(LibC.openat));
+            return FinishCreate(dir, name, created, caller, dirStat, mode);
+        }
+    }
+
+    public async ValueTask<FsResult<FileHandle>> CreateSymlinkAsync(Caller caller, FileHandle directory, FileName name, ReadOnlyMemory<byte> target, ChangeContext context, CancellationToken cancellationToken)
+    {
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (dir)
+        {
+            if ((status = Names.Check(name)) != FsStatus.Ok)
+                return status;
+            // The target is stored, never followed here, so "/" or ".." in it are harmless; it only must be storable.
+            if ((status = Names.CheckSymlinkTarget(target.Span)) != FsStatus.Ok)
+                return status;
+            if (!ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
+                return FsStatus.AccessDenied;
+            using ChangeGrant grant = await _gate.BeginAsync(dirStat.Ino, ChangeKind.Create, context, cancellationToken).ConfigureAwait(false);
+            if (!grant.CanProceed)
+                return Refused(grant);
+            if (LibC.symlinkat(target.Span, dir, name) != 0)
+                return Fail(nameof(LibC.symlinkat));
+            using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+            if (created.IsInvalid)
+                return Fail(nameof(LibC.openat));
+            return FinishCreate(dir, name, created, caller, dirStat, mode: null);
+        }
+    }
+
+    public async ValueTask<FsResult<FileHandle>> CreateNodeAsync(Caller caller, FileHandle directory, FileName name, FileType type, uint mode, uint major, uint minor, ChangeContext context, CancellationToken cancellationToken)
+    {
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        uint format = type switch
+        {
+            FileType.Fifo => 0x1000,            // S_IFIFO
+            FileType.CharacterDevice => 0x2000, // S_IFCHR
+            FileType.BlockDevice => 0x6000,     // S_IFBLK
+            FileType.Socket => 0xC000,          // S_IFSOCK
+            _ => 0,
+        };
+        if (format == 0)
+            return FsStatus.Invalid;
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (dir)
+        {
+            if ((status = Names.Check(name)) != FsStatus.Ok)
+                return status;
+            if (!ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
+                return FsStatus.AccessDenied;
+            if (type is FileType.BlockDevice or FileType.CharacterDevice && !caller.IsRoot)
+                return FsStatus.NotPermitted; // mknod(2): devices need CAP_MKNOD; judged by the caller, not by us
+            using ChangeGrant grant = await _gate.BeginAsync(dirStat.Ino, ChangeKind.Create, context, cancellationToken).ConfigureAwait(false);
+            if (!grant.CanProceed)
+                return Refused(grant);
+            if (LibC.mknodat(dir, name, format | (mode & 0xFFF), LibC.MakeDev(major, minor)) != 0)
+                return Fail(nameof(LibC.mknodat));
+            using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+            if (created.IsInvalid)
+                return Fail(nameof(LibC.openat));
+            return FinishCreate(dir, name, created, caller, dirStat, mode: mode & 0xFFF);
+        }
+    }
+
+    public async ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, FileName name, ChangeContext context, CancellationToken cancellationToken)
+    {
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        // Only a file with a name in the export gains another: one reached through its pin alone (unlinked, or its names
+        // left the export) is NotFound, as link(2) refuses a file with no links (ENOENT).
+        FsStatus status = ResolveLinked(file, out SafeFd source, out Statx sourceStat);
+        if (status == FsStatus.Stale && _pins.Duplicate(file) is { } pinned)
+        {
+            pinned.Dispose();
+            return FsStatus.NotFound;
+        }
+        if (status != FsStatus.Ok)
+            return status;
+        using (source)
+        {
+            if (sourceStat.IsDirectory)
+                return FsStatus.IsDirectory; // no hard links to directories (link(2): EPERM)
+            status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+            if (status != FsStatus.Ok)
+                return status;
+            using (dir)
+            {
+                if ((status = Names.Check(name)) != FsStatus.Ok)
+                    return status;
+                if (!ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
+                    return FsStatus.AccessDenied;
+                using ChangeGrant grant = await _gate.BeginAsync(sourceStat.Ino, ChangeKind.Link, context, cancellationToken).ConfigureAwait(false);
+                if (!grant.CanProceed)
+                    return Refused(grant);
+                // AT_EMPTY_PATH links the fd's inode itself (needs CAP_DAC_READ_SEARCH, which we have).
+                if (LibC.linkat(source, dir, name, LibC.AT_EMPTY_PATH) != 0)
+                    return Fail(nameof(LibC.linkat));
+                return MakeHandle(source);
+            }
+        }
+    }
+
+    public async ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, FileName name, ChangeContext context, CancellationToken cancellationToken)
+    {
+        FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (dir)
+        {
+            if (StatAt(dir, name, out Statx victim) != 0)
+                return Fail(nameof(LibC.statx));
+            if (!ModeBits.MayDeleteFromSticky(caller, dirStat, victim))
+                return FsStatus.NotPermitted;
+            using ChangeGrant grant = await _gate.BeginAsync(victim.Ino, ChangeKind.Unlink, context, cancellationToken).ConfigureAwait(false);
+            if (!grant.CanProceed)
+                return Refused(grant);
+            if (LibC.unlinkat(dir, name, victim.IsDirectory ? LibC.AT_REMOVEDIR : 0) != 0)
+                return Fail(nameof(LibC.unlinkat));
+            return FsStatus.Ok;
+        }
+    }
+
+    public async ValueTask<FsStatus> RenameAsync(Caller caller, FileHandle fromDirectory, FileName fromName, FileHandle toDirectory, FileName toName, ChangeContext context, CancellationToken cancellationToken)
+    {
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        FsStatus status = ResolveDirectory(fromDirectory, forLookup: false, out SafeFd from, out Statx fromStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (from)
+        {
+            status = ResolveDirectory(toDirectory, forLookup: false, out SafeFd to, out Statx toStat);
+            if (status != FsStatus.Ok)
+                return status;
+            using (to)
+            {
+                if ((status = Names.Check(fromName)) != FsStatus.Ok || (status = Names.Check(toName)) != FsStatus.Ok)
+                    return status;
+                if (!ModeBits.Allows(caller, fromStat, ModeBits.Write | ModeBits.Execute)
+                    || !ModeBits.Allows(caller, toStat, ModeBits.Write | ModeBits.Execute))
+                    return FsStatus.AccessDenied;
+                if (StatAt(from, fromName, out Statx source) != 0)
+                    return Fail(nameof(LibC.statx));
+                if (!ModeBits.MayDeleteFromSticky(caller, fromStat, source))
+                    return FsStatus.NotPermitted;
+                // A directory moving to another parent has its ".." rewritten: that needs write on it (may_rename).
+                if (source.IsDirectory && fromStat.Ino != toStat.Ino && !ModeBits.Allows(caller, source, ModeBits.Write))
+                    return FsStatus.AccessDenied;
+
+                bool replaces = false;
+                Statx target = default;
+                if (StatAt(to, toName, out target) == 0)
+                {
+                    replaces = target.Ino != source.Ino; // two links to one file: rename(2) does nothing
+                    if (!ModeBits.MayDeleteFromSticky(caller, toStat, target))
+                        return FsStatus.NotPermitted;
+                }
+                else if (LibC.LastErrno != Errno.ENOENT)
+                {
+                    return Fail(nameof(LibC.statx));
+                }
+
+                using ChangeGrant grant = await _gate.BeginAsync(source.Ino, ChangeKind.Rename, context, cancellationToken).ConfigureAwait(false);
+                if (!grant.CanProceed)
+                    return Refused(grant);
+                using ChangeGrant replaced = replaces
+                    ? await _gate.BeginAsync(target.Ino, ChangeKind.Unlink, context, cancellationToken).ConfigureAwait(false)
+                    : ChangeGrant.Proceed;
+                if (!replaced.CanProceed)
+                    return Refused(replaced);
+                if (LibC.renameat(from, fromName, to, toName) != 0)
+                    return Fail(nameof(LibC.renameat));
+                return FsStatus.Ok;
+            }
+        }
+    }
+
+    public async ValueTask<FsResult<FileAttributes>> SetAttributesAsync(Caller caller, FileHandle handle, SetAttributes changes, ChangeContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
+        if (status != FsStatus.Ok)
+            return status;
+        using (fd)
+        {
+            if (changes.IsEmpty)
+                return Attributes.From(st);
+            if (_options.ReadOnly)
+                return FsStatus.ReadOnly;
+            if ((status = CheckSetAttributes(caller, st, changes)) != FsStatus.Ok)
+                return status;
+
+            ChangeKind kind = changes.ChangesSize ? ChangeKind.Truncate : ChangeKind.SetAttributes;
+            using ChangeGrant grant = await _gate.BeginAsync(st.Ino, kind, context, cancellationToken).ConfigureAwait(false);
+            if (!grant.CanProceed)
+                return Refused(grant);
+            if ((status = ApplySetAttributes(fd, caller, st, changes)) != FsStatus.Ok)
+                return status;
+            if (Stat(fd, out st) != 0)
+                return Fail(nameof(LibC.statx));
+            return Attributes.From(st);
+        }
+    }
+
+
+
+    private FsResult<FileHandle> OpenExisting(SafeFd dir, FileName name, bool exclusive)
+    {
+        if (StatAt(dir, name, out Statx existing) != 0)
+            return Fail(nameof(LibC.statx));
+        if (exclusive)
+            return FsStatus.Exists;
+        if (!existing.IsRegular)
+            return existing.IsDirectory ? FsStatus.IsDirectory : existing.IsSymlink ? FsStatus.Symlink : FsStatus.WrongType;
+        using SafeFd fd = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+        if (fd.IsInvalid)
+            return Fail(nameof(LibC.openat));
+        return MakeHandle(fd);
+    }
+
+    /// <summary>
+    /// Gives a new file to the caller: owner the caller, group the caller's (or the directory's, if it is setgid: BSD
+    /// group semantics), mode exactly as asked (this process's umask must not apply; the client applied its own).
+    /// chown comes before chmod because chown clears setuid/setgid. If that fails the file is removed again.
+    /// </summary>
+    private FsResult<FileHandle> FinishCreate(SafeFd dir, FileName name, SafeFd created, Caller caller, in Statx dirStat, uint? mode)
+    {
+        bool inheritGroup = (dirStat.Mode & LibC.S_ISGID) != 0;
+        uint gid = inheritGroup ? dirStat.Gid : caller.Gid;
+        FsResult<FileHandle> result = default;
+        if (LibC.fchownat(created, "", caller.Uid, gid, LibC.AT_EMPTY_PATH) != 0)
+        {
+            result = Fail(nameof(LibC.fchownat));
+        }
+        else if (mode is uint asked)
+        {
+            uint effective = asked & 0xFFF;
+            if (!caller.IsRoot && !caller.InGroup(gid))
+                effective &= ~LibC.S_ISGID; // as the kernel's inode_init_owner / setattr_prepare
+            if (inheritGroup && Stat(created, out Statx st) == 0 && st.IsDirectory)
+                effective |= LibC.S_ISGID; // subdirectories of a setgid directory stay setgid
+            if (LibC.fchmodat(LibC.AT_FDCWD, created.ProcPath, effective, 0) != 0)
+                result = Fail(nameof(LibC.fchmodat));
+        }
+        if (result.Status == FsStatus.Ok)
+            result = MakeHandle(created);
+        if (!result.IsOk)
+            _ = LibC.unlinkat(dir, name, Stat(created, out Statx made) == 0 && made.IsDirectory ? LibC.AT_REMOVEDIR : 0);
+        return result;
+    }
+
+    private static FsStatus CheckSetAttributes(Caller caller, in Statx st, SetAttributes changes)
+    {
+        if (changes.Size is not null)
+        {
+            if (st.IsDirectory)
+                return FsStatus.IsDirectory;
+            if (!st.IsRegular)
+                return FsStatus.Invalid;
+            if (!ModeBits.Allows(caller, st, ModeBits.Write) && caller.Uid != st.Uid) // knfsd: MAY_TRUNC | MAY_OWNER_OVERRIDE
+                return FsStatus.AccessDenied;
+            if (changes.Size > long.MaxValue)
+                return FsStatus.FileTooBig;
+        }
+        // chown(2): only root gives a file away; the owner may change the group to one of its own.
+        if (changes.Uid is uint uid && uid != st.Uid && !caller.IsRoot)
+            return FsStatus.NotPermitted;
+        if (changes.Gid is uint gid && gid != st.Gid && !caller.IsRoot && !(caller.Uid == st.Uid && caller.InGroup(gid)))
+            return FsStatus.NotPermitted;
+        if (changes.Mode is not null && !ModeBits.IsOwnerOrRoot(caller, st))
+            return FsStatus.NotPermitted;
+        // utimensat(2): given times need the owner (or root); "now" also any writer.
+        if ((changes.AccessTime is not null && !changes.AccessTimeNow) || (changes.ModifyTime is not null && !changes.ModifyTimeNow))
+        {
+            if (!ModeBits.IsOwnerOrRoot(caller, st))
+                return FsStatus.NotPermitted;
+        }
+        else if ((changes.AccessTimeNow || changes.ModifyTimeNow) && !ModeBits.IsOwnerOrRoot(caller, st) && !ModeBits.Allows(caller, st, ModeBits.Write))
+        {
+            return FsStatus.AccessDenied;
+        }
+        return FsStatus.Ok;
+    }
+
+    private unsafe FsStatus ApplySetAttributes(SafeFd fd, Caller caller, in Statx st, SetAttributes changes)
+    {
+        if (changes.Size is ulong size)
+        {
+            using SafeFd output = Reopen(fd, LibC.O_WRONLY);
+            if (output.IsInvalid)
+                return Fail("open");
+            if (LibC.ftruncate(output, (long)size) != 0)
+                return Fail(nameof(LibC.ftruncate));
+        }
+        if (changes.Uid is not null || changes.Gid is not null)
+        {
+            if (LibC.fchownat(fd, "", changes.Uid ?? uint.MaxValue, changes.Gid ?? uint.MaxValue, LibC.AT_EMPTY_PATH) != 0)
+                return Fail(nameof(LibC.fchownat));
+        }
+        // Symlinks have no mode of their own on Linux; knfsd drops a mode change on one, and so do we.
+        if (changes.Mode is uint mode && !st.IsSymlink)
+        {
+            uint effective = mode & 0xFFF;
+            if (!caller.IsRoot && !caller.InGroup(changes.Gid ?? st.Gid))
+                effective &= ~LibC.S_ISGID; // setattr_prepare: setgid only for a member of the file's group
+            if (LibC.fchmodat(LibC.AT_FDCWD, fd.ProcPath, effective, 0) != 0)
+                return Fail(nameof(LibC.fchmodat));
+        }
+        if (changes.AccessTime is not null || changes.AccessTimeNow || changes.ModifyTime is not null || changes.ModifyTimeNow)
+        {
+            Timespec* times = stackalloc Timespec[2];
+            times[0] = TimeSpec(changes.AccessTime, changes.AccessTimeNow);
+            times[1] = TimeSpec(changes.ModifyTime, changes.ModifyTimeNow);
+            if (LibC.utimensat(fd, "", times, LibC.AT_EMPTY_PATH | LibC.AT_SYMLINK_NOFOLLOW) != 0)
+                return Fail(nameof(LibC.utimensat));
+        }
+        return FsStatus.Ok;
+
+        static Timespec TimeSpec(FsTime? time, bool now) => now
+            ? new Timespec { Nanoseconds = LibC.UTIME_NOW }
+            : time is FsTime t ? new Timespec { Seconds = t.Seconds, Nanoseconds = t.Nanoseconds } : new Timespec { Nanoseconds = LibC.UTIME_OMIT };
+    }
+
+    private unsafe FsResult<(int Count, WriteStability Committed)> WriteAll(SafeFd output, long offset, ReadOnlySpan<byte> data, WriteStability stability)
+    {
+        if (offset > long.MaxValue - data.Length)
+            return FsStatus.FileTooBig;
+        int total = 0;
+        fixed (byte* start = data)
+        {
+            while (total < data.Length)
+            {
+                nint written = LibC.pwrite(output, start + total, (nuint)(data.Length - total), offset + total);
+                if (written < 0)
+                {
+                    if (LibC.LastErrno == Errno.EINTR)
+                        continue;
+                    return Fail(nameof(LibC.pwrite));
+                }
+                total += (int)written;
+            }
+        }
+        switch (stability)
+        {
+            case WriteStability.FileSync when LibC.fsync(output) != 0:
+                return Fail(nameof(LibC.fsync));
+            case WriteStability.DataSync when LibC.fdatasync(output) != 0:
+                return Fail(nameof(LibC.fdatasync));
+            default:
+                return (total, stability);
+        }
+    }
+}

@@ -1,0 +1,264 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using Leasehold.Export.Native;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Export;
+
+// LocalDirectoryTree, handles: from a signed handle to a verified descriptor (the cache, pinned files, the inside-the-export check) and back.
+public sealed partial class LocalDirectoryTree
+{
+    /// <summary>
+    /// Opens (O_PATH) the file a handle names and stats it. BadHandle if this export did not sign it; Stale if the file
+    /// is gone or has left the export, unless it is pinned and unlinked (<see cref="ResolvePinned"/>). On Ok the caller
+    /// owns <paramref name="fd"/>.
+    /// </summary>
+    private FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st)
+    {
+        FsStatus status = ResolveLinked(handle, out fd, out st);
+        if (status == FsStatus.Stale && ResolvePinned(handle, out fd, out st))
+            return FsStatus.Ok;
+        return status;
+    }
+
+    /// <summary>
+    /// A pinned file that no longer resolves inside the export, through the pin's descriptor, until the last pin goes:
+    /// its last name in the export was removed (whether or not links to it remain elsewhere on the filesystem, which
+    /// the server cannot tell from a move out of the export). An open keeps the file it opened, as an open descriptor
+    /// does on POSIX and as knfsd does; only regular files are pinned, so nothing here reaches a directory outside.
+    /// </summary>
+    private bool ResolvePinned(FileHandle handle, out SafeFd fd, out Statx st)
+    {
+        fd = null!;
+        st = default;
+        if (_pins.Duplicate(handle) is not { } copy)
+            return false;
+        if (Stat(copy, out st) != 0)
+        {
+            copy.Dispose();
+            return false;
+        }
+        fd = copy;
+        return true;
+    }
+
+    /// <summary>Resolves a handle to a linked file inside the export (the cache first, then open_by_handle_at).</summary>
+    private unsafe FsStatus ResolveLinked(FileHandle handle, out SafeFd fd, out Statx st)
+    {
+        fd = null!;
+        st = default;
+        if (TryResolveCached(handle, out fd, out st, out FsStatus cachedStatus))
+            return cachedStatus;
+        ReadOnlySpan<byte> bytes = handle.Span;
+        if (!_signer.TryVerify(bytes, out int type, out Range range))
+        {
+            Log.ForgedHandle(_logger, bytes.Length);
+            return FsStatus.BadHandle;
+        }
+        ReadOnlySpan<byte> kernelHandle = bytes[range];
+        byte* buffer = stackalloc byte[sizeof(FileHandleHeader) + kernelHandle.Length];
+        var header = (FileHandleHeader*)buffer;
+        header->HandleBytes = (uint)kernelHandle.Length;
+        header->HandleType = type;
+        kernelHandle.CopyTo(new Span<byte>(buffer + sizeof(FileHandleHeader), kernelHandle.Length));
+
+        SafeFd opened = LibC.open_by_handle_at(_root, header, LibC.O_PATH | LibC.O_CLOEXEC);
+        if (opened.IsInvalid)
+        {
+            int errno = LibC.LastErrno;
+            opened.Dispose();
+            // ESTALE: the inode was freed (or reused: the generation differs). ENOENT/EINVAL: nothing decodes there.
+            return errno is Errno.ESTALE or Errno.ENOENT or Errno.EINVAL ? FsStatus.Stale : Fail(nameof(LibC.open_by_handle_at), errno);
+        }
+        if (Stat(opened, out st) != 0)
+        {
+            int errno = LibC.LastErrno;
+            opened.Dispose();
+            return Fail(nameof(LibC.statx), errno);
+        }
+        if (st.NumLinks == 0 || !IsInsideExport(opened, st))
+        {
+            opened.Dispose();
+            return FsStatus.Stale; // deleted (but still open somewhere), or moved out of the export
+        }
+        Remember(handle, opened);
+        fd = opened;
+        return FsStatus.Ok;
+    }
+
+    /// <summary>Resolves from the cache of verified handles. False when the handle is not cached (or due for a re-check).</summary>
+    private bool TryResolveCached(FileHandle handle, out SafeFd fd, out Statx st, out FsStatus status)
+    {
+        fd = null!;
+        st = default;
+        status = FsStatus.Ok;
+        if (!TryGetFresh(handle, out var entry))
+            return false;
+        SafeFd copy = LibC.DuplicateFd(entry.Fd, LibC.F_DUPFD_CLOEXEC, 0);
+        if (copy.IsInvalid)
+        {
+            copy.Dispose();
+            Forget(handle, entry); // closed under us by an eviction: resolve the slow way
+            return false;
+        }
+        if (Stat(copy, out st) != 0)
+        {
+            copy.Dispose();
+            Forget(handle, entry);
+            return false;
+        }
+        if (st.NumLinks == 0)
+        {
+            copy.Dispose();
+            Forget(handle, entry);
+            status = FsStatus.Stale;
+            return true;
+        }
+        fd = copy;
+        return true;
+    }
+
+    /// <summary>A cached verification still inside its <see cref="ExportCheckInterval"/>; a stale one is dropped.</summary>
+    private bool TryGetFresh(FileHandle handle, out ResolvedHandle entry)
+    {
+        if (!_resolved.TryGetValue(handle, out entry!))
+            return false;
+        if (Time.GetElapsedTime(entry.CheckedAt) <= ExportCheckInterval)
+            return true;
+        Forget(handle, entry);
+        return false;
+    }
+
+    /// <summary>
+    /// Read bits, the owner (knfsd's owner override: a file created 0444 is still read by its creator), or execute bits
+    /// (a client reads a program to run it: knfsd's MAY_READ_IF_EXEC).
+    /// </summary>
+    private static bool MayRead(Caller caller, in Statx st) =>
+        ModeBits.Allows(caller, st, ModeBits.Read) || caller.Uid == st.Uid || ModeBits.Allows(caller, st, ModeBits.Execute);
+
+    private void Remember(FileHandle handle, SafeFd opened)
+    {
+        if (_resolved.Count >= MaxResolvedHandles)
+        {
+            foreach (var (key, old) in _resolved)
+                Forget(key, old);
+        }
+        SafeFd copy = LibC.DuplicateFd(opened, LibC.F_DUPFD_CLOEXEC, 0);
+        if (copy.IsInvalid)
+        {
+            copy.Dispose();
+            return;
+        }
+        var entry = new ResolvedHandle(copy, Time.GetTimestamp());
+        if (!_resolved.TryAdd(handle, entry))
+            copy.Dispose();
+    }
+
+    /// <summary>
+    /// Drops the cached descriptors of a handle whose last pin went: if its file was unlinked, nothing of ours may keep
+    /// its inode (and its blocks) alive any longer.
+    /// </summary>
+    private void ForgetCached(FileHandle handle)
+    {
+        if (_resolved.TryGetValue(handle, out var entry))
+            Forget(handle, entry);
+    }
+
+    private void Forget(FileHandle handle, ResolvedHandle entry)
+    {
+        if (_resolved.TryRemove(new KeyValuePair<FileHandle, ResolvedHandle>(handle, entry)))
+            entry.Dispose(); // SafeHandle keeps a descriptor open until a call using it returns
+    }
+
+    /// <summary>
+    /// What every new directory entry needs first: a writable export, the directory resolved, a valid name, and write
+    /// and search permission on the directory. On success the caller owns (and disposes) <paramref name="dir"/>.
+    /// </summary>
+    private FsStatus PrepareNewEntry(Caller caller, FileHandle directory, FileName name, out SafeFd dir, out Statx dirStat)
+    {
+        dir = null!;
+        dirStat = default;
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out dir, out dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        if ((status = Names.Check(name)) == FsStatus.Ok && !ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
+            status = FsStatus.AccessDenied;
+        if (status != FsStatus.Ok)
+        {
+            dir.Dispose();
+            dir = null!;
+        }
+        return status;
+    }
+
+    private FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st)
+    {
+        FsStatus status = Resolve(handle, out fd, out st);
+        if (status != FsStatus.Ok)
+            return status;
+        if (st.IsDirectory)
+            return FsStatus.Ok;
+        status = forLookup && st.IsSymlink ? FsStatus.Symlink : FsStatus.NotDirectory;
+        fd.Dispose();
+        fd = null!;
+        return status;
+    }
+
+    private FsStatus ResolveRegular(FileHandle handle, out SafeFd fd, out Statx st)
+    {
+        FsStatus status = Resolve(handle, out fd, out st);
+        if (status != FsStatus.Ok)
+            return status;
+        if (st.IsRegular)
+            return FsStatus.Ok;
+        status = st.IsDirectory ? FsStatus.IsDirectory : FsStatus.WrongType;
+        fd.Dispose();
+        fd = null!;
+        return status;
+    }
+
+    private bool IsInsideExport(SafeFd fd, in Statx st)
+    {
+        string? path = ReadProcLink(fd);
+        if (path is null)
+            return false;
+        if (ExportOptions.IsSameOrInside(path, _rootPath))
+            return true;
+        // A disconnected non-directory (see the class remarks): the kernel could not say where it is.
+        if (path == "/" && !st.IsDirectory)
+            return true;
+        Log.OutsideExport(_logger, st.Ino, path);
+        return false;
+    }
+
+    private FsResult<FileHandle> MakeHandle(SafeFd fd)
+    {
+        if (!TryGetKernelHandle(fd, out int type, out byte[] kernelHandle, out int mountId, out int errno))
+            return Fail(nameof(LibC.name_to_handle_at), errno);
+        if (mountId != _rootMountId)
+            return FsStatus.CrossDevice; // a mount point inside the export: its handles would not decode on our root
+        return _signer.Sign(type, kernelHandle);
+    }
+
+    private static unsafe bool TryGetKernelHandle(SafeFd fd, out int type, out byte[] kernelHandle, out int mountId, out int errno)
+    {
+        byte* buffer = stackalloc byte[sizeof(FileHandleHeader) + HandleSigner.MaxKernelHandleSize];
+        var header = (FileHandleHeader*)buffer;
+        header->HandleBytes = HandleSigner.MaxKernelHandleSize;
+        if (LibC.name_to_handle_at(fd, "", header, out mountId, LibC.AT_EMPTY_PATH) != 0)
+        {
+            errno = LibC.LastErrno;
+            type = 0;
+            kernelHandle = [];
+            return false;
+        }
+        errno = 0;
+        type = header->HandleType;
+        kernelHandle = new ReadOnlySpan<byte>(buffer + sizeof(FileHandleHeader), (int)header->HandleBytes).ToArray();
+        return true;
+    }
+}

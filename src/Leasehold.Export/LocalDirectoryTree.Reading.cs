@@ -1,0 +1,291 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using Leasehold.Export.Native;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Export;
+
+// LocalDirectoryTree, reading: attributes, lookups, access checks, READLINK, directory listings, READ, COMMIT.
+public sealed partial class LocalDirectoryTree
+{
+    public FsResult<FileAttributes> GetAttributes(FileHandle handle)
+    {
+        // Fast path: a recently verified handle is one statx on its cached descriptor (no dup, no close).
+        if (TryGetFresh(handle, out var entry) && Stat(entry.Fd, out Statx cached) == 0 && cached.NumLinks > 0)
+            return Attributes.From(cached);
+        FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
+        if (status != FsStatus.Ok)
+            return status;
+        fd.Dispose();
+        return Attributes.From(st);
+    }
+
+    public FsResult<FsStats> GetFileSystemStats(FileHandle handle)
+    {
+        FsStatus status = Resolve(handle, out SafeFd fd, out _);
+        if (status != FsStatus.Ok)
+            return status;
+        using (fd)
+        {
+            if (LibC.fstatfs(fd, out StatFs fs) != 0)
+                return Fail(nameof(LibC.fstatfs));
+            return Attributes.From(fs);
+        }
+    }
+
+    public FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, FileName name)
+    {
+        FsStatus status = ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (dir)
+        {
+            if ((status = Names.Check(name)) != FsStatus.Ok)
+                return status;
+            if (!ModeBits.Allows(caller, dirStat, ModeBits.Execute))
+                return FsStatus.AccessDenied;
+            using SafeFd child = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+            if (child.IsInvalid)
+                return Fail(nameof(LibC.openat));
+            return MakeHandle(child);
+        }
+    }
+
+    public FsResult<FileHandle> LookupParent(Caller caller, FileHandle directory)
+    {
+        FsStatus status = ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (dir)
+        {
+            if (dirStat.Ino == _rootIno)
+                return FsStatus.NotFound; // the root has no parent in the export (one filesystem: the inode says it)
+            if (!ModeBits.Allows(caller, dirStat, ModeBits.Execute))
+                return FsStatus.AccessDenied;
+            using SafeFd parent = LibC.openat(dir, "..", LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
+            if (parent.IsInvalid)
+                return Fail(nameof(LibC.openat));
+            return MakeHandle(parent);
+        }
+    }
+
+    public FsResult<AccessMask> CheckAccess(Caller caller, FileHandle handle, AccessMask asked)
+    {
+        FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
+        if (status != FsStatus.Ok)
+            return status;
+        fd.Dispose();
+        return ModeBits.Granted(caller, st, asked, _options.ReadOnly);
+    }
+
+    public unsafe FsResult<byte[]> ReadLink(Caller caller, FileHandle handle)
+    {
+        FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
+        if (status != FsStatus.Ok)
+            return status;
+        using (fd)
+        {
+            if (!st.IsSymlink)
+                return FsStatus.WrongType;
+            byte* buffer = stackalloc byte[Names.MaxSymlinkTargetBytes + 1];
+            nint length = LibC.readlinkat(fd, "", buffer, Names.MaxSymlinkTargetBytes + 1);
+            if (length < 0)
+                return Fail(nameof(LibC.readlinkat));
+            return new ReadOnlySpan<byte>(buffer, (int)length).ToArray();
+        }
+    }
+
+    public unsafe FsResult<(IReadOnlyList<DirectoryEntry> Entries, bool EndOfDirectory)> ReadDirectory(Caller caller, FileHandle directory, ulong cookie, int maxEntries)
+    {
+        if (maxEntries <= 0 || cookie is 1 or 2 || (cookie != 0 && cookie - CookieBias > long.MaxValue))
+            return FsStatus.Invalid;
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        using (dir)
+        {
+            if (!ModeBits.Allows(caller, dirStat, ModeBits.Read))
+                return FsStatus.AccessDenied;
+
+            // getdents64 needs a readable fd; reopen the same directory through its O_PATH fd.
+            using SafeFd stream = LibC.openat(dir, ".", LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
+            if (stream.IsInvalid)
+                return Fail(nameof(LibC.openat));
+            if (cookie != 0 && LibC.lseek(stream, (long)(cookie - CookieBias), LibC.SEEK_SET) < 0)
+                return Fail(nameof(LibC.lseek));
+
+            var entries = new List<DirectoryEntry>(Math.Min(maxEntries, 256));
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(DirectoryBufferSize);
+            try
+            {
+                fixed (byte* start = buffer)
+                {
+                    while (true)
+                    {
+                        nint read = LibC.getdents64(stream, start, (nuint)buffer.Length);
+                        if (read < 0)
+                            return Fail(nameof(LibC.getdents64));
+                        if (read == 0)
+                            return ((IReadOnlyList<DirectoryEntry>)entries, true);
+
+                        // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+                        for (int at = 0; at < read;)
+                        {
+                            byte* record = start + at;
+                            long offset = BinaryPrimitives.ReadInt64LittleEndian(new ReadOnlySpan<byte>(record + 8, 8));
+                            at += BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(record + 16, 2));
+                            byte* namePointer = record + 19;
+                            var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(namePointer);
+                            if (name.SequenceEqual("."u8) || name.SequenceEqual(".."u8))
+                                continue;
+                            if (entries.Count == maxEntries)
+                                return ((IReadOnlyList<DirectoryEntry>)entries, false); // one more entry exists: not the end
+                            DirectoryEntry? entry = ReadEntry(dir, namePointer, name, (ulong)offset + CookieBias, out status);
+                            if (status != FsStatus.Ok)
+                                return status;
+                            if (entry is not null)
+                                entries.Add(entry);
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    public FsResult<(int Count, bool EndOfFile)> Read(Caller caller, FileHandle file, long offset, Span<byte> destination)
+    {
+        if (offset < 0)
+            return FsStatus.Invalid;
+        // pread(2) refuses (EINVAL) a range whose end does not fit in off_t; no file reaches there, so stop short of it.
+        if (destination.Length > long.MaxValue - offset)
+            destination = destination[..(int)(long.MaxValue - offset)];
+        if (TryReadCached(caller, file, offset, destination, out var cached))
+            return cached;
+        FsStatus status = ResolveRegular(file, out SafeFd fd, out Statx st);
+        if (status != FsStatus.Ok)
+            return status;
+        using (fd)
+        {
+            if (!MayRead(caller, st))
+                return FsStatus.AccessDenied;
+            using SafeFd data = Reopen(fd, LibC.O_RDONLY);
+            if (data.IsInvalid)
+                return Fail("open");
+            return ReadAll(data, offset, destination);
+        }
+    }
+
+    /// <summary>
+    /// READ's fast path: a recently verified handle with a read descriptor already open costs one statx (for the
+    /// permission check and the link count) and the pread.
+    /// </summary>
+    private bool TryReadCached(Caller caller, FileHandle file, long offset, Span<byte> destination, out FsResult<(int Count, bool EndOfFile)> result)
+    {
+        result = default;
+        if (!TryGetFresh(file, out var entry))
+            return false;
+        var reader = Volatile.Read(ref entry.Reader);
+        if (reader is null)
+        {
+            using SafeFd opened = Reopen(entry.Fd, LibC.O_RDONLY);
+            if (opened.IsInvalid)
+                return false;
+            SafeFd keep = LibC.DuplicateFd(opened, LibC.F_DUPFD_CLOEXEC, 0);
+            if (keep.IsInvalid)
+            {
+                keep.Dispose();
+                return false;
+            }
+            reader = Interlocked.CompareExchange(ref entry.Reader, keep, null) ?? keep;
+            if (reader != keep)
+                keep.Dispose();
+        }
+        if (Stat(reader, out Statx st) != 0 || st.NumLinks == 0 || !st.IsRegular)
+            return false; // let the slow path give the precise answer
+        if (!MayRead(caller, st))
+        {
+            result = FsStatus.AccessDenied;
+            return true;
+        }
+        result = ReadAll(reader, offset, destination);
+        return true;
+    }
+
+    public FsResult<bool> Commit(FileHandle file)
+    {
+        FsStatus status = ResolveRegular(file, out SafeFd fd, out _);
+        if (status != FsStatus.Ok)
+            return status;
+        using (fd)
+        {
+            using SafeFd data = Reopen(fd, LibC.O_RDONLY);
+            if (data.IsInvalid)
+                return Fail("open");
+            if (LibC.fsync(data) != 0)
+                return Fail(nameof(LibC.fsync));
+            return true;
+        }
+    }
+
+
+    private unsafe DirectoryEntry? ReadEntry(SafeFd dir, byte* namePointer, ReadOnlySpan<byte> name, ulong cookie, out FsStatus status)
+    {
+        status = FsStatus.Ok;
+        using SafeFd child = LibC.openat(dir, namePointer, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+        if (child.IsInvalid)
+        {
+            int errno = LibC.LastErrno;
+            if (errno == Errno.ENOENT)
+                return null; // removed since getdents64 saw it
+            status = Fail(nameof(LibC.openat), errno);
+            return null;
+        }
+        FsResult<FileHandle> handle = MakeHandle(child);
+        if (handle.Status == FsStatus.CrossDevice)
+        {
+            Log.SkippedMountPoint(_logger, FileName.FromBytes(name).ToString());
+            return null;
+        }
+        if (!handle.IsOk)
+        {
+            status = handle.Status;
+            return null;
+        }
+        if (Stat(child, out Statx st) != 0)
+        {
+            status = Fail(nameof(LibC.statx));
+            return null;
+        }
+        return new DirectoryEntry(FileName.FromBytes(name), cookie, handle.Value, Attributes.From(st)); // the bytes as stored, never decoded
+    }
+
+    private unsafe FsResult<(int Count, bool EndOfFile)> ReadAll(SafeFd data, long offset, Span<byte> destination)
+    {
+        int total = 0;
+        fixed (byte* start = destination)
+        {
+            while (total < destination.Length)
+            {
+                nint read = LibC.pread(data, start + total, (nuint)(destination.Length - total), offset + total);
+                if (read < 0)
+                {
+                    if (LibC.LastErrno == Errno.EINTR)
+                        continue;
+                    return Fail(nameof(LibC.pread));
+                }
+                if (read == 0)
+                    return (total, true);
+                total += (int)read;
+            }
+        }
+        if (Stat(data, out Statx st) != 0)
+            return Fail(nameof(LibC.statx));
+        return (total, (ulong)offset + (ulong)total >= st.Size);
+    }
+}

@@ -1,0 +1,45 @@
+using Leasehold.Export;
+using Leasehold.Nfs4.Attributes;
+using Leasehold.Nfs4.Compound;
+using Leasehold.Nfs4.Protocol;
+using Leasehold.Rpc.Xdr;
+
+namespace Leasehold.Nfs4.Ops;
+
+/// <summary>RENAME, RFC 8881 §18.26: from the saved filehandle's directory to the current one's.</summary>
+internal sealed class RenameOp : INfsOp<(byte[] From, byte[] To), (ChangeInfo Source, ChangeInfo Target)>
+{
+    public static readonly RenameOp Instance = new();
+
+    public static NfsOpcode Opcode => NfsOpcode.Rename;
+
+    public static (byte[] From, byte[] To) Decode(ref XdrReader r) => (Names.ReadComponent(ref r), Names.ReadComponent(ref r));
+
+    public async ValueTask<OpResult<(ChangeInfo Source, ChangeInfo Target)>> ExecuteAsync(CompoundContext ctx, (byte[] From, byte[] To) args, CancellationToken cancellationToken)
+    {
+        var status = Directories.RequireDirectory(ctx, ctx.SavedFh, NfsStat4.NoFileHandle, out var fromDir, out var fromBefore);
+        if (status != NfsStat4.Ok)
+            return status;
+        status = Directories.RequireDirectory(ctx, ctx.CurrentFh, NfsStat4.NoFileHandle, out var toDir, out var toBefore);
+        if (status != NfsStat4.Ok)
+            return status;
+        status = Names.Validate(args.From, out var from);
+        if (status != NfsStat4.Ok)
+            return status;
+        status = Names.Validate(args.To, out var to);
+        if (status != NfsStat4.Ok)
+            return status;
+        var renamed = await ctx.Tree.RenameAsync(ctx.Caller, fromDir, from, toDir, to, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
+        if (renamed != FsStatus.Ok)
+            return renamed.ToNfs();
+        return OpResult<(ChangeInfo, ChangeInfo)>.Ok((Directories.Change(ctx, fromBefore!, fromDir), Directories.Change(ctx, toBefore!, toDir)));
+    }
+
+    public static void Encode(in OpResult<(ChangeInfo Source, ChangeInfo Target)> result, XdrWriter w)
+    {
+        if (!result.IsOk)
+            return;
+        result.Value.Source.Write(w);
+        result.Value.Target.Write(w);
+    }
+}

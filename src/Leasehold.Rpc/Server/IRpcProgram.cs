@@ -40,6 +40,26 @@ public interface IRpcConnection
     /// Cheap and idempotent: call it on every call that proves the binding.
     /// </summary>
     void MarkBound();
+
+    /// <summary>
+    /// Sends an ONC RPC CALL (RFC 5531 §9) on this connection, the way a server reaches a client over the connection
+    /// the client opened (the NFSv4.1 back channel, RFC 8881 §2.10.3.1), and completes when the REPLY with the same
+    /// xid arrives on this same connection. The xid is this connection's own (the two directions' xid spaces are
+    /// independent). <paramref name="writeArguments"/> appends the procedure's arguments, synchronously, before
+    /// anything is sent. Never blocks a thread and holds no lock while waiting.
+    /// </summary>
+    /// <returns>
+    /// A value, never an exception for the peer's behaviour: <see cref="RpcCallStatus.Replied"/> (accepted SUCCESS;
+    /// the results are in the outcome), <see cref="RpcCallStatus.Denied"/>, <see cref="RpcCallStatus.NotAccepted"/>,
+    /// <see cref="RpcCallStatus.Malformed"/>, <see cref="RpcCallStatus.TimedOut"/> (no reply within
+    /// <paramref name="timeout"/>, measured on the server's TimeProvider; a later reply is dropped),
+    /// <see cref="RpcCallStatus.Closed"/> (the connection ended first, the server stopped, or it was closing already)
+    /// or <see cref="RpcCallStatus.Refused"/> (<see cref="RpcOptions.MaxOutgoingCallsPerConnection"/> calls already
+    /// wait for replies; nothing was sent).
+    /// </returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the call stays sent; its reply is dropped).</exception>
+    ValueTask<RpcCallOutcome> CallAsync<TState>(uint program, uint version, uint procedure, RpcCredentials credentials,
+        TState state, Action<XdrWriter, TState> writeArguments, TimeSpan timeout, CancellationToken cancellationToken = default);
 }
 
 /// <summary>One decoded call. <see cref="Arguments"/> stays valid until the handler's task completes.</summary>

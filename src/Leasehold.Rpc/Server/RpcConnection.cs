@@ -69,6 +69,10 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
 
     public void MarkBound() => Volatile.Write(ref _bound, 1);
 
+    public ValueTask<RpcCallOutcome> CallAsync<TState>(uint program, uint version, uint procedure, RpcCredentials credentials,
+        TState state, Action<XdrWriter, TState> writeArguments, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(RpcCallOutcome.Closed); // sending calls lands in the next commit
+
     /// <summary>The program said the connection carries its state (<see cref="IRpcConnection.MarkBound"/>).</summary>
     internal bool IsBound => Volatile.Read(ref _bound) != 0;
 

@@ -21,6 +21,14 @@ public sealed class RpcOptions
     public int MaxCallsInFlightPerConnection { get; set; } = 64;
 
     /// <summary>
+    /// Calls this server sent on one connection (<see cref="IRpcConnection.CallAsync"/>) and still waiting for their
+    /// replies; past it a call is refused without being sent. 64: four NFSv4.1 sessions' worth of back-channel slots
+    /// at the 16 the server grants each; the program's own slot table is the real bound, this one only keeps a
+    /// misbehaving program from queueing without end.
+    /// </summary>
+    public int MaxOutgoingCallsPerConnection { get; set; } = 64;
+
+    /// <summary>
     /// Bytes of replies one connection may have waiting to be written before it stops reading calls. 4 MiB: Linux's
     /// largest TCP send buffer (tcp_wmem); a longer queue adds latency, not throughput. A single reply larger than
     /// this (a 1 MiB READ with a smaller limit) is still sent: the bound applies before a call is read, not to its reply.
@@ -73,6 +81,8 @@ public sealed class RpcOptions
             throw new ArgumentOutOfRangeException(nameof(MaxFragmentsPerRecord), MaxFragmentsPerRecord, "MaxFragmentsPerRecord must be positive.");
         if (MaxCallsInFlightPerConnection is < 1 or > 4096)
             throw new ArgumentOutOfRangeException(nameof(MaxCallsInFlightPerConnection), MaxCallsInFlightPerConnection, "MaxCallsInFlightPerConnection must be between 1 and 4096.");
+        if (MaxOutgoingCallsPerConnection is < 1 or > 4096)
+            throw new ArgumentOutOfRangeException(nameof(MaxOutgoingCallsPerConnection), MaxOutgoingCallsPerConnection, "MaxOutgoingCallsPerConnection must be between 1 and 4096.");
         if (MaxQueuedReplyBytesPerConnection < 4096)
             throw new ArgumentOutOfRangeException(nameof(MaxQueuedReplyBytesPerConnection), MaxQueuedReplyBytesPerConnection, "MaxQueuedReplyBytesPerConnection must be at least 4 KiB.");
         if (MaxQueuedReplyBytes < MaxQueuedReplyBytesPerConnection)

@@ -2,13 +2,15 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Threading.Channels;
 using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Testing;
 
 /// <summary>
 /// A raw ONC RPC client over TCP for tests: it sends whatever bytes a test builds (well-formed or not) with record
-/// marking, and hands back reply records by xid. Every wait is bounded.
+/// marking, and hands back reply records by xid. CALL records the server sends (its calls back to the client) go to
+/// <see cref="Calls"/>. Every wait is bounded.
 /// </summary>
 public sealed class RpcTestClient : IAsyncDisposable
 {
@@ -18,6 +20,7 @@ public sealed class RpcTestClient : IAsyncDisposable
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<byte[]>> _pending = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly Channel<byte[]> _calls = Channel.CreateUnbounded<byte[]>();
     private readonly Task _reader;
     private uint _nextXid = 0x1000;
 
@@ -37,6 +40,12 @@ public sealed class RpcTestClient : IAsyncDisposable
 
     /// <summary>Completes when the server closes the connection.</summary>
     public Task Closed => _closed.Task;
+
+    /// <summary>CALL records (msg_type 0) the server sent on this connection, whole, in arrival order.</summary>
+    public ChannelReader<byte[]> Calls => _calls.Reader;
+
+    /// <summary>The next CALL the server sends, within the default bound.</summary>
+    public async Task<byte[]> NextCallAsync() => await _calls.Reader.ReadAsync().AsTask().WaitAsync(DefaultTimeout);
 
     public uint NextXid() => Interlocked.Increment(ref _nextXid);
 
@@ -129,12 +138,18 @@ public sealed class RpcTestClient : IAsyncDisposable
                 while (!last);
                 var bytes = record.ToArray();
                 uint xid = BinaryPrimitives.ReadUInt32BigEndian(bytes);
+                if (bytes.Length >= 8 && BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(4)) == 0)
+                {
+                    _calls.Writer.TryWrite(bytes);
+                    continue;
+                }
                 _pending.GetOrAdd(xid, _ => new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(bytes);
             }
         }
         catch (Exception ex) when (ex is IOException or EndOfStreamException or ObjectDisposedException or SocketException)
         {
             _closed.TrySetResult();
+            _calls.Writer.TryComplete();
             foreach (var pending in _pending.Values)
                 pending.TrySetException(new IOException("The server closed the connection."));
         }

@@ -24,35 +24,9 @@ public static class RpcAuth
         return new RpcCredentials(AuthFlavor.Sys, uid, gid, groups, machine);
     }
 
-    /// <summary>Writes opaque_auth: the flavor, then the body (empty for AUTH_NONE).</summary>
-    public static void Write(XdrWriter w, RpcCredentials credentials)
-    {
-        w.WriteUInt32((uint)credentials.Flavor);
-        switch (credentials.Flavor)
-        {
-            case AuthFlavor.None:
-                w.WriteUInt32(0);
-                break;
-            case AuthFlavor.Sys:
-                int lengthAt = w.ReserveUInt32();
-                int start = w.Position;
-                WriteAuthSysParms(w, credentials);
-                w.PatchUInt32(lengthAt, (uint)(w.Position - start));
-                break;
-            default:
-                throw new NotSupportedException($"Credential flavor {credentials.Flavor} is not supported by this client.");
-        }
-    }
+    /// <summary>Writes opaque_auth: the flavor, then the body (empty for AUTH_NONE). Same as <see cref="RpcCredentials.Write"/>.</summary>
+    public static void Write(XdrWriter w, RpcCredentials credentials) => credentials.Write(w);
 
     /// <summary>authsys_parms: stamp, machinename, uid, gid, gids (also the body of callback_sec_parms4's AUTH_SYS arm).</summary>
-    public static void WriteAuthSysParms(XdrWriter w, RpcCredentials credentials)
-    {
-        w.WriteUInt32(0); // stamp: an arbitrary id the server may use to cache the credential
-        w.WriteString(credentials.MachineName);
-        w.WriteUInt32(credentials.Uid);
-        w.WriteUInt32(credentials.Gid);
-        w.WriteUInt32((uint)credentials.Groups.Length);
-        foreach (uint g in credentials.Groups)
-            w.WriteUInt32(g);
-    }
+    public static void WriteAuthSysParms(XdrWriter w, RpcCredentials credentials) => credentials.WriteAuthSysParms(w);
 }

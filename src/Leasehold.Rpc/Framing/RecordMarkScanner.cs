@@ -85,6 +85,28 @@ public static class RecordMarkScanner
         }
     }
 
+    /// <summary>
+    /// Copies the first bytes of a record's data (found by <see cref="TryScan"/>), across fragments, into
+    /// <paramref name="destination"/> without copying the rest; returns how many were copied (fewer when the record is shorter).
+    /// </summary>
+    public static int PeekPayload(in ReadOnlySequence<byte> record, Span<byte> destination)
+    {
+        long position = 0;
+        int written = 0;
+        Span<byte> header = stackalloc byte[4];
+        while (written < destination.Length && position < record.Length)
+        {
+            record.Slice(position, 4).CopyTo(header);
+            uint mark = BinaryPrimitives.ReadUInt32BigEndian(header);
+            int length = (int)(mark & ~LastFragmentBit);
+            int take = Math.Min(length, destination.Length - written);
+            record.Slice(position + 4, take).CopyTo(destination[written..]);
+            written += take;
+            position += 4 + length;
+        }
+        return written;
+    }
+
     /// <summary>The header of a single-fragment record of <paramref name="payloadLength"/> bytes.</summary>
     public static uint LastFragmentMark(int payloadLength) => LastFragmentBit | (uint)payloadLength;
 }

@@ -17,11 +17,52 @@ public sealed record RpcCredentials(AuthFlavor Flavor, uint Uid, uint Gid, uint[
 
     public bool IsAnonymous => Flavor == AuthFlavor.None;
 
+    /// <summary>
+    /// AUTH_SYS's stamp: an arbitrary id the sender chose (RFC 5531 appendix A). Kept as read, so that a credential
+    /// received (NFSv4.1's callback_sec_parms4) is sent back exactly as given. 0 unless set.
+    /// </summary>
+    public uint Stamp { get; init; }
+
+    /// <summary>
+    /// Writes opaque_auth (RFC 5531 §8.2): the flavor, then the body (empty for AUTH_NONE, <c>authsys_parms</c> for
+    /// AUTH_SYS). Throws <see cref="NotSupportedException"/> for any other flavor: this layer cannot produce one.
+    /// </summary>
+    public void Write(XdrWriter w)
+    {
+        w.WriteUInt32((uint)Flavor);
+        switch (Flavor)
+        {
+            case AuthFlavor.None:
+                w.WriteUInt32(0);
+                break;
+            case AuthFlavor.Sys:
+                int lengthAt = w.ReserveUInt32();
+                int start = w.Position;
+                WriteAuthSysParms(w);
+                w.PatchUInt32(lengthAt, (uint)(w.Position - start));
+                break;
+            default:
+                throw new NotSupportedException($"Credential flavor {Flavor} cannot be written.");
+        }
+    }
+
+    /// <summary>authsys_parms (RFC 5531 appendix A): stamp, machinename, uid, gid, gids.</summary>
+    public void WriteAuthSysParms(XdrWriter w)
+    {
+        w.WriteUInt32(Stamp);
+        w.WriteString(MachineName);
+        w.WriteUInt32(Uid);
+        w.WriteUInt32(Gid);
+        w.WriteUInt32((uint)Groups.Length);
+        foreach (uint g in Groups)
+            w.WriteUInt32(g);
+    }
+
     /// <summary>Decodes the body of an AUTH_SYS credential; throws <see cref="XdrException"/> if it is malformed.</summary>
     public static RpcCredentials ReadAuthSys(ReadOnlySpan<byte> body)
     {
         var r = new XdrReader(body);
-        r.ReadUInt32(); // stamp
+        uint stamp = r.ReadUInt32();
         string machine = r.ReadString(MaxMachineName);
         uint uid = r.ReadUInt32();
         uint gid = r.ReadUInt32();
@@ -31,6 +72,6 @@ public sealed record RpcCredentials(AuthFlavor Flavor, uint Uid, uint Gid, uint[
             groups[i] = r.ReadUInt32();
         if (r.Remaining != 0)
             XdrException.Throw("AUTH_SYS credential has trailing bytes.");
-        return new RpcCredentials(AuthFlavor.Sys, uid, gid, groups, machine);
+        return new RpcCredentials(AuthFlavor.Sys, uid, gid, groups, machine) { Stamp = stamp };
     }
 }

@@ -57,4 +57,10 @@ internal static partial class Log
 
     [LoggerMessage(3016, LogLevel.Error, "Connection {ConnectionId} from {Remote} failed unexpectedly; it is closed and the server goes on")]
     public static partial void ConnectionFailed(ILogger logger, Exception exception, long connectionId, EndPoint? remote);
+
+    [LoggerMessage(3017, LogLevel.Debug, "Connection {ConnectionId}: sent CALL xid {Xid} (program {Program} version {Version} procedure {Procedure})")]
+    public static partial void CallSent(ILogger logger, long connectionId, uint xid, uint program, uint version, uint procedure);
+
+    [LoggerMessage(3018, LogLevel.Debug, "Connection {ConnectionId}: CALL xid {Xid} (program {Program} procedure {Procedure}) got no reply within {Timeout}")]
+    public static partial void CallTimedOut(ILogger logger, long connectionId, uint xid, uint program, uint procedure, TimeSpan timeout);
 }

@@ -22,10 +22,13 @@ namespace Leasehold.Rpc.Server;
 /// unwritten replies reach <see cref="RpcOptions.MaxQueuedReplyBytesPerConnection"/>, or while the server's total
 /// is over <see cref="RpcOptions.MaxQueuedReplyBytes"/> and this connection has replies of its own unwritten. So a
 /// peer that never reads its replies is soon not read either, and its replies cost a bounded amount of memory.</para>
+/// <para>Calls of our own (<see cref="IRpcConnection.CallAsync"/>, in RpcConnection.Calls.cs) go through the same
+/// writer; a REPLY the peer sends is recognised by the read loop before any call slot or reply room is waited for,
+/// and handed to the call waiting for its xid.</para>
 /// <para>Activity (for the idle timeout) is bytes received and replies written; a connection whose peer neither
 /// sends nor reads is idle even with replies queued.</para>
 /// </remarks>
-internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
+internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
 {
     private const int RpcVersion = 2;
 
@@ -37,7 +40,8 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
     private readonly SemaphoreSlim _callSlots;
     // Synchronous continuations: the write loop, when idle, runs on the thread that queued the reply, saving a
     // thread-pool hop per reply; when busy, the reply waits its turn and the writer flushes a burst at once.
-    private readonly Channel<XdrWriter> _replies = Channel.CreateUnbounded<XdrWriter>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
+    // It carries this side's own calls too (RpcConnection.Calls.cs), so a call and a reply never interleave either.
+    private readonly Channel<Outgoing> _outgoing = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
     private int _callsRunning;
     private readonly TaskCompletionSource _callsDrained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // Released by the writer after each write, so a read loop waiting for room in the reply queue looks again.
@@ -69,9 +73,6 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
 
     public void MarkBound() => Volatile.Write(ref _bound, 1);
 
-    public ValueTask<RpcCallOutcome> CallAsync<TState>(uint program, uint version, uint procedure, RpcCredentials credentials,
-        TState state, Action<XdrWriter, TState> writeArguments, TimeSpan timeout, CancellationToken cancellationToken = default) =>
-        ValueTask.FromResult(RpcCallOutcome.Closed); // sending calls lands in the next commit
 
     /// <summary>The program said the connection carries its state (<see cref="IRpcConnection.MarkBound"/>).</summary>
     internal bool IsBound => Volatile.Read(ref _bound) != 0;
@@ -121,18 +122,20 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         }
         finally
         {
+            // No reply can arrive any more: our own calls end now, before waiting for handlers that may await them.
+            CompletePendingCallsClosed();
             // Let the calls already running finish and queue their replies, then close the write side.
             CallFinished(); // the read loop's own reference
             await _callsDrained.Task.ConfigureAwait(false);
-            _replies.Writer.TryComplete();
+            _outgoing.Writer.TryComplete();
             try
             {
                 await writer.ConfigureAwait(false);
             }
             finally
             {
-                while (_replies.Reader.TryRead(out var unsent))
-                    ReplyDone(unsent); // the writer gave up (the peer went away): give their memory and accounting back
+                while (_outgoing.Reader.TryRead(out var unsent))
+                    Written(unsent); // the writer gave up (the peer went away): give their memory and accounting back
             }
             Interlocked.Exchange(ref _closing, 1);
             await _closed.CancelAsync().ConfigureAwait(false);
@@ -169,6 +172,17 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
                                     tooLarge ? _options.MaxRecordSize : _options.MaxFragmentsPerRecord);
                             }
                             return;
+                        }
+
+                        // A REPLY to one of our calls goes to its caller at once: it takes no call slot and waits for no
+                        // reply room, so a peer that does not read our replies cannot hold up the answers to our calls.
+                        if (IsReply(buffer.Slice(0, consumed)))
+                        {
+                            var record = new byte[payloadLength];
+                            RecordMarkScanner.CopyPayload(buffer.Slice(0, consumed), record);
+                            buffer = buffer.Slice(consumed);
+                            RouteReply(record);
+                            continue;
                         }
 
                         // Room first, then the copy: a peer that does not read its replies stops being read here.
@@ -256,12 +270,21 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         long bytes = reply.Capacity;
         Interlocked.Add(ref _queuedReplyBytes, bytes);
         _server.AddQueuedReplyBytes(bytes);
-        if (_replies.Writer.TryWrite(reply))
+        if (_outgoing.Writer.TryWrite(new Outgoing(reply, IsCall: false)))
             return true;
         Interlocked.Add(ref _queuedReplyBytes, -bytes);
         _server.AddQueuedReplyBytes(-bytes);
         reply.Dispose();
         return false;
+    }
+
+    /// <summary>A record left the queue, written or not: a call's buffer is freed; a reply also gives back its slot and accounting.</summary>
+    private void Written(Outgoing item)
+    {
+        if (item.IsCall)
+            item.Buffer.Dispose();
+        else
+            ReplyDone(item.Buffer);
     }
 
     /// <summary>A queued reply is written (or will never be): its memory, its accounting and its call slot go back.</summary>
@@ -311,6 +334,7 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         uint type = r.ReadUInt32();
         if (type == (uint)MsgType.Reply)
         {
+            // Unreachable: the read loop routes every REPLY (RouteReply). Kept as a safety net.
             Log.UnexpectedReply(_logger, Id, xid);
             return HeaderOutcome.Dropped;
         }
@@ -435,25 +459,25 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
     private async Task WriteLoopAsync()
     {
         var output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
-        List<XdrWriter> burst = [];
+        List<Outgoing> burst = [];
         try
         {
-            var replies = _replies.Reader;
+            var replies = _outgoing.Reader;
             while (await replies.WaitToReadAsync().ConfigureAwait(false))
             {
                 // Write the replies that are ready, then flush once: one syscall for a burst of small replies. Their
                 // slots and accounting are given back only once the flush is done, so unwritten replies stay bounded.
                 int bytes = 0;
-                while (bytes < MaxBurstBytes && replies.TryRead(out var reply))
+                while (bytes < MaxBurstBytes && replies.TryRead(out var item))
                 {
-                    burst.Add(reply);
-                    output.Write(reply.WrittenSpan);
-                    bytes += reply.Position;
+                    burst.Add(item);
+                    output.Write(item.Buffer.WrittenSpan);
+                    bytes += item.Buffer.Position;
                 }
                 var flushed = await output.FlushAsync(Closed).ConfigureAwait(false);
                 Touch();
                 foreach (var written in burst)
-                    ReplyDone(written);
+                    Written(written);
                 burst.Clear();
                 if (flushed.IsCompleted)
                     break;
@@ -467,7 +491,7 @@ internal sealed class RpcConnection : IRpcConnection, IAsyncDisposable
         finally
         {
             foreach (var unsent in burst)
-                ReplyDone(unsent);
+                Written(unsent);
             try
             {
                 // Completing without an exception flushes what is buffered, with no way to cancel it: on a connection

@@ -34,8 +34,13 @@ public sealed record SetAttrResult(NfsStat4 Status, AttrBitmap AttrsSet) : OpRes
 
 public sealed record AccessResult(NfsStat4 Status, AccessBits Supported, AccessBits Access) : OpResult(NfsOpcode.Access, Status);
 
-/// <summary>open_delegation4: none, or a read or write delegation with its stateid (§18.16.3).</summary>
-public sealed record Delegation(DelegationType Type, StateId StateId, bool Recall, NfsAce? Permissions, uint WhyNone = 0)
+/// <summary>
+/// open_delegation4: none, or a read or write delegation with its stateid (§18.16.3). For OPEN_DELEGATE_NONE_EXT,
+/// <see cref="WhyNone"/> is the why_no_delegation4 and <see cref="ServerWillSignal"/> the bool that follows
+/// WND4_CONTENTION (ond_server_will_push_deleg) or WND4_RESOURCE (ond_server_will_signal_avail); false otherwise.
+/// </summary>
+public sealed record Delegation(DelegationType Type, StateId StateId, bool Recall, NfsAce? Permissions, uint WhyNone = 0,
+    bool ServerWillSignal = false)
 {
     public static Delegation None { get; } = new(DelegationType.None, default, false, null);
 
@@ -68,9 +73,9 @@ public sealed record Delegation(DelegationType Type, StateId StateId, bool Recal
             case DelegationType.NoneExt:
             {
                 uint why = r.ReadUInt32();
-                if (why is 7 or 8) // WND4_CONTENTION, WND4_RESOURCE: a bool follows
-                    r.ReadBool();
-                return new Delegation(type, default, false, null, why);
+                // open_none_delegation4 (RFC 8881 §18.16.2): only WND4_CONTENTION (1) and WND4_RESOURCE (2) carry a bool.
+                bool willSignal = why is 1 or 2 && r.ReadBool();
+                return new Delegation(type, default, false, null, why, willSignal);
             }
             default:
                 XdrException.Throw($"open_delegation_type4 {(uint)type} is unknown.");

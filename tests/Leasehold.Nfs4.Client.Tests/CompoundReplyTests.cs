@@ -124,6 +124,55 @@ public sealed class CompoundReplyTests
         Assert.Equal((DelegationType.Write, new StateId(1, 0x77), true), (d.Type, d.StateId, d.Recall));
     }
 
+    /// <summary>OPEN with OPEN_DELEGATE_NONE_EXT and the given why_no_delegation4 (and its bool, if any), then GETFH.</summary>
+    private static byte[] OpenNoneExtThenGetFh(uint why, bool? flag)
+    {
+        return Reply(NfsStat4.Ok, 2, w =>
+        {
+            Op(w, NfsOpcode.Open);
+            Sid.Write(w);
+            w.WriteBool(false); w.WriteUInt64(1); w.WriteUInt64(2);
+            w.WriteUInt32(0);
+            AttrBitmap.Empty.Write(w);
+            w.WriteUInt32((uint)DelegationType.NoneExt);
+            w.WriteUInt32(why);
+            if (flag is { } f)
+                w.WriteBool(f);
+            Op(w, NfsOpcode.GetFh);
+            w.WriteOpaque([0xAB, 0xCD]);
+        });
+    }
+
+    [Fact]
+    public void NoneExtContentionCarriesBool()
+    {
+        var reply = CompoundReply.Decode(OpenNoneExtThenGetFh(1, true)); // WND4_CONTENTION, ond_server_will_push_deleg
+        var d = reply.Get<OpenResult>().Delegation!;
+        Assert.Equal((DelegationType.NoneExt, 1u, true), (d.Type, d.WhyNone, d.ServerWillSignal));
+        Assert.Equal(new FileHandle([0xAB, 0xCD]), reply.Get<GetFhResult>().FileHandle);
+    }
+
+    [Fact]
+    public void NoneExtResourceCarriesBool()
+    {
+        var reply = CompoundReply.Decode(OpenNoneExtThenGetFh(2, false)); // WND4_RESOURCE, ond_server_will_signal_avail
+        var d = reply.Get<OpenResult>().Delegation!;
+        Assert.Equal((DelegationType.NoneExt, 2u, false), (d.Type, d.WhyNone, d.ServerWillSignal));
+        Assert.Equal(new FileHandle([0xAB, 0xCD]), reply.Get<GetFhResult>().FileHandle);
+    }
+
+    [Theory]
+    [InlineData(0u)] // WND4_NOT_WANTED
+    [InlineData(7u)] // WND4_CANCELLED
+    [InlineData(8u)] // WND4_IS_DIR
+    public void NoneExtCancelledHasNoBool(uint why)
+    {
+        var reply = CompoundReply.Decode(OpenNoneExtThenGetFh(why, null));
+        var d = reply.Get<OpenResult>().Delegation!;
+        Assert.Equal((DelegationType.NoneExt, why, false), (d.Type, d.WhyNone, d.ServerWillSignal));
+        Assert.Equal(new FileHandle([0xAB, 0xCD]), reply.Get<GetFhResult>().FileHandle);
+    }
+
     [Fact]
     public void Decoding_stops_at_the_first_failed_op()
     {

@@ -95,8 +95,31 @@ public sealed class CompoundBuilder : IDisposable
         args.ForeChannel.Write(w);
         args.BackChannel.Write(w);
         w.WriteUInt32(args.CallbackProgram);
-        w.WriteUInt32((uint)args.CallbackSecurity.Count);
-        foreach (var sec in args.CallbackSecurity)
+        WriteCallbackSecurity(w, args.CallbackSecurity);
+        return this;
+    }
+
+    /// <summary>
+    /// BACKCHANNEL_CTL (RFC 8881 §18.33): callbacks of this session go to <paramref name="callbackProgram"/> with the
+    /// first acceptable entry of <paramref name="security"/> from now on.
+    /// </summary>
+    public CompoundBuilder BackchannelCtl(uint callbackProgram, IReadOnlyList<RpcCredentials> security)
+    {
+        ArgumentNullException.ThrowIfNull(security);
+        var w = Op(NfsOpcode.BackchannelCtl);
+        w.WriteUInt32(callbackProgram);
+        WriteCallbackSecurity(w, security);
+        return this;
+    }
+
+    /// <summary>
+    /// callback_sec_parms4&lt;&gt;: AUTH_NONE, AUTH_SYS (its authsys_parms) or, for negative tests, RPCSEC_GSS with
+    /// service "none" and empty handles (a server without GSS must refuse it).
+    /// </summary>
+    private static void WriteCallbackSecurity(XdrWriter w, IReadOnlyList<RpcCredentials> security)
+    {
+        w.WriteUInt32((uint)security.Count);
+        foreach (var sec in security)
         {
             w.WriteUInt32((uint)sec.Flavor);
             switch (sec.Flavor)
@@ -106,11 +129,15 @@ public sealed class CompoundBuilder : IDisposable
                 case AuthFlavor.Sys:
                     RpcAuth.WriteAuthSysParms(w, sec);
                     break;
+                case AuthFlavor.RpcSecGss:
+                    w.WriteUInt32(1); // gcbp_service: rpc_gss_svc_none
+                    w.WriteUInt32(0); // gcbp_handle_from_server<>
+                    w.WriteUInt32(0); // gcbp_handle_from_client<>
+                    break;
                 default:
                     throw new NotSupportedException($"Callback security flavor {sec.Flavor} is not supported.");
             }
         }
-        return this;
     }
 
     public CompoundBuilder Sequence(in SequenceArgs args)

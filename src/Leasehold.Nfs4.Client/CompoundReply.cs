@@ -163,7 +163,7 @@ public sealed class CompoundReply
                 or NfsOpcode.Lookup or NfsOpcode.LookupP or NfsOpcode.DestroySession or NfsOpcode.DestroyClientId
                 or NfsOpcode.ReclaimComplete or NfsOpcode.FreeStateId or NfsOpcode.DelegReturn or NfsOpcode.DelegPurge
                 or NfsOpcode.Verify or NfsOpcode.NVerify or NfsOpcode.OpenAttr or NfsOpcode.ReleaseLockOwner
-                or NfsOpcode.Illegal:
+                or NfsOpcode.BackchannelCtl or NfsOpcode.Illegal:
                 return new OpResult(op, status);
             default:
                 XdrException.Throw($"The reply has a successful {op} ({(uint)op}), whose result this client cannot decode.");

@@ -29,7 +29,9 @@ public sealed class Nfs4Session : IAsyncDisposable
     private const uint ReadDirDirCount = 8 * 1024;
     private const uint ReadDirMaxCount = 64 * 1024;
 
-    private readonly RpcClient _rpc;
+    private readonly EndPoint _server;
+    private readonly CallbackProgram _callbackProgram;
+    private RpcClient _rpc;
     private readonly RpcCredentials _credentials;
     private readonly Nfs4SessionOptions _options;
     private readonly CancellationTokenSource _stopping = new();
@@ -39,9 +41,12 @@ public sealed class Nfs4Session : IAsyncDisposable
     private uint _createSessionSequence;
     private int _disposed;
 
-    private Nfs4Session(RpcClient rpc, RpcCredentials credentials, Nfs4SessionOptions options, INfs4CallbackHandler callbacks)
+    private Nfs4Session(EndPoint server, RpcClient rpc, CallbackProgram callbackProgram, RpcCredentials credentials, Nfs4SessionOptions options,
+        INfs4CallbackHandler callbacks)
     {
+        _server = server;
         _rpc = rpc;
+        _callbackProgram = callbackProgram;
         _credentials = credentials;
         _options = options;
         CallbackHandler = callbacks;
@@ -92,7 +97,7 @@ public sealed class Nfs4Session : IAsyncDisposable
         var callbacks = options.CallbackHandler ?? new RecordingCallbackHandler();
         var program = new CallbackProgram(options.CallbackProgram, callbacks);
         var rpc = await RpcClient.ConnectAsync(server, options.Rpc, program, cancellationToken).ConfigureAwait(false);
-        var session = new Nfs4Session(rpc, credentials, options, callbacks);
+        var session = new Nfs4Session(server, rpc, program, credentials, options, callbacks);
         try
         {
             await session.EstablishAsync(cancellationToken).ConfigureAwait(false);
@@ -149,9 +154,10 @@ public sealed class Nfs4Session : IAsyncDisposable
     {
         var fore = new ChannelAttrs(0, _options.MaxMessageSize, _options.MaxMessageSize, 8 * 1024, _options.MaxOperations, _options.Slots);
         // The back channel carries CB_SEQUENCE + CB_RECALL: small requests, one at a time.
-        var back = new ChannelAttrs(0, 16 * 1024, 16 * 1024, 0, 8, 1);
+        var back = new ChannelAttrs(0, 16 * 1024, 16 * 1024, 0, _options.BackChannelMaxOperations, _options.BackChannelSlots);
         var flags = _options.BackChannel ? CreateSessionFlags.ConnBackChannel : CreateSessionFlags.None;
-        RpcCredentials[] cbSecurity = _credentials.Flavor == AuthFlavor.Sys ? [_credentials] : [RpcCredentials.None];
+        IReadOnlyList<RpcCredentials> cbSecurity = _options.CallbackSecurity
+            ?? (_credentials.Flavor == AuthFlavor.Sys ? [_credentials] : [RpcCredentials.None]);
         using var create = new CompoundBuilder("create_session").CreateSession(new CreateSessionArgs(ClientId,
             _createSessionSequence, flags, fore, back, _options.CallbackProgram, cbSecurity));
         var reply = await SendAsync(create, cancellationToken).ConfigureAwait(false);
@@ -167,6 +173,59 @@ public sealed class Nfs4Session : IAsyncDisposable
         _slots.Dispose();
         _slots = new SlotTable(slots);
         return reply;
+    }
+
+    /// <summary>
+    /// Opens a new connection to the server, with the same callback handler, and binds it to this session with
+    /// BIND_CONN_TO_SESSION (§18.34) alone in its COMPOUND. When that succeeds this object sends everything on the new
+    /// connection from then on and closes the old one (destroying nothing: the server just unbinds it);
+    /// <see cref="HasBackChannel"/> follows the direction the server answered. Otherwise the new connection is closed
+    /// and the old one kept. Call it with no compound in flight. The reply is returned as is.
+    /// </summary>
+    public async Task<CompoundReply> ReconnectAsync(ChannelDirFromClient direction = ChannelDirFromClient.BackOrBoth,
+        CancellationToken cancellationToken = default)
+    {
+        var rpc = await RpcClient.ConnectAsync(_server, _options.Rpc, _callbackProgram, cancellationToken).ConfigureAwait(false);
+        CompoundReply reply;
+        try
+        {
+            using var bind = new CompoundBuilder("bind_conn").BindConnToSession(SessionId, direction);
+            var rpcReply = await rpc.CallAsync(NfsProgram, NfsVersion, ProcCompound, _credentials, bind,
+                static (w, c) => c.WriteTo(w), cancellationToken).ConfigureAwait(false);
+            reply = CompoundReply.Decode(rpcReply.Results);
+        }
+        catch
+        {
+            await rpc.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        if (!reply.IsOk)
+        {
+            await rpc.DisposeAsync().ConfigureAwait(false);
+            return reply;
+        }
+        var old = Interlocked.Exchange(ref _rpc, rpc);
+        HasBackChannel = reply.Get<BindConnToSessionResult>().Direction != ChannelDirFromServer.Fore;
+        await old.DisposeAsync().ConfigureAwait(false);
+        return reply;
+    }
+
+    /// <summary>
+    /// Closes this session's connection without DESTROY_SESSION, as a client that lost its network would: the server
+    /// keeps the session (and unbinds the connection from it). Nothing can be sent until <see cref="ReconnectAsync"/>.
+    /// </summary>
+    public async Task DropConnectionAsync()
+    {
+        HasBackChannel = false;
+        await _rpc.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>BACKCHANNEL_CTL (§18.33) behind a SEQUENCE: the server's callbacks use this program and security from now on. The status.</summary>
+    public async Task<NfsStat4> BackchannelCtlAsync(uint callbackProgram, IReadOnlyList<RpcCredentials> security,
+        CancellationToken cancellationToken = default)
+    {
+        using var c = new CompoundBuilder("backchannel_ctl").BackchannelCtl(callbackProgram, security);
+        return (await CompoundAsync(c, cancellationToken).ConfigureAwait(false)).Status;
     }
 
     /// <summary>DESTROY_SESSION (§18.37) of this object's session, alone in its COMPOUND; the status.</summary>

@@ -21,6 +21,18 @@ public sealed class Nfs4SessionOptions
     /// <summary>csa_cb_program: any number the client likes; 0x40000000 is NFS4_CALLBACK's traditional number.</summary>
     public uint CallbackProgram { get; init; } = 0x4000_0000;
 
+    /// <summary>
+    /// csa_sec_parms: the credentials the server should put on callbacks, in order of preference. Null means the
+    /// session's own credentials when they are AUTH_SYS, else AUTH_NONE.
+    /// </summary>
+    public IReadOnlyList<Leasehold.Rpc.Messages.RpcCredentials>? CallbackSecurity { get; init; }
+
+    /// <summary>Back-channel ca_maxrequests asked for: callbacks the server may have in flight at once. 1: a test client answers one at a time.</summary>
+    public uint BackChannelSlots { get; init; } = 1;
+
+    /// <summary>Back-channel ca_maxoperations asked for: CB_SEQUENCE plus the operations of one CB_COMPOUND. 8, as before.</summary>
+    public uint BackChannelMaxOperations { get; init; } = 8;
+
     /// <summary>Who answers back-channel calls; null means a new <see cref="RecordingCallbackHandler"/>.</summary>
     public INfs4CallbackHandler? CallbackHandler { get; init; }
 

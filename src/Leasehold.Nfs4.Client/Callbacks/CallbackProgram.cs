@@ -32,18 +32,20 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
         switch (call.Procedure)
         {
             case ProcNull:
-                await Handler.OnNullAsync(cancellationToken).ConfigureAwait(false);
+                await Handler.OnNullAsync(new CbNullEvent { Credentials = call.Credentials }, cancellationToken).ConfigureAwait(false);
                 return RpcCallReply.Success(ReadOnlyMemory<byte>.Empty);
             case ProcCompound:
-                return RpcCallReply.Success(await CompoundAsync(call.Arguments, cancellationToken).ConfigureAwait(false));
+                return RpcCallReply.Success(await CompoundAsync(call.Arguments, call.Credentials, cancellationToken).ConfigureAwait(false));
             default:
                 return new RpcCallReply(AcceptStat.ProcUnavail, default);
         }
     }
 
-    private async ValueTask<byte[]> CompoundAsync(ReadOnlyMemory<byte> args, CancellationToken cancellationToken)
+    private async ValueTask<byte[]> CompoundAsync(ReadOnlyMemory<byte> args, RpcCredentials credentials, CancellationToken cancellationToken)
     {
         var ops = DecodeCompound(args.Span, out string tag);
+        for (int i = 0; i < ops.Count; i++)
+            ops[i] = ops[i] with { Credentials = credentials };
         using var w = new XdrWriter();
         int statusAt = w.ReserveUInt32();
         w.WriteString(tag);

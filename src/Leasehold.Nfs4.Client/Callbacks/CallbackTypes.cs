@@ -1,7 +1,11 @@
 namespace Leasehold.Nfs4.Client.Callbacks;
 
 /// <summary>Something the server sent on the back channel.</summary>
-public abstract record CallbackEvent;
+public abstract record CallbackEvent
+{
+    /// <summary>The RPC credentials of the call that carried it (the callback security the client gave the server), when known.</summary>
+    public Leasehold.Rpc.Messages.RpcCredentials? Credentials { get; init; }
+}
 
 /// <summary>CB_NULL (the server probing the back channel).</summary>
 public sealed record CbNullEvent : CallbackEvent;
@@ -25,6 +29,9 @@ public interface INfs4CallbackHandler
 {
     /// <summary>A CB_NULL probe. Nothing to answer.</summary>
     ValueTask OnNullAsync(CancellationToken cancellationToken);
+
+    /// <summary>A CB_NULL probe, with the credentials it came with. By default the same as <see cref="OnNullAsync(CancellationToken)"/>.</summary>
+    ValueTask OnNullAsync(CbNullEvent probe, CancellationToken cancellationToken) => OnNullAsync(cancellationToken);
 
     /// <summary>CB_SEQUENCE, the first op of every CB_COMPOUND. Return OK to go on.</summary>
     ValueTask<NfsStat4> OnSequenceAsync(CbSequenceEvent sequence, CancellationToken cancellationToken);

@@ -23,10 +23,12 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
 
     public int SequenceCount => Volatile.Read(ref _sequenceCount);
 
-    public ValueTask OnNullAsync(CancellationToken cancellationToken)
+    public ValueTask OnNullAsync(CancellationToken cancellationToken) => OnNullAsync(new CbNullEvent(), cancellationToken);
+
+    public ValueTask OnNullAsync(CbNullEvent probe, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _nullCount);
-        _events.Writer.TryWrite(new CbNullEvent());
+        _events.Writer.TryWrite(probe);
         return ValueTask.CompletedTask;
     }
 

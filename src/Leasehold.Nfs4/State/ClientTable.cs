@@ -142,7 +142,7 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
     }
 
     /// <summary>Creates the session, confirms the client (destroying the record it replaces) and advances csa_sequence.</summary>
-    public Session CreateSession(NfsClient client, ChannelAttributes fore, ChannelAttributes back, uint callbackProgram)
+    public Session CreateSession(NfsClient client, ChannelAttributes fore, Func<byte[], Callbacks.BackChannel> back)
     {
         var gone = new List<NfsClient>();
         Session session;
@@ -159,7 +159,7 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
             }
             client.NextCreateSessionSequence++;
             client.LastRenewed = time.GetTimestamp();
-            session = new Session(NewSessionId(client), client, fore, back, callbackProgram);
+            session = new Session(NewSessionId(client), client, fore, back);
             lock (client.Sync)
                 client.Sessions.Add(session);
             _sessions[new SessionKey(session.Id)] = session;
@@ -193,6 +193,7 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
             return false;
         lock (session.Sync)
             session.Destroyed = true;
+        session.Back.Close();
         lock (session.Client.Sync)
             session.Client.Sessions.Remove(session);
         return true;
@@ -251,6 +252,7 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
             _sessions.TryRemove(new SessionKey(s.Id), out _);
             lock (s.Sync)
                 s.Destroyed = true;
+            s.Back.Close();
         }
         gone.Add(client);
     }

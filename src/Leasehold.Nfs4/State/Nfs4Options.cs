@@ -24,10 +24,20 @@ public sealed class Nfs4Options
     /// </summary>
     public int MaxCachedReplySize { get; set; } = 8 * 1024;
 
+    /// <summary>
+    /// How long the server waits for the answer to one back-channel call (CB_NULL, CB_COMPOUND) before it takes the
+    /// back channel for down (RFC 8881 §18.46.3's SEQ4_STATUS_CB_PATH_DOWN_SESSION). 9 s: a tenth of the default
+    /// lease, as knfsd bounds its callback RPCs (lease time / 10). Keep it well under <see cref="LeaseTime"/>: a
+    /// client gets one lease time to answer a recall. Between 10 ms and 1 h.
+    /// </summary>
+    public TimeSpan CallbackTimeout { get; set; } = TimeSpan.FromSeconds(9);
+
     public void Validate()
     {
         if (LeaseTime < TimeSpan.FromSeconds(2) || LeaseTime > TimeSpan.FromHours(1))
             throw new ArgumentOutOfRangeException(nameof(LeaseTime), LeaseTime, "LeaseTime must be between 2 s and 1 h.");
+        if (CallbackTimeout < TimeSpan.FromMilliseconds(10) || CallbackTimeout > TimeSpan.FromHours(1))
+            throw new ArgumentOutOfRangeException(nameof(CallbackTimeout), CallbackTimeout, "CallbackTimeout must be between 10 ms and 1 h.");
         if (MaxSessionSlots is < 1 or > 1024)
             throw new ArgumentOutOfRangeException(nameof(MaxSessionSlots), MaxSessionSlots, "MaxSessionSlots must be between 1 and 1024.");
         if (MaxOperationsPerCompound is < 2 or > 1024)

@@ -35,5 +35,22 @@ internal sealed class NfsClient(ulong clientId, byte[] ownerId, ulong verifier, 
 
     public bool Expired { get; set; }
 
+    /// <summary>
+    /// Whether any session of the client has a usable back channel (<see cref="Callbacks.BackChannel.IsUp"/>); when
+    /// none has, SEQUENCE reports SEQ4_STATUS_CB_PATH_DOWN (RFC 8881 §18.46.3) and no delegation may be granted.
+    /// </summary>
+    public bool HasUsableBackChannel()
+    {
+        lock (Sync)
+        {
+            foreach (var session in Sessions)
+            {
+                if (session.Back.IsUp)
+                    return true;
+            }
+            return false;
+        }
+    }
+
     public override string ToString() => $"{ClientId:x16}";
 }

@@ -1,3 +1,4 @@
+using Leasehold.Nfs4.Callbacks;
 using Leasehold.Rpc.Server;
 
 namespace Leasehold.Nfs4.State;
@@ -7,9 +8,10 @@ internal sealed record ChannelAttributes(uint HeaderPadSize, uint MaxRequestSize
 
 /// <summary>
 /// A session (RFC 8881 §2.10): a fore channel with a slot table that gives exactly-once semantics, and a back channel
-/// (kept for callbacks). Slots are guarded by the session's lock; a slot is "in use" while its request executes.
+/// for callbacks (<see cref="BackChannel"/>, which has its own slots and lock). Fore slots are guarded by the
+/// session's lock; a slot is "in use" while its request executes.
 /// </summary>
-internal sealed class Session(byte[] id, NfsClient client, ChannelAttributes fore, ChannelAttributes back, uint callbackProgram)
+internal sealed class Session(byte[] id, NfsClient client, ChannelAttributes fore, Func<byte[], BackChannel> back)
 {
     public readonly Lock Sync = new();
 
@@ -19,13 +21,15 @@ internal sealed class Session(byte[] id, NfsClient client, ChannelAttributes for
 
     public ChannelAttributes Fore { get; } = fore;
 
-    public ChannelAttributes Back { get; } = back;
-
-    public uint CallbackProgram { get; set; } = callbackProgram;
+    /// <summary>The back channel: its connections, program, security and slot table.</summary>
+    public BackChannel Back { get; } = back(id);
 
     public Slot[] Slots { get; } = CreateSlots((int)fore.MaxRequests);
 
-    /// <summary>Connections bound to the session (BIND_CONN_TO_SESSION; CREATE_SESSION binds its own). The back channel uses them.</summary>
+    /// <summary>
+    /// Connections bound to the fore channel (CREATE_SESSION's own, BIND_CONN_TO_SESSION fore or both, and every
+    /// connection a SEQUENCE arrives on). Never used for callbacks: those go only to <see cref="Back"/>'s connections.
+    /// </summary>
     public HashSet<IRpcConnection> Connections { get; } = [];
 
     public bool Destroyed { get; set; }

@@ -1,3 +1,4 @@
+using Leasehold.Nfs4.Callbacks;
 using Leasehold.Nfs4.Compound;
 using Leasehold.Nfs4.Protocol;
 using Leasehold.Nfs4.State;
@@ -6,12 +7,20 @@ using Microsoft.Extensions.Logging;
 
 namespace Leasehold.Nfs4.Ops;
 
-internal sealed record CreateSessionArgs(ulong ClientId, uint Sequence, uint Flags, ChannelAttributes Fore, ChannelAttributes Back, uint CallbackProgram);
+/// <summary>CREATE_SESSION4args; <paramref name="Security"/> is the callback security chosen from csa_sec_parms (null: none acceptable).</summary>
+internal sealed record CreateSessionArgs(ulong ClientId, uint Sequence, uint Flags, ChannelAttributes Fore, ChannelAttributes Back, uint CallbackProgram,
+    CallbackSecurity? Security);
 
 /// <summary>The encoded CREATE_SESSION4resok, kept as bytes: a retransmission must get exactly the same answer (§18.36.4).</summary>
 internal sealed record CreateSessionResult(byte[] Encoded);
 
-/// <summary>CREATE_SESSION, RFC 8881 §18.36: confirms the client and negotiates the session's channels.</summary>
+/// <summary>
+/// CREATE_SESSION, RFC 8881 §18.36: confirms the client and negotiates the session's channels. With
+/// CREATE_SESSION4_FLAG_CONN_BACK_CHAN the connection is bound to the back channel too, and probed with CB_NULL
+/// (asynchronously: the reply never waits for the client). Errors: NFS4ERR_ENCR_ALG_UNSUPP when csa_sec_parms offers
+/// neither AUTH_NONE nor AUTH_SYS (knfsd's <c>nfsd4_check_cb_sec</c>); NFS4ERR_TOOSMALL when a channel cannot carry a
+/// COMPOUND with its SEQUENCE, or the back channel allows fewer than 2 operations (CB_SEQUENCE and one more).
+/// </summary>
 internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionResult>
 {
     public static readonly CreateSessionOp Instance = new();
@@ -20,6 +29,10 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
     /// <summary>Below this no COMPOUND with a SEQUENCE (or CB_COMPOUND with a CB_SEQUENCE) can be sent or answered.</summary>
     private const uint MinMessageSize = 128;
     private const uint KnownFlags = 0x7; // PERSIST, CONN_BACK_CHAN, CONN_RDMA
+    /// <summary>CB_SEQUENCE and one operation (knfsd's <c>check_backchannel_attrs</c>).</summary>
+    private const uint MinBackChannelOperations = 2;
+    /// <summary>Back-channel slots granted at most: callbacks of one session in flight at once.</summary>
+    private const uint MaxBackChannelSlots = 16;
 
     public static NfsOpcode Opcode => NfsOpcode.CreateSession;
 
@@ -31,33 +44,8 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
         var fore = ReadChannel(ref r);
         var back = ReadChannel(ref r);
         uint program = r.ReadUInt32();
-        int secParms = r.ReadArrayCount(16, minElementSize: 4);
-        for (int i = 0; i < secParms; i++)
-        {
-            uint flavor = r.ReadUInt32();
-            switch (flavor)
-            {
-                case 0: // AUTH_NONE
-                    break;
-                case 1: // AUTH_SYS: authsys_parms
-                    r.ReadUInt32();
-                    r.ReadOpaque(255);
-                    r.ReadUInt32();
-                    r.ReadUInt32();
-                    int groups = r.ReadArrayCount(16);
-                    r.Skip(groups * 4);
-                    break;
-                case 6: // RPCSEC_GSS: gss_cb_handles4
-                    r.ReadUInt32();
-                    r.ReadOpaque(Wire.MaxOpaque);
-                    r.ReadOpaque(Wire.MaxOpaque);
-                    break;
-                default:
-                    XdrException.Throw($"Unknown callback security flavor {flavor}.");
-                    break;
-            }
-        }
-        return new CreateSessionArgs(clientId, sequence, flags, fore, back, program);
+        var security = CallbackSecurity.Read(ref r);
+        return new CreateSessionArgs(clientId, sequence, flags, fore, back, program, security);
     }
 
     private static ChannelAttributes ReadChannel(ref XdrReader r)
@@ -81,8 +69,11 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
             return OpResult<CreateSessionResult>.Ok(new CreateSessionResult(client!.CachedCreateSessionReply!));
         if ((args.Flags & ~KnownFlags) != 0)
             return NfsStat4.Inval;
+        if (args.Security is not { } security)
+            return NfsStat4.EncrAlgUnsupp;
         if (args.Fore.MaxRequestSize < MinMessageSize || args.Fore.MaxResponseSize < MinMessageSize
-            || args.Back.MaxRequestSize < MinMessageSize || args.Back.MaxResponseSize < MinMessageSize || args.Fore.MaxRequests == 0)
+            || args.Back.MaxRequestSize < MinMessageSize || args.Back.MaxResponseSize < MinMessageSize || args.Fore.MaxRequests == 0
+            || args.Back.MaxOperations < MinBackChannelOperations)
             return NfsStat4.TooSmall;
 
         var options = ctx.Server.Options;
@@ -94,12 +85,20 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
             MaxResponseSizeCached: Math.Min(args.Fore.MaxResponseSizeCached, (uint)options.MaxCachedReplySize),
             MaxOperations: Math.Clamp(args.Fore.MaxOperations, 2, (uint)options.MaxOperationsPerCompound),
             MaxRequests: Math.Clamp(args.Fore.MaxRequests, 1, (uint)options.MaxSessionSlots));
-        var back = args.Back with { HeaderPadSize = 0, MaxRequests = Math.Clamp(args.Back.MaxRequests, 1, 16) };
+        // We never send csa_cachethis, so no callback reply needs caching.
+        var back = args.Back with { HeaderPadSize = 0, MaxResponseSizeCached = 0, MaxRequests = Math.Clamp(args.Back.MaxRequests, 1, MaxBackChannelSlots) };
         uint flags = args.Flags & FlagConnBackChannel; // never persistent; the back channel rides on this connection if asked
 
-        var session = clients.CreateSession(client!, fore, back, args.CallbackProgram);
+        var server = ctx.Server;
+        var session = clients.CreateSession(client!, fore,
+            id => new BackChannel(id, client!.ClientId, back, args.CallbackProgram, security, server.Options.CallbackTimeout, server.Logger));
         lock (session.Sync)
             session.Connections.Add(ctx.Call.Connection);
+        if ((flags & FlagConnBackChannel) != 0)
+        {
+            session.Back.Bind(ctx.Call.Connection);
+            _ = session.Back.ProbeAsync(); // bounded by CallbackTimeout; never awaited by a fore-channel operation
+        }
         Log.SessionCreated(ctx.Server.Logger, client!.ClientId, session.IdHex, fore.MaxRequests);
 
         using var w = new XdrWriter(256);

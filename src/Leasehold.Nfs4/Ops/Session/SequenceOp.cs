@@ -1,3 +1,4 @@
+using Leasehold.Nfs4.Callbacks;
 using Leasehold.Nfs4.Compound;
 using Leasehold.Nfs4.Protocol;
 using Leasehold.Rpc.Xdr;
@@ -10,7 +11,11 @@ internal sealed record SequenceResult(byte[] SessionId, uint SequenceId, uint Sl
 
 /// <summary>
 /// SEQUENCE, RFC 8881 §18.46: names the session and slot, gives exactly-once semantics (§2.10.6.1) and renews the
-/// client's lease. A retransmission of the slot's last request is answered from the reply cache.
+/// client's lease. A retransmission of the slot's last request is answered from the reply cache. sr_status_flags are
+/// computed afresh on every reply (replays too): SEQ4_STATUS_CB_PATH_DOWN while no session of the client has a usable
+/// back channel, SEQ4_STATUS_CB_PATH_DOWN_SESSION while this session's back channel is down (its connection closed,
+/// or a callback got no answer) until a connection is bound to it again, SEQ4_STATUS_BACKCHANNEL_FAULT while its
+/// client answers callbacks wrongly (§18.46.3).
 /// </summary>
 internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
 {
@@ -18,6 +23,9 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
 
     /// <summary>A COMPOUND reply holding just SEQUENCE: status, empty tag, count, opcode, status, and the 36-byte result.</summary>
     private const uint MinimalReplySize = 4 + 4 + 4 + 4 + 4 + 36;
+
+    /// <summary>SEQ4_STATUS_* bits (§18.46.3).</summary>
+    public const uint StatusCbPathDown = 0x1, StatusCbPathDownSession = 0x200, StatusBackchannelFault = 0x400;
 
     public static NfsOpcode Opcode => NfsOpcode.Sequence;
 
@@ -41,6 +49,7 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
         if (args.CacheThis && session.Fore.MaxResponseSizeCached < MinimalReplySize)
             return NfsStat4.RepTooBigToCache; // not even this SEQUENCE's own reply would fit the cache
 
+        uint flags = StatusFlags(session); // before the session's lock: it takes the client's and the back channels'
         lock (session.Sync)
         {
             if (session.Destroyed)
@@ -53,7 +62,7 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
                 if (slot.CachedReply is null)
                     return NfsStat4.RetryUncachedRep;
                 ctx.ReplayReply = slot.CachedReply;
-                return OpResult<SequenceResult>.Ok(Result(session.Id, args, session.Slots.Length));
+                return OpResult<SequenceResult>.Ok(Result(session, args, flags));
             }
             if (args.SequenceId != unchecked(slot.SeqId + 1))
                 return NfsStat4.SeqMisordered;
@@ -67,11 +76,27 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
         ctx.Server.Clients.Renew(session.Client);
         lock (session.Sync)
             session.Connections.Add(ctx.Call.Connection);
-        return OpResult<SequenceResult>.Ok(Result(session.Id, args, session.Slots.Length));
+        return OpResult<SequenceResult>.Ok(Result(session, args, flags));
     }
 
-    private static SequenceResult Result(byte[] sessionId, SequenceArgs args, int slots) =>
-        new(sessionId, args.SequenceId, args.SlotId, (uint)slots - 1, (uint)slots - 1, StatusFlags: 0);
+    private static SequenceResult Result(State.Session session, SequenceArgs args, uint flags)
+    {
+        uint slots = (uint)session.Slots.Length;
+        return new(session.Id, args.SequenceId, args.SlotId, slots - 1, slots - 1, flags);
+    }
+
+    /// <summary>The back-channel bits of sr_status_flags. Takes only the leaf locks of the client and back channels.</summary>
+    private static uint StatusFlags(State.Session session)
+    {
+        uint flags = session.Client.HasUsableBackChannel() ? 0 : StatusCbPathDown;
+        flags |= session.Back.State switch
+        {
+            BackChannelState.Down => StatusCbPathDownSession,
+            BackChannelState.Fault => StatusBackchannelFault,
+            _ => 0,
+        };
+        return flags;
+    }
 
     public static void Encode(in OpResult<SequenceResult> result, XdrWriter w)
     {

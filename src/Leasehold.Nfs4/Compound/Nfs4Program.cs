@@ -226,6 +226,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             NfsOpcode.TestStateId => RunAsync<TestStateIdOp, StateId[], NfsStat4[]>(TestStateIdOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.FreeStateId => RunAsync<FreeStateIdOp, StateId, Unit>(FreeStateIdOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.DelegReturn => RunAsync<DelegReturnOp, StateId, Unit>(DelegReturnOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.BackchannelCtl => RunAsync<BackchannelCtlOp, BackchannelCtlArgs, Unit>(BackchannelCtlOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.BindConnToSession => RunAsync<BindConnToSessionOp, (byte[], uint, bool), (byte[], uint)>(BindConnToSessionOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.Lock => RunAsync<LockOp, LockArgs, LockResult>(LockOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.LockT => RunAsync<LockTOp, LockTestArgs, LockDenied?>(LockTOp.Instance, ctx, args, position, w, ct),

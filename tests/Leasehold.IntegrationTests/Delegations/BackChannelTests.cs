@@ -168,4 +168,51 @@ public sealed class BackChannelTests(ServerFixture fx) : IClassFixture<ServerFix
         await NextProbeAsync(handler);
         await WaitForFlagsAsync(session, 0);
     }
+
+    [Fact]
+    public async Task BACKCHANNEL_CTL_changes_the_credentials_of_later_callbacks()
+    {
+        var (session, handler) = await ConnectAsync([RpcAuth.Sys(1000, 1000)]);
+        await using var _ = session;
+        Assert.Equal(1000u, (await NextProbeAsync(handler)).Credentials?.Uid);
+
+        Assert.Equal(NfsStat4.Ok, await session.BackchannelCtlAsync(CallbackProgram, [RpcAuth.Sys(2000, 3000)]).Bounded());
+
+        var probe = await NextProbeAsync(handler);
+        Assert.Equal(2000u, probe.Credentials?.Uid);
+        Assert.Equal(3000u, probe.Credentials?.Gid);
+        await WaitForFlagsAsync(session, 0);
+    }
+
+    [Fact]
+    public async Task BACKCHANNEL_CTL_to_a_program_the_client_does_not_serve_reports_BACKCHANNEL_FAULT()
+    {
+        var (session, handler) = await ConnectAsync();
+        await using var _ = session;
+        await NextProbeAsync(handler);
+
+        // The client's callback program answers PROG_UNAVAIL for any other program number.
+        Assert.Equal(NfsStat4.Ok, await session.BackchannelCtlAsync(CallbackProgram + 1, [RpcAuth.Root]).Bounded());
+        await WaitForFlagsAsync(session, CbPathDown | BackchannelFault);
+
+        Assert.Equal(NfsStat4.Ok, await session.BackchannelCtlAsync(CallbackProgram, [RpcAuth.Root]).Bounded());
+        await WaitForFlagsAsync(session, 0);
+    }
+
+    [Fact]
+    public async Task BACKCHANNEL_CTL_with_only_GSS_is_ENCR_ALG_UNSUPP()
+    {
+        var (session, _) = await ConnectAsync();
+        await using var __ = session;
+        Assert.Equal(NfsStat4.EncrAlgUnsupp, await session.BackchannelCtlAsync(CallbackProgram, [Gss]).Bounded());
+    }
+
+    [Fact]
+    public async Task BACKCHANNEL_CTL_outside_a_SEQUENCE_is_OP_NOT_IN_SESSION()
+    {
+        var (session, _) = await ConnectAsync();
+        await using var __ = session;
+        using var alone = new CompoundBuilder("ctl").BackchannelCtl(CallbackProgram, [RpcAuth.Root]);
+        Assert.Equal(NfsStat4.OpNotInSession, (await session.SendAsync(alone).Bounded()).Status);
+    }
 }

@@ -20,12 +20,15 @@ internal sealed record CallbackSecurity(RpcCredentials Credentials)
 
     /// <summary>
     /// Decodes <c>callback_sec_parms4&lt;&gt;</c> and picks the first AUTH_NONE or AUTH_SYS entry, as knfsd's
-    /// <c>nfsd4_check_cb_sec</c> does. Null when the list offers neither (empty, or RPCSEC_GSS only): the caller answers
+    /// <c>nfsd4_check_cb_sec</c> does. An empty list means AUTH_NONE (knfsd reads it so too: pynfs and other clients
+    /// send one). Null when the list offers neither AUTH_NONE nor AUTH_SYS (RPCSEC_GSS only): the caller answers
     /// NFS4ERR_ENCR_ALG_UNSUPP. Throws <see cref="XdrException"/> on malformed XDR or an unknown flavor.
     /// </summary>
     public static CallbackSecurity? Read(ref XdrReader r)
     {
         int count = r.ReadArrayCount(MaxEntries, minElementSize: 4);
+        if (count == 0)
+            return None;
         CallbackSecurity? chosen = null;
         for (int i = 0; i < count; i++)
         {

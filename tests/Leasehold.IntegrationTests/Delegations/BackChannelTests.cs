@@ -114,6 +114,25 @@ public sealed class BackChannelTests(ServerFixture fx) : IClassFixture<ServerFix
     }
 
     [Fact]
+    public async Task An_empty_callback_security_list_means_AUTH_NONE()
+    {
+        // pynfs sends csa_sec_parms = []; knfsd reads that as AUTH_NONE rather than refusing the session.
+        var (session, handler) = await ConnectAsync([]);
+        await using var _ = session;
+
+        var probe = await NextProbeAsync(handler);
+        Assert.Equal(AuthFlavor.None, probe.Credentials?.Flavor);
+    }
+
+    [Fact]
+    public async Task Channel_attributes_are_checked_before_callback_security()
+    {
+        var failure = await Assert.ThrowsAsync<Nfs4StatusException>(() =>
+            fx.ConnectAsync(options: new Nfs4SessionOptions { BackChannelMaxOperations = 1, CallbackSecurity = [Gss] }));
+        Assert.Equal(NfsStat4.TooSmall, failure.Status);
+    }
+
+    [Fact]
     public async Task A_back_channel_of_fewer_than_two_operations_is_TOOSMALL()
     {
         var failure = await Assert.ThrowsAsync<Nfs4StatusException>(() =>

@@ -69,12 +69,14 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
             return OpResult<CreateSessionResult>.Ok(new CreateSessionResult(client!.CachedCreateSessionReply!));
         if ((args.Flags & ~KnownFlags) != 0)
             return NfsStat4.Inval;
-        if (args.Security is not { } security)
-            return NfsStat4.EncrAlgUnsupp;
+        // Channel attributes first, then callback security, in knfsd's order (check_forechannel_attrs,
+        // check_backchannel_attrs, nfsd4_check_cb_sec).
         if (args.Fore.MaxRequestSize < MinMessageSize || args.Fore.MaxResponseSize < MinMessageSize
             || args.Back.MaxRequestSize < MinMessageSize || args.Back.MaxResponseSize < MinMessageSize || args.Fore.MaxRequests == 0
             || args.Back.MaxOperations < MinBackChannelOperations)
             return NfsStat4.TooSmall;
+        if (args.Security is not { } security)
+            return NfsStat4.EncrAlgUnsupp;
 
         var options = ctx.Server.Options;
         uint maxMessage = (uint)options.MaxReadWriteSize + 16 * 1024; // a full READ or WRITE plus its COMPOUND

@@ -28,8 +28,10 @@ public sealed class Nfs4Server : IAsyncDisposable
         Logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<Nfs4Server>();
         States = new StateTable((ulong)Time.GetUtcNow().ToUnixTimeMilliseconds());
         Clients = new ClientTable(Options, Time, States.HoldsState);
+        Delegations = new DelegationRegistry(this);
         Clients.ClientGone += client =>
         {
+            Delegations.ReleaseAll(client);
             foreach (var open in States.OpensOf(client))
                 OpenRegistry.Close(this, open);
             Log.ClientGone(Logger, client.ClientId);
@@ -62,6 +64,9 @@ public sealed class Nfs4Server : IAsyncDisposable
     internal ClientTable Clients { get; }
 
     internal StateTable States { get; }
+
+    /// <summary>The delegations handed out over the wire: grants on OPEN, recalls, returns.</summary>
+    internal DelegationRegistry Delegations { get; }
 
     /// <summary>Byte-range locks of every file (NFS LOCK/LOCKT/LOCKU); the rules live in the engine.</summary>
     internal RangeLockTable RangeLocks { get; } = new();
@@ -104,4 +109,13 @@ internal static partial class Log
 
     [LoggerMessage(4005, LogLevel.Debug, "Bad XDR in {Operation} (connection {ConnectionId})")]
     public static partial void BadXdr(ILogger logger, string operation, long connectionId);
+
+    [LoggerMessage(4104, LogLevel.Debug, "CB_RECALL of delegation {StateId} to client {ClientId:x16}: {Outcome}, {OpStatus}")]
+    public static partial void RecallSent(ILogger logger, string stateId, ulong clientId, Callbacks.CbCallStatus outcome, Protocol.NfsStat4 opStatus);
+
+    [LoggerMessage(4105, LogLevel.Warning, "CB_RECALL of delegation {StateId} to client {ClientId:x16} failed unexpectedly")]
+    public static partial void RecallFailed(ILogger logger, Exception exception, string stateId, ulong clientId);
+
+    [LoggerMessage(4110, LogLevel.Warning, "Delegation {StateId} on file {FileId} of client {ClientId:x16} revoked: not returned in time after CB_RECALL")]
+    public static partial void DelegationRevoked(ILogger logger, string stateId, ulong fileId, ulong clientId);
 }

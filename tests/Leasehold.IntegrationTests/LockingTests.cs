@@ -140,7 +140,8 @@ public sealed class LockingTests(ServerFixture fixture) : TwoClientTests(fixture
         var created = (await A.CreateAsync(root, name).Bounded()).ValueOrThrow();
         Assert.True((await A.CloseAsync(created.FileHandle, created.StateId).Bounded()).IsOk);
 
-        var a = (await A.OpenAsync(root, name, ShareAccess.Read, deny: ShareDeny.Write).Bounded()).ValueOrThrow();
+        // No delegation: this is about share reservations, and a read delegation would be recalled (DELAY) by B's write open.
+        var a = (await A.OpenAsync(root, name, ShareAccess.Read | ShareAccess.WantNoDelegation, deny: ShareDeny.Write).Bounded()).ValueOrThrow();
 
         Assert.Equal(NfsStat4.ShareDenied, (await B.OpenAsync(root, name, ShareAccess.Write).Bounded()).Status);
         Assert.Equal(NfsStat4.ShareDenied, (await B.OpenAsync(root, name, ShareAccess.Both).Bounded()).Status);

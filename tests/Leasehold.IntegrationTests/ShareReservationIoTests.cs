@@ -27,7 +27,8 @@ public sealed class ShareReservationIoTests(ServerFixture fixture) : TwoClientTe
     public async Task Writes_and_truncation_under_special_stateids_are_LOCKED_while_an_open_denies_write()
     {
         var (root, name, file, path) = await FileAsync();
-        var held = (await A.OpenAsync(root, name, ShareAccess.Read, deny: ShareDeny.Write).Bounded()).ValueOrThrow();
+        // No delegation: this is about share reservations, and a read delegation would be recalled (DELAY) by B's SETATTR.
+        var held = (await A.OpenAsync(root, name, ShareAccess.Read | ShareAccess.WantNoDelegation, deny: ShareDeny.Write).Bounded()).ValueOrThrow();
 
         foreach (var special in Special)
         {

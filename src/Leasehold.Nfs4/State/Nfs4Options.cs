@@ -32,8 +32,24 @@ public sealed class Nfs4Options
     /// </summary>
     public TimeSpan CallbackTimeout { get; set; } = TimeSpan.FromSeconds(9);
 
+    /// <summary>
+    /// Whether OPEN hands out delegations (RFC 8881 §10.2). Off: every OPEN answers OPEN_DELEGATE_NONE, or
+    /// OPEN_DELEGATE_NONE_EXT with WND4_RESOURCE to a client that stated a want. On by default, as knfsd.
+    /// </summary>
+    public bool Delegations { get; set; } = true;
+
+    /// <summary>Outstanding delegations the server holds at most, all clients together; past it, none is granted (WND4_RESOURCE). 1,000,000; between 0 and 100,000,000.</summary>
+    public int MaxDelegations { get; set; } = 1_000_000;
+
+    /// <summary>Outstanding delegations one client holds at most; past it, none is granted to it (WND4_RESOURCE). 100,000; between 0 and 100,000,000.</summary>
+    public int MaxDelegationsPerClient { get; set; } = 100_000;
+
     public void Validate()
     {
+        if (MaxDelegations is < 0 or > 100_000_000)
+            throw new ArgumentOutOfRangeException(nameof(MaxDelegations), MaxDelegations, "MaxDelegations must be between 0 and 100,000,000.");
+        if (MaxDelegationsPerClient is < 0 or > 100_000_000)
+            throw new ArgumentOutOfRangeException(nameof(MaxDelegationsPerClient), MaxDelegationsPerClient, "MaxDelegationsPerClient must be between 0 and 100,000,000.");
         if (LeaseTime < TimeSpan.FromSeconds(2) || LeaseTime > TimeSpan.FromHours(1))
             throw new ArgumentOutOfRangeException(nameof(LeaseTime), LeaseTime, "LeaseTime must be between 2 s and 1 h.");
         if (CallbackTimeout < TimeSpan.FromMilliseconds(10) || CallbackTimeout > TimeSpan.FromHours(1))

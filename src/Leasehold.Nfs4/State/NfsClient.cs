@@ -35,6 +35,19 @@ internal sealed class NfsClient(ulong clientId, byte[] ownerId, ulong verifier, 
 
     public bool Expired { get; set; }
 
+    /// <summary>The client's outstanding delegations by file id (under <see cref="Sync"/>): one per file at most.</summary>
+    public Dictionary<ulong, DelegationState> DelegationsByFile { get; } = [];
+
+    /// <summary>How many delegations the client holds, for <see cref="Nfs4Options.MaxDelegationsPerClient"/>.</summary>
+    public int DelegationCount
+    {
+        get
+        {
+            lock (Sync)
+                return DelegationsByFile.Count;
+        }
+    }
+
     /// <summary>
     /// Whether any session of the client has a usable back channel (<see cref="Callbacks.BackChannel.IsUp"/>); when
     /// none has, SEQUENCE reports SEQ4_STATUS_CB_PATH_DOWN (RFC 8881 §18.46.3) and no delegation may be granted.

@@ -194,6 +194,7 @@ internal sealed class StateTable(ulong boot)
     private readonly ConcurrentDictionary<StateKey, OpenState> _opens = new();
     private readonly ConcurrentDictionary<StateKey, LockState> _locks = new();
     private readonly ConcurrentDictionary<ulong, FileShares> _shares = new();
+    private readonly ConcurrentDictionary<StateKey, DelegationState> _delegations = new();
     private uint _next;
 
     public int OpenCount => _opens.Count;
@@ -207,6 +208,36 @@ internal sealed class StateTable(ulong boot)
     public FileShares SharesFor(ulong fileId) => _shares.GetOrAdd(fileId, static id => new FileShares(id));
 
     public void Add(OpenState open) => _opens[open.Key] = open;
+
+    public void Add(DelegationState delegation) => _delegations[delegation.Key] = delegation;
+
+    public void Remove(DelegationState delegation) => _delegations.TryRemove(new KeyValuePair<StateKey, DelegationState>(delegation.Key, delegation));
+
+    /// <summary>Whether this stateid names a delegation (as opposed to an open, a lock or nothing we know).</summary>
+    public bool IsDelegationKey(StateId id) => _delegations.ContainsKey(new StateKey(id.OtherHigh, id.OtherLow));
+
+    /// <summary>
+    /// Resolves a stateid to a delegation of <paramref name="client"/> (RFC 8881 §8.2.4): unknown, returned or another
+    /// client's → BAD_STATEID, from an earlier server run → STALE_STATEID, a seqid other than 0 or 1 → BAD_STATEID
+    /// (delegation stateids never change), revoked by the server → DELEG_REVOKED (§8.2.4). The revoked one is still
+    /// returned in <paramref name="delegation"/>, for FREE_STATEID.
+    /// </summary>
+    public NfsStat4 FindDelegation(StateId id, NfsClient? client, out DelegationState? delegation)
+    {
+        delegation = null;
+        var status = CheckOther(id);
+        if (status != NfsStat4.Ok)
+            return status;
+        if (!_delegations.TryGetValue(new StateKey(id.OtherHigh, id.OtherLow), out var found) || found.CurrentStatus == DelegationStatus.Returned)
+            return NfsStat4.BadStateId;
+        status = CheckOwnerAndSeqId(id, found.Client, client, 1);
+        if (status == NfsStat4.OldStateId)
+            status = NfsStat4.BadStateId;
+        if (status != NfsStat4.Ok)
+            return status;
+        delegation = found;
+        return found.CurrentStatus == DelegationStatus.Revoked ? NfsStat4.DelegRevoked : NfsStat4.Ok;
+    }
 
     public void Remove(OpenState open)
     {
@@ -376,8 +407,9 @@ internal sealed class StateTable(ulong boot)
     public List<OpenState> OpensOf(NfsClient client) => [.. _opens.Values.Where(o => o.Client == client)];
 
     /// <summary>
-    /// Whether the client holds opens (and so perhaps locks, which live under opens): DESTROY_CLIENTID is then
-    /// CLIENTID_BUSY (§18.50.3). We grant no delegations or layouts over the wire, so there is no other state.
+    /// Whether the client holds opens (and so perhaps locks, which live under opens) or delegations (revoked ones not yet
+    /// freed included): DESTROY_CLIENTID is then CLIENTID_BUSY (§18.50.3). We grant no layouts, so there is no other state.
     /// </summary>
-    public bool HoldsState(NfsClient client) => _opens.Values.Any(o => o.Client == client && !o.Closed);
+    public bool HoldsState(NfsClient client) =>
+        _opens.Values.Any(o => o.Client == client && !o.Closed) || client.DelegationCount > 0;
 }

@@ -7,7 +7,10 @@ using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.Ops;
 
-/// <summary>FREE_STATEID, RFC 8881 §18.38: an open must be closed instead (LOCKS_HELD).</summary>
+/// <summary>
+/// FREE_STATEID, RFC 8881 §18.38: frees a lock stateid holding no locks, or a delegation the server revoked (which
+/// releases it). An open must be closed instead, and an active delegation returned: LOCKS_HELD (knfsd does the same).
+/// </summary>
 internal sealed class FreeStateIdOp : INfsOp<StateId, Unit>
 {
     public static readonly FreeStateIdOp Instance = new();
@@ -29,6 +32,16 @@ internal sealed class FreeStateIdOp : INfsOp<StateId, Unit>
                 return ValueTask.FromResult<OpResult<Unit>>(NfsStat4.LocksHeld);
             states.Free(lockState);
             return ValueTask.FromResult(OpResult<Unit>.Ok(default));
+        }
+        if (states.IsDelegationKey(resolved))
+        {
+            var status = states.FindDelegation(resolved, ctx.Client, out var delegation);
+            if (status == NfsStat4.DelegRevoked)
+            {
+                ctx.Server.Delegations.Release(delegation!);
+                return ValueTask.FromResult(OpResult<Unit>.Ok(default));
+            }
+            return ValueTask.FromResult<OpResult<Unit>>(status == NfsStat4.Ok ? NfsStat4.LocksHeld : status);
         }
         var openStatus = states.FindOpen(resolved, ctx.Client, out _);
         return ValueTask.FromResult<OpResult<Unit>>(openStatus == NfsStat4.Ok ? NfsStat4.LocksHeld : openStatus);

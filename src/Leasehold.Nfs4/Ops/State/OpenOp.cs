@@ -40,7 +40,7 @@ internal sealed record OpenArgs(
     ClaimType Claim,
     byte[] Name);
 
-internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want)
+internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want, DelegationDecision Delegation)
 {
     /// <summary>The open pins the file: it stays usable until CLOSE even if its last name is removed (OPEN4_RESULT_PRESERVE_UNLINKED).</summary>
     public bool PreserveUnlinked { get; init; }
@@ -49,7 +49,8 @@ internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, u
 /// <summary>
 /// OPEN, RFC 8881 §18.16: CLAIM_NULL (by name, creating with UNCHECKED4, GUARDED4 or EXCLUSIVE4_1) and CLAIM_FH.
 /// Share reservations are checked against other open-owners; the open is registered with the lease engine, which
-/// answers NFS4ERR_DELAY while it recalls a conflicting grant.
+/// answers NFS4ERR_DELAY while it recalls a conflicting grant. A read open may come with a read delegation
+/// (<see cref="DelegationRegistry.TryGrantAsync"/>, §10.4); a client that stated a want and got none hears why.
 /// </summary>
 internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
 {
@@ -213,9 +214,11 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         (status, var open) = await OpenRegistry.OpenAsync(ctx.Server, client, args.Owner, file, attrs.Value.FileId, access, deny).ConfigureAwait(false);
         if (open is null)
             return status;
+        uint want = args.ShareAccess & WantDelegationMask;
+        var delegation = await ctx.Server.Delegations.TryGrantAsync(client, file, attrs.Value.FileId, access | open.Access, want).ConfigureAwait(false);
         ctx.CurrentFh = file;
         ctx.CurrentStateId = open.Id;
-        return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, args.ShareAccess & WantDelegationMask) { PreserveUnlinked = open.Pin is not null });
+        return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, want, delegation) { PreserveUnlinked = open.Pin is not null });
     }
 
     /// <summary>
@@ -323,37 +326,43 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         v.DirectoryChange.Write(w);
         w.WriteUInt32(ResultLockTypePosix | (v.PreserveUnlinked ? ResultPreserveUnlinked : 0));
         Wire.WriteBitmap(w, v.AttrSet);
-        WriteNoDelegation(w, v.Want);
+        if (v.Delegation.Granted is { } granted)
+            WriteReadDelegation(w, granted);
+        else
+            WriteNoDelegation(w, v.Want, v.Delegation.Why);
     }
 
     /// <summary>
-    /// No delegation is granted yet. A client that said what it wants hears why not (open_none_delegation4,
-    /// §18.16.3): "not wanted" when it asked for none, "cancelled" for a cancel, otherwise a resource limit with
-    /// no promise to signal (delegations over the wire come with the back-channel recall work).
+    /// open_read_delegation4 (§18.16.2): the stateid, recall false, and an ACE allowing nothing, which tells the
+    /// client to ask ACCESS for every open it serves locally (knfsd sends the same).
     /// </summary>
-    private static void WriteNoDelegation(XdrWriter w, uint want)
+    private static void WriteReadDelegation(XdrWriter w, DelegationState delegation)
+    {
+        w.WriteUInt32((uint)DelegationType.Read);
+        delegation.Id.Write(w);
+        w.WriteBool(false); // recall: no recall is pending
+        w.WriteUInt32(0);   // ACE4_ACCESS_ALLOWED_ACE_TYPE
+        w.WriteUInt32(0);   // flag
+        w.WriteUInt32(0);   // access mask: nothing, so the client asks
+        w.WriteUInt32(0);   // who: the empty string
+    }
+
+    /// <summary>
+    /// No delegation. A client that stated no want hears OPEN_DELEGATE_NONE; one that did hears why not
+    /// (open_none_delegation4, §18.16.2), and for CONTENTION and RESOURCE that the server will not signal (we never
+    /// promise to).
+    /// </summary>
+    private static void WriteNoDelegation(XdrWriter w, uint want, WhyNoDelegation why)
     {
         const uint None = 0, NoneExt = 3;
-        const uint WantNoDeleg = 0x0400, WantCancel = 0x0500;
-        const uint NotWanted = 0, Resource = 2, Cancelled = 7;
         if (want == 0)
         {
             w.WriteUInt32(None);
             return;
         }
         w.WriteUInt32(NoneExt);
-        switch (want)
-        {
-            case WantNoDeleg:
-                w.WriteUInt32(NotWanted);
-                break;
-            case WantCancel:
-                w.WriteUInt32(Cancelled);
-                break;
-            default:
-                w.WriteUInt32(Resource);
-                w.WriteBool(false); // ond_server_will_signal_avail
-                break;
-        }
+        w.WriteUInt32((uint)why);
+        if (why is WhyNoDelegation.Contention or WhyNoDelegation.Resource)
+            w.WriteBool(false); // ond_server_will_push_deleg / ond_server_will_signal_avail
     }
 }

@@ -7,7 +7,10 @@ using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.Ops;
 
-/// <summary>TEST_STATEID, RFC 8881 §18.48: one status per stateid.</summary>
+/// <summary>
+/// TEST_STATEID, RFC 8881 §18.48: one status per stateid, for opens, locks and delegations (a revoked delegation:
+/// DELEG_REVOKED).
+/// </summary>
 internal sealed class TestStateIdOp : INfsOp<StateId[], NfsStat4[]>
 {
     public static readonly TestStateIdOp Instance = new();
@@ -29,6 +32,7 @@ internal sealed class TestStateIdOp : INfsOp<StateId[], NfsStat4[]>
         for (int i = 0; i < ids.Length; i++)
             results[i] = ids[i].IsSpecial ? NfsStat4.BadStateId
                 : ctx.Server.States.IsLockKey(ids[i]) ? ctx.Server.States.FindLock(ids[i], ctx.Client, out _)
+                : ctx.Server.States.IsDelegationKey(ids[i]) ? ctx.Server.States.FindDelegation(ids[i], ctx.Client, out _)
                 : ctx.Server.States.FindOpen(ids[i], ctx.Client, out _);
         return ValueTask.FromResult(OpResult<NfsStat4[]>.Ok(results));
     }

@@ -1,0 +1,203 @@
+using Leasehold.Engine;
+using Leasehold.Export;
+using Leasehold.Nfs4.Callbacks;
+using Leasehold.Nfs4.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Nfs4.State;
+
+/// <summary>why_no_delegation4 (RFC 8881 §18.16.2): why OPEN granted no delegation to a client that stated a want.</summary>
+internal enum WhyNoDelegation : uint
+{
+    NotWanted = 0,
+    Contention = 1,
+    Resource = 2,
+    NotSuppFtype = 3,
+    WriteDelegNotSuppFtype = 4,
+    NotSuppUpgrade = 5,
+    NotSuppDowngrade = 6,
+    Cancelled = 7,
+    IsDir = 8,
+}
+
+/// <summary>What OPEN decided about a delegation: the one granted, or why none was.</summary>
+internal readonly record struct DelegationDecision(DelegationState? Granted, WhyNoDelegation Why)
+{
+    public static DelegationDecision None(WhyNoDelegation why) => new(null, why);
+}
+
+/// <summary>
+/// The delegations handed out over the wire (RFC 8881 §10.2, §10.4): granting on OPEN through the engine (which
+/// decides admission: another owner's write open, a conflicting grant, a pending break or the recall window), recalls
+/// as CB_RECALL on the holder's back channel when the engine breaks one, DELEGRETURN, and release when the client goes.
+/// Nothing here blocks in an engine notice: a recall is sent from a pool work item.
+/// </summary>
+internal sealed class DelegationRegistry(Nfs4Server server)
+{
+    private int _count;
+
+    /// <summary>Outstanding delegations (active, being recalled or revoked and not yet freed).</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>
+    /// Decides whether <paramref name="client"/>, which has just opened <paramref name="file"/> for
+    /// <paramref name="access"/>, gets a read delegation (§10.4.1, §18.16.3). <paramref name="want"/> is the
+    /// OPEN4_SHARE_ACCESS_WANT_* value (0 when none was stated). Write delegations are not granted yet: a write open
+    /// gets none.
+    /// </summary>
+    public async ValueTask<DelegationDecision> TryGrantAsync(NfsClient client, FileHandle file, ulong fileId, Share access, uint want)
+    {
+        const uint WantNoDeleg = 0x0400, WantCancel = 0x0500, WantWriteDeleg = 0x0200;
+        if (want == WantNoDeleg)
+            return DelegationDecision.None(WhyNoDelegation.NotWanted);
+        if (want == WantCancel)
+            return DelegationDecision.None(WhyNoDelegation.Cancelled);
+        if (!server.Options.Delegations)
+            return DelegationDecision.None(WhyNoDelegation.Resource);
+        if ((access & Share.Write) != 0 || want == WantWriteDeleg)
+            return DelegationDecision.None(WhyNoDelegation.Resource); // write delegations come later
+        lock (client.Sync)
+        {
+            if (client.DelegationsByFile.ContainsKey(fileId))
+                return DelegationDecision.None(WhyNoDelegation.Contention); // knfsd: nfs4_delegation_exists → -EAGAIN
+        }
+        if (!client.HasUsableBackChannel())
+            return DelegationDecision.None(WhyNoDelegation.Resource);
+        if (Count >= server.Options.MaxDelegations || client.DelegationCount >= server.Options.MaxDelegationsPerClient)
+            return DelegationDecision.None(WhyNoDelegation.Resource);
+
+        var delegation = new DelegationState(server.States.NewKey(), client, file, fileId, DelegationType.Read, this);
+        var result = await server.Engine.GrantAsync(new GrantRequest(FileKey.From(fileId), DelegationOwner(client), GrantKind.Delegation,
+            GrantMode.Read, delegation)).ConfigureAwait(false);
+        if (!result.IsGranted)
+            return DelegationDecision.None(result.Status == GrantStatus.RefusedByAuthority ? WhyNoDelegation.Resource : WhyNoDelegation.Contention);
+        if (result.Grant!.Holder != delegation)
+            return DelegationDecision.None(WhyNoDelegation.Contention); // a racing OPEN of the same client got it first
+        delegation.Grant = result.Grant;
+        lock (client.Sync)
+        {
+            if (client.Expired || !client.DelegationsByFile.TryAdd(fileId, delegation))
+            {
+                server.Engine.Release(result.Grant);
+                return DelegationDecision.None(client.Expired ? WhyNoDelegation.Resource : WhyNoDelegation.Contention);
+            }
+        }
+        Interlocked.Increment(ref _count);
+        server.States.Add(delegation);
+        // A client destroyed while this ran has had its delegations released already: this one must go too, as must one
+        // whose back channel went down meanwhile (it could not be recalled).
+        if (client.Expired || !client.HasUsableBackChannel())
+        {
+            Release(delegation);
+            return DelegationDecision.None(WhyNoDelegation.Resource);
+        }
+        return new DelegationDecision(delegation, default);
+    }
+
+    /// <summary>The engine identity of a client's delegations: (client id, 0), which no open or lock owner uses.</summary>
+    public static Owner DelegationOwner(NfsClient client) => new(client.ClientId, 0);
+
+    /// <summary>
+    /// DELEGRETURN (§18.6): gives the delegation back. False when it was returned already (a second DELEGRETURN).
+    /// </summary>
+    public bool Return(DelegationState delegation)
+    {
+        while (true)
+        {
+            int status = Volatile.Read(ref delegation.Status);
+            if (status is (int)DelegationStatus.Returned or (int)DelegationStatus.Revoked)
+                return false;
+            if (Interlocked.CompareExchange(ref delegation.Status, (int)DelegationStatus.Returned, status) == status)
+                break;
+        }
+        Forget(delegation);
+        return true;
+    }
+
+    /// <summary>Frees a delegation whatever its state (FREE_STATEID of a revoked one, the client gone). False if freed already.</summary>
+    public bool Release(DelegationState delegation)
+    {
+        if (Interlocked.Exchange(ref delegation.Status, (int)DelegationStatus.Returned) == (int)DelegationStatus.Returned)
+            return false;
+        Forget(delegation);
+        return true;
+    }
+
+    /// <summary>Releases every delegation of a client that is gone (expired or destroyed): its delegations go with it.</summary>
+    public void ReleaseAll(NfsClient client)
+    {
+        List<DelegationState> held;
+        lock (client.Sync)
+            held = [.. client.DelegationsByFile.Values];
+        foreach (var delegation in held)
+            Release(delegation);
+    }
+
+    private void Forget(DelegationState delegation)
+    {
+        lock (delegation.Client.Sync)
+        {
+            if (delegation.Client.DelegationsByFile.TryGetValue(delegation.FileId, out var held) && held == delegation)
+                delegation.Client.DelegationsByFile.Remove(delegation.FileId);
+        }
+        server.States.Remove(delegation);
+        Interlocked.Decrement(ref _count);
+        if (delegation.Grant is { } grant)
+            server.Engine.Release(grant);
+    }
+
+    /// <summary>
+    /// The engine's break notice: marks the delegation Recalling and sends CB_RECALL from a pool work item, so the
+    /// notice returns at once. Whatever the callback's fate, the engine's deadline revokes a delegation not returned.
+    /// </summary>
+    public void Recall(DelegationState delegation)
+    {
+        if (Interlocked.CompareExchange(ref delegation.Status, (int)DelegationStatus.Recalling, (int)DelegationStatus.Active) != (int)DelegationStatus.Active)
+            return;
+        _ = Task.Run(() => SendRecallAsync(delegation));
+    }
+
+    /// <summary>
+    /// CB_COMPOUND { CB_SEQUENCE, CB_RECALL } (§20.2) on a back channel of the holder that is up, trying its sessions in
+    /// turn until one delivers it. truncate is false: knfsd sends false too, outside a truncating open.
+    /// </summary>
+    private async Task SendRecallAsync(DelegationState delegation)
+    {
+        try
+        {
+            List<Session> sessions;
+            lock (delegation.Client.Sync)
+                sessions = [.. delegation.Client.Sessions];
+            var compound = new CbCompound("recall", new CbRecall(delegation.Id, Truncate: false, delegation.File));
+            foreach (var session in sessions)
+            {
+                if (delegation.CurrentStatus != DelegationStatus.Recalling)
+                    return; // returned meanwhile
+                if (!session.Back.IsUp)
+                    continue;
+                var sent = await session.Back.SendAsync(compound, CancellationToken.None).ConfigureAwait(false);
+                Log.RecallSent(server.Logger, delegation.Id.ToString(), delegation.Client.ClientId, sent.Status, sent.Reply.OpStatus ?? NfsStat4.Ok);
+                if (sent.Status == CbCallStatus.Delivered)
+                    return;
+            }
+        }
+        catch (Exception e)
+        {
+            Log.RecallFailed(server.Logger, e, delegation.Id.ToString(), delegation.Client.ClientId);
+        }
+    }
+
+    /// <summary>The engine revoked the delegation (not returned within its deadline): it stays, Revoked, until freed.</summary>
+    public void Revoked(DelegationState delegation)
+    {
+        while (true)
+        {
+            int status = Volatile.Read(ref delegation.Status);
+            if (status is (int)DelegationStatus.Returned or (int)DelegationStatus.Revoked)
+                return;
+            if (Interlocked.CompareExchange(ref delegation.Status, (int)DelegationStatus.Revoked, status) == status)
+                break;
+        }
+        Log.DelegationRevoked(server.Logger, delegation.Id.ToString(), delegation.FileId, delegation.Client.ClientId);
+    }
+}

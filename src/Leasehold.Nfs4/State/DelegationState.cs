@@ -1,0 +1,66 @@
+using Leasehold.Engine;
+using Leasehold.Export;
+using Leasehold.Nfs4.Protocol;
+
+namespace Leasehold.Nfs4.State;
+
+/// <summary>open_delegation_type4 (RFC 8881 §18.16): the kinds of delegation OPEN hands out.</summary>
+internal enum DelegationType : uint
+{
+    Read = 1,
+    Write = 2,
+}
+
+/// <summary>Where a delegation is in its life (changed with <see cref="Interlocked"/> on <see cref="DelegationState.Status"/>).</summary>
+internal enum DelegationStatus
+{
+    /// <summary>Held, nobody has asked for it back.</summary>
+    Active,
+
+    /// <summary>The engine asked for it back: a CB_RECALL is queued or sent.</summary>
+    Recalling,
+
+    /// <summary>Not returned within the engine's deadline: the engine revoked it; the holder frees it with FREE_STATEID.</summary>
+    Revoked,
+
+    /// <summary>Given back (DELEGRETURN, FREE_STATEID, or the client went); no longer in any table.</summary>
+    Returned,
+}
+
+/// <summary>
+/// A delegation handed to a client (RFC 8881 §10.2), and the engine's <see cref="IGrantHolder"/> for its grant, so a
+/// break notice needs no lookup. Its engine owner is (client id, 0); the client's open owners are (client id, n ≥ 1),
+/// so with <see cref="OwnerMatchers.SameGroup"/> a client's own operations never recall it (§10.2, pynfs DELEG23).
+/// Its stateid's seqid is always 1.
+/// </summary>
+internal sealed class DelegationState(StateKey key, NfsClient client, FileHandle file, ulong fileId, DelegationType type, DelegationRegistry registry)
+    : IGrantHolder
+{
+    public StateKey Key { get; } = key;
+
+    public NfsClient Client { get; } = client;
+
+    public FileHandle File { get; } = file;
+
+    public ulong FileId { get; } = fileId;
+
+    public DelegationType Type { get; } = type;
+
+    /// <summary>The engine's grant; set once, right after it is made, before the delegation is published.</summary>
+    public Grant? Grant { get; set; }
+
+    /// <summary>A <see cref="DelegationStatus"/>, changed only with <see cref="Interlocked.CompareExchange(ref int, int, int)"/>.</summary>
+    public int Status;
+
+    public DelegationStatus CurrentStatus => (DelegationStatus)Volatile.Read(ref Status);
+
+    public StateId Id => new(1, Key.High, Key.Low);
+
+    /// <summary>The engine wants it back: queue a CB_RECALL and return at once (notices run one at a time, server-wide).</summary>
+    public void OnBreak(Grant grant, BreakTarget target, DateTimeOffset deadline) => registry.Recall(this);
+
+    /// <summary>Not returned in time: the engine revoked it.</summary>
+    public void OnBreakExpired(Grant grant, BreakTarget applied) => registry.Revoked(this);
+
+    public override string ToString() => $"{Type} delegation {Id} on file {FileId} of client {Client}";
+}

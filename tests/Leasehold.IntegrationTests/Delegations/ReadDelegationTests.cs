@@ -80,6 +80,25 @@ public sealed class ReadDelegationTests(ServerFixture fx) : IClassFixture<Server
     }
 
     [Fact]
+    public async Task The_holder_reads_with_its_delegation_stateid_but_cannot_write_with_it()
+    {
+        // The Linux client reads with the delegation stateid while it holds a read delegation (§10.2); a server that
+        // refused it would leave the client retrying the READ forever.
+        var (root, name, file) = await NewFileAsync();
+        await using var a = await ConnectAsync();
+        var opened = await OpenReadAsync(a, root, name);
+        Assert.Equal(DelegationType.Read, opened.Delegation.Type);
+
+        var read = (await a.Session.ReadAsync(file, opened.Delegation.StateId, 0, 100).Bounded()).ValueOrThrow();
+        Assert.Equal("hello", System.Text.Encoding.UTF8.GetString(read.Data.Span));
+        Assert.Equal(NfsStat4.OpenMode, (await a.Session.WriteAsync(file, opened.Delegation.StateId, 0, ServerFixture.Bytes("x")).Bounded()).Status);
+
+        // Another client cannot use it.
+        await using var b = await ConnectAsync();
+        Assert.Equal(NfsStat4.BadStateId, (await b.Session.ReadAsync(file, opened.Delegation.StateId, 0, 100).Bounded()).Status);
+    }
+
+    [Fact]
     public async Task An_open_for_read_without_a_want_gets_a_read_delegation()
     {
         var (root, name, _) = await NewFileAsync();

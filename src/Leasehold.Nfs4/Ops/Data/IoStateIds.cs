@@ -17,6 +17,8 @@ internal static class IoStateIds
     /// <item>The anonymous and READ-bypass stateids (also as the current stateid) are refused with NFS4ERR_LOCKED when
     /// any open, the caller's own included, denies the access. The bypass stateid may bypass byte-range locks only,
     /// and ours are advisory: I/O never checks them.</item>
+    /// <item>A delegation stateid of this client on this file: a read delegation reads, a write delegation also writes;
+    /// writing through a read delegation is NFS4ERR_OPENMODE.</item>
     /// <item>An open or lock stateid of this client on this file: writing needs the open's write access
     /// (NFS4ERR_OPENMODE). Reading through a write-only open is allowed, as knfsd allows it, unless another open
     /// denies reads (NFS4ERR_LOCKED).</item>
@@ -36,6 +38,20 @@ internal static class IoStateIds
             if (!attrs.IsOk)
                 return attrs.Status.ToNfs();
             return ctx.Server.States.BeginUnreservedIo(attrs.Value.FileId, needed, except: null, out io) ? NfsStat4.Ok : NfsStat4.Locked;
+        }
+        if (ctx.Server.States.IsDelegationKey(id))
+        {
+            // A delegation stateid (RFC 8881 §10.2, §8.2.4): the Linux client reads with it while it holds a read
+            // delegation. A read delegation covers reading only; writing through it is NFS4ERR_OPENMODE. Revoked is
+            // DELEG_REVOKED.
+            var found = ctx.Server.States.FindDelegation(id, ctx.Client, out var delegation);
+            if (found != NfsStat4.Ok)
+                return found;
+            if (delegation!.File != fh)
+                return NfsStat4.BadStateId;
+            if (needed == Share.Write && delegation.Type != DelegationType.Write)
+                return NfsStat4.OpenMode;
+            return NfsStat4.Ok;
         }
         OpenState? open;
         NfsStat4 status;

@@ -117,8 +117,11 @@ internal sealed class DelegationRegistry(Nfs4Server server)
     /// <summary>Frees a delegation whatever its state (FREE_STATEID of a revoked one, the client gone). False if freed already.</summary>
     public bool Release(DelegationState delegation)
     {
-        if (Interlocked.Exchange(ref delegation.Status, (int)DelegationStatus.Returned) == (int)DelegationStatus.Returned)
+        int was = Interlocked.Exchange(ref delegation.Status, (int)DelegationStatus.Returned);
+        if (was == (int)DelegationStatus.Returned)
             return false;
+        if (was == (int)DelegationStatus.Revoked)
+            Interlocked.Decrement(ref delegation.Client.RevokedDelegations);
         Forget(delegation);
         return true;
     }
@@ -198,6 +201,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
             if (Interlocked.CompareExchange(ref delegation.Status, (int)DelegationStatus.Revoked, status) == status)
                 break;
         }
+        Interlocked.Increment(ref delegation.Client.RevokedDelegations);
         Log.DelegationRevoked(server.Logger, delegation.Id.ToString(), delegation.FileId, delegation.Client.ClientId);
     }
 }

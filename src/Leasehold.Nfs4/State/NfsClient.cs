@@ -9,6 +9,12 @@ internal sealed class NfsClient(ulong clientId, byte[] ownerId, ulong verifier, 
 {
     public readonly Lock Sync = new();
 
+    /// <summary>
+    /// Delegations the server revoked and the client has not yet freed (FREE_STATEID): while above zero, every
+    /// SEQUENCE reply carries SEQ4_STATUS_RECALLABLE_STATE_REVOKED (RFC 8881 §18.46.3). Changed with Interlocked.
+    /// </summary>
+    public int RevokedDelegations;
+
     public ulong ClientId { get; } = clientId;
 
     public byte[] OwnerId { get; } = ownerId;

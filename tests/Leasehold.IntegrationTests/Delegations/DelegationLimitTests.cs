@@ -112,3 +112,46 @@ public sealed class DelegationExpiryTests(ShortLeaseServerFixture fx) : IClassFi
         Assert.False(handler.Recalls.TryRead(out _));
     }
 }
+
+/// <summary>
+/// A delegation not returned within the lease time after its recall is revoked (RFC 8881 §10.2, §18.46.3): the
+/// conflicting OPEN proceeds, the holder's SEQUENCE replies carry SEQ4_STATUS_RECALLABLE_STATE_REVOKED until it frees
+/// the stateid, and its use of the stateid is NFS4ERR_DELEG_REVOKED.
+/// </summary>
+public sealed class DelegationRevocationTests(ShortLeaseServerFixture fx) : IClassFixture<ShortLeaseServerFixture>
+{
+    private const uint RecallableStateRevoked = 0x40;
+
+    [Fact]
+    public async Task A_recalled_delegation_not_returned_is_revoked_and_reported_until_freed()
+    {
+        var handler = new Leasehold.Nfs4.Client.Callbacks.RecordingCallbackHandler(); // answers CB_RECALL, returns nothing
+        await using var holder = await fx.ConnectAsync(options: new Nfs4SessionOptions { CallbackHandler = handler });
+        await using var writer = await fx.ConnectAsync();
+        var (root, name) = await DelegationFiles.NewFileAsync(fx);
+        var held = (await holder.OpenAsync(root, name, ShareAccess.Read).Bounded()).ValueOrThrow();
+        Assert.Equal(DelegationType.Read, held.Delegation.Type);
+
+        Assert.Equal(NfsStat4.Delay, (await writer.OpenAsync(root, name, ShareAccess.Write).Bounded()).Status);
+        await handler.Recalls.ReadAsync().AsTask().Bounded();
+
+        // The holder stays alive but never returns the delegation: past one lease time it is revoked.
+        for (int i = 0; i < 3; i++)
+        {
+            fx.Clock.Advance(fx.LeaseTime * 0.45);
+            Assert.Equal(NfsStat4.Ok, await holder.RenewAsync().Bounded());
+            Assert.Equal(NfsStat4.Ok, await writer.RenewAsync().Bounded());
+            Assert.Equal(NfsStat4.Ok, await fx.Session.RenewAsync().Bounded());
+        }
+        var opened = await writer.OpenAsync(root, name, ShareAccess.Write).Bounded();
+        Assert.Equal(NfsStat4.Ok, opened.Status);
+
+        Assert.Equal(NfsStat4.Ok, await holder.RenewAsync().Bounded());
+        Assert.Equal(RecallableStateRevoked, holder.LastSequenceStatusFlags & RecallableStateRevoked);
+        Assert.Equal(NfsStat4.DelegRevoked, (await holder.ReadAsync(held.FileHandle, held.Delegation.StateId, 0, 10).Bounded()).Status);
+
+        Assert.Equal(NfsStat4.Ok, await holder.FreeStateIdAsync(held.Delegation.StateId).Bounded());
+        Assert.Equal(NfsStat4.Ok, await holder.RenewAsync().Bounded());
+        Assert.Equal(0u, holder.LastSequenceStatusFlags & RecallableStateRevoked);
+    }
+}

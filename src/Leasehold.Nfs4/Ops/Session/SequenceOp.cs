@@ -25,7 +25,8 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
     private const uint MinimalReplySize = 4 + 4 + 4 + 4 + 4 + 36;
 
     /// <summary>SEQ4_STATUS_* bits (§18.46.3).</summary>
-    public const uint StatusCbPathDown = 0x1, StatusCbPathDownSession = 0x200, StatusBackchannelFault = 0x400;
+    public const uint StatusCbPathDown = 0x1, StatusRecallableStateRevoked = 0x40, StatusCbPathDownSession = 0x200,
+        StatusBackchannelFault = 0x400;
 
     public static NfsOpcode Opcode => NfsOpcode.Sequence;
 
@@ -85,7 +86,7 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
         return new(session.Id, args.SequenceId, args.SlotId, slots - 1, slots - 1, flags);
     }
 
-    /// <summary>The back-channel bits of sr_status_flags. Takes only the leaf locks of the client and back channels.</summary>
+    /// <summary>The back-channel and revoked-state bits of sr_status_flags. Takes only the leaf locks of the client and back channels.</summary>
     private static uint StatusFlags(State.Session session)
     {
         uint flags = session.Client.HasUsableBackChannel() ? 0 : StatusCbPathDown;
@@ -95,6 +96,8 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
             BackChannelState.Fault => StatusBackchannelFault,
             _ => 0,
         };
+        if (Volatile.Read(ref session.Client.RevokedDelegations) > 0)
+            flags |= StatusRecallableStateRevoked; // until the client frees every revoked delegation (§18.46.3)
         return flags;
     }
 

@@ -447,4 +447,27 @@ public sealed partial class LocalDirectoryTree
                 return (total, stability);
         }
     }
+
+    /// <summary>
+    /// What every new directory entry needs first: a writable export, the directory resolved, a valid name, and write
+    /// and search permission on the directory. On success the caller owns (and disposes) <paramref name="dir"/>.
+    /// </summary>
+    private FsStatus PrepareNewEntry(Caller caller, FileHandle directory, FileName name, out SafeFd dir, out Statx dirStat)
+    {
+        dir = null!;
+        dirStat = default;
+        if (_options.ReadOnly)
+            return FsStatus.ReadOnly;
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out dir, out dirStat);
+        if (status != FsStatus.Ok)
+            return status;
+        if ((status = Names.Check(name)) == FsStatus.Ok && !ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))
+            status = FsStatus.AccessDenied;
+        if (status != FsStatus.Ok)
+        {
+            dir.Dispose();
+            dir = null!;
+        }
+        return status;
+    }
 }

@@ -255,9 +255,9 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         if (!made.IsOk)
             return made.Status.ToNfs();
         var (handle, created) = made.Value;
-        var rest = changes with { Mode = created ? null : changes.Mode };
-        if (!created && args.Mode == CreateMode.Unchecked)
-            rest = rest with { Mode = null, Uid = null, Gid = null }; // UNCHECKED on an existing file only truncates
+        // The mode was applied by the create; an existing file is only ever found by UNCHECKED4 (GUARDED4 and the
+        // exclusive modes answered above), which changes no mode or owner of it, only its size.
+        var rest = created ? changes with { Mode = null } : changes with { Mode = null, Uid = null, Gid = null };
         if (created && byVerifier)
         {
             // Set last (utimensat comes after any truncate in one SETATTR), so nothing moves the times afterwards.

@@ -87,6 +87,9 @@ public sealed record OpenClaim(OpenClaimType Type, string? Name = null, StateId 
     /// <summary>CLAIM_DELEG_CUR_FH: open under a delegation this client holds.</summary>
     public static OpenClaim DelegCurFh(StateId delegation) => new(OpenClaimType.DelegCurFh, DelegationStateId: delegation);
 
+    /// <summary>CLAIM_DELEGATE_CUR: open <paramref name="name"/> (in the current directory) under a delegation this client holds.</summary>
+    public static OpenClaim DelegateCur(StateId delegation, string name) => new(OpenClaimType.DelegateCur, name, delegation);
+
     /// <summary>CLAIM_PREVIOUS: reclaim after a server restart.</summary>
     public static OpenClaim Previous(DelegationType delegation) => new(OpenClaimType.Previous, PreviousDelegation: delegation);
 

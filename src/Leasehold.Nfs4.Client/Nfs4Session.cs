@@ -383,6 +383,18 @@ public sealed class Nfs4Session : IAsyncDisposable
         return ToOpened(await CompoundAsync(c, cancellationToken).ConfigureAwait(false));
     }
 
+    /// <summary>
+    /// PUTFH <paramref name="current"/>, OPEN with any <paramref name="claim"/> (the directory for the by-name claims, the
+    /// file for the others), GETFH. What a client returning a recalled delegation sends (CLAIM_DELEG_CUR_FH,
+    /// CLAIM_DELEGATE_CUR, RFC 8881 §10.4.5).
+    /// </summary>
+    public async Task<Nfs4Result<OpenedFile>> OpenAsync(FileHandle current, OpenClaim claim, ShareAccess access, ShareDeny deny = ShareDeny.None,
+        StateOwner? owner = null, OpenHow? how = null, CancellationToken cancellationToken = default)
+    {
+        using var c = new CompoundBuilder("open_claim").PutFh(current).Open(claim, access, deny, owner ?? OpenOwner, how).GetFh();
+        return ToOpened(await CompoundAsync(c, cancellationToken).ConfigureAwait(false));
+    }
+
     /// <summary>Creates (or, with <paramref name="guarded"/> false, opens if present) a regular file, opened for read and write.</summary>
     public Task<Nfs4Result<OpenedFile>> CreateAsync(FileHandle directory, string name, SetAttributes? attrs = null,
         bool guarded = false, StateOwner? owner = null, CancellationToken cancellationToken = default) =>

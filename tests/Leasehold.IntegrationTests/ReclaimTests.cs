@@ -52,7 +52,7 @@ public sealed class ReclaimTests(ServerFixture fx) : IClassFixture<ServerFixture
         using var c = new CompoundBuilder("deleg_cur_fh").PutFh(file)
             .Open(OpenClaim.DelegCurFh(new StateId(1, 0x1234)), ShareAccess.Read, ShareDeny.None, s.OpenOwner).GetFh();
         var reply = await s.CompoundAsync(c).Bounded();
-        Assert.Equal(NfsStat4.NotSupp, reply.Status); // no delegation is ever granted yet, so none can be claimed
+        Assert.Equal(NfsStat4.BadStateId, reply.Status); // the stateid was read, and names no delegation of this client
         Assert.Equal(3, reply.Results.Count); // SEQUENCE, PUTFH, OPEN: the compound was read as sent
     }
 

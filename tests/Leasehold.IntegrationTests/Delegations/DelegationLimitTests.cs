@@ -158,6 +158,8 @@ public sealed class DelegationRevocationTests(ShortLeaseServerFixture fx) : ICla
             await Task.Delay(10);
         }
         Assert.Equal(NfsStat4.DelegRevoked, (await holder.ReadAsync(held.FileHandle, held.Delegation.StateId, 0, 10).Bounded()).Status);
+        Assert.Equal(NfsStat4.DelegRevoked, (await holder.OpenAsync(held.FileHandle, OpenClaim.DelegCurFh(held.Delegation.StateId),
+            ShareAccess.Read, owner: holder.NewOwner("local")).Bounded()).Status);
 
         Assert.Equal(NfsStat4.Ok, await holder.FreeStateIdAsync(held.Delegation.StateId).Bounded());
         Assert.Equal(NfsStat4.Ok, await holder.RenewAsync().Bounded());

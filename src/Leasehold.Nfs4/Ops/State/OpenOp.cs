@@ -38,7 +38,8 @@ internal sealed record OpenArgs(
     byte[]? AttrValues,
     ulong Verifier,
     ClaimType Claim,
-    byte[] Name);
+    byte[] Name,
+    StateId DelegationStateId);
 
 internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want, DelegationDecision Delegation)
 {
@@ -47,7 +48,9 @@ internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, u
 }
 
 /// <summary>
-/// OPEN, RFC 8881 §18.16: CLAIM_NULL (by name, creating with UNCHECKED4, GUARDED4 or EXCLUSIVE4_1) and CLAIM_FH.
+/// OPEN, RFC 8881 §18.16: CLAIM_NULL (by name, creating with UNCHECKED4, GUARDED4 or EXCLUSIVE4_1), CLAIM_FH, and
+/// the claims a delegation holder makes while it returns one (CLAIM_DELEGATE_CUR by name, CLAIM_DELEG_CUR_FH), which
+/// pass a recall pending on the file because the open is the holder's own. The reclaim claims answer NO_GRACE.
 /// Share reservations are checked against other open-owners; the open is registered with the lease engine, which
 /// answers NFS4ERR_DELAY while it recalls a conflicting grant. A read open may come with a read delegation
 /// (<see cref="DelegationRegistry.TryGrantAsync"/>, §10.4); a client that stated a want and got none hears why.
@@ -100,6 +103,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         }
         var claim = (ClaimType)r.ReadUInt32();
         byte[] name = [];
+        var delegationStateId = default(StateId);
         switch (claim)
         {
             case ClaimType.Null:
@@ -110,30 +114,34 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 r.ReadUInt32();
                 break;
             case ClaimType.DelegateCur:
-                StateId.Read(ref r);
+                delegationStateId = StateId.Read(ref r);
                 name = Names.ReadComponent(ref r);
                 break;
             case ClaimType.Fh:
             case ClaimType.DelegPrevFh:
                 break;
             case ClaimType.DelegCurFh:
-                StateId.Read(ref r);
+                delegationStateId = StateId.Read(ref r);
                 break;
             default:
                 XdrException.Throw($"claim type {(uint)claim}");
                 break;
         }
-        return new OpenArgs(access, deny, clientId, owner, create, mode, mask, values, verifier, claim, name);
+        return new OpenArgs(access, deny, clientId, owner, create, mode, mask, values, verifier, claim, name, delegationStateId);
     }
 
     public async ValueTask<OpResult<OpenResult>> ExecuteAsync(CompoundContext ctx, OpenArgs args, CancellationToken cancellationToken)
     {
         if (!ctx.TryGetCurrentFh(out var current, out var status))
             return status;
+        if (!IsKnownWant(args.ShareAccess))
+            return NfsStat4.BadXdr;
         var access = (Share)(args.ShareAccess & ~WantMask);
         var deny = (Share)args.ShareDeny;
         if (access is Share.None || (uint)access > 3 || (uint)deny > 3)
             return NfsStat4.Inval;
+        if (args.Create && args.Claim != ClaimType.Null)
+            return NfsStat4.Inval; // §18.16.3: only CLAIM_NULL names a file that may not exist yet (knfsd: the same check)
         var client = ctx.Client!; // open_owner4's clientid is ignored in NFSv4.1: the session names the client (§18.16.3)
         // Reclaims first, before any other rule: no state survives a restart, so there is never a grace period to
         // reclaim in and every reclaim is NFS4ERR_NO_GRACE (§8.4.2.1), which a client handles by opening afresh.
@@ -144,6 +152,16 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         if (!client.ReclaimComplete)
             return NfsStat4.Grace; // §18.51.3: no new locking state before RECLAIM_COMPLETE
 
+        DelegationState? claimed = null;
+        if (args.Claim is ClaimType.DelegateCur or ClaimType.DelegCurFh)
+        {
+            // The holder turns opens it served locally into real ones while it returns the delegation (§10.4.5,
+            // §18.16.3): the stateid must be its own, live delegation; the file is checked once it is found.
+            status = ctx.Server.States.FindDelegation(args.DelegationStateId, client, out claimed);
+            if (status != NfsStat4.Ok)
+                return status;
+        }
+
         FileHandle file;
         var change = default(ChangeInfo);
         uint[] attrSet = [];
@@ -151,6 +169,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         switch (args.Claim)
         {
             case ClaimType.Null:
+            case ClaimType.DelegateCur:
             {
                 var dirAttrs = ctx.Tree.GetAttributes(current);
                 if (!dirAttrs.IsOk)
@@ -179,10 +198,11 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 break;
             }
             case ClaimType.Fh:
+            case ClaimType.DelegCurFh:
                 file = current;
                 break;
             default:
-                return NfsStat4.NotSupp; // delegation claims: we grant no delegations yet
+                return NfsStat4.Inval; // not reached: Decode refuses unknown claims, the PREV claims answered above
         }
 
         var attrs = ctx.Tree.GetAttributes(file);
@@ -198,6 +218,13 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 return NfsStat4.Symlink;
             default:
                 return NfsStat4.WrongType;
+        }
+        if (claimed is not null)
+        {
+            if (claimed.File != file)
+                return NfsStat4.BadStateId;
+            if ((access & Share.Write) != 0 && claimed.Type != DelegationType.Write)
+                return NfsStat4.OpenMode; // knfsd nfs4_check_delegmode: a read delegation covers read opens only
         }
         if ((access & Share.Write) != 0 && ctx.Server.Export.ReadOnly)
             return NfsStat4.Rofs; // as knfsd: the file system refuses writes, whatever the mode bits say
@@ -215,10 +242,25 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         if (open is null)
             return status;
         uint want = args.ShareAccess & WantDelegationMask;
-        var delegation = await ctx.Server.Delegations.TryGrantAsync(client, file, attrs.Value.FileId, access | open.Access, want).ConfigureAwait(false);
+        // A delegation claim opens under the delegation being returned: it is never a reason to grant another.
+        var delegation = claimed is null
+            ? await ctx.Server.Delegations.TryGrantAsync(client, file, attrs.Value.FileId, access | open.Access, want).ConfigureAwait(false)
+            : DelegationDecision.None(WhyNoDelegation.NotWanted);
         ctx.CurrentFh = file;
         ctx.CurrentStateId = open.Id;
         return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, want, delegation) { PreserveUnlinked = open.Pin is not null });
+    }
+
+    /// <summary>
+    /// Whether the bits of share_access above the access itself are ones RFC 8881 §18.16.3 defines: one
+    /// OPEN4_SHARE_ACCESS_WANT_* value (none, READ_DELEG, WRITE_DELEG, ANY_DELEG, NO_DELEG, CANCEL) and the two
+    /// signal bits. Anything else is NFS4ERR_BADXDR, as knfsd's nfsd4_decode_share_access answers.
+    /// </summary>
+    private static bool IsKnownWant(uint shareAccess)
+    {
+        const uint AccessBits = 0xFF, SignalBits = 0x30000;
+        uint want = shareAccess & WantDelegationMask;
+        return (shareAccess & ~(AccessBits | WantDelegationMask | SignalBits)) == 0 && want <= 0x0500;
     }
 
     /// <summary>

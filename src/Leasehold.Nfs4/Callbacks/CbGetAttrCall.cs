@@ -79,7 +79,7 @@ internal static class CbGetAttrCall
             var r = new XdrReader(result);
             var mask = Wire.ReadBitmap(ref r);
             var values = r.ReadOpaque(16);
-            if (r.Remaining != 0 || !s_mask.AsSpan().SequenceEqual(Trimmed(mask)) || values.Length != 16)
+            if (r.Remaining != 0 || !Trimmed(s_mask).SequenceEqual(Trimmed(mask)) || values.Length != 16)
                 return false;
             var v = new XdrReader(values);
             answer = new HolderAttributes(v.ReadUInt64(), v.ReadUInt64()); // attributes in increasing number: change (3), size (4)

@@ -42,6 +42,9 @@ public sealed record AccessResult(NfsStat4 Status, AccessBits Supported, AccessB
 public sealed record Delegation(DelegationType Type, StateId StateId, bool Recall, NfsAce? Permissions, uint WhyNone = 0,
     bool ServerWillSignal = false)
 {
+    /// <summary>A write delegation's nfs_space_limit4 in bytes (NFS_LIMIT_SIZE, or NFS_LIMIT_BLOCKS multiplied out); null otherwise.</summary>
+    public ulong? SpaceLimit { get; init; }
+
     public static Delegation None { get; } = new(DelegationType.None, default, false, null);
 
     public static Delegation Read(ref XdrReader r)
@@ -62,13 +65,14 @@ public sealed record Delegation(DelegationType Type, StateId StateId, bool Recal
                 var stateId = StateId.Read(ref r);
                 bool recall = r.ReadBool();
                 uint limitBy = r.ReadUInt32(); // nfs_space_limit4
+                ulong limit = 0;
                 if (limitBy == 1)
-                    r.ReadUInt64(); // NFS_LIMIT_SIZE: filesize
+                    limit = r.ReadUInt64(); // NFS_LIMIT_SIZE: filesize
                 else if (limitBy == 2)
-                    r.Skip(8); // NFS_LIMIT_BLOCKS: num_blocks, bytes_per_block
+                    limit = (ulong)r.ReadUInt32() * r.ReadUInt32(); // NFS_LIMIT_BLOCKS: num_blocks, bytes_per_block
                 else
                     XdrException.Throw($"nfs_space_limit4 has discriminant {limitBy}.");
-                return new Delegation(type, stateId, recall, NfsAce.Read(ref r));
+                return new Delegation(type, stateId, recall, NfsAce.Read(ref r)) { SpaceLimit = limit };
             }
             case DelegationType.NoneExt:
             {

@@ -10,10 +10,13 @@ namespace Leasehold.IntegrationTests;
 /// </summary>
 public sealed class DestroyClientIdTests(ServerFixture fx) : IClassFixture<ServerFixture>
 {
-    /// <summary>A client with "f" created and open (BOTH, deny WRITE) and a write lock on its first 10 bytes.</summary>
+    /// <summary>
+    /// A client with "f" created and open (BOTH, deny WRITE) and a write lock on its first 10 bytes. It binds no back
+    /// channel, so it holds no write delegation, which would keep it busy after its last CLOSE.
+    /// </summary>
     private async Task<(Nfs4Session Client, OpenedFile Open, LockResult Lock, FileHandle Root, string Name)> HolderAsync()
     {
-        var client = await fx.ConnectAsync();
+        var client = await fx.ConnectAsync(options: new Nfs4SessionOptions { BackChannel = false });
         var root = await fx.RootAsync();
         string name = ServerFixture.NewName("f");
         var open = (await client.OpenAsync(root, name, ShareAccess.Both, OpenHow.Unchecked(), ShareDeny.Write).Bounded()).ValueOrThrow();

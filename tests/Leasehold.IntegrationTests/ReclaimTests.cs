@@ -121,7 +121,8 @@ public sealed class ReclaimTests(ServerFixture fx) : IClassFixture<ServerFixture
         Assert.True((await after.WriteAsync(file, reopened.StateId, 2, ServerFixture.Bytes("2\n")).Bounded()).IsOk);
         Assert.True((await after.CloseAsync(file, reopened.StateId).Bounded()).IsOk);
 
-        var data = (await fx.Session.ReadAsync(file, StateId.Anonymous, 0, 100).Bounded()).ValueOrThrow();
+        // Read back by the writer itself: it now holds a write delegation, which another client's READ would recall.
+        var data = (await after.ReadAsync(file, StateId.Anonymous, 0, 100).Bounded()).ValueOrThrow();
         Assert.Equal("1\n2\n", System.Text.Encoding.UTF8.GetString(data.Data.Span));
     }
 

@@ -49,7 +49,11 @@ public class ServerFixture : IAsyncLifetime
     /// <summary>The server's clock; null means the system clock.</summary>
     public virtual TimeProvider? Time => null;
 
-    /// <summary>A root (AUTH_SYS uid 0) session opened with the server, for tests that need no client of their own.</summary>
+    /// <summary>
+    /// A root (AUTH_SYS uid 0) session opened with the server, for tests that need no client of their own. It binds no
+    /// back channel, so it is never granted a delegation: a file it writes and closes is not left under a write
+    /// delegation that would recall (and delay) the next client to open it.
+    /// </summary>
     public Nfs4Session Session => _session ?? throw new InvalidOperationException("The fixture is not initialised.");
 
     /// <summary>Extra settings (configuration keys such as "Export:ReadOnly") on top of the export, state, listen and lease.</summary>
@@ -62,7 +66,7 @@ public class ServerFixture : IAsyncLifetime
         Directory.CreateDirectory(ExportPath);
         Directory.CreateDirectory(StatePath);
         await StartAsync();
-        _session = await ConnectAsync();
+        _session = await ConnectRootSessionAsync();
     }
 
     /// <summary>Stops the server and starts a new one on the same export and state directories (a restart).</summary>
@@ -75,8 +79,10 @@ public class ServerFixture : IAsyncLifetime
         }
         await StopAsync();
         await StartAsync();
-        _session = await ConnectAsync();
+        _session = await ConnectRootSessionAsync();
     }
+
+    private Task<Nfs4Session> ConnectRootSessionAsync() => ConnectAsync(options: new Nfs4SessionOptions { BackChannel = false });
 
     /// <summary>A new session of a new client (a fresh random co_ownerid unless the options say otherwise).</summary>
     public Task<Nfs4Session> ConnectAsync(RpcCredentials? credentials = null, Nfs4SessionOptions? options = null) =>

@@ -4,7 +4,9 @@ namespace Leasehold.IntegrationTests;
 
 /// <summary>
 /// A test class with two clients of its own, A and B (two client ids, one session each), connected before every test
-/// and gone after it, on the class's server.
+/// and gone after it, on the class's server. Neither binds a back channel, so neither is granted a delegation: these
+/// tests are about opens, locks and deny modes between clients, and a write delegation held by the first to open a file
+/// would turn the other's OPEN into a recall (NFS4ERR_DELAY) that these clients never answer with DELEGRETURN.
 /// </summary>
 public abstract class TwoClientTests(ServerFixture fx) : IAsyncLifetime
 {
@@ -19,8 +21,8 @@ public abstract class TwoClientTests(ServerFixture fx) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        A = await Fx.ConnectAsync();
-        B = await Fx.ConnectAsync();
+        A = await Fx.ConnectAsync(options: new Nfs4SessionOptions { BackChannel = false });
+        B = await Fx.ConnectAsync(options: new Nfs4SessionOptions { BackChannel = false });
         Assert.NotEqual(A.ClientId, B.ClientId);
     }
 

@@ -155,7 +155,8 @@ public sealed class UnlinkedOpenFileExpiryTests(ShortLeaseServerFixture Fx) : IC
     [Fact]
     public async Task An_expired_client_releases_the_unlinked_file_it_held()
     {
-        await using var silent = await Fx.ConnectAsync();
+        // No back channel: the silent client gets no write delegation, which the REMOVE would recall.
+        await using var silent = await Fx.ConnectAsync(options: new Nfs4SessionOptions { BackChannel = false });
         await using var active = await Fx.ConnectAsync();
         var root = (await active.LookupPathAsync("").Bounded()).ValueOrThrow();
         string name = ServerFixture.NewName("victim");

@@ -76,6 +76,16 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
                     w.WriteUInt32((uint)CbOpcode.CbRecall);
                     w.WriteUInt32((uint)status);
                     break;
+                case CbGetAttrEvent getAttr:
+                {
+                    var answer = await Handler.OnGetAttrAsync(getAttr, cancellationToken).ConfigureAwait(false);
+                    status = answer.Status;
+                    w.WriteUInt32((uint)CbOpcode.CbGetAttr);
+                    w.WriteUInt32((uint)status);
+                    if (status == NfsStat4.Ok)
+                        WriteAttributes(w, getAttr.Mask, answer);
+                    break;
+                }
                 case CbOtherEvent other when other.Op == CbOpcode.CbIllegal:
                     status = NfsStat4.OpIllegal;
                     w.WriteUInt32((uint)CbOpcode.CbIllegal);
@@ -93,6 +103,27 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
         w.PatchUInt32(statusAt, (uint)status);
         w.PatchUInt32(countAt, count);
         return w.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// CB_GETATTR4resok's fattr4: of change (3) and size (4), those asked for and given, in increasing number, as the
+    /// Linux client answers (<c>nfs4_callback_getattr</c>).
+    /// </summary>
+    private static void WriteAttributes(XdrWriter w, AttrBitmap asked, CbGetAttrAnswer answer)
+    {
+        bool change = asked.Contains(FileAttr.Change) && answer.Change is not null;
+        bool size = asked.Contains(FileAttr.Size) && answer.Size is not null;
+        var attrs = new List<FileAttr>(2);
+        if (change)
+            attrs.Add(FileAttr.Change);
+        if (size)
+            attrs.Add(FileAttr.Size);
+        AttrBitmap.Of([.. attrs]).Write(w);
+        w.WriteUInt32((change ? 8u : 0) + (size ? 8u : 0)); // attrlist4's length
+        if (change)
+            w.WriteUInt64(answer.Change!.Value);
+        if (size)
+            w.WriteUInt64(answer.Size!.Value);
     }
 
     /// <summary>
@@ -129,6 +160,9 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
                 }
                 case CbOpcode.CbRecall:
                     ops.Add(new CbRecallEvent(StateId.Read(ref r), r.ReadBool(), FileHandle.Read(ref r)));
+                    break;
+                case CbOpcode.CbGetAttr:
+                    ops.Add(new CbGetAttrEvent(FileHandle.Read(ref r), AttrBitmap.Read(ref r)));
                     break;
                 case CbOpcode.CbRecallAny:
                     r.ReadUInt32(); // craa_objects_to_keep

@@ -17,6 +17,22 @@ public sealed record CbSequenceEvent(SessionId SessionId, uint SequenceId, uint 
 /// <summary>CB_RECALL4args (RFC 8881 §20.2): give back the delegation <see cref="StateId"/> on <see cref="FileHandle"/>.</summary>
 public sealed record CbRecallEvent(StateId StateId, bool Truncate, FileHandle FileHandle) : CallbackEvent;
 
+/// <summary>CB_GETATTR4args (RFC 8881 §20.1): the holder of a write delegation on <see cref="FileHandle"/> reports <see cref="Mask"/>.</summary>
+public sealed record CbGetAttrEvent(FileHandle FileHandle, AttrBitmap Mask) : CallbackEvent;
+
+/// <summary>
+/// The answer to CB_GETATTR: a status and, when OK, the values the client reports (RFC 8881 §10.4.3: the change
+/// attribute it got with the delegation, plus one if it holds modified data, and its size in bytes). Only the values
+/// given and asked for go into the fattr4.
+/// </summary>
+public sealed record CbGetAttrAnswer(NfsStat4 Status, ulong? Change = null, ulong? Size = null)
+{
+    /// <summary>NFS4ERR_NOTSUPP: what a client that does not answer CB_GETATTR says.</summary>
+    public static CbGetAttrAnswer NotSupported { get; } = new(NfsStat4.NotSupp);
+
+    public static CbGetAttrAnswer Attributes(ulong change, ulong size) => new(NfsStat4.Ok, change, size);
+}
+
 /// <summary>A callback operation this client only acknowledges (CB_RECALL_ANY…) or refuses (the rest).</summary>
 public sealed record CbOtherEvent(CbOpcode Op) : CallbackEvent;
 
@@ -38,6 +54,10 @@ public interface INfs4CallbackHandler
 
     /// <summary>CB_RECALL. OK means "recall received; DELEGRETURN follows".</summary>
     ValueTask<NfsStat4> OnRecallAsync(CbRecallEvent recall, CancellationToken cancellationToken);
+
+    /// <summary>CB_GETATTR (RFC 8881 §20.1). By default NFS4ERR_NOTSUPP, which makes the server recall the delegation.</summary>
+    ValueTask<CbGetAttrAnswer> OnGetAttrAsync(CbGetAttrEvent getAttr, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(CbGetAttrAnswer.NotSupported);
 
     /// <summary>Any other callback operation; the default handler acknowledges CB_RECALL_ANY and refuses the rest.</summary>
     ValueTask<NfsStat4> OnOtherAsync(CbOtherEvent other, CancellationToken cancellationToken);

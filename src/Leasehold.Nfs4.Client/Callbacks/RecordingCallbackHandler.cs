@@ -3,13 +3,15 @@ using System.Threading.Channels;
 namespace Leasehold.Nfs4.Client.Callbacks;
 
 /// <summary>
-/// The default back-channel handler: answers CB_NULL, CB_SEQUENCE and CB_RECALL with OK, and records every event so
-/// a test can wait for it (<see cref="Events"/>, <see cref="Recalls"/>). It never returns a delegation by itself.
+/// The default back-channel handler: answers CB_NULL, CB_SEQUENCE and CB_RECALL with OK, CB_GETATTR with
+/// <see cref="GetAttrAnswer"/> (NFS4ERR_NOTSUPP when unset), and records every event so a test can wait for it
+/// (<see cref="Events"/>, <see cref="Recalls"/>, <see cref="GetAttrs"/>). It never returns a delegation by itself.
 /// </summary>
 public sealed class RecordingCallbackHandler : INfs4CallbackHandler
 {
     private readonly Channel<CallbackEvent> _events = Channel.CreateUnbounded<CallbackEvent>();
     private readonly Channel<CbRecallEvent> _recalls = Channel.CreateUnbounded<CbRecallEvent>();
+    private readonly Channel<CbGetAttrEvent> _getAttrs = Channel.CreateUnbounded<CbGetAttrEvent>();
     private int _nullCount;
     private int _sequenceCount;
 
@@ -18,6 +20,15 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
 
     /// <summary>The recalls alone, for tests that wait for one.</summary>
     public ChannelReader<CbRecallEvent> Recalls => _recalls.Reader;
+
+    /// <summary>The CB_GETATTRs alone, recorded before they are answered.</summary>
+    public ChannelReader<CbGetAttrEvent> GetAttrs => _getAttrs.Reader;
+
+    /// <summary>
+    /// How CB_GETATTR is answered (a holder of a write delegation reports its change attribute and size); null:
+    /// NFS4ERR_NOTSUPP. May await (a test holds the answer back to see the server give up waiting).
+    /// </summary>
+    public Func<CbGetAttrEvent, CancellationToken, ValueTask<CbGetAttrAnswer>>? GetAttrAnswer { get; set; }
 
     public int NullCount => Volatile.Read(ref _nullCount);
 
@@ -44,6 +55,13 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
         _events.Writer.TryWrite(recall);
         _recalls.Writer.TryWrite(recall);
         return ValueTask.FromResult(NfsStat4.Ok);
+    }
+
+    public ValueTask<CbGetAttrAnswer> OnGetAttrAsync(CbGetAttrEvent getAttr, CancellationToken cancellationToken)
+    {
+        _events.Writer.TryWrite(getAttr);
+        _getAttrs.Writer.TryWrite(getAttr);
+        return GetAttrAnswer is { } answer ? answer(getAttr, cancellationToken) : ValueTask.FromResult(CbGetAttrAnswer.NotSupported);
     }
 
     public ValueTask<NfsStat4> OnOtherAsync(CbOtherEvent other, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Leasehold.Engine;
 using Leasehold.Export;
 using Leasehold.Nfs4.Callbacks;
@@ -34,6 +35,9 @@ internal readonly record struct DelegationDecision(DelegationState? Granted, Why
 /// </summary>
 internal sealed class DelegationRegistry(Nfs4Server server)
 {
+    private const uint WantReadDeleg = 0x0100, WantWriteDeleg = 0x0200, WantNoDeleg = 0x0400, WantCancel = 0x0500;
+
+    private readonly ConcurrentDictionary<ulong, DelegationState> _writeDelegations = new();
     private int _count;
 
     /// <summary>Outstanding delegations (active, being recalled or revoked and not yet freed).</summary>
@@ -41,39 +45,69 @@ internal sealed class DelegationRegistry(Nfs4Server server)
 
     /// <summary>
     /// Decides whether <paramref name="client"/>, which has just opened <paramref name="file"/> for
-    /// <paramref name="access"/>, gets a read delegation (§10.4.1, §18.16.3). <paramref name="want"/> is the
-    /// OPEN4_SHARE_ACCESS_WANT_* value (0 when none was stated). Write delegations are not granted yet: a write open
-    /// gets none.
+    /// <paramref name="access"/>, gets a delegation (RFC 8881 §10.4, §18.16.3), and which. <paramref name="want"/> is the
+    /// OPEN4_SHARE_ACCESS_WANT_* value (0 when none was stated). The access decides the type, as knfsd decides it
+    /// (<c>nfs4_set_delegation</c>): an open with write access (WRITE or BOTH) may get a write delegation, which the
+    /// engine admits only while no other client has the file open at all; a read-only open may get a read delegation,
+    /// admitted while no other client has it open for write. A write open that cannot have a write delegation gets none
+    /// (no read delegation instead: knfsd tries only the one type). Wants (§18.16.3) and why_no_delegation4:
+    /// <list type="bullet">
+    /// <item>NO_DELEG: NOT_WANTED. CANCEL: CANCELLED. Delegations off, a limit reached, no usable back channel:
+    /// RESOURCE. A conflict or a recall on the file (pending or recent): CONTENTION.</item>
+    /// <item>WRITE_DELEG on a read-only open: NOT_SUPP_UPGRADE, since a read-only open never gets a write delegation
+    /// and the reason names exactly what is refused (knfsd hands out a read delegation instead, ignoring the want's
+    /// type). READ_DELEG (or ANY) on a write open: a write delegation, which allows all a read delegation allows (as
+    /// knfsd).</item>
+    /// <item>The client holds a delegation on the file already (one per client and file, knfsd
+    /// <c>nfs4_delegation_exists</c>): a read one and the open writes or wants WRITE_DELEG: NOT_SUPP_UPGRADE (there
+    /// is no atomic upgrade); a write one and the open wants READ_DELEG: NOT_SUPP_DOWNGRADE; otherwise CONTENTION.</item>
+    /// </list>
+    /// A write delegation records the file's change attribute at grant (<see cref="DelegationState.ChangeAtGrant"/>) for
+    /// CB_GETATTR and is found by <see cref="FindWriteDelegation"/>.
     /// </summary>
     public async ValueTask<DelegationDecision> TryGrantAsync(NfsClient client, FileHandle file, ulong fileId, Share access, uint want)
     {
-        const uint WantNoDeleg = 0x0400, WantCancel = 0x0500, WantWriteDeleg = 0x0200;
         if (want == WantNoDeleg)
             return DelegationDecision.None(WhyNoDelegation.NotWanted);
         if (want == WantCancel)
             return DelegationDecision.None(WhyNoDelegation.Cancelled);
         if (!server.Options.Delegations)
             return DelegationDecision.None(WhyNoDelegation.Resource);
-        if ((access & Share.Write) != 0 || want == WantWriteDeleg)
-            return DelegationDecision.None(WhyNoDelegation.Resource); // write delegations come later
+        bool write = (access & Share.Write) != 0;
+        if (!write && want == WantWriteDeleg)
+            return DelegationDecision.None(WhyNoDelegation.NotSuppUpgrade);
+        if (write && server.Export.ReadOnly)
+            return DelegationDecision.None(WhyNoDelegation.Resource); // OPEN answered ROFS before asking; kept as a guard
         lock (client.Sync)
         {
-            if (client.DelegationsByFile.ContainsKey(fileId))
-                return DelegationDecision.None(WhyNoDelegation.Contention); // knfsd: nfs4_delegation_exists → -EAGAIN
+            if (client.DelegationsByFile.TryGetValue(fileId, out var held))
+                return DelegationDecision.None(WhyNotAnother(held.Type, write, want));
         }
         if (!client.HasUsableBackChannel())
             return DelegationDecision.None(WhyNoDelegation.Resource);
         if (Count >= server.Options.MaxDelegations || client.DelegationCount >= server.Options.MaxDelegationsPerClient)
             return DelegationDecision.None(WhyNoDelegation.Resource);
 
-        var delegation = new DelegationState(server.States.NewKey(), client, file, fileId, DelegationType.Read, this);
+        var type = write ? DelegationType.Write : DelegationType.Read;
+        var delegation = new DelegationState(server.States.NewKey(), client, file, fileId, type, this);
         var result = await server.Engine.GrantAsync(new GrantRequest(FileKey.From(fileId), DelegationOwner(client), GrantKind.Delegation,
-            GrantMode.Read, delegation)).ConfigureAwait(false);
+            write ? GrantMode.Write : GrantMode.Read, delegation)).ConfigureAwait(false);
         if (!result.IsGranted)
             return DelegationDecision.None(result.Status == GrantStatus.RefusedByAuthority ? WhyNoDelegation.Resource : WhyNoDelegation.Contention);
         if (result.Grant!.Holder != delegation)
             return DelegationDecision.None(WhyNoDelegation.Contention); // a racing OPEN of the same client got it first
         delegation.Grant = result.Grant;
+        if (write)
+        {
+            // Read after the grant: from here on only the holder changes the file, so this is what it starts from.
+            var attrs = server.Tree.GetAttributes(file);
+            if (!attrs.IsOk)
+            {
+                server.Engine.Release(result.Grant);
+                return DelegationDecision.None(WhyNoDelegation.Resource);
+            }
+            delegation.ChangeAtGrant = attrs.Value.Change;
+        }
         lock (client.Sync)
         {
             if (client.Expired || !client.DelegationsByFile.TryAdd(fileId, delegation))
@@ -84,6 +118,8 @@ internal sealed class DelegationRegistry(Nfs4Server server)
         }
         Interlocked.Increment(ref _count);
         server.States.Add(delegation);
+        if (write)
+            _writeDelegations[fileId] = delegation; // the engine admits one write delegation per file
         // A client destroyed while this ran has had its delegations released already: this one must go too, as must one
         // whose back channel went down meanwhile (it could not be recalled).
         if (client.Expired || !client.HasUsableBackChannel())
@@ -93,6 +129,20 @@ internal sealed class DelegationRegistry(Nfs4Server server)
         }
         return new DelegationDecision(delegation, default);
     }
+
+    /// <summary>Why a client that holds a delegation of <paramref name="held"/> type on the file gets no other (§18.16.2).</summary>
+    private static WhyNoDelegation WhyNotAnother(DelegationType held, bool write, uint want) => held switch
+    {
+        DelegationType.Read when write || want == WantWriteDeleg => WhyNoDelegation.NotSuppUpgrade,
+        DelegationType.Write when want == WantReadDeleg => WhyNoDelegation.NotSuppDowngrade,
+        _ => WhyNoDelegation.Contention, // knfsd: nfs4_delegation_exists → -EAGAIN
+    };
+
+    /// <summary>
+    /// The write delegation on a file, whoever holds it and whatever its status (active, being recalled, revoked and
+    /// not yet freed), or null: one dictionary lookup, for GETATTR's CB_GETATTR check (§10.4.3).
+    /// </summary>
+    public DelegationState? FindWriteDelegation(ulong fileId) => _writeDelegations.TryGetValue(fileId, out var d) ? d : null;
 
     /// <summary>The engine identity of a client's delegations: (client id, 0), which no open or lock owner uses.</summary>
     public static Owner DelegationOwner(NfsClient client) => new(client.ClientId, 0);
@@ -144,6 +194,8 @@ internal sealed class DelegationRegistry(Nfs4Server server)
                 delegation.Client.DelegationsByFile.Remove(delegation.FileId);
         }
         server.States.Remove(delegation);
+        if (delegation.Type == DelegationType.Write)
+            _writeDelegations.TryRemove(new KeyValuePair<ulong, DelegationState>(delegation.FileId, delegation));
         Interlocked.Decrement(ref _count);
         if (delegation.Grant is { } grant)
             server.Engine.Release(grant);

@@ -49,6 +49,24 @@ internal sealed class DelegationState(StateKey key, NfsClient client, FileHandle
     /// <summary>The engine's grant; set once, right after it is made, before the delegation is published.</summary>
     public Grant? Grant { get; set; }
 
+    /// <summary>
+    /// A write delegation's file change attribute when it was granted ("sc" of RFC 8881 §10.4.3): a holder that has
+    /// modified nothing answers CB_GETATTR with this value. Set once, with <see cref="Grant"/>, before publication.
+    /// </summary>
+    public ulong ChangeAtGrant { get; set; }
+
+    /// <summary>
+    /// 1 once a CB_GETATTR showed the holder has modified the file (knfsd's <c>ncf_file_modified</c>): from then on every
+    /// GETATTR of another client reports the holder's size and a new change value. Set with <see cref="Interlocked"/>.
+    /// </summary>
+    public int HolderModified;
+
+    /// <summary>The change attribute last reported for a file the holder modified (0 before any); only grows.</summary>
+    public ulong ReportedChange;
+
+    /// <summary>The CB_GETATTR in flight for this delegation, shared by the GETATTRs that wait for it; null before the first.</summary>
+    public Task<Callbacks.HolderAttributes?>? PendingGetAttr;
+
     /// <summary>A <see cref="DelegationStatus"/>, changed only with <see cref="Interlocked.CompareExchange(ref int, int, int)"/>.</summary>
     public int Status;
 

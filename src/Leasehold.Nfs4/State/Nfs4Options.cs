@@ -33,6 +33,13 @@ public sealed class Nfs4Options
     public TimeSpan CallbackTimeout { get; set; } = TimeSpan.FromSeconds(9);
 
     /// <summary>
+    /// How long a GETATTR of size or change waits for the CB_GETATTR it sends to the holder of a write delegation
+    /// (RFC 8881 §10.4.3) before it recalls the delegation instead and answers NFS4ERR_DELAY. 30 ms: knfsd's
+    /// NFSD_CB_GETATTR_TIMEOUT (HZ/34), enough for a client that answers at all. Between 1 ms and 10 s.
+    /// </summary>
+    public TimeSpan CbGetAttrTimeout { get; set; } = TimeSpan.FromMilliseconds(30);
+
+    /// <summary>
     /// Whether OPEN hands out delegations (RFC 8881 §10.2). Off: every OPEN answers OPEN_DELEGATE_NONE, or
     /// OPEN_DELEGATE_NONE_EXT with WND4_RESOURCE to a client that stated a want. On by default, as knfsd.
     /// </summary>
@@ -54,6 +61,8 @@ public sealed class Nfs4Options
             throw new ArgumentOutOfRangeException(nameof(LeaseTime), LeaseTime, "LeaseTime must be between 2 s and 1 h.");
         if (CallbackTimeout < TimeSpan.FromMilliseconds(10) || CallbackTimeout > TimeSpan.FromHours(1))
             throw new ArgumentOutOfRangeException(nameof(CallbackTimeout), CallbackTimeout, "CallbackTimeout must be between 10 ms and 1 h.");
+        if (CbGetAttrTimeout < TimeSpan.FromMilliseconds(1) || CbGetAttrTimeout > TimeSpan.FromSeconds(10))
+            throw new ArgumentOutOfRangeException(nameof(CbGetAttrTimeout), CbGetAttrTimeout, "CbGetAttrTimeout must be between 1 ms and 10 s.");
         if (MaxSessionSlots is < 1 or > 1024)
             throw new ArgumentOutOfRangeException(nameof(MaxSessionSlots), MaxSessionSlots, "MaxSessionSlots must be between 1 and 1024.");
         if (MaxOperationsPerCompound is < 2 or > 1024)

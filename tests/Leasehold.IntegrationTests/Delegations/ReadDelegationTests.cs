@@ -110,16 +110,6 @@ public sealed class ReadDelegationTests(ServerFixture fx) : IClassFixture<Server
     }
 
     [Fact]
-    public async Task An_open_for_write_gets_no_read_delegation()
-    {
-        var (root, name, _) = await NewFileAsync();
-        await using var a = await ConnectAsync();
-
-        var plain = (await a.Session.OpenAsync(root, name, ShareAccess.Both).Bounded()).ValueOrThrow();
-        Assert.Equal(DelegationType.None, plain.Delegation.Type);
-    }
-
-    [Fact]
     public async Task A_write_open_by_another_client_recalls_and_is_delayed_until_DELEGRETURN()
     {
         var (root, name, file) = await NewFileAsync();

@@ -1,14 +1,21 @@
+using Leasehold.Engine;
 using Leasehold.Export;
 using Leasehold.Nfs4.Attributes;
+using Leasehold.Nfs4.Callbacks;
 using Leasehold.Nfs4.Compound;
 using Leasehold.Nfs4.Protocol;
+using Leasehold.Nfs4.State;
 using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.Ops;
 
 internal sealed record GetAttrResult(uint[] Requested, FileAttributes Attributes, FileHandle Handle, FattrContext Server, Func<FsStats?> Stats);
 
-/// <summary>GETATTR, RFC 8881 §18.7: the attributes asked for that we support; write-only ones are INVAL.</summary>
+/// <summary>
+/// GETATTR, RFC 8881 §18.7: the attributes asked for that we support; write-only ones are INVAL. While another client
+/// holds a write delegation on the file, its size and change attribute are the holder's to tell (§10.4.3): see
+/// <see cref="AskHolderAsync"/>.
+/// </summary>
 internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
 {
     public static readonly GetAttrOp Instance = new();
@@ -26,9 +33,84 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
         var attrs = ctx.Tree.GetAttributes(fh);
         if (!attrs.IsOk)
             return ValueTask.FromResult<OpResult<GetAttrResult>>(attrs.Status.ToNfs());
+        // One dictionary lookup, and only when size or change is asked for.
+        if ((Attr.IsSet(requested, Attr.Change) || Attr.IsSet(requested, Attr.Size))
+            && ctx.Server.Delegations.FindWriteDelegation(attrs.Value.FileId) is { } held && held.Client != ctx.Client)
+            return AskHolderAsync(ctx, requested, fh, attrs.Value, held);
+        return ValueTask.FromResult(Answer(ctx, requested, fh, attrs.Value));
+    }
+
+    /// <summary>
+    /// GETATTR of size or change while <paramref name="held"/>, another client's write delegation, is on the file
+    /// (RFC 8881 §10.4.3; knfsd <c>nfsd4_deleg_getattr_conflict</c>). The holder may have written data the server has
+    /// not seen, so it is asked with CB_GETATTR, for at most <see cref="Nfs4Options.CbGetAttrTimeout"/>:
+    /// <list type="bullet">
+    /// <item>It answers, and its change attribute is the one at grant and its size the server's: nothing is modified;
+    /// the server's attributes stand.</item>
+    /// <item>It answers otherwise (or did so before: the mark stays, as knfsd's <c>ncf_file_modified</c>): the size is
+    /// the holder's, and the change attribute a new value above both the server's and every value reported before
+    /// (max(server change, change at grant, last reported) + 1), so each such GETATTR shows a change. The size is
+    /// compared with the server's current size, not the size at grant, as the RFC says and knfsd does since "nfsd: fix
+    /// file change detection in CB_GETATTR": data the holder has already written back is no modification.</item>
+    /// <item>No answer in time, an error, or an unusable fattr4: the delegation is recalled through the engine (an OPEN
+    /// for read's break) and the GETATTR answers NFS4ERR_DELAY; once it is returned the server's values are right.</item>
+    /// </list>
+    /// A delegation already being recalled answers NFS4ERR_DELAY at once; a revoked or returned one is no longer
+    /// anybody's to report, so the server's attributes stand.
+    /// </summary>
+    private static async ValueTask<OpResult<GetAttrResult>> AskHolderAsync(CompoundContext ctx, uint[] requested, FileHandle fh, FileAttributes attrs, DelegationState held)
+    {
+        switch (held.CurrentStatus)
+        {
+            case DelegationStatus.Recalling:
+                return NfsStat4.Delay;
+            case DelegationStatus.Revoked or DelegationStatus.Returned:
+                return Answer(ctx, requested, fh, attrs);
+        }
+        HolderAttributes? answer;
+        try
+        {
+            answer = await CbGetAttrCall.AskAsync(ctx.Server, held).WaitAsync(ctx.Server.Options.CbGetAttrTimeout, ctx.Server.Time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            answer = null;
+        }
+        if (answer is not { } holder)
+        {
+            Log.CbGetAttrUnanswered(ctx.Server.Logger, attrs.FileId, held.Id.ToString());
+            var change = ctx.ChangeContext;
+            var broke = await ctx.Server.Engine.BreakAsync(FileKey.From(attrs.FileId), FileOperation.OpenRead,
+                new Owner(change.BreakerGroup, change.BreakerId), BreakMode.NonBlocking).ConfigureAwait(false);
+            if (!broke.CanProceed)
+                return NfsStat4.Delay;
+            var now = ctx.Tree.GetAttributes(fh); // the delegation went meanwhile: the server's attributes are the file's
+            return now.IsOk ? Answer(ctx, requested, fh, now.Value) : now.Status.ToNfs();
+        }
+        if (Volatile.Read(ref held.HolderModified) == 0 && (holder.Change != held.ChangeAtGrant || holder.Size != attrs.Size))
+            Interlocked.Exchange(ref held.HolderModified, 1);
+        if (Volatile.Read(ref held.HolderModified) == 0)
+            return Answer(ctx, requested, fh, attrs);
+        return Answer(ctx, requested, fh, attrs with { Size = holder.Size, Change = NextReportedChange(held, attrs.Change) });
+    }
+
+    /// <summary>max(server change, change at grant, last reported) + 1, recorded as the last reported.</summary>
+    private static ulong NextReportedChange(DelegationState held, ulong serverChange)
+    {
+        while (true)
+        {
+            ulong last = Volatile.Read(ref held.ReportedChange);
+            ulong next = Math.Max(Math.Max(serverChange, held.ChangeAtGrant), last) + 1;
+            if (Interlocked.CompareExchange(ref held.ReportedChange, next, last) == last)
+                return next;
+        }
+    }
+
+    private static OpResult<GetAttrResult> Answer(CompoundContext ctx, uint[] requested, FileHandle fh, FileAttributes attrs)
+    {
         var tree = ctx.Tree;
-        return ValueTask.FromResult(OpResult<GetAttrResult>.Ok(
-            new GetAttrResult(requested, attrs.Value, fh, ctx.Server.Fattr, () => tree.GetFileSystemStats(fh) is { IsOk: true } s ? s.Value : null)));
+        return OpResult<GetAttrResult>.Ok(
+            new GetAttrResult(requested, attrs, fh, ctx.Server.Fattr, () => tree.GetFileSystemStats(fh) is { IsOk: true } s ? s.Value : null));
     }
 
     public static void Encode(in OpResult<GetAttrResult> result, XdrWriter w)

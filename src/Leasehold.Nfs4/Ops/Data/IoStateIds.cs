@@ -1,4 +1,5 @@
 using System.Buffers;
+using Leasehold.Engine;
 using Leasehold.Export;
 using Leasehold.Nfs4.Compound;
 using Leasehold.Nfs4.Protocol;
@@ -15,7 +16,8 @@ internal static class IoStateIds
     /// SETATTR (None: the stateid is only validated). Share reservations are mandatory (§9.1.2):
     /// <list type="bullet">
     /// <item>The anonymous and READ-bypass stateids (also as the current stateid) are refused with NFS4ERR_LOCKED when
-    /// any open, the caller's own included, denies the access. The bypass stateid may bypass byte-range locks only,
+    /// any open, the caller's own included, denies the access. A READ with one recalls another client's write
+    /// delegation first (NFS4ERR_DELAY meanwhile). The bypass stateid may bypass byte-range locks only,
     /// and ours are advisory: I/O never checks them.</item>
     /// <item>A delegation stateid of this client on this file: a read delegation reads, a write delegation also writes;
     /// writing through a read delegation is NFS4ERR_OPENMODE.</item>
@@ -37,6 +39,8 @@ internal static class IoStateIds
             var attrs = ctx.Tree.GetAttributes(fh);
             if (!attrs.IsOk)
                 return attrs.Status.ToNfs();
+            if (needed == Share.Read && !RecallWriteDelegations(ctx, attrs.Value.FileId))
+                return NfsStat4.Delay;
             return ctx.Server.States.BeginUnreservedIo(attrs.Value.FileId, needed, except: null, out io) ? NfsStat4.Ok : NfsStat4.Locked;
         }
         if (ctx.Server.States.IsDelegationKey(id))
@@ -73,6 +77,21 @@ internal static class IoStateIds
         if (needed == Share.Read && (open.Access & Share.Read) == 0)
             return ctx.Server.States.BeginUnreservedIo(open.FileId, Share.Read, except: open, out io) ? NfsStat4.Ok : NfsStat4.Locked;
         return NfsStat4.Ok;
+    }
+
+    /// <summary>
+    /// A READ with a special stateid opened nothing, so no OPEN has recalled another client's write delegation, whose
+    /// holder may have newer data (§10.4): recall it now, as an OPEN for read would, without waiting (knfsd's
+    /// <c>nfsd_open</c> breaks the lease the same way). False while a recall is pending (NFS4ERR_DELAY). The caller's
+    /// own delegations stay (breaker = its client). WRITE and SETATTR need no such step: the tree's change gate
+    /// recalls for them (<see cref="EngineChangeGate"/>). A file with no grant costs one dictionary lookup.
+    /// </summary>
+    private static bool RecallWriteDelegations(CompoundContext ctx, ulong fileId)
+    {
+        var change = ctx.ChangeContext;
+        var broke = ctx.Server.Engine.BreakAsync(FileKey.From(fileId), FileOperation.OpenRead, new Owner(change.BreakerGroup, change.BreakerId), BreakMode.NonBlocking);
+        // NonBlocking never parks: the answer is there at once.
+        return broke.IsCompletedSuccessfully && broke.Result.CanProceed;
     }
 
     /// <summary>

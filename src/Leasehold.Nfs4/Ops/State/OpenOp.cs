@@ -52,8 +52,9 @@ internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, u
 /// the claims a delegation holder makes while it returns one (CLAIM_DELEGATE_CUR by name, CLAIM_DELEG_CUR_FH), which
 /// pass a recall pending on the file because the open is the holder's own. The reclaim claims answer NO_GRACE.
 /// Share reservations are checked against other open-owners; the open is registered with the lease engine, which
-/// answers NFS4ERR_DELAY while it recalls a conflicting grant. A read open may come with a read delegation
-/// (<see cref="DelegationRegistry.TryGrantAsync"/>, §10.4); a client that stated a want and got none hears why.
+/// answers NFS4ERR_DELAY while it recalls a conflicting grant. A read open may come with a read delegation, an open for
+/// write with a write delegation (<see cref="DelegationRegistry.TryGrantAsync"/>, §10.4); a client that stated a want
+/// and got none hears why.
 /// </summary>
 internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
 {
@@ -369,20 +370,28 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         w.WriteUInt32(ResultLockTypePosix | (v.PreserveUnlinked ? ResultPreserveUnlinked : 0));
         Wire.WriteBitmap(w, v.AttrSet);
         if (v.Delegation.Granted is { } granted)
-            WriteReadDelegation(w, granted);
+            WriteDelegation(w, granted);
         else
             WriteNoDelegation(w, v.Want, v.Delegation.Why);
     }
 
     /// <summary>
-    /// open_read_delegation4 (§18.16.2): the stateid, recall false, and an ACE allowing nothing, which tells the
-    /// client to ask ACCESS for every open it serves locally (knfsd sends the same).
+    /// open_read_delegation4 or open_write_delegation4 (§18.16.2): the stateid, recall false, for a write delegation
+    /// an nfs_space_limit4 of NFS_LIMIT_SIZE with no limit (2^64-1: the client may grow the file locally as far as it
+    /// likes and flushes when it must; knfsd sends the same), then an ACE allowing nothing, which tells the client to
+    /// ask ACCESS for every open it serves locally (knfsd sends the same).
     /// </summary>
-    private static void WriteReadDelegation(XdrWriter w, DelegationState delegation)
+    private static void WriteDelegation(XdrWriter w, DelegationState delegation)
     {
-        w.WriteUInt32((uint)DelegationType.Read);
+        const uint LimitSize = 1;
+        w.WriteUInt32((uint)delegation.Type);
         delegation.Id.Write(w);
         w.WriteBool(false); // recall: no recall is pending
+        if (delegation.Type == DelegationType.Write)
+        {
+            w.WriteUInt32(LimitSize);
+            w.WriteUInt64(ulong.MaxValue); // filesize
+        }
         w.WriteUInt32(0);   // ACE4_ACCESS_ALLOWED_ACE_TYPE
         w.WriteUInt32(0);   // flag
         w.WriteUInt32(0);   // access mask: nothing, so the client asks

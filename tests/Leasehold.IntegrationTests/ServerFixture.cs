@@ -49,6 +49,10 @@ public class ServerFixture : IAsyncLifetime
     /// <summary>The server's clock; null means the system clock.</summary>
     public virtual TimeProvider? Time => null;
 
+    /// <summary>The running server's lease engine, to check what it holds (<see cref="Leasehold.Engine.LeaseEngine.Snapshot"/>).</summary>
+    public Leasehold.Engine.LeaseEngine Engine =>
+        _host?.Services.GetRequiredService<NfsServerService>().Engine ?? throw new InvalidOperationException("The server is not running.");
+
     /// <summary>A root (AUTH_SYS uid 0) session opened with the server, for tests that need no client of their own.</summary>
     public Nfs4Session Session => _session ?? throw new InvalidOperationException("The fixture is not initialised.");
 

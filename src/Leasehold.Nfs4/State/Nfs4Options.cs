@@ -33,6 +33,14 @@ public sealed class Nfs4Options
     public TimeSpan CallbackTimeout { get; set; } = TimeSpan.FromSeconds(9);
 
     /// <summary>
+    /// How long the server waits before it sends a callback again after the client asked it to wait (CB_SEQUENCE or
+    /// CB_RECALL answered NFS4ERR_DELAY) or answered a CB_RECALL with NFS4ERR_BADHANDLE or NFS4ERR_BAD_STATEID (the
+    /// recall probably overtook the OPEN reply that granted the delegation). 2 s: knfsd's <c>rpc_delay(task, 2 * HZ)</c>
+    /// in nfsd4_cb_sequence_done and nfsd4_cb_recall_done. Between 10 ms and 1 min.
+    /// </summary>
+    public TimeSpan CallbackRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
     /// Whether OPEN hands out delegations (RFC 8881 §10.2). Off: every OPEN answers OPEN_DELEGATE_NONE, or
     /// OPEN_DELEGATE_NONE_EXT with WND4_RESOURCE to a client that stated a want. On by default, as knfsd.
     /// </summary>
@@ -54,6 +62,8 @@ public sealed class Nfs4Options
             throw new ArgumentOutOfRangeException(nameof(LeaseTime), LeaseTime, "LeaseTime must be between 2 s and 1 h.");
         if (CallbackTimeout < TimeSpan.FromMilliseconds(10) || CallbackTimeout > TimeSpan.FromHours(1))
             throw new ArgumentOutOfRangeException(nameof(CallbackTimeout), CallbackTimeout, "CallbackTimeout must be between 10 ms and 1 h.");
+        if (CallbackRetryDelay < TimeSpan.FromMilliseconds(10) || CallbackRetryDelay > TimeSpan.FromMinutes(1))
+            throw new ArgumentOutOfRangeException(nameof(CallbackRetryDelay), CallbackRetryDelay, "CallbackRetryDelay must be between 10 ms and 1 min.");
         if (MaxSessionSlots is < 1 or > 1024)
             throw new ArgumentOutOfRangeException(nameof(MaxSessionSlots), MaxSessionSlots, "MaxSessionSlots must be between 1 and 1024.");
         if (MaxOperationsPerCompound is < 2 or > 1024)

@@ -61,6 +61,11 @@ public class ServerFixture : IAsyncLifetime
     {
     }
 
+    /// <summary>Extra services for the host (a log capture, say), added after the server's own.</summary>
+    protected virtual void ConfigureServices(IServiceCollection services)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(ExportPath);
@@ -112,6 +117,7 @@ public class ServerFixture : IAsyncLifetime
         var builder = ServeCommand.BuildHost(configFile: null, settings);
         if (Time is { } time)
             builder.Services.AddSingleton(time); // the last registration wins: the server runs on the test's clock
+        ConfigureServices(builder.Services);
         var host = builder.Build();
         try
         {

@@ -45,21 +45,6 @@ internal sealed class RecallSender(Nfs4Server server)
 
     private readonly ConditionalWeakTable<NfsClient, FailureLog> _failures = new();
 
-    /// <summary>Recalls waiting for a back channel right now, all clients together (for tests and diagnostics).</summary>
-    public int WaitingCount
-    {
-        get
-        {
-            int n = 0;
-            foreach (var w in _waiting.Values)
-            {
-                lock (w.Sync)
-                    n += w.Recalls.Count;
-            }
-            return n;
-        }
-    }
-
     /// <summary>Starts recalling <paramref name="delegation"/> (already marked Recalling) on a pool work item; returns at once.</summary>
     public void Start(DelegationState delegation) => Run(new Recall(delegation));
 

@@ -3,6 +3,8 @@ using Leasehold.Nfs4.Client;
 using Leasehold.Nfs4.Client.Callbacks;
 using Leasehold.Nfs4.Client.Rpc;
 using Leasehold.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Leasehold.IntegrationTests.Delegations;
 
@@ -21,6 +23,11 @@ public sealed class RecallFaultServerFixture : ServerFixture
     public override TimeSpan LeaseTime => TimeSpan.FromSeconds(10);
 
     public override TimeProvider Time => Clock;
+
+    /// <summary>The server's warnings and errors.</summary>
+    public LogCapture Log { get; } = new();
+
+    protected override void ConfigureServices(IServiceCollection services) => services.AddSingleton<ILoggerProvider>(Log);
 
     protected override void Configure(IDictionary<string, string?> settings)
     {
@@ -191,6 +198,37 @@ public sealed class RecallFaultTests(RecallFaultServerFixture fx) : IClassFixtur
         Assert.Equal(NfsStat4.DelegRevoked, await holder.Session.DelegReturnAsync(held.FileHandle, held.Delegation.StateId).Bounded());
         Assert.Equal(1, holder.Handler.SequenceCount);
     }
+
+    [Fact]
+    public async Task CallbackFailuresAreOneWarningPerClientAMinute()
+    {
+        const int CallbackFailing = 4106;
+        await using var holder = await ConnectAsync();
+        await using var writer = await ConnectAsync();
+        holder.Handler.RecallAnswer = (_, _) => ValueTask.FromResult(NfsStat4.ServerFault);
+        var (dir, names) = await NewFilesAsync(3);
+        foreach (string name in names)
+            await HoldAsync(holder, dir, name);
+        string client = $"{holder.Session.ClientId:x16}";
+        List<LogEntry> Warnings() => [.. fx.Log.Entries.Where(e => e.EventId == CallbackFailing && e.Message.Contains(client, StringComparison.Ordinal))];
+
+        Assert.Equal(NfsStat4.Delay, await OpenForWriteAsync(writer, dir, names[0]).Bounded());
+        Assert.True(await SoonAsync(() => Warnings().Count == 1, Waits.Timeout));
+        var first = Warnings()[0];
+        Assert.Equal(LogLevel.Warning, first.Level);
+        Assert.Contains("CB_RECALL answered ServerFault", first.Message, StringComparison.Ordinal);
+
+        // A second failure within the minute is counted, not logged; the next one after the minute says so.
+        Assert.Equal(NfsStat4.Delay, await OpenForWriteAsync(writer, dir, names[1]).Bounded());
+        Assert.True(await SoonAsync(() => holder.Handler.SequenceCount == 2, Waits.Timeout));
+        await AdvanceAsync(RecallSenderWarningInterval + TimeSpan.FromSeconds(1), holder.Session, writer.Session);
+        Assert.Equal(NfsStat4.Delay, await OpenForWriteAsync(writer, dir, names[2]).Bounded());
+        Assert.True(await SoonAsync(() => Warnings().Count == 2, Waits.Timeout));
+        Assert.Contains("(1 more failures", Warnings()[1].Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The server's <c>RecallSender.WarningInterval</c> (internal to the server).</summary>
+    private static readonly TimeSpan RecallSenderWarningInterval = TimeSpan.FromMinutes(1);
 
     [Fact]
     public async Task RecallOnClosedBackConnectionIsResentAfterBindConn()

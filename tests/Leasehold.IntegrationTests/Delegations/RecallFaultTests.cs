@@ -2,39 +2,9 @@ using System.Collections.Concurrent;
 using Leasehold.Nfs4.Client;
 using Leasehold.Nfs4.Client.Callbacks;
 using Leasehold.Nfs4.Client.Rpc;
-using Leasehold.Testing;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Leasehold.IntegrationTests.Delegations;
-
-/// <summary>
-/// A server on a manual clock with a 10 s lease (so a recalled delegation is revoked 10 s of that clock after its
-/// recall) and a 1 s callback retry delay. The callback timeout is a minute, longer than any test moves the clock:
-/// a test sees a callback before the server has read the client's reply to it, and moving the clock past the timeout
-/// in between would time the answered call out.
-/// </summary>
-public sealed class RecallFaultServerFixture : ServerFixture
-{
-    public static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
-
-    public ManualTimeProvider Clock { get; } = new();
-
-    public override TimeSpan LeaseTime => TimeSpan.FromSeconds(10);
-
-    public override TimeProvider Time => Clock;
-
-    /// <summary>The server's warnings and errors.</summary>
-    public LogCapture Log { get; } = new();
-
-    protected override void ConfigureServices(IServiceCollection services) => services.AddSingleton<ILoggerProvider>(Log);
-
-    protected override void Configure(IDictionary<string, string?> settings)
-    {
-        settings["Nfs4:CallbackRetryDelay"] = RetryDelay.ToString();
-        settings["Nfs4:CallbackTimeout"] = TimeSpan.FromMinutes(1).ToString();
-    }
-}
 
 /// <summary>
 /// Recalls that go wrong (RFC 8881 §20.9.3, §2.10.6.2, §10.2; knfsd's nfsd4_cb_sequence_done and nfsd4_cb_recall_done):

@@ -29,8 +29,10 @@ public sealed class Nfs4Server : IAsyncDisposable
         States = new StateTable((ulong)Time.GetUtcNow().ToUnixTimeMilliseconds());
         Clients = new ClientTable(Options, Time, States.HoldsState);
         Delegations = new DelegationRegistry(this);
+        Recalls = new Callbacks.RecallSender(this);
         Clients.ClientGone += client =>
         {
+            Recalls.Forget(client);
             Delegations.ReleaseAll(client);
             foreach (var open in States.OpensOf(client))
                 OpenRegistry.Close(this, open);
@@ -67,6 +69,9 @@ public sealed class Nfs4Server : IAsyncDisposable
 
     /// <summary>The delegations handed out over the wire: grants on OPEN, recalls, returns.</summary>
     internal DelegationRegistry Delegations { get; }
+
+    /// <summary>Sends CB_RECALL for broken delegations, retries it, and keeps recalls that wait for a back channel.</summary>
+    internal Callbacks.RecallSender Recalls { get; }
 
     /// <summary>Byte-range locks of every file (NFS LOCK/LOCKT/LOCKU); the rules live in the engine.</summary>
     internal RangeLockTable RangeLocks { get; } = new();

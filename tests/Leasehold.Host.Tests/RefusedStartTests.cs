@@ -143,6 +143,7 @@ public sealed class RefusedStartTests : IDisposable
     [InlineData("""{"Rpc":{"IdleTimeout":"1h","BoundIdleTimeout":"10m"}}""", "Rpc:BoundIdleTimeout = \"10m\" in {file}: BoundIdleTimeout must be at least IdleTimeout and at most 7 days")]
     [InlineData("""{"Nfs4":{"MaxCachedReplySize":100}}""", "Nfs4:MaxCachedReplySize = \"100\" in {file}: MaxCachedReplySize must be between 512 bytes and 1 MiB")]
     [InlineData("""{"Nfs4":{"MaxSessionSlots":100000}}""", "Nfs4:MaxSessionSlots = \"100000\" in {file}: MaxSessionSlots must be between 1 and 1024")]
+    [InlineData("""{"Nfs4":{"CallbackRetryDelay":"2m"}}""", "Nfs4:CallbackRetryDelay = \"2m\" in {file}: CallbackRetryDelay must be between 10 ms and 1 min")]
     [InlineData("""{"Export":{"Path":""}}""", "Export:Path = \"\" in {file}: Path (the exported directory) must be set")]
     public async Task Every_section_is_validated_before_the_server_listens(string json, string expected)
     {

@@ -49,6 +49,10 @@ public class ServerFixture : IAsyncLifetime
     /// <summary>The server's clock; null means the system clock.</summary>
     public virtual TimeProvider? Time => null;
 
+    /// <summary>The running server's lease engine, to check what it holds (<see cref="Leasehold.Engine.LeaseEngine.Snapshot"/>).</summary>
+    public Leasehold.Engine.LeaseEngine Engine =>
+        _host?.Services.GetRequiredService<NfsServerService>().Engine ?? throw new InvalidOperationException("The server is not running.");
+
     /// <summary>
     /// A root (AUTH_SYS uid 0) session opened with the server, for tests that need no client of their own. It binds no
     /// back channel, so it is never granted a delegation: a file it writes and closes is not left under a write
@@ -58,6 +62,11 @@ public class ServerFixture : IAsyncLifetime
 
     /// <summary>Extra settings (configuration keys such as "Export:ReadOnly") on top of the export, state, listen and lease.</summary>
     protected virtual void Configure(IDictionary<string, string?> settings)
+    {
+    }
+
+    /// <summary>Extra services for the host (a log capture, say), added after the server's own.</summary>
+    protected virtual void ConfigureServices(IServiceCollection services)
     {
     }
 
@@ -114,6 +123,7 @@ public class ServerFixture : IAsyncLifetime
         var builder = ServeCommand.BuildHost(configFile: null, settings);
         if (Time is { } time)
             builder.Services.AddSingleton(time); // the last registration wins: the server runs on the test's clock
+        ConfigureServices(builder.Services);
         var host = builder.Build();
         try
         {

@@ -36,6 +36,9 @@ internal sealed class NfsServerService(
     /// <summary>Where the server really listens (the port chosen when asked for 0).</summary>
     public IPEndPoint? EndPoint => _rpc?.LocalEndPoint;
 
+    /// <summary>The running lease engine, for tests that check what it holds (<see cref="LeaseEngine.Snapshot"/>); null when stopped.</summary>
+    internal LeaseEngine? Engine => _engine;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var exportOptions = export.Value;

@@ -6,6 +6,8 @@ namespace Leasehold.Nfs4.Client.Callbacks;
 /// The default back-channel handler: answers CB_NULL, CB_SEQUENCE and CB_RECALL with OK, CB_GETATTR with
 /// <see cref="GetAttrAnswer"/> (NFS4ERR_NOTSUPP when unset), and records every event so a test can wait for it
 /// (<see cref="Events"/>, <see cref="Recalls"/>, <see cref="GetAttrs"/>). It never returns a delegation by itself.
+/// <see cref="SequenceAnswer"/> and <see cref="RecallAnswer"/> change the answers (an error, a late answer, none at
+/// all); events are recorded before the answer is asked for.
 /// </summary>
 public sealed class RecordingCallbackHandler : INfs4CallbackHandler
 {
@@ -34,6 +36,19 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
 
     public int SequenceCount => Volatile.Read(ref _sequenceCount);
 
+    /// <summary>
+    /// Decides the status of each CB_SEQUENCE (for instance NFS4ERR_DELAY to make the server come back later); null
+    /// answers OK. A task that never completes leaves the CB_COMPOUND unanswered; the token is cancelled when the
+    /// connection closes, and then no reply is sent at all.
+    /// </summary>
+    public Func<CbSequenceEvent, CancellationToken, ValueTask<NfsStat4>>? SequenceAnswer { get; set; }
+
+    /// <summary>
+    /// Decides the status of each CB_RECALL (for instance NFS4ERR_BADHANDLE, as a client that has not yet seen the
+    /// OPEN reply granting the delegation answers); null answers OK. Unanswered and cancelled as <see cref="SequenceAnswer"/>.
+    /// </summary>
+    public Func<CbRecallEvent, CancellationToken, ValueTask<NfsStat4>>? RecallAnswer { get; set; }
+
     public ValueTask OnNullAsync(CancellationToken cancellationToken) => OnNullAsync(new CbNullEvent(), cancellationToken);
 
     public ValueTask OnNullAsync(CbNullEvent probe, CancellationToken cancellationToken)
@@ -47,14 +62,14 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
     {
         Interlocked.Increment(ref _sequenceCount);
         _events.Writer.TryWrite(sequence);
-        return ValueTask.FromResult(NfsStat4.Ok);
+        return SequenceAnswer is { } answer ? answer(sequence, cancellationToken) : ValueTask.FromResult(NfsStat4.Ok);
     }
 
     public ValueTask<NfsStat4> OnRecallAsync(CbRecallEvent recall, CancellationToken cancellationToken)
     {
         _events.Writer.TryWrite(recall);
         _recalls.Writer.TryWrite(recall);
-        return ValueTask.FromResult(NfsStat4.Ok);
+        return RecallAnswer is { } answer ? answer(recall, cancellationToken) : ValueTask.FromResult(NfsStat4.Ok);
     }
 
     public ValueTask<CbGetAttrAnswer> OnGetAttrAsync(CbGetAttrEvent getAttr, CancellationToken cancellationToken)

@@ -60,6 +60,7 @@ internal sealed class BackChannel
     private readonly ulong _clientId;
     private readonly TimeSpan _timeout;
     private readonly ILogger _logger;
+    private readonly Action? _usable;
     private Configuration _config;
     private BackChannelState _state;
     /// <summary>Bumped by every bind and reconfiguration, so a probe's late answer never overrides a newer one's.</summary>
@@ -69,8 +70,15 @@ internal sealed class BackChannel
     /// <summary>Program and security, swapped whole so BACKCHANNEL_CTL is atomic for calls that read them.</summary>
     private sealed record Configuration(uint Program, CallbackSecurity Security);
 
-    public BackChannel(byte[] sessionId, ulong clientId, ChannelAttributes attributes, uint program, CallbackSecurity security, TimeSpan timeout, ILogger logger)
+    /// <param name="usable">
+    /// Called (outside the lock, on the thread that made the change) whenever the channel may carry callbacks again:
+    /// a connection was bound, or a probe or call was answered while it was not Up. Callbacks that found no usable
+    /// channel wait for this (<see cref="RecallSender"/>). It must return quickly.
+    /// </param>
+    public BackChannel(byte[] sessionId, ulong clientId, ChannelAttributes attributes, uint program, CallbackSecurity security, TimeSpan timeout, ILogger logger,
+        Action? usable = null)
     {
+        _usable = usable;
         _sessionId = sessionId;
         _clientId = clientId;
         Attributes = attributes;
@@ -151,6 +159,7 @@ internal sealed class BackChannel
             _state = BackChannelState.Unknown;
             _generation++;
         }
+        _usable?.Invoke();
     }
 
     /// <summary>BACKCHANNEL_CTL (§18.33): callbacks from now on use this program and security.</summary>
@@ -233,6 +242,7 @@ internal sealed class BackChannel
         {
             case BackChannelState.Up:
                 Log.BackChannelUp(_logger, _clientId, session);
+                _usable?.Invoke();
                 break;
             case BackChannelState.Down:
                 Log.BackChannelDown(_logger, _clientId, session, reason);

@@ -202,44 +202,15 @@ internal sealed class DelegationRegistry(Nfs4Server server)
     }
 
     /// <summary>
-    /// The engine's break notice: marks the delegation Recalling and sends CB_RECALL from a pool work item, so the
-    /// notice returns at once. Whatever the callback's fate, the engine's deadline revokes a delegation not returned.
+    /// The engine's break notice: marks the delegation Recalling and hands it to the <see cref="RecallSender"/>, which
+    /// sends CB_RECALL from a pool work item (and again, by its rules, until the client has it), so the notice returns
+    /// at once. Whatever the callback's fate, the engine's deadline revokes a delegation not returned.
     /// </summary>
     public void Recall(DelegationState delegation)
     {
         if (Interlocked.CompareExchange(ref delegation.Status, (int)DelegationStatus.Recalling, (int)DelegationStatus.Active) != (int)DelegationStatus.Active)
             return;
-        _ = Task.Run(() => SendRecallAsync(delegation));
-    }
-
-    /// <summary>
-    /// CB_COMPOUND { CB_SEQUENCE, CB_RECALL } (§20.2) on a back channel of the holder that is up, trying its sessions in
-    /// turn until one delivers it. truncate is false: knfsd sends false too, outside a truncating open.
-    /// </summary>
-    private async Task SendRecallAsync(DelegationState delegation)
-    {
-        try
-        {
-            List<Session> sessions;
-            lock (delegation.Client.Sync)
-                sessions = [.. delegation.Client.Sessions];
-            var compound = new CbCompound("recall", new CbRecall(delegation.Id, Truncate: false, delegation.File));
-            foreach (var session in sessions)
-            {
-                if (delegation.CurrentStatus != DelegationStatus.Recalling)
-                    return; // returned meanwhile
-                if (!session.Back.IsUp)
-                    continue;
-                var sent = await session.Back.SendAsync(compound, CancellationToken.None).ConfigureAwait(false);
-                Log.RecallSent(server.Logger, delegation.Id.ToString(), delegation.Client.ClientId, sent.Status, sent.Reply.OpStatus ?? NfsStat4.Ok);
-                if (sent.Status == CbCallStatus.Delivered)
-                    return;
-            }
-        }
-        catch (Exception e)
-        {
-            Log.RecallFailed(server.Logger, e, delegation.Id.ToString(), delegation.Client.ClientId);
-        }
+        server.Recalls.Start(delegation);
     }
 
     /// <summary>The engine revoked the delegation (not returned within its deadline): it stays, Revoked, until freed.</summary>

@@ -40,6 +40,14 @@ public sealed class Nfs4Options
     public TimeSpan CbGetAttrTimeout { get; set; } = TimeSpan.FromMilliseconds(30);
 
     /// <summary>
+    /// How long the server waits before it sends a callback again after the client asked it to wait (CB_SEQUENCE or
+    /// CB_RECALL answered NFS4ERR_DELAY) or answered a CB_RECALL with NFS4ERR_BADHANDLE or NFS4ERR_BAD_STATEID (the
+    /// recall probably overtook the OPEN reply that granted the delegation). 2 s: knfsd's <c>rpc_delay(task, 2 * HZ)</c>
+    /// in nfsd4_cb_sequence_done and nfsd4_cb_recall_done. Between 10 ms and 1 min.
+    /// </summary>
+    public TimeSpan CallbackRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
     /// Whether OPEN hands out delegations (RFC 8881 §10.2). Off: every OPEN answers OPEN_DELEGATE_NONE, or
     /// OPEN_DELEGATE_NONE_EXT with WND4_RESOURCE to a client that stated a want. On by default, as knfsd.
     /// </summary>
@@ -63,6 +71,8 @@ public sealed class Nfs4Options
             throw new ArgumentOutOfRangeException(nameof(CallbackTimeout), CallbackTimeout, "CallbackTimeout must be between 10 ms and 1 h.");
         if (CbGetAttrTimeout < TimeSpan.FromMilliseconds(1) || CbGetAttrTimeout > TimeSpan.FromSeconds(10))
             throw new ArgumentOutOfRangeException(nameof(CbGetAttrTimeout), CbGetAttrTimeout, "CbGetAttrTimeout must be between 1 ms and 10 s.");
+        if (CallbackRetryDelay < TimeSpan.FromMilliseconds(10) || CallbackRetryDelay > TimeSpan.FromMinutes(1))
+            throw new ArgumentOutOfRangeException(nameof(CallbackRetryDelay), CallbackRetryDelay, "CallbackRetryDelay must be between 10 ms and 1 min.");
         if (MaxSessionSlots is < 1 or > 1024)
             throw new ArgumentOutOfRangeException(nameof(MaxSessionSlots), MaxSessionSlots, "MaxSessionSlots must be between 1 and 1024.");
         if (MaxOperationsPerCompound is < 2 or > 1024)

@@ -10,22 +10,38 @@ namespace Leasehold.LoadGen;
 
 /// <summary>
 /// Server memory per outstanding delegation (issue 7, benchmark c). Starts Leasehold in this process on a fresh export
-/// of <c>--files</c> empty files and has <c>--sessions</c> clients open every file for read once, keeping the opens,
-/// with delegations on (each open also gets a read delegation) and off (Nfs4:Delegations false), alternating,
-/// <c>--rounds</c> times each. The live heap (<see cref="GC.GetTotalMemory(bool)"/> after a full blocking collection)
-/// is taken before and after the opens; (on − off) / files is what a delegation costs beyond its open. The engine's
-/// own share is measured apart: the same number of read delegations granted through a bare <see cref="LeaseEngine"/>
-/// on files it already tracks as open. The load generator itself keeps nothing per open.
+/// of <c>--files</c> empty files, and has <c>--sessions</c> clients open every file for read once, with delegations on
+/// (each OPEN also gets a read delegation) and off (Nfs4:Delegations false), alternating, <c>--rounds</c> times each.
+/// By default each OPEN is followed by its CLOSE, as a client closes a file it keeps a delegation for: what is left is
+/// the delegation alone (the server keeps a descriptor per open file, so 100,000 opens held need ulimit -n above
+/// 100,000); with <c>--keep-opens true</c> the opens are held too. The live heap (<see cref="GC.GetTotalMemory(bool)"/>
+/// after full blocking collections) is taken before and after, once the engine's idle sweep (1 s here, 10 s by
+/// default) has retired the state of closed files; (on − off) / files is what a delegation costs. The engine's own
+/// share is measured apart: as many read delegations granted through a bare <see cref="LeaseEngine"/> on files it
+/// has seen opened and closed (or, with held opens, on files it tracks as open). The load generator keeps nothing per open.
 /// </summary>
 internal sealed class DelegationMemoryBench(LoadGenOptions options, TextWriter output)
 {
     private const int InFlightPerSession = 8;
 
+    /// <summary>Bytes of a file handle of this export (the delegation keeps its own copy).</summary>
+    private int _handleLength;
+
+    /// <summary>The engine's idle sweep in these servers: short, so closed files' state is gone before the heap is weighed.</summary>
+    private static readonly TimeSpan IdleSweep = TimeSpan.FromSeconds(1);
+
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         int files = options.Files, sessions = options.Sessions, rounds = options.Rounds;
+        bool keepOpens = options.KeepOpens;
         output.WriteLine($"leasehold-loadgen: deleg-memory, in-process server, {files} files opened for read once each by {sessions} sessions " +
-            $"({InFlightPerSession} in flight each), delegations off then on, {rounds} rounds");
+            $"({InFlightPerSession} in flight each), {(keepOpens ? "opens held" : "each OPEN then CLOSEd")}, delegations off then on, {rounds} rounds");
+        if (keepOpens && OpenFileLimit() is { } limit && limit < files + 2000)
+        {
+            output.WriteLine($"error: the server keeps a descriptor per open file, and this process may open {limit} (ulimit -n): " +
+                $"raise it above {files + 2000} (as root: ulimit -n {Math.Max(files * 2, 65536)}) or use fewer --files, or leave out --keep-opens");
+            return 2;
+        }
         string root = Path.Join(Path.GetTempPath(), $"leasehold-delegmem-{Guid.NewGuid():N}");
         string export = Path.Join(root, "export"), state = Path.Join(root, "state");
         try
@@ -42,32 +58,34 @@ internal sealed class DelegationMemoryBench(LoadGenOptions options, TextWriter o
             output.WriteLine($"made {files} empty files in {export}/d ({Stopwatch.GetElapsedTime(made).TotalSeconds:0.0} s)");
 
             var results = new List<(bool Delegations, double PerOpen, long Granted, double Seconds)>();
+            _handleLength = 0;
             for (int round = 0; round < rounds; round++)
             {
                 foreach (bool delegations in (bool[])[false, true])
                 {
-                    var (perOpen, granted, seconds) = await MeasureServerAsync(export, state, names, delegations, cancellationToken);
+                    var (perOpen, granted, seconds) = await MeasureServerAsync(export, state, names, delegations, keepOpens, cancellationToken);
                     results.Add((delegations, perOpen, granted, seconds));
                     output.WriteLine(FormattableString.Invariant(
-                        $"round {round + 1}, delegations {(delegations ? "on " : "off")}: {perOpen:0.0} B per open held ({granted} delegations granted; opens took {seconds:0.0} s)"));
+                        $"round {round + 1}, delegations {(delegations ? "on " : "off")}: {perOpen:0.0} B per file opened ({granted} delegations granted; opens took {seconds:0.0} s)"));
                 }
             }
 
-            double engine = await MeasureEngineAsync(files);
+            double engine = await MeasureEngineAsync(files, keepOpens);
             double off = results.Where(r => !r.Delegations).Average(r => r.PerOpen);
             double on = results.Where(r => r.Delegations).Average(r => r.PerOpen);
             double perDelegation = on - off;
             var ci = CultureInfo.InvariantCulture;
             output.WriteLine();
-            output.WriteLine(string.Create(ci, $"live heap per open held, delegations off : {off:0.0} B (mean of {rounds})"));
-            output.WriteLine(string.Create(ci, $"live heap per open held, delegations on  : {on:0.0} B (mean of {rounds})"));
+            output.WriteLine(string.Create(ci, $"live heap per file opened, delegations off : {off:0.0} B (mean of {rounds})"));
+            output.WriteLine(string.Create(ci, $"live heap per file opened, delegations on  : {on:0.0} B (mean of {rounds})"));
             output.WriteLine(string.Create(ci, $"per outstanding delegation (on - off)    : {perDelegation:0.0} B"));
-            output.WriteLine(string.Create(ci, $"  of which the engine's own grant        : {engine:0.0} B (bare LeaseEngine, read delegation on a file open by another owner)"));
+            output.WriteLine(string.Create(ci, $"  of which the engine's own              : {engine:0.0} B (bare LeaseEngine, read delegation on a file {(keepOpens ? "open by another owner" : "opened and closed before")})"));
             output.WriteLine(string.Create(ci, $"  beyond the engine                      : {perDelegation - engine:0.0} B (target <= 512 B)"));
             output.WriteLine("object sizes (allocated by one `new`, 64-bit):");
             foreach (var (type, size) in ObjectSizes())
                 output.WriteLine($"  {type,-40} {size} B");
-            output.WriteLine(string.Create(ci, $"| deleg-memory | {files} | {off:0} | {on:0} | {perDelegation:0} | {engine:0} | {perDelegation - engine:0} |"));
+            output.WriteLine($"  {"byte[] of a " + _handleLength + "-byte file handle",-40} {24 + (_handleLength + 7) / 8 * 8} B");
+            output.WriteLine(string.Create(ci, $"| deleg-memory | {files} | {(keepOpens ? "held" : "closed")} | {off:0} | {on:0} | {perDelegation:0} | {engine:0} | {perDelegation - engine:0} |"));
             bool allGranted = results.Where(r => r.Delegations).All(r => r.Granted == files) && results.Where(r => !r.Delegations).All(r => r.Granted == 0);
             if (!allGranted)
                 output.WriteLine("error: not every open got a delegation with delegations on (or some did with them off): the numbers mean little");
@@ -87,9 +105,9 @@ internal sealed class DelegationMemoryBench(LoadGenOptions options, TextWriter o
 
     /// <summary>Heap growth per open held (bytes), delegations granted, and how long the opens took.</summary>
     private async Task<(double PerOpen, long Granted, double Seconds)> MeasureServerAsync(string export, string state, string[] names, bool delegations,
-        CancellationToken cancellationToken)
+        bool keepOpens, CancellationToken cancellationToken)
     {
-        await using var server = InProcessServer.Start(export, state, new Nfs4Options { Delegations = delegations });
+        await using var server = InProcessServer.Start(export, state, new Nfs4Options { Delegations = delegations }, IdleSweep);
         var clients = await FileSet.ConnectManyAsync(server.EndPoint, options.Sessions, 8, Nfs4SessionOptions.Default, _ => new Nfs4SessionOptions
         {
             Slots = InFlightPerSession,
@@ -105,8 +123,13 @@ internal sealed class DelegationMemoryBench(LoadGenOptions options, TextWriter o
             await Parallel.ForAsync(0, clients.Length, cancellationToken, async (c, ct) =>
             {
                 for (int i = 0; i < 64; i++)
-                    (await clients[c].OpenAsync(warm, $"w-{i}", ShareAccess.Read, cancellationToken: ct)).ValueOrThrow();
+                {
+                    var o = (await clients[c].OpenAsync(warm, $"w-{i}", ShareAccess.Read, cancellationToken: ct)).ValueOrThrow();
+                    if (!keepOpens)
+                        (await clients[c].CloseAsync(o.FileHandle, o.StateId, ct)).ValueOrThrow();
+                }
             });
+            await Task.Delay(IdleSweep * 3, cancellationToken);
             long before = LiveHeap();
 
             long granted = 0;
@@ -121,9 +144,13 @@ internal sealed class DelegationMemoryBench(LoadGenOptions options, TextWriter o
                     var o = (await session.OpenAsync(dir, names[i], ShareAccess.Read, cancellationToken: ct)).ValueOrThrow();
                     if (o.Delegation.Type == DelegationType.Read)
                         Interlocked.Increment(ref granted);
+                    _handleLength = o.FileHandle.Length;
+                    if (!keepOpens)
+                        (await session.CloseAsync(o.FileHandle, o.StateId, ct)).ValueOrThrow();
                 }
             });
             double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            await Task.Delay(IdleSweep * 3, cancellationToken); // closed files' engine state is retired at the second sweep
             long after = LiveHeap();
             return ((after - before) / (double)names.Length, granted, seconds);
         }
@@ -133,16 +160,23 @@ internal sealed class DelegationMemoryBench(LoadGenOptions options, TextWriter o
         }
     }
 
-    /// <summary>Heap growth per read delegation granted by a bare engine on files already open (bytes).</summary>
-    private static async Task<double> MeasureEngineAsync(int files)
+    /// <summary>Heap growth per read delegation granted by a bare engine, on files it tracks as open or on files opened and closed just before (bytes).</summary>
+    private static async Task<double> MeasureEngineAsync(int files, bool onOpenFiles)
     {
         await using var engine = new LeaseEngine(new LeaseEngineOptions(), TimeProvider.System, OwnerMatchers.SameGroup);
         var holder = new NoHolder();
-        for (int i = 1; i <= files; i++)
+        for (int i = 1; i <= files && onOpenFiles; i++)
             await engine.OpenAsync(FileKey.From((ulong)i), new Owner(1, 1), OpenAccess.Read, BreakMode.NonBlocking);
         long before = LiveHeap();
         for (int i = 1; i <= files; i++)
         {
+            if (!onOpenFiles)
+            {
+                // As in the server: the client's OPEN and CLOSE pass through the engine first, and leave their traces
+                // (the file's open table) in the state the delegation keeps alive.
+                await engine.OpenAsync(FileKey.From((ulong)i), new Owner(1, 1), OpenAccess.Read, BreakMode.NonBlocking);
+                engine.Close(FileKey.From((ulong)i), new Owner(1, 1), OpenAccess.Read);
+            }
             var r = await engine.GrantAsync(new GrantRequest(FileKey.From((ulong)i), new Owner((ulong)(i % 10 + 1), 0), GrantKind.Delegation, GrantMode.Read, holder));
             if (!r.IsGranted)
                 throw new InvalidOperationException($"the bare engine refused a delegation: {r.Status}");
@@ -150,6 +184,26 @@ internal sealed class DelegationMemoryBench(LoadGenOptions options, TextWriter o
         long after = LiveHeap();
         GC.KeepAlive(engine);
         return (after - before) / (double)files;
+    }
+
+    /// <summary>The soft limit on open descriptors (/proc/self/limits), or null when unknown.</summary>
+    private static long? OpenFileLimit()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/limits"))
+            {
+                if (line.StartsWith("Max open files", StringComparison.Ordinal))
+                {
+                    string[] parts = line["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long soft) ? soft : null;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return null;
     }
 
     private static long LiveHeap()
@@ -166,7 +220,7 @@ internal sealed class DelegationMemoryBench(LoadGenOptions options, TextWriter o
     private static IEnumerable<(string Type, long Size)> ObjectSizes()
     {
         var nfs = typeof(Nfs4Options).Assembly;
-        foreach (var type in new[] { nfs.GetType("Leasehold.Nfs4.State.DelegationState"), typeof(Grant) })
+        foreach (var type in new[] { nfs.GetType("Leasehold.Nfs4.State.DelegationState"), typeof(Grant), typeof(Grant).Assembly.GetType("Leasehold.Engine.FileState") })
         {
             if (type is null)
                 continue;

@@ -37,7 +37,7 @@ internal sealed class FanOutBench(LoadGenOptions options, TextWriter output)
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         int n = options.Sessions;
-        output.WriteLine($"leasehold-loadgen: fanout against {options.Label ?? options.Server!.ToString()}{options.Path}: {n} holder sessions, " +
+        output.WriteLine($"leasehold-loadgen: fanout against {options.Label ?? $"{options.Server!.Host}:{options.Server.Port}"}{options.Path}: {n} holder sessions, " +
             $"one read delegation each on one file, {options.Rounds} rounds, writer retry after DELAY: {string.Join(", ", options.RetryIntervals.Select(Show))}");
         var endpoint = await options.Server!.ResolveAsync(cancellationToken);
         var holders = Enumerable.Range(0, n).Select(_ => new Holder()).ToArray();
@@ -118,8 +118,11 @@ internal sealed class FanOutBench(LoadGenOptions options, TextWriter output)
                 (await writer.CloseAsync(opened.FileHandle, opened.StateId, cancellationToken)).ValueOrThrow();
                 await Parallel.ForAsync(0, n, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
                     async (i, ct) => (await holders[i].Session.CloseAsync(holders[i].File, holders[i].Open, ct)).ValueOrThrow());
-                await writer.RemoveAsync(dir, name, cancellationToken);
             }
+            // Removed only now: a file made after one is removed may get its inode, and with it the recall window
+            // (no delegations for 30 s after a recall) of the removed file.
+            for (int r = 0; r < options.Rounds; r++)
+                await writer.RemoveAsync(dir, $"fanout-{run}-{r}", cancellationToken);
         }
         finally
         {

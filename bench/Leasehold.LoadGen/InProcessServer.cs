@@ -24,10 +24,14 @@ internal sealed class InProcessServer : IAsyncDisposable
 
     public IPEndPoint EndPoint => _rpc.LocalEndPoint!;
 
-    /// <summary>Starts a server exporting <paramref name="exportPath"/>, its handle key in <paramref name="stateDirectory"/>.</summary>
-    public static InProcessServer Start(string exportPath, string stateDirectory, Nfs4Options nfsOptions)
+    /// <summary>
+    /// Starts a server exporting <paramref name="exportPath"/>, its handle key in <paramref name="stateDirectory"/>, the
+    /// engine retiring idle file state every <paramref name="idleSweep"/>.
+    /// </summary>
+    public static InProcessServer Start(string exportPath, string stateDirectory, Nfs4Options nfsOptions, TimeSpan idleSweep)
     {
-        var engine = new LeaseEngine(new LeaseEngineOptions { DelegationBreakTime = nfsOptions.LeaseTime }, TimeProvider.System, OwnerMatchers.SameGroup);
+        var engineOptions = new LeaseEngineOptions { DelegationBreakTime = nfsOptions.LeaseTime, IdleSweepInterval = idleSweep };
+        var engine = new LeaseEngine(engineOptions, TimeProvider.System, OwnerMatchers.SameGroup);
         var export = new ExportOptions { Path = exportPath, StateDirectory = stateDirectory };
         var tree = new LocalDirectoryTree(export, new EngineChangeGate(engine), NullLogger<LocalDirectoryTree>.Instance);
         var nfs = new Nfs4Server(tree, engine, export, nfsOptions, TimeProvider.System, NullLoggerFactory.Instance);

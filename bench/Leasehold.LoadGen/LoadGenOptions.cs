@@ -44,6 +44,9 @@ internal sealed record LoadGenOptions
     public int Recalls { get; init; } = 1000;
     public int WarmupRecalls { get; init; } = 100;
 
+    /// <summary>deleg-memory: hold the opens instead of closing each after its OPEN (needs a descriptor per file).</summary>
+    public bool KeepOpens { get; init; }
+
     /// <summary>fanout: the writer's wait between an NFS4ERR_DELAY and its next OPEN; rounds cycle through the list.</summary>
     public IReadOnlyList<TimeSpan> RetryIntervals { get; init; } = [TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(10)];
 
@@ -75,6 +78,8 @@ internal sealed record LoadGenOptions
           --files-per-session 100  recall: delegations each holder keeps outstanding
           --recalls 1000         recall: measured recalls (after --warmup-recalls 100 unmeasured)
           --warmup-recalls 100
+          --keep-opens false     deleg-memory: hold every open (true) instead of CLOSE after each OPEN; the server keeps
+                                 a descriptor per open file, so this needs ulimit -n above --files
           --retry 1ms,10ms       fanout: the writer's wait after NFS4ERR_DELAY before it retries the OPEN; rounds
                                  alternate between the values (0 = resend as soon as the DELAY arrives)
         """;
@@ -139,6 +144,12 @@ internal sealed record LoadGenOptions
             FilesPerSession = PositiveInt(Take("files-per-session", "100"), "files-per-session"),
             Recalls = PositiveInt(Take("recalls", "1000"), "recalls"),
             WarmupRecalls = NonNegativeInt(Take("warmup-recalls", "100"), "warmup-recalls"),
+            KeepOpens = Take("keep-opens", "false") switch
+            {
+                "true" => true,
+                "false" => false,
+                var k => throw new ArgumentException($"--keep-opens must be true or false, not '{k}'"),
+            },
             RetryIntervals = [.. Take("retry", "1ms,10ms").Split(',').Select(r => ParseDuration(r.Trim(), allowZero: true))],
         };
         if (values.Count > 0)

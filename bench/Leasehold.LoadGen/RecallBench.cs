@@ -40,7 +40,7 @@ internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
     {
         int holders = options.Sessions, per = options.FilesPerSession, total = options.WarmupRecalls + options.Recalls;
         int outstanding = holders * per;
-        output.WriteLine($"leasehold-loadgen: recall against {options.Label ?? options.Server!.ToString()}{options.Path}: {holders} holder sessions x " +
+        output.WriteLine($"leasehold-loadgen: recall against {options.Label ?? $"{options.Server!.Host}:{options.Server.Port}"}{options.Path}: {holders} holder sessions x " +
             $"{per} read delegations = {outstanding} outstanding; {options.WarmupRecalls} warm-up + {options.Recalls} measured recalls, one at a time");
         var endpoint = await options.Server!.ResolveAsync(cancellationToken);
         long prep = Stopwatch.GetTimestamp();

@@ -12,6 +12,9 @@ internal sealed class WorkerStats
     public List<long> Latencies { get; } = new(1 << 16);
     public long Compounds;
     public long Errors;
+
+    /// <summary>meta: OPENs answered with a delegation (a server that grants them does so at a client's first OPEN of a file).</summary>
+    public long Delegations;
     public ConcurrentDictionary<string, long> ErrorKinds { get; } = new(StringComparer.Ordinal);
 
     public void Error(string kind)
@@ -142,6 +145,8 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
                     continue;
                 }
                 var o = reply.Get<OpenResult>();
+                if (o.Delegation is { Type: not DelegationType.None })
+                    st.Delegations++;
                 var fh = reply.Get<GetFhResult>().FileHandle!;
                 using var close = new CompoundBuilder().PutFh(fh).Close(o.StateId);
                 var closed = await session.CompoundAsync(close, CancellationToken.None);
@@ -223,7 +228,7 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
             ops completed : {all.Length} in the {seconds:0.#} s window
             throughput    : {opsPerSec:0} ops/s ({compounds / (options.Warmup + options.Duration).TotalSeconds:0} compounds/s over warmup+window)
             latency (us)  : p50 {Pct(50):0}  p90 {Pct(90):0}  p99 {Pct(99):0}  p99.9 {Pct(99.9):0}  max {(all.Length == 0 ? 0 : all[^1] * toMicros):0}  mean {(all.Length == 0 ? 0 : all.Average() * toMicros):0}
-            errors        : {errors}
+            errors        : {errors}{(options.Workload == Workload.Meta ? $"{Environment.NewLine}delegations   : {stats.Sum(s => s.Delegations)} OPENs (warmup included) were granted one" : "")}
             loadgen CPU   : {cpu.TotalSeconds:0.0} s ({cpu.TotalSeconds / (options.Warmup + options.Duration).TotalSeconds * 100:0}% of one core)
             """));
         foreach (var kind in stats.SelectMany(s => s.ErrorKinds).GroupBy(k => k.Key))

@@ -8,11 +8,12 @@
 # recall  (a) CB_RECALL latency, 10,000 outstanding read delegations held by 100 sessions, 1,000 recalls
 # fanout  (b) 1,000 sessions hold a read delegation on one file; a writer opens it for write (10 rounds)
 # memory  (c) server heap per outstanding delegation, 100,000 delegations, on vs off (in-process server)
-# meta    (d) the meta workload, delegations on vs off vs NFS-Ganesha, alternating, 3 rounds; needs root for
+# meta    (d) the meta workload, delegations on vs off vs NFS-Ganesha, alternating, 3 rounds, with the usual 256
+#             files and again with 20,000 (where most OPENs are granted a delegation); needs root for
 #             bench/ganesha.sh (which installs nfs-ganesha if missing); GANESHA=0 leaves Ganesha out.
 #
 # STATE_DIR defaults to /tmp/leasehold-deleg-bench (env LEASEHOLD_BENCH_DIR). Output goes to stdout and
-# STATE_DIR/results-*.txt. Everything binds 127.0.0.1 only.
+# STATE_DIR/results-*.txt. Everything binds 127.0.0.1 only. NO_BUILD=1 skips the Release builds.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,8 +23,10 @@ what=("$@")
 [ ${#what[@]} -gt 0 ] || what=(all)
 wants() { local w; for w in "${what[@]}"; do [ "$w" = all ] || [ "$w" = "$1" ] && return 0; done; return 1; }
 
-dotnet build -c Release "$repo/src/Leasehold.Host" -v q -nologo >/dev/null
-dotnet build -c Release "$repo/bench/Leasehold.LoadGen" -v q -nologo >/dev/null
+if [ "${NO_BUILD:-0}" != 1 ]; then   # NO_BUILD=1: use the Release builds already there
+    dotnet build -c Release "$repo/src/Leasehold.Host" -v q -nologo >/dev/null
+    dotnet build -c Release "$repo/bench/Leasehold.LoadGen" -v q -nologo >/dev/null
+fi
 leasehold="$repo/src/Leasehold.Host/bin/Release/net10.0/leasehold"
 loadgen=(dotnet "$repo/bench/Leasehold.LoadGen/bin/Release/net10.0/Leasehold.LoadGen.dll")
 
@@ -72,6 +75,8 @@ start deleg-off 20493 false
 wants recall && run recall --server 127.0.0.1:20492 --path / --workload recall --sessions 100 --files-per-session 100 --recalls 1000 --warmup-recalls 100
 wants fanout && run fanout --server 127.0.0.1:20492 --path / --workload fanout --sessions 1000 --rounds 10 --retry 1ms,10ms
 wants memory && run memory --workload deleg-memory --files 100000 --sessions 10 --rounds 2
+# Opens held as well (one descriptor each): as many as the descriptor limit allows.
+wants memory && run memory-held --workload deleg-memory --files $(( $(ulimit -n) > 120000 ? 100000 : $(ulimit -n) - 2500 )) --sessions 10 --rounds 2 --keep-opens true
 if wants meta; then
     targets="deleg-on=127.0.0.1:20492/,deleg-off=127.0.0.1:20493/"
     if [ "$ganesha" = 1 ]; then
@@ -79,6 +84,8 @@ if wants meta; then
         targets="$targets,ganesha=127.0.0.1:20490/export"
     fi
     run meta --targets "$targets" --workload meta --sessions 8 --rounds 3 --warmup 5s --duration 20s
+    # The same with 20,000 files: most OPENs are a session's first of their file, so most are granted a delegation.
+    run meta-20k --targets "$targets" --workload meta --sessions 8 --rounds 3 --warmup 5s --duration 20s --files 20000 --dir leasehold-loadgen-20k
     if [ "$ganesha" = 1 ]; then
         bash "$repo/bench/ganesha.sh" stop
     fi

@@ -72,8 +72,9 @@ ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 start deleg-on 20492 true
 start deleg-off 20493 false
 
-wants recall && run recall --server 127.0.0.1:20492 --path / --workload recall --sessions 100 --files-per-session 100 --recalls 1000 --warmup-recalls 100
-wants fanout && run fanout --server 127.0.0.1:20492 --path / --workload fanout --sessions 1000 --rounds 10 --retry 1ms,10ms
+on_pid=${pids[0]}
+wants recall && run recall --server-pid "$on_pid" --server 127.0.0.1:20492 --path / --workload recall --sessions 100 --files-per-session 100 --recalls 1000 --warmup-recalls 100
+wants fanout && run fanout --server-pid "$on_pid" --server 127.0.0.1:20492 --path / --workload fanout --sessions 1000 --rounds 10 --retry 1ms,10ms
 wants memory && run memory --workload deleg-memory --files 100000 --sessions 10 --rounds 2
 # Opens held as well (one descriptor each): as many as the descriptor limit allows.
 wants memory && run memory-held --workload deleg-memory --files $(( $(ulimit -n) > 120000 ? 100000 : $(ulimit -n) - 2500 )) --sessions 10 --rounds 2 --keep-opens true

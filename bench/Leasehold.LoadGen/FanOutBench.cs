@@ -84,6 +84,8 @@ internal sealed class FanOutBench(LoadGenOptions options, TextWriter output)
 
                 // Let the pool settle after 1,000 opens, so the round starts from a quiet machine.
                 await Task.Delay(200, cancellationToken);
+                var cpu = new CpuClock(options.ServerPid);
+                var cpuStart = cpu.Now();
                 long sent = Stopwatch.GetTimestamp();
                 int delays = 0;
                 OpenedFile opened;
@@ -104,6 +106,7 @@ internal sealed class FanOutBench(LoadGenOptions options, TextWriter output)
                 }
                 long ok = Stopwatch.GetTimestamp();
                 await _allReturned.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+                string cpuUsed = cpu.Since(cpuStart);
                 if (holders.FirstOrDefault(h => h.ReturnStatus != NfsStat4.Ok) is { } bad)
                     throw new InvalidOperationException($"round {r}: a DELEGRETURN answered {bad.ReturnStatus}");
 
@@ -113,7 +116,7 @@ internal sealed class FanOutBench(LoadGenOptions options, TextWriter output)
                 rounds.Add(round);
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"round {round.Number,2} (retry {Show(retry)}): all {n} CB_RECALLs arrived {round.AllRecalls:0.00} ms, last DELEGRETURN sent {round.LastReturnSent:0.00} ms / answered {round.LastReturnDone:0.00} ms, " +
-                    $"writer OPEN OK {round.FirstToOk:0.00} ms after its first OPEN = {round.OpenAfterReturnSent:0.00} ms after the last DELEGRETURN was sent ({round.OpenAfterReturnDone:0.00} ms after it was answered), {delays} DELAY answers"));
+                    $"writer OPEN OK {round.FirstToOk:0.00} ms after its first OPEN = {round.OpenAfterReturnSent:0.00} ms after the last DELEGRETURN was sent ({round.OpenAfterReturnDone:0.00} ms after it was answered), {delays} DELAY answers; {cpuUsed}"));
 
                 (await writer.CloseAsync(opened.FileHandle, opened.StateId, cancellationToken)).ValueOrThrow();
                 await Parallel.ForAsync(0, n, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },

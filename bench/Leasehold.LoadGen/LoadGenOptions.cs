@@ -44,6 +44,9 @@ internal sealed record LoadGenOptions
     public int Recalls { get; init; } = 1000;
     public int WarmupRecalls { get; init; } = 100;
 
+    /// <summary>recall/fanout: the server's process id, to report its CPU time next to the load generator's.</summary>
+    public int? ServerPid { get; init; }
+
     /// <summary>deleg-memory: hold the opens instead of closing each after its OPEN (needs a descriptor per file).</summary>
     public bool KeepOpens { get; init; }
 
@@ -78,6 +81,7 @@ internal sealed record LoadGenOptions
           --files-per-session 100  recall: delegations each holder keeps outstanding
           --recalls 1000         recall: measured recalls (after --warmup-recalls 100 unmeasured)
           --warmup-recalls 100
+          --server-pid PID       recall, fanout: also report the server process's CPU time (from /proc/PID/stat)
           --keep-opens false     deleg-memory: hold every open (true) instead of CLOSE after each OPEN; the server keeps
                                  a descriptor per open file, so this needs ulimit -n above --files
           --retry 1ms,10ms       fanout: the writer's wait after NFS4ERR_DELAY before it retries the OPEN; rounds
@@ -144,6 +148,7 @@ internal sealed record LoadGenOptions
             FilesPerSession = PositiveInt(Take("files-per-session", "100"), "files-per-session"),
             Recalls = PositiveInt(Take("recalls", "1000"), "recalls"),
             WarmupRecalls = NonNegativeInt(Take("warmup-recalls", "100"), "warmup-recalls"),
+            ServerPid = values.Remove("server-pid", out var pid) ? PositiveInt(pid, "server-pid", max: int.MaxValue) : null,
             KeepOpens = Take("keep-opens", "false") switch
             {
                 "true" => true,

@@ -78,6 +78,9 @@ internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
             var returnToOpen = new List<long>(options.Recalls);
             var cycle = new List<long>(options.Recalls);
             int extraDelays = 0;
+            var cpu = new CpuClock(options.ServerPid);
+            var cpuStart = cpu.Now();
+            long recallsStart = Stopwatch.GetTimestamp();
             var writerOwner = writer.NewOwner("recall-writer");
             for (int k = 0; k < total; k++)
             {
@@ -127,6 +130,8 @@ internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
                 }
             }
 
+            string cpuUsed = cpu.Since(cpuStart);
+            double recallsSeconds = Stopwatch.GetElapsedTime(recallsStart).TotalSeconds;
             var r = new Latencies(recall);
             var ci = CultureInfo.InvariantCulture;
             output.WriteLine();
@@ -135,6 +140,8 @@ internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
             output.WriteLine($"OPEN sent -> NFS4ERR_DELAY reply (us)        : {new Latencies(delayReply).Line()}");
             output.WriteLine($"DELEGRETURN answered -> retried OPEN OK (us) : {new Latencies(returnToOpen).Line()}");
             output.WriteLine($"first OPEN sent -> retried OPEN OK (us)      : {new Latencies(cycle).Line()}");
+            output.WriteLine(string.Create(ci, $"recall loop: {recallsSeconds:0.0} s wall, {cpuUsed}; GCs in the load generator since it started: gen0 {GC.CollectionCount(0)}, gen1 {GC.CollectionCount(1)}, gen2 {GC.CollectionCount(2)}"));
+            output.WriteLine(string.Create(ci, $"recalls over 1 ms: {recall.Count(t => t > Stopwatch.Frequency / 1000)} of {recall.Count}; p95 {r.Percentile(95):0}  p98 {r.Percentile(98):0}  p99.5 {r.Percentile(99.5):0} us"));
             output.WriteLine($"retried OPENs answered DELAY again: {extraDelays}; recalls of a delegation not being recalled: {state.Sum(s => s.Unexpected)}");
             output.WriteLine(string.Create(ci, $"| recall | {holders} x {per} = {outstanding} | {r.Count} | {r.Percentile(50):0} | {r.Percentile(90):0} | {r.Percentile(99):0} | {r.Max:0} |"));
 

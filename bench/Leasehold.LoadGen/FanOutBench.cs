@@ -7,7 +7,7 @@ using Leasehold.Nfs4.Client.Rpc;
 namespace Leasehold.LoadGen;
 
 /// <summary>
-/// Recall fan-out (issue 7, benchmark b). Each round a writer (no back channel) makes a fresh file, <c>--sessions</c>
+/// Recall fan-out (issue 7, benchmark b). Each round (after one unreported warm-up round) a writer (no back channel) makes a fresh file, <c>--sessions</c>
 /// holder sessions each open it for read and get a read delegation, and the writer opens it for write. Every holder
 /// answers its CB_RECALL and sends DELEGRETURN at once; the writer, answered NFS4ERR_DELAY, waits the round's
 /// <c>--retry</c> interval and sends the OPEN again until it succeeds, as a client does. Measured per round, all with
@@ -64,9 +64,10 @@ internal sealed class FanOutBench(LoadGenOptions options, TextWriter output)
 
             string run = Convert.ToHexString(BitConverter.GetBytes(Environment.TickCount64))[..8];
             var writerOwner = writer.NewOwner("fanout-writer");
-            for (int r = 0; r < options.Rounds; r++)
+            // Round 0 is a warm-up (JIT, pools, 1,000 back channels' first CB_COMPOUND), run at the first interval and not reported.
+            for (int r = 0; r <= options.Rounds; r++)
             {
-                var retry = options.RetryIntervals[r % options.RetryIntervals.Count];
+                var retry = options.RetryIntervals[Math.Max(0, r - 1) % options.RetryIntervals.Count];
                 string name = $"fanout-{run}-{r}";
                 var made = (await writer.CreateAsync(dir, name, new SetAttributes { Mode = 0x1A4 }, cancellationToken: cancellationToken)).ValueOrThrow();
                 (await writer.CloseAsync(made.FileHandle, made.StateId, cancellationToken)).ValueOrThrow();
@@ -112,10 +113,11 @@ internal sealed class FanOutBench(LoadGenOptions options, TextWriter output)
 
                 long lastArrived = holders.Max(h => h.Arrived), lastSent = holders.Max(h => h.ReturnSent), lastDone = holders.Max(h => h.ReturnDone);
                 double Ms(long from, long to) => (to - from) * 1000.0 / Stopwatch.Frequency;
-                var round = new Round(r + 1, retry, Ms(sent, lastArrived), Ms(sent, lastSent), Ms(sent, lastDone), Ms(lastSent, ok), Ms(lastDone, ok), Ms(sent, ok), delays);
-                rounds.Add(round);
+                var round = new Round(r, retry, Ms(sent, lastArrived), Ms(sent, lastSent), Ms(sent, lastDone), Ms(lastSent, ok), Ms(lastDone, ok), Ms(sent, ok), delays);
+                if (r > 0)
+                    rounds.Add(round);
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"round {round.Number,2} (retry {Show(retry)}): all {n} CB_RECALLs arrived {round.AllRecalls:0.00} ms, last DELEGRETURN sent {round.LastReturnSent:0.00} ms / answered {round.LastReturnDone:0.00} ms, " +
+                    $"{(r == 0 ? "warm-up " : "round ")}{round.Number,2} (retry {Show(retry)}): all {n} CB_RECALLs arrived {round.AllRecalls:0.00} ms, last DELEGRETURN sent {round.LastReturnSent:0.00} ms / answered {round.LastReturnDone:0.00} ms, " +
                     $"writer OPEN OK {round.FirstToOk:0.00} ms after its first OPEN = {round.OpenAfterReturnSent:0.00} ms after the last DELEGRETURN was sent ({round.OpenAfterReturnDone:0.00} ms after it was answered), {delays} DELAY answers; {cpuUsed}"));
 
                 (await writer.CloseAsync(opened.FileHandle, opened.StateId, cancellationToken)).ValueOrThrow();
@@ -124,7 +126,7 @@ internal sealed class FanOutBench(LoadGenOptions options, TextWriter output)
             }
             // Removed only now: a file made after one is removed may get its inode, and with it the recall window
             // (no delegations for 30 s after a recall) of the removed file.
-            for (int r = 0; r < options.Rounds; r++)
+            for (int r = 0; r <= options.Rounds; r++)
                 await writer.RemoveAsync(dir, $"fanout-{run}-{r}", cancellationToken);
         }
         finally

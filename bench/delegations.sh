@@ -63,7 +63,8 @@ run() {
     local name=$1
     shift
     echo "== $name: ${loadgen[*]} $*" | tee "$state/results-$name.txt"
-    "${loadgen[@]}" "$@" | tee -a "$state/results-$name.txt"
+    # A non-zero exit (3: some operations failed) is reported, and the other benchmarks still run.
+    "${loadgen[@]}" "$@" | tee -a "$state/results-$name.txt" || echo "== $name: load generator exited with $?" | tee -a "$state/results-$name.txt"
 }
 
 mkdir -p "$state"

@@ -3,7 +3,7 @@
 # load generator in Release, starts two Leasehold servers on loopback (delegations on at :20492, off at :20493, each
 # exporting a directory of its own under STATE_DIR), runs the chosen benchmarks, and stops the servers.
 #
-#   bash bench/delegations.sh [all|recall|fanout|memory|meta]...      (default: all)
+#   bash bench/delegations.sh [all|recall|fanout|memory|meta|meta-20k]...      (default: all)
 #
 # recall  (a) CB_RECALL latency, 10,000 outstanding read delegations held by 100 sessions, 1,000 recalls
 # fanout  (b) 1,000 sessions hold a read delegation on one file; a writer opens it for write (10 rounds)
@@ -11,6 +11,7 @@
 # meta    (d) the meta workload, delegations on vs off vs NFS-Ganesha, alternating, 3 rounds, with the usual 256
 #             files and again with 20,000 (where most OPENs are granted a delegation); needs root for
 #             bench/ganesha.sh (which installs nfs-ganesha if missing); GANESHA=0 leaves Ganesha out.
+#             meta-20k runs the second alone.
 #
 # STATE_DIR defaults to /tmp/leasehold-deleg-bench (env LEASEHOLD_BENCH_DIR). Output goes to stdout and
 # STATE_DIR/results-*.txt. Everything binds 127.0.0.1 only. NO_BUILD=1 skips the Release builds.
@@ -79,13 +80,15 @@ wants fanout && run fanout --server-pid "$on_pid" --server 127.0.0.1:20492 --pat
 wants memory && run memory --workload deleg-memory --files 100000 --sessions 10 --rounds 2
 # Opens held as well (one descriptor each): as many as the descriptor limit allows.
 wants memory && run memory-held --workload deleg-memory --files $(( $(ulimit -n) > 120000 ? 100000 : $(ulimit -n) - 2500 )) --sessions 10 --rounds 2 --keep-opens true
-if wants meta; then
+if wants meta || wants meta-20k; then
     targets="deleg-on=127.0.0.1:20492/,deleg-off=127.0.0.1:20493/"
     if [ "$ganesha" = 1 ]; then
         bash "$repo/bench/ganesha.sh" start
         targets="$targets,ganesha=127.0.0.1:20490/export"
     fi
-    run meta --targets "$targets" --workload meta --sessions 8 --rounds 3 --warmup 5s --duration 20s
+    if wants meta; then
+        run meta --targets "$targets" --workload meta --sessions 8 --rounds 3 --warmup 5s --duration 20s
+    fi
     # The same with 20,000 files: most OPENs are a session's first of their file, so most are granted a delegation.
     run meta-20k --targets "$targets" --workload meta --sessions 8 --rounds 3 --warmup 5s --duration 20s --files 20000 --dir leasehold-loadgen-20k
     if [ "$ganesha" = 1 ]; then

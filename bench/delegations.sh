@@ -78,8 +78,8 @@ on_pid=${pids[0]}
 wants recall && run recall --server-pid "$on_pid" --server 127.0.0.1:20492 --path / --workload recall --sessions 100 --files-per-session 100 --recalls 1000 --warmup-recalls 100
 wants fanout && run fanout --server-pid "$on_pid" --server 127.0.0.1:20492 --path / --workload fanout --sessions 1000 --rounds 10 --retry 1ms,10ms
 wants memory && run memory --workload deleg-memory --files 100000 --sessions 10 --rounds 2
-# Opens held as well (one descriptor each): as many as the descriptor limit allows.
-wants memory && run memory-held --workload deleg-memory --files $(( $(ulimit -n) > 120000 ? 100000 : $(ulimit -n) - 2500 )) --sessions 10 --rounds 2 --keep-opens true
+# Opens held as well: a descriptor each, and the export caches more; as many as the descriptor limit allows.
+wants memory && run memory-held --workload deleg-memory --files $(( $(ulimit -n) >= 220000 ? 100000 : $(ulimit -n) * 6 / 10 )) --sessions 10 --rounds 2 --keep-opens true
 if wants meta || wants meta-20k; then
     targets="deleg-on=127.0.0.1:20492/,deleg-off=127.0.0.1:20493/"
     if [ "$ganesha" = 1 ]; then

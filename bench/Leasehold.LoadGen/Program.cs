@@ -2,6 +2,12 @@ using Leasehold.LoadGen;
 
 // The load generator's whole run is bounded: preparation and session setup by the RPC timeouts, the workload by
 // --warmup + --duration, and everything together by a hard deadline after which the process gives up.
+if (args is ["--help"] or ["-h"])
+{
+    Console.WriteLine(LoadGenOptions.Usage);
+    return 0;
+}
+
 LoadGenOptions options;
 try
 {

@@ -7,12 +7,19 @@ internal enum Workload
 {
     Meta,
     Read,
+    Recall,
+    FanOut,
+    DelegMemory,
 }
+
+/// <summary>One server of a <c>--targets</c> comparison: a label for the report, where it listens, the path to work in.</summary>
+internal sealed record Target(string Label, Nfs4Endpoint Server, string Path);
 
 /// <summary>Command-line options. Defaults are the numbers docs/loadgen.md reports.</summary>
 internal sealed record LoadGenOptions
 {
-    public required Nfs4Endpoint Server { get; init; }
+    /// <summary>The server; null only with --targets or the in-process deleg-memory workload.</summary>
+    public Nfs4Endpoint? Server { get; init; }
     public string Path { get; init; } = "/export";
     public int Sessions { get; init; } = 8;
     public int Depth { get; init; } = 1;
@@ -24,19 +31,61 @@ internal sealed record LoadGenOptions
     public int FileSize { get; init; } = 4096;
     public string? Label { get; init; }
 
+    /// <summary>meta/read against several servers in turn, round-robin, <see cref="Rounds"/> times each.</summary>
+    public IReadOnlyList<Target>? Targets { get; init; }
+
+    /// <summary>Rounds of a --targets comparison (each server once per round), or of the fanout workload.</summary>
+    public int Rounds { get; init; } = 3;
+
+    /// <summary>recall: delegations each holder session keeps outstanding.</summary>
+    public int FilesPerSession { get; init; } = 100;
+
+    /// <summary>recall: measured recalls, after <see cref="WarmupRecalls"/> unmeasured ones.</summary>
+    public int Recalls { get; init; } = 1000;
+    public int WarmupRecalls { get; init; } = 100;
+
+    /// <summary>recall/fanout: the server's process id, to report its CPU time next to the load generator's.</summary>
+    public int? ServerPid { get; init; }
+
+    /// <summary>deleg-memory: hold the opens instead of closing each after its OPEN (needs a descriptor per file).</summary>
+    public bool KeepOpens { get; init; }
+
+    /// <summary>fanout: the writer's wait between an NFS4ERR_DELAY and its next OPEN; rounds cycle through the list.</summary>
+    public IReadOnlyList<TimeSpan> RetryIntervals { get; init; } = [TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(10)];
+
     public const string Usage = """
         usage: Leasehold.LoadGen --server HOST:PORT [options]
-          --server HOST:PORT     NFSv4.1 server (required)
+               Leasehold.LoadGen --targets LABEL=HOST:PORT[/PATH],... [--rounds 3] [options]
+               Leasehold.LoadGen --workload deleg-memory [--files 100000] [--sessions 10]
+          --server HOST:PORT     NFSv4.1 server (required, except with --targets or --workload deleg-memory)
           --path /export         directory to work in, from the server's pseudo-root
-          --workload meta|read   meta: OPEN+GETFH+GETATTR then CLOSE per op; read: one 4 KiB READ per op
-          --sessions 8           concurrent sessions, one TCP connection each
+          --workload W           meta:   OPEN+GETFH+GETATTR then CLOSE per op (closed loop, ops/s and latency)
+                                 read:   one 4 KiB READ per op
+                                 recall: CB_RECALL latency; --sessions holders keep --files-per-session read
+                                         delegations each; a writer opens one file for write at a time
+                                 fanout: --sessions holders each hold a read delegation on one file; a writer opens
+                                         it for write; times all CB_RECALLs and the writer's retried OPEN
+                                 deleg-memory: starts Leasehold in this process; heap per outstanding delegation,
+                                         delegations on vs off, over --files opens of distinct files
+          --sessions N           concurrent sessions, one TCP connection each
+                                 (default 8; recall 100; fanout 1000; deleg-memory 10)
           --depth 1              requests in flight per session (each on its own slot)
           --duration 20s         measured window (s, ms or m)
           --warmup 5s            unmeasured run before the window
-          --files 256            files of --file-size bytes, created once under PATH/DIR
+          --files 256            files of --file-size bytes, created once under PATH/DIR (deleg-memory: 100000)
           --file-size 4096
-          --dir leasehold-loadgen
+          --dir leasehold-loadgen  (recall: leasehold-recall; fanout: leasehold-fanout)
           --label TEXT           name of the server in the report (default: the server address)
+          --targets L=H:P/PATH,...  meta/read: run against each server in turn, --rounds times, and compare
+          --rounds N             --targets rounds (default 3); fanout rounds (default 10, a fresh file each)
+          --files-per-session 100  recall: delegations each holder keeps outstanding
+          --recalls 1000         recall: measured recalls (after --warmup-recalls 100 unmeasured)
+          --warmup-recalls 100
+          --server-pid PID       recall, fanout: also report the server process's CPU time (from /proc/PID/stat)
+          --keep-opens false     deleg-memory: hold every open (true) instead of CLOSE after each OPEN; the server keeps
+                                 a descriptor per open file, so this needs ulimit -n above --files
+          --retry 1ms,10ms       fanout: the writer's wait after NFS4ERR_DELAY before it retries the OPEN; rounds
+                                 alternate between the values (0 = resend as soon as the DELAY arrives)
         """;
 
     public static LoadGenOptions Parse(string[] args)
@@ -51,39 +100,99 @@ internal sealed record LoadGenOptions
         }
         string Take(string name, string fallback) => values.Remove(name, out var v) ? v : fallback;
 
-        if (!values.Remove("server", out var server))
+        var workload = Take("workload", "meta") switch
+        {
+            "meta" => Workload.Meta,
+            "read" => Workload.Read,
+            "recall" => Workload.Recall,
+            "fanout" => Workload.FanOut,
+            "deleg-memory" => Workload.DelegMemory,
+            var w => throw new ArgumentException($"--workload must be meta, read, recall, fanout or deleg-memory, not '{w}'"),
+        };
+        string path = Take("path", "/export");
+        IReadOnlyList<Target>? targets = values.Remove("targets", out var t) ? ParseTargets(t, path) : null;
+        Nfs4Endpoint? server = values.Remove("server", out var s) ? Nfs4Endpoint.Parse(s) : null;
+        if (targets is not null && (server is not null || workload is not Workload.Meta and not Workload.Read))
+            throw new ArgumentException("--targets replaces --server, and only for the meta and read workloads");
+        if (workload == Workload.DelegMemory && server is not null)
+            throw new ArgumentException("--workload deleg-memory starts its own server in this process: no --server");
+        if (server is null && targets is null && workload != Workload.DelegMemory)
             throw new ArgumentException("--server is required");
+
         var options = new LoadGenOptions
         {
-            Server = Nfs4Endpoint.Parse(server),
-            Path = Take("path", "/export"),
-            Sessions = PositiveInt(Take("sessions", "8"), "sessions"),
+            Server = server,
+            Targets = targets,
+            Path = path,
+            Workload = workload,
+            Sessions = PositiveInt(Take("sessions", workload switch
+            {
+                Workload.Recall => "100",
+                Workload.FanOut => "1000",
+                Workload.DelegMemory => "10",
+                _ => "8",
+            }), "sessions"),
             Depth = PositiveInt(Take("depth", "1"), "depth"),
             Duration = ParseDuration(Take("duration", "20s")),
             Warmup = ParseDuration(Take("warmup", "5s"), allowZero: true),
-            Workload = Take("workload", "meta") switch
+            Files = PositiveInt(Take("files", workload == Workload.DelegMemory ? "100000" : "256"), "files", max: 1_000_000),
+            FileSize = PositiveInt(Take("file-size", "4096"), "file-size", max: 1024 * 1024),
+            Directory = Take("dir", workload switch
             {
-                "meta" => Workload.Meta,
-                "read" => Workload.Read,
-                var w => throw new ArgumentException($"--workload must be meta or read, not '{w}'"),
-            },
-            Files = PositiveInt(Take("files", "256"), "files"),
-            FileSize = PositiveInt(Take("file-size", "4096"), "file-size"),
-            Directory = Take("dir", "leasehold-loadgen"),
+                Workload.Recall => "leasehold-recall",
+                Workload.FanOut => "leasehold-fanout",
+                _ => "leasehold-loadgen",
+            }),
             Label = values.Remove("label", out var label) ? label : null,
+            Rounds = PositiveInt(Take("rounds", workload == Workload.FanOut ? "10" : "3"), "rounds", max: 1000),
+            FilesPerSession = PositiveInt(Take("files-per-session", "100"), "files-per-session"),
+            Recalls = PositiveInt(Take("recalls", "1000"), "recalls"),
+            WarmupRecalls = NonNegativeInt(Take("warmup-recalls", "100"), "warmup-recalls"),
+            ServerPid = values.Remove("server-pid", out var pid) ? PositiveInt(pid, "server-pid", max: int.MaxValue) : null,
+            KeepOpens = Take("keep-opens", "false") switch
+            {
+                "true" => true,
+                "false" => false,
+                var k => throw new ArgumentException($"--keep-opens must be true or false, not '{k}'"),
+            },
+            RetryIntervals = [.. Take("retry", "1ms,10ms").Split(',').Select(r => ParseDuration(r.Trim(), allowZero: true))],
         };
         if (values.Count > 0)
             throw new ArgumentException($"unknown option --{values.Keys.First()}");
         if (options.Duration > TimeSpan.FromHours(1) || options.Warmup > TimeSpan.FromMinutes(10))
             throw new ArgumentException("--duration is limited to 1h and --warmup to 10m");
-        if (options.FileSize > 1024 * 1024)
-            throw new ArgumentException("--file-size is limited to 1 MiB (one READ)");
+        if (options.RetryIntervals.Any(r => r > TimeSpan.FromSeconds(1)))
+            throw new ArgumentException("--retry intervals are limited to 1s");
+        if (workload == Workload.Recall && (long)options.Sessions * options.FilesPerSession + options.Recalls + options.WarmupRecalls > 1_000_000)
+            throw new ArgumentException("recall: sessions x files-per-session + recalls is limited to 1,000,000 files");
         return options;
     }
 
-    private static int PositiveInt(string text, string name) =>
-        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 && v <= 100_000
-            ? v : throw new ArgumentException($"--{name} must be a positive integer");
+    /// <summary>"label=host:port/path,..."; a target without a path works in <paramref name="defaultPath"/>.</summary>
+    private static List<Target> ParseTargets(string text, string defaultPath)
+    {
+        var targets = new List<Target>();
+        foreach (string part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = part.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+                throw new ArgumentException($"--targets wants LABEL=HOST:PORT[/PATH], not '{part}'");
+            var endpoint = Nfs4Endpoint.Parse(part[(eq + 1)..]);
+            bool hasPath = part.IndexOf('/', eq) >= 0;
+            targets.Add(new Target(part[..eq], endpoint, hasPath ? endpoint.Path : defaultPath));
+        }
+        if (targets.Count == 0)
+            throw new ArgumentException("--targets names no server");
+        return targets;
+    }
+
+    private static int PositiveInt(string text, string name, int max = 100_000) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 && v <= max
+            ? v : throw new ArgumentException($"--{name} must be a positive integer up to {max}");
+
+    private static int NonNegativeInt(string text, string name) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v <= 100_000
+            ? v : throw new ArgumentException($"--{name} must be an integer from 0 to 100,000");
 
     internal static TimeSpan ParseDuration(string text, bool allowZero = false)
     {

@@ -12,6 +12,9 @@ internal sealed class WorkerStats
     public List<long> Latencies { get; } = new(1 << 16);
     public long Compounds;
     public long Errors;
+
+    /// <summary>meta: OPENs answered with a delegation (a server that grants them does so at a client's first OPEN of a file).</summary>
+    public long Delegations;
     public ConcurrentDictionary<string, long> ErrorKinds { get; } = new(StringComparer.Ordinal);
 
     public void Error(string kind)
@@ -21,6 +24,9 @@ internal sealed class WorkerStats
     }
 }
 
+/// <summary>What one meta/read run measured, for a comparison of several servers.</summary>
+internal sealed record RunSummary(string Label, double OpsPerSecond, double P50, double P99, long Errors);
+
 /// <summary>
 /// Prepares the files, opens the sessions, runs warmup then the measured window, and reports.
 /// One "op" is one unit of client work as defined in docs/loadgen.md:
@@ -28,7 +34,7 @@ internal sealed class WorkerStats
 ///         = 1 op (2 compounds, 2 round trips); latency is the pair's;
 ///   read: COMPOUND{SEQUENCE PUTFH READ(4 KiB at 0)} on a file the session opened beforehand = 1 op.
 /// </summary>
-internal sealed class Runner(LoadGenOptions options, TimeProvider time, TextWriter output)
+internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string path, string label, TimeProvider time, TextWriter output)
 {
     private static readonly AttrBitmap MetaAttrs = AttrBitmap.Of(FileAttr.Type, FileAttr.Change, FileAttr.Size, FileAttr.FileId,
         FileAttr.Mode, FileAttr.NumLinks, FileAttr.Owner, FileAttr.OwnerGroup, FileAttr.TimeModify);
@@ -36,17 +42,19 @@ internal sealed class Runner(LoadGenOptions options, TimeProvider time, TextWrit
     private string[] _names = [];
     private FileHandle _dir = new([]);
 
-    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    public async Task<int> RunAsync(CancellationToken cancellationToken) => (await MeasureAsync(cancellationToken)).Errors == 0 ? 0 : 3;
+
+    public async Task<RunSummary> MeasureAsync(CancellationToken cancellationToken)
     {
-        string label = options.Label ?? $"{options.Server.Host}:{options.Server.Port}";
-        output.WriteLine($"leasehold-loadgen: {options.Workload.ToString().ToLowerInvariant()} against {label}{options.Path}, " +
+        output.WriteLine($"leasehold-loadgen: {options.Workload.ToString().ToLowerInvariant()} against {label}{path}, " +
             $"{options.Sessions} sessions x depth {options.Depth}, {options.Files} files of {options.FileSize} B, " +
             $"warmup {options.Warmup.TotalSeconds:0.#} s, window {options.Duration.TotalSeconds:0.#} s");
-        var endpoint = await options.Server.ResolveAsync(cancellationToken);
+        var endpoint = await server.ResolveAsync(cancellationToken);
 
         var prepStart = time.GetTimestamp();
-        await PrepareAsync(endpoint, cancellationToken);
-        output.WriteLine($"prepared {options.Files} files in {options.Path.TrimEnd('/')}/{options.Directory} ({time.GetElapsedTime(prepStart).TotalSeconds:0.0} s)");
+        var fileSet = await FileSet.PrepareAsync(endpoint, path, options.Directory, options.Files, options.FileSize, cancellationToken);
+        (_dir, _names) = (fileSet.Directory, fileSet.Names);
+        output.WriteLine($"prepared {options.Files} files in {path.TrimEnd('/')}/{options.Directory} ({time.GetElapsedTime(prepStart).TotalSeconds:0.0} s)");
 
         var sessionOptions = new Nfs4SessionOptions { Slots = (uint)options.Depth };
         var sessions = new Nfs4Session[options.Sessions];
@@ -98,7 +106,7 @@ internal sealed class Runner(LoadGenOptions options, TimeProvider time, TextWrit
             }
             await Task.WhenAll(workers);
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
-            Report(label, stats, cpu);
+            var summary = Report(stats, cpu);
 
             if (options.Workload == Workload.Read)
             {
@@ -106,7 +114,7 @@ internal sealed class Runner(LoadGenOptions options, TimeProvider time, TextWrit
                     foreach (var (fh, sid) in opened[s] ?? [])
                         await sessions[s].CloseAsync(fh, sid, cancellationToken);
             }
-            return stats.Sum(s => s.Errors) == 0 ? 0 : 3;
+            return summary;
         }
         finally
         {
@@ -116,29 +124,6 @@ internal sealed class Runner(LoadGenOptions options, TimeProvider time, TextWrit
                     await s.DisposeAsync();
             }
         }
-    }
-
-    private async Task PrepareAsync(System.Net.IPEndPoint endpoint, CancellationToken cancellationToken)
-    {
-        await using var setup = await Nfs4Session.ConnectAsync(endpoint, RpcAuth.Root, new Nfs4SessionOptions { Slots = 16 }, cancellationToken);
-        var root = (await setup.LookupPathAsync(options.Path, cancellationToken)).ValueOrThrow();
-        var dir = await setup.LookupAsync(root, options.Directory, cancellationToken);
-        _dir = dir.IsOk ? dir.Value! : (await setup.MkdirAsync(root, options.Directory, new SetAttributes { Mode = 0x1ED }, cancellationToken)).ValueOrThrow();
-        _names = Enumerable.Range(0, options.Files).Select(i => $"f-{i:D5}").ToArray();
-        byte[] body = new byte[options.FileSize];
-        new Random(42).NextBytes(body);
-        await Parallel.ForEachAsync(_names, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (name, ct) =>
-        {
-            var existing = await setup.LookupAsync(_dir, name, ct);
-            if (existing.IsOk && (await setup.GetAttrAsync(existing.Value!, AttrBitmap.Of(FileAttr.Size), ct)).Value?.Size == (ulong)options.FileSize)
-                return;
-            var f = (await setup.CreateAsync(_dir, name, new SetAttributes { Mode = 0x1A4 }, cancellationToken: ct)).ValueOrThrow();
-            var w = (await setup.WriteAsync(f.FileHandle, f.StateId, 0, body, StableHow.FileSync, ct)).ValueOrThrow();
-            if (w.Count != body.Length)
-                throw new IOException($"short write preparing {name}: {w.Count} of {body.Length}");
-            (await setup.SetAttrAsync(f.FileHandle, new SetAttributes { Size = (ulong)options.FileSize }, f.StateId, ct)).ValueOrThrow();
-            (await setup.CloseAsync(f.FileHandle, f.StateId, ct)).ValueOrThrow();
-        });
     }
 
     private async Task MetaLoopAsync(Nfs4Session session, WorkerStats st, int seed, long windowStart, long windowEnd, CancellationToken ct)
@@ -160,6 +145,8 @@ internal sealed class Runner(LoadGenOptions options, TimeProvider time, TextWrit
                     continue;
                 }
                 var o = reply.Get<OpenResult>();
+                if (o.Delegation is { Type: not DelegationType.None })
+                    st.Delegations++;
                 var fh = reply.Get<GetFhResult>().FileHandle!;
                 using var close = new CompoundBuilder().PutFh(fh).Close(o.StateId);
                 var closed = await session.CompoundAsync(close, CancellationToken.None);
@@ -221,7 +208,7 @@ internal sealed class Runner(LoadGenOptions options, TimeProvider time, TextWrit
         }
     }
 
-    private void Report(string label, List<WorkerStats> stats, TimeSpan cpu)
+    private RunSummary Report(List<WorkerStats> stats, TimeSpan cpu)
     {
         var all = stats.SelectMany(s => s.Latencies).ToArray();
         Array.Sort(all);
@@ -241,12 +228,13 @@ internal sealed class Runner(LoadGenOptions options, TimeProvider time, TextWrit
             ops completed : {all.Length} in the {seconds:0.#} s window
             throughput    : {opsPerSec:0} ops/s ({compounds / (options.Warmup + options.Duration).TotalSeconds:0} compounds/s over warmup+window)
             latency (us)  : p50 {Pct(50):0}  p90 {Pct(90):0}  p99 {Pct(99):0}  p99.9 {Pct(99.9):0}  max {(all.Length == 0 ? 0 : all[^1] * toMicros):0}  mean {(all.Length == 0 ? 0 : all.Average() * toMicros):0}
-            errors        : {errors}
+            errors        : {errors}{(options.Workload == Workload.Meta ? $"{Environment.NewLine}delegations   : {stats.Sum(s => s.Delegations)} OPENs (warmup included) were granted one" : "")}
             loadgen CPU   : {cpu.TotalSeconds:0.0} s ({cpu.TotalSeconds / (options.Warmup + options.Duration).TotalSeconds * 100:0}% of one core)
             """));
         foreach (var kind in stats.SelectMany(s => s.ErrorKinds).GroupBy(k => k.Key))
             output.WriteLine($"  error: {kind.Key} x{kind.Sum(k => k.Value)}");
         output.WriteLine(string.Create(ci,
             $"| {label} | {options.Workload.ToString().ToLowerInvariant()} | {options.Sessions}x{options.Depth} | {opsPerSec:0} | {Pct(50):0} | {Pct(90):0} | {Pct(99):0} | {Pct(99.9):0} | {errors} |"));
+        return new RunSummary(label, opsPerSec, Pct(50), Pct(99), errors);
     }
 }

@@ -1,0 +1,49 @@
+using System.Globalization;
+
+namespace Leasehold.LoadGen;
+
+/// <summary>
+/// The same meta or read run against several servers in turn (round-robin, <see cref="LoadGenOptions.Rounds"/> rounds),
+/// so that servers compared share the machine's conditions; prints each run and then the per-server mean, median
+/// and ratio to the first server.
+/// </summary>
+internal sealed class CompareRunner(LoadGenOptions options, TimeProvider time, TextWriter output)
+{
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        var targets = options.Targets!;
+        var results = targets.ToDictionary(t => t.Label, _ => new List<RunSummary>());
+        for (int round = 1; round <= options.Rounds; round++)
+        {
+            foreach (var target in targets)
+            {
+                output.WriteLine($"--- round {round} of {options.Rounds}: {target.Label}");
+                var runner = new Runner(options, target.Server, target.Path, target.Label, time, output);
+                results[target.Label].Add(await runner.MeasureAsync(cancellationToken));
+                output.WriteLine();
+            }
+        }
+
+        var ci = CultureInfo.InvariantCulture;
+        output.WriteLine($"comparison: {options.Workload.ToString().ToLowerInvariant()}, {options.Sessions}x{options.Depth}, {options.Rounds} rounds, " +
+            $"warmup {options.Warmup.TotalSeconds:0.#} s + window {options.Duration.TotalSeconds:0.#} s each, servers alternating");
+        output.WriteLine("| server | ops/s per round | mean ops/s | median ops/s | median p50 (us) | median p99 (us) | errors | mean vs first |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|");
+        double firstMean = results[targets[0].Label].Average(r => r.OpsPerSecond);
+        foreach (var target in targets)
+        {
+            var runs = results[target.Label];
+            double mean = runs.Average(r => r.OpsPerSecond);
+            output.WriteLine(string.Create(ci,
+                $"| {target.Label} | {string.Join(", ", runs.Select(r => r.OpsPerSecond.ToString("0", ci)))} | {mean:0} | {Median(runs.Select(r => r.OpsPerSecond)):0} | " +
+                $"{Median(runs.Select(r => r.P50)):0} | {Median(runs.Select(r => r.P99)):0} | {runs.Sum(r => r.Errors)} | {mean / firstMean:0.000} |"));
+        }
+        return results.Values.SelectMany(r => r).Any(r => r.Errors > 0) ? 3 : 0;
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}

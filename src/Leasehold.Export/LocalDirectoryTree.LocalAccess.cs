@@ -43,13 +43,9 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
         {
             if (!TryGetKernelHandle(fd, out _, out byte[] kernelHandle, out _, out _))
                 return GuardStatus.Unavailable;
-            GuardStatus status = _leases.Acquire(st.Ino, kernelHandle, mode, flags => Reopen(fd, flags), () => DropReaders(st.Ino), out guard);
-            if (status == GuardStatus.Busy && mode == GuardMode.Write)
-            {
-                // A READ may have been using a cached reader while it was dropped; it is closed once that call returns.
-                status = _leases.Acquire(st.Ino, kernelHandle, mode, flags => Reopen(fd, flags), () => DropReaders(st.Ino), out guard);
-            }
-            return status;
+            // A READ still using a dropped cached reader keeps it open until its pread returns: then this is Busy, and
+            // the client simply gets no delegation this time.
+            return _leases.Acquire(st.Ino, kernelHandle, mode, flags => Reopen(fd, flags), () => DropReaders(st.Ino), out guard);
         }
     }
 

@@ -41,6 +41,12 @@ internal sealed class NfsServerService(
     /// <summary>The running lease engine, for tests that check what it holds (<see cref="LeaseEngine.Snapshot"/>); null when stopped.</summary>
     internal LeaseEngine? Engine => _engine;
 
+    /// <summary>How the running export guards delegated files against local processes (None when stopped or unguarded).</summary>
+    internal LocalAccessMechanism LocalAccess => _tree?.Mechanism ?? LocalAccessMechanism.None;
+
+    /// <summary>Guards (kernel leases) held for delegations right now; 0 when stopped.</summary>
+    internal int GuardCount => _authority?.GuardCount ?? 0;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var exportOptions = export.Value;

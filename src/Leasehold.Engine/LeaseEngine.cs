@@ -253,7 +253,27 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
     /// The awaitable fails with <see cref="OperationCanceledException"/> on cancellation and with
     /// <see cref="ObjectDisposedException"/> if the engine is disposed first.
     /// </returns>
-    public ValueTask<BreakResult> BreakAsync(FileKey file, FileOperation op, Owner breaker, BreakMode mode, CancellationToken cancellationToken = default)
+    public ValueTask<BreakResult> BreakAsync(FileKey file, FileOperation op, Owner breaker, BreakMode mode, CancellationToken cancellationToken = default) =>
+        Break(file, op, breaker, mode, long.MaxValue, cancellationToken);
+
+    /// <summary>
+    /// <see cref="BreakAsync(FileKey, FileOperation, Owner, BreakMode, CancellationToken)"/> for a breaker that cannot
+    /// wait long (a local process held in the kernel, which lets it in when its own lease-break-time runs out): every
+    /// grant it breaks must be back by <paramref name="maxBreakTime"/> from now. A new break's deadline is the earlier of
+    /// the kind's break time and <paramref name="maxBreakTime"/>; a grant already being broken has its deadline pulled in
+    /// to now + <paramref name="maxBreakTime"/> when that is earlier, and is never given longer. Zero takes the grants back
+    /// at once (the result is then Proceed), as a break time of zero does. The holder is told the deadline of a new break
+    /// (<see cref="IGrantHolder.OnBreak"/>); a pulled-in deadline is not announced again.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBreakTime"/> is negative or longer than a day.</exception>
+    public ValueTask<BreakResult> BreakAsync(FileKey file, FileOperation op, Owner breaker, BreakMode mode, TimeSpan maxBreakTime, CancellationToken cancellationToken = default)
+    {
+        if (maxBreakTime < TimeSpan.Zero || maxBreakTime > TimeSpan.FromDays(1))
+            throw new ArgumentOutOfRangeException(nameof(maxBreakTime), maxBreakTime, "maxBreakTime must be between 0 and 1 day.");
+        return Break(file, op, breaker, mode, ToTimestampTicks(maxBreakTime), cancellationToken);
+    }
+
+    private ValueTask<BreakResult> Break(FileKey file, FileOperation op, Owner breaker, BreakMode mode, long maxBreakTicks, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
@@ -262,7 +282,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
             // The common case, a file nobody holds a grant on, costs one dictionary lookup, no lock and no allocation.
             if (!_files.TryGetValue(file, out var state) || state.HasNoGrants)
                 return new ValueTask<BreakResult>(BreakResult.Proceed);
-            if (TryBreak(state, op, breaker, 0, mode, out var result, out var waiter))
+            if (TryBreak(state, op, breaker, 0, mode, maxBreakTicks, out var result, out var waiter, holdFile: false, out _))
                 return result;
             if (waiter is not null)
                 return Wait(waiter, cancellationToken);
@@ -282,7 +302,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
         {
             ThrowIfDisposed();
             var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
-            if (TryBreak(state, op, breaker, 0, mode, out var result, out var waiter, holdFile: true, out var guard))
+            if (TryBreak(state, op, breaker, 0, mode, long.MaxValue, out var result, out var waiter, holdFile: true, out var guard))
                 return new ValueTask<FileChange>(new FileChange(result.Result, guard));
             if (waiter is not null)
                 return AwaitChange(waiter, cancellationToken);
@@ -313,9 +333,10 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
     /// </summary>
     private bool TryBreak(FileState state, FileOperation op, Owner breaker, OpenAccess openToRegister, BreakMode mode,
         out ValueTask<BreakResult> result, out BreakWaiter? waiter) =>
-        TryBreak(state, op, breaker, openToRegister, mode, out result, out waiter, holdFile: false, out _);
+        TryBreak(state, op, breaker, openToRegister, mode, long.MaxValue, out result, out waiter, holdFile: false, out _);
 
-    private bool TryBreak(FileState state, FileOperation op, Owner breaker, OpenAccess openToRegister, BreakMode mode,
+    /// <param name="maxBreakTicks">The longest any grant broken here may take, in timestamp ticks (long.MaxValue: no bound).</param>
+    private bool TryBreak(FileState state, FileOperation op, Owner breaker, OpenAccess openToRegister, BreakMode mode, long maxBreakTicks,
         out ValueTask<BreakResult> result, out BreakWaiter? waiter, bool holdFile, out BreakWaiter? guard)
     {
         guard = null;
@@ -334,7 +355,7 @@ public sealed class LeaseEngine : IDisposable, IAsyncDisposable
                 ThrowDisposed();
             var now = new Now(Time);
             state.Expire(ref now, ref fx);
-            int remaining = state.StartBreaks(op, breaker, ref now, ref fx, out long earliest);
+            int remaining = state.StartBreaks(op, breaker, maxBreakTicks, ref now, ref fx, out long earliest);
             if (remaining < 0)
             {
                 outcome = new BreakResult(BreakStatus.LayoutBusy);

@@ -1,5 +1,18 @@
 namespace Leasehold.Export;
 
+/// <summary>How the export guards delegated files against local processes (<see cref="ExportOptions.LocalAccess"/>).</summary>
+public enum LocalAccessPolicy
+{
+    /// <summary>The best the kernel has: F_SETDELEG (Linux 6.19) where it checks for conflicting opens, else F_SETLEASE plus fanotify.</summary>
+    Auto,
+
+    /// <summary>F_SETLEASE plus fanotify even where F_SETDELEG exists (for differential tests).</summary>
+    Leases,
+
+    /// <summary>No guards: local access goes unseen, and the NFS layer grants no delegations unless told the export is exclusive.</summary>
+    Off,
+}
+
 /// <summary>What is exported and how callers are mapped. Every default says where it comes from.</summary>
 public sealed class ExportOptions
 {
@@ -36,6 +49,19 @@ public sealed class ExportOptions
     /// </summary>
     public string? StateDirectory { get; set; }
 
+    /// <summary>
+    /// How local processes are made to recall delegations: Auto (the default; the first seed wants delegations broken by
+    /// anyone, local users included), Leases, or Off. See docs/architecture.md, "Local access".
+    /// </summary>
+    public LocalAccessPolicy LocalAccess { get; set; } = LocalAccessPolicy.Auto;
+
+    /// <summary>
+    /// The most files guarded at once, each holding one descriptor and one kernel lease. 0: half the process's
+    /// RLIMIT_NOFILE soft limit, so the other half stays free for sockets and I/O. Past it, delegations are refused;
+    /// NFS operations never fail for it.
+    /// </summary>
+    public int MaxKernelLeases { get; set; }
+
     /// <summary>The exported directory as a full path without a trailing slash (except for "/").</summary>
     public string FullPath => TrimSlash(System.IO.Path.GetFullPath(Path));
 
@@ -64,6 +90,10 @@ public sealed class ExportOptions
             throw new ArgumentException("StateDirectory contains a NUL character.", nameof(StateDirectory));
         if (FullPath == "/" && string.IsNullOrEmpty(StateDirectory))
             throw new ArgumentException("Exporting \"/\" needs an explicit StateDirectory outside it.", nameof(StateDirectory));
+        if (!Enum.IsDefined(LocalAccess))
+            throw new ArgumentException($"LocalAccess {LocalAccess} is not one of {string.Join(", ", Enum.GetNames<LocalAccessPolicy>())}.", nameof(LocalAccess));
+        if (MaxKernelLeases < 0)
+            throw new ArgumentException($"MaxKernelLeases must not be negative (0 means half the descriptor limit), not {MaxKernelLeases}.", nameof(MaxKernelLeases));
         if (IsSameOrInside(ResolvedStateDirectory, FullPath))
             throw new ArgumentException($"StateDirectory {ResolvedStateDirectory} is inside the export {FullPath}: clients could read the handle key.", nameof(StateDirectory));
     }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
 using Microsoft.Extensions.Logging;
 
@@ -28,10 +29,12 @@ public sealed partial class LocalDirectoryTree
             using ChangeGrant grant = await _gate.BeginAsync(st.Ino, ChangeKind.Write, context, cancellationToken).ConfigureAwait(false);
             if (!grant.CanProceed)
                 return Refused(grant);
-            using SafeFd output = Reopen(fd, LibC.O_WRONLY);
-            if (output.IsInvalid)
-                return Fail("open");
-            return WriteAll(output, offset, data.Span, stability);
+            // Under a write guard through its own descriptor; under a read guard (the holder's own write beside its read
+            // delegation) inside a suspension; never by a descriptor that breaks our own lease.
+            using OwnIo output = OpenOwn(fd, st.Ino, LibC.O_WRONLY);
+            if (output.Fd.IsInvalid)
+                return OwnOpenFailed(output, "write", st.Ino);
+            return WriteAll(output.Fd, offset, data.Span, stability);
         }
     }
 
@@ -189,6 +192,7 @@ public sealed partial class LocalDirectoryTree
                 using ChangeGrant grant = await _gate.BeginAsync(sourceStat.Ino, ChangeKind.Link, context, cancellationToken).ConfigureAwait(false);
                 if (!grant.CanProceed)
                     return Refused(grant);
+                using var suspension = SuspendFor(sourceStat.Ino, ChangeKind.Link);
                 // AT_EMPTY_PATH links the fd's inode itself (needs CAP_DAC_READ_SEARCH, which we have).
                 if (LibC.linkat(source, dir, name, LibC.AT_EMPTY_PATH) != 0)
                     return Fail(nameof(LibC.linkat));
@@ -211,6 +215,7 @@ public sealed partial class LocalDirectoryTree
             using ChangeGrant grant = await _gate.BeginAsync(victim.Ino, ChangeKind.Unlink, context, cancellationToken).ConfigureAwait(false);
             if (!grant.CanProceed)
                 return Refused(grant);
+            using var suspension = SuspendFor(victim.Ino, ChangeKind.Unlink);
             if (LibC.unlinkat(dir, name, victim.IsDirectory ? LibC.AT_REMOVEDIR : 0) != 0)
                 return Fail(nameof(LibC.unlinkat));
             return FsStatus.Ok;
@@ -265,6 +270,8 @@ public sealed partial class LocalDirectoryTree
                     : ChangeGrant.Proceed;
                 if (!replaced.CanProceed)
                     return Refused(replaced);
+                using var moving = SuspendFor(source.Ino, ChangeKind.Rename);
+                using var replacing = replaces ? SuspendFor(target.Ino, ChangeKind.Unlink) : default;
                 if (LibC.renameat(from, fromName, to, toName) != 0)
                     return Fail(nameof(LibC.renameat));
                 return FsStatus.Ok;
@@ -291,6 +298,7 @@ public sealed partial class LocalDirectoryTree
             using ChangeGrant grant = await _gate.BeginAsync(st.Ino, kind, context, cancellationToken).ConfigureAwait(false);
             if (!grant.CanProceed)
                 return Refused(grant);
+            using var suspension = SuspendFor(st.Ino, kind);
             if ((status = ApplySetAttributes(fd, caller, st, changes)) != FsStatus.Ok)
                 return status;
             if (Stat(fd, out st) != 0)
@@ -383,10 +391,10 @@ public sealed partial class LocalDirectoryTree
     {
         if (changes.Size is ulong size)
         {
-            using SafeFd output = Reopen(fd, LibC.O_WRONLY);
-            if (output.IsInvalid)
-                return Fail("open");
-            if (LibC.ftruncate(output, (long)size) != 0)
+            using OwnIo output = OpenOwn(fd, st.Ino, LibC.O_WRONLY);
+            if (output.Fd.IsInvalid)
+                return OwnOpenFailed(output, "truncate", st.Ino);
+            if (LibC.ftruncate(output.Fd, (long)size) != 0)
                 return Fail(nameof(LibC.ftruncate));
         }
         if (changes.Uid is not null || changes.Gid is not null)

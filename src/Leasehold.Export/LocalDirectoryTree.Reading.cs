@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
 using Microsoft.Extensions.Logging;
 
@@ -174,10 +175,10 @@ public sealed partial class LocalDirectoryTree
         {
             if (!MayRead(caller, st))
                 return FsStatus.AccessDenied;
-            using SafeFd data = Reopen(fd, LibC.O_RDONLY);
-            if (data.IsInvalid)
-                return Fail("open");
-            return ReadAll(data, offset, destination);
+            using OwnIo data = OpenOwn(fd, st.Ino, LibC.O_RDONLY);
+            if (data.Fd.IsInvalid)
+                return OwnOpenFailed(data, "read", st.Ino);
+            return ReadAll(data.Fd, offset, destination);
         }
     }
 
@@ -190,44 +191,83 @@ public sealed partial class LocalDirectoryTree
         result = default;
         if (!TryGetFresh(file, out var entry))
             return false;
-        var reader = Volatile.Read(ref entry.Reader);
-        if (reader is null)
+        if (_leases is not null)
         {
-            using SafeFd opened = Reopen(entry.Fd, LibC.O_RDONLY);
-            if (opened.IsInvalid)
+            // A guarded file is read through its guard (a new O_RDONLY descriptor breaks a write lease); an unguarded
+            // one gets its cached reader under the table lock, so no guard can appear between the check and the open.
+            if (Stat(entry.Fd, out Statx pathStat) != 0)
                 return false;
-            SafeFd keep = LibC.DuplicateFd(opened, LibC.F_DUPFD_CLOEXEC, 0);
-            if (keep.IsInvalid)
-            {
-                keep.Dispose();
-                return false;
-            }
-            reader = Interlocked.CompareExchange(ref entry.Reader, keep, null) ?? keep;
-            if (reader != keep)
-                keep.Dispose();
+            using GuardIo guardIo = _leases.BorrowOr(pathStat.Ino, () => EnsureReader(entry));
+            if (guardIo.Fd is { } guardFd)
+                return ReadThrough(guardFd, caller, offset, destination, out result);
         }
-        if (Stat(reader, out Statx st) != 0 || st.NumLinks == 0 || !st.IsRegular)
+        var reader = Volatile.Read(ref entry.Reader) ?? EnsureReader(entry);
+        if (reader is null)
+            return false;
+        bool added = false;
+        try
+        {
+            reader.DangerousAddRef(ref added); // a write guard may close the cached reader at any time
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        try
+        {
+            return ReadThrough(reader, caller, offset, destination, out result);
+        }
+        finally
+        {
+            reader.DangerousRelease();
+        }
+    }
+
+    private bool ReadThrough(SafeFd data, Caller caller, long offset, Span<byte> destination, out FsResult<(int Count, bool EndOfFile)> result)
+    {
+        result = default;
+        if (Stat(data, out Statx st) != 0 || st.NumLinks == 0 || !st.IsRegular)
             return false; // let the slow path give the precise answer
         if (!MayRead(caller, st))
         {
             result = FsStatus.AccessDenied;
             return true;
         }
-        result = ReadAll(reader, offset, destination);
+        result = ReadAll(data, offset, destination);
         return true;
+    }
+
+    /// <summary>The handle's cached O_RDONLY descriptor, opened now if there is none yet; null if it cannot be opened.</summary>
+    private static SafeFd? EnsureReader(ResolvedHandle entry)
+    {
+        if (Volatile.Read(ref entry.Reader) is { } cached)
+            return cached;
+        using SafeFd opened = Reopen(entry.Fd, LibC.O_RDONLY);
+        if (opened.IsInvalid)
+            return null;
+        SafeFd keep = LibC.DuplicateFd(opened, LibC.F_DUPFD_CLOEXEC, 0);
+        if (keep.IsInvalid)
+        {
+            keep.Dispose();
+            return null;
+        }
+        var reader = Interlocked.CompareExchange(ref entry.Reader, keep, null) ?? keep;
+        if (reader != keep)
+            keep.Dispose();
+        return reader;
     }
 
     public FsResult<bool> Commit(FileHandle file)
     {
-        FsStatus status = ResolveRegular(file, out SafeFd fd, out _);
+        FsStatus status = ResolveRegular(file, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
             return status;
         using (fd)
         {
-            using SafeFd data = Reopen(fd, LibC.O_RDONLY);
-            if (data.IsInvalid)
-                return Fail("open");
-            if (LibC.fsync(data) != 0)
+            using OwnIo data = OpenOwn(fd, st.Ino, LibC.O_RDONLY);
+            if (data.Fd.IsInvalid)
+                return OwnOpenFailed(data, "commit", st.Ino);
+            if (LibC.fsync(data.Fd) != 0)
                 return Fail(nameof(LibC.fsync));
             return true;
         }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
 using Microsoft.Extensions.Logging;
 
@@ -86,12 +87,19 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     private readonly ulong _rootIno;
     private readonly int _rootMountId;
 
-    public LocalDirectoryTree(ExportOptions options, IChangeGate gate, ILogger<LocalDirectoryTree> logger)
-        : this(options, gate, (ILogger)logger)
+    /// <param name="options">What is exported, and how (Export:LocalAccess, Export:MaxKernelLeases among them).</param>
+    /// <param name="gate">Asked before every change.</param>
+    /// <param name="logger">Export log events (2xxx).</param>
+    /// <param name="localAccess">
+    /// Receives local processes' access to guarded files (<see cref="ILocalAccessGuard"/>), on the export's watcher
+    /// thread. Null: nothing is guarded (<see cref="Mechanism"/> None), and no watcher thread is started.
+    /// </param>
+    public LocalDirectoryTree(ExportOptions options, IChangeGate gate, ILogger<LocalDirectoryTree> logger, ILocalAccessSink? localAccess = null)
+        : this(options, gate, (ILogger)logger, localAccess)
     {
     }
 
-    internal LocalDirectoryTree(ExportOptions options, IChangeGate gate, ILogger logger)
+    internal LocalDirectoryTree(ExportOptions options, IChangeGate gate, ILogger logger, ILocalAccessSink? localAccess = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(gate);
@@ -131,6 +139,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
             _signer = HandleSigner.LoadOrCreate(stateDirectory, logger).ForExport(type, kernelHandle);
             RootHandle = _signer.Sign(type, kernelHandle);
             Log.Exporting(logger, _rootPath, options.ReadOnly, options.RootSquash, rootStat.DevMajor, rootStat.DevMinor);
+            (_leases, _watcher, _localAccessUnavailable) = StartLocalAccess(options, _root, localAccess, logger);
         }
         catch
         {
@@ -147,8 +156,12 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
 
     public ulong MaxFileSize { get; }
 
+    /// <summary>Stops the watcher, then releases every guard (so no local process waits on us), then closes the cache.</summary>
     public void Dispose()
     {
+        _watcher?.Stop();
+        _leases?.Dispose();
+        _watcher?.Dispose();
         foreach (var entry in _resolved.Values)
             entry.Dispose();
         _resolved.Clear();
@@ -169,9 +182,13 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
 
     // ---------------------------------------------------------------- shared helpers
 
-    /// <summary>Opens the file behind an O_PATH fd for I/O, through its /proc magic link (same inode, no path walk).</summary>
+    /// <summary>
+    /// Opens the file behind an O_PATH fd for I/O, through its /proc magic link (same inode, no path walk). O_NONBLOCK
+    /// (no effect on regular file I/O) is the safety net for kernel leases: an open that conflicts with one fails with
+    /// EWOULDBLOCK at once instead of parking the thread for lease-break-time.
+    /// </summary>
     private static SafeFd Reopen(SafeFd fd, int flags) =>
-        LibC.openat(LibC.AT_FDCWD, fd.ProcPath, flags | LibC.O_NOCTTY | LibC.O_CLOEXEC, 0);
+        LibC.openat(LibC.AT_FDCWD, fd.ProcPath, flags | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
 
     private static int Stat(SafeFd fd, out Statx st) =>
         LibC.statx(fd, "", LibC.AT_EMPTY_PATH | LibC.AT_SYMLINK_NOFOLLOW, Attributes.StatxMask, out st);

@@ -16,6 +16,10 @@ namespace Leasehold.IntegrationTests;
 /// classes run in parallel without seeing each other's files or clients. Tests in a class share the server and the
 /// root <see cref="Session"/>, and work in names of their own (<see cref="NewName"/>) so they may run in any order.
 /// Subclasses change the settings (<see cref="Configure"/>) or the clock (<see cref="Time"/>).
+/// Delegations are guarded against local processes by kernel leases where the machine can (root, leases on); where it
+/// cannot, a fixture that does not choose <c>Nfs4:Delegations</c> runs with ExclusiveExport, so delegation tests run
+/// everywhere. Tests must not touch the export's files on disk while a client holds a delegation on them: the test
+/// runs in the server's process, whose own open of a delegated file waits in the kernel for the recall.
 /// </summary>
 public class ServerFixture : IAsyncLifetime
 {
@@ -120,6 +124,29 @@ public class ServerFixture : IAsyncLifetime
             ["Logging:LogLevel:Default"] = "Warning",
         };
         Configure(settings);
+        bool policyChosen = settings.ContainsKey("Nfs4:Delegations");
+        await StartHostAsync(settings);
+        if (!policyChosen && LocalAccess == Leasehold.Export.LocalAccess.LocalAccessMechanism.None)
+        {
+            // This machine cannot guard delegations against local processes (not root, leases off, no fanotify), so
+            // the default policy would grant none. Fixtures that are not about local access exist to test
+            // delegations: run them on an export nothing else touches, as an operator would say with ExclusiveExport.
+            await StopAsync();
+            settings["Nfs4:Delegations"] = "ExclusiveExport";
+            await StartHostAsync(settings);
+        }
+    }
+
+    /// <summary>How the running server guards delegations against local processes (None: it grants them unguarded, or not at all).</summary>
+    public Leasehold.Export.LocalAccess.LocalAccessMechanism LocalAccess =>
+        _host?.Services.GetRequiredService<NfsServerService>().LocalAccess ?? throw new InvalidOperationException("The server is not running.");
+
+    /// <summary>Kernel leases the running server holds for delegations.</summary>
+    public int GuardCount =>
+        _host?.Services.GetRequiredService<NfsServerService>().GuardCount ?? throw new InvalidOperationException("The server is not running.");
+
+    private async Task StartHostAsync(Dictionary<string, string?> settings)
+    {
         var builder = ServeCommand.BuildHost(configFile: null, settings);
         if (Time is { } time)
             builder.Services.AddSingleton(time); // the last registration wins: the server runs on the test's clock

@@ -6,11 +6,12 @@ namespace Leasehold.KernelLeaseProbe;
 /// The few libc calls the probe needs, with the x86-64 and arm64 Linux constant values (asm-generic fcntl.h).
 /// Every call sets errno; read it with <see cref="Marshal.GetLastPInvokeError"/> straight after.
 /// </summary>
-internal static partial class Libc
+internal static unsafe partial class Libc
 {
     public const int O_RDONLY = 0;
     public const int O_WRONLY = 1;
     public const int O_RDWR = 2;
+    public const int O_TRUNC = 0x200;         // 01000
     public const int O_NONBLOCK = 0x800;      // 04000: also makes open() break leases with LEASE_BREAK_NONBLOCK
     public const int O_CLOEXEC = 0x80000;     // 02000000
 
@@ -47,6 +48,24 @@ internal static partial class Libc
 
     [LibraryImport("libc", EntryPoint = "rename", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Rename(string from, string to);
+
+    [LibraryImport("libc", EntryPoint = "chmod", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Chmod(string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Link(string from, string to);
+
+    [LibraryImport("libc", EntryPoint = "utimensat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Utimensat(int dirfd, string path, void* times, int flags);
+
+    /// <summary>utimensat(AT_FDCWD, path, NULL, 0): both times to now.</summary>
+    public static int UtimensNow(string path) => Utimensat(-100, path, null, 0);
+
+    [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
+    public static partial nint Pread(int fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", EntryPoint = "pwrite", SetLastError = true)]
+    public static partial nint Pwrite(int fd, byte* buffer, nuint count, long offset);
 
     /// <summary>The errno names the tests care about; others are printed as numbers only.</summary>
     public static string ErrnoName(int errno) => errno switch

@@ -13,7 +13,14 @@ namespace Leasehold.KernelLeaseProbe;
 /// signals do not queue, so two breaks close together may show as one), and <c>event done TAG REPLY</c> when an
 /// <c>async</c> command finishes. The probe starts by printing <c>ready PID</c>, once the SIGIO handler is in place.</para>
 /// <code>
-///   open PATH r|w|rw [nonblock]   ok FD        (O_NONBLOCK makes a conflicting open fail with EAGAIN instead of waiting)
+///   open PATH r|w|rw|rtrunc [nonblock]  ok FD  (O_NONBLOCK makes a conflicting open fail with EAGAIN instead of waiting;
+///                                              rtrunc is O_RDONLY|O_TRUNC, which truncates without breaking a read lease)
+///   timedopen PATH r|w|rw         ok FD T0 T1  (T0, T1: Stopwatch timestamps, CLOCK_MONOTONIC ns, right before and after open)
+///   read FD COUNT                 ok TEXT      (pread at offset 0; the bytes as UTF-8, '-' when empty)
+///   write FD TEXT                 ok COUNT     (pwrite at offset 0, through a descriptor opened earlier)
+///   chmod PATH OCTAL              ok
+///   utimes PATH                   ok           (utimensat to now)
+///   link FROM TO                  ok
 ///   close FD                      ok
 ///   setlease FD rd|wr|un          ok           (fcntl F_SETLEASE)
 ///   getlease FD                   ok rd|wr|un  (fcntl F_GETLEASE: during a break, the type the holder must go to)
@@ -78,6 +85,12 @@ internal static class Program
             {
                 ["open", var path, var mode] => Check(Libc.Open(path, OpenFlags(mode, nonblock: false))),
                 ["open", var path, var mode, "nonblock"] => Check(Libc.Open(path, OpenFlags(mode, nonblock: true))),
+                ["timedopen", var path, var mode] => TimedOpen(path, OpenFlags(mode, nonblock: false)),
+                ["read", var fd, var count] => Read(Int(fd), Int(count)),
+                ["write", var fd, var text] => Write(Int(fd), text),
+                ["chmod", var path, var mode] => CheckOk(Libc.Chmod(path, Convert.ToUInt32(mode, 8))),
+                ["utimes", var path] => CheckOk(Libc.UtimensNow(path)),
+                ["link", var from, var to] => CheckOk(Libc.Link(from, to)),
                 ["close", var fd] => CheckOk(Libc.Close(Int(fd))),
                 ["setlease", var fd, var type] => CheckOk(Libc.Fcntl(Int(fd), Libc.F_SETLEASE, LeaseType(type))),
                 ["getlease", var fd] => GetLease(Int(fd)),
@@ -104,6 +117,7 @@ internal static class Program
             "r" => Libc.O_RDONLY,
             "w" => Libc.O_WRONLY,
             "rw" => Libc.O_RDWR,
+            "rtrunc" => Libc.O_RDONLY | Libc.O_TRUNC,
             _ => throw new FormatException($"open mode {mode}"),
         };
         return flags | Libc.O_CLOEXEC | (nonblock ? Libc.O_NONBLOCK : 0);
@@ -129,6 +143,34 @@ internal static class Program
             Libc.F_UNLCK => "ok un",
             _ => $"ok {type}",
         };
+    }
+
+    private static string TimedOpen(string path, int flags)
+    {
+        long before = System.Diagnostics.Stopwatch.GetTimestamp();
+        int fd = Libc.Open(path, flags);
+        long after = System.Diagnostics.Stopwatch.GetTimestamp();
+        return fd < 0 ? Error() : string.Create(CultureInfo.InvariantCulture, $"ok {fd} {before} {after}");
+    }
+
+    private static unsafe string Read(int fd, int count)
+    {
+        byte[] buffer = new byte[count];
+        nint read;
+        fixed (byte* start = buffer)
+            read = Libc.Pread(fd, start, (nuint)count, 0);
+        if (read < 0)
+            return Error();
+        return read == 0 ? "ok -" : "ok " + System.Text.Encoding.UTF8.GetString(buffer, 0, (int)read);
+    }
+
+    private static unsafe string Write(int fd, string text)
+    {
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(text);
+        nint written;
+        fixed (byte* start = bytes)
+            written = Libc.Pwrite(fd, start, (nuint)bytes.Length, 0);
+        return written < 0 ? Error() : string.Create(CultureInfo.InvariantCulture, $"ok {written}");
     }
 
     private static string Check(int result) => result < 0 ? Error() : $"ok {result}";

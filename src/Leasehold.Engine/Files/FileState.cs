@@ -355,8 +355,11 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
     /// Starts breaking every live grant that <paramref name="op"/> by <paramref name="breaker"/> conflicts with, and
     /// returns how many still block it. Grants whose break time is zero are taken back here and now. Returns -1,
     /// breaking nothing, when an unbreakable grant (another owner's exclusive layout) makes the operation fail.
+    /// <paramref name="maxBreakTicks"/> bounds every deadline involved (long.MaxValue: no bound): a new break gets the
+    /// earlier of its kind's break time and the bound, a grant already Breaking is pulled in to now + the bound when that
+    /// is earlier (never pushed out), and a bound of zero takes the grants back here and now.
     /// </summary>
-    public int StartBreaks(FileOperation op, Owner breaker, ref Now now, ref Effects fx, out long earliestDeadline)
+    public int StartBreaks(FileOperation op, Owner breaker, long maxBreakTicks, ref Now now, ref Effects fx, out long earliestDeadline)
     {
         earliestDeadline = long.MaxValue;
         if (_head is null)
@@ -383,10 +386,12 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
             if (g.Kind == GrantKind.Delegation)
                 breaks.RecallUntil = Math.Max(breaks.RecallUntil, now.Value + Engine.RecallWindowTicks);
 
-            long breakTicks = Engine.BreakTicks(g.Kind);
+            long breakTicks = Math.Min(Engine.BreakTicks(g.Kind), maxBreakTicks);
             if (breakTicks == 0)
             {
-                Apply(g, target, ref fx); // a break time of zero means "take it back at once", never "wait forever"
+                // A break time of zero means "take it back at once", never "wait forever"; a grant already Breaking
+                // towards a revoke is not let off with a downgrade.
+                Apply(g, g.CurrentState == GrantState.Breaking && g.PendingTarget > target ? g.PendingTarget : target, ref fx);
                 continue;
             }
 
@@ -401,13 +406,23 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
                     utcNow = Engine.Time.GetUtcNow();
                 fx.Notify(g, target, expired: false, utcNow + Engine.ToTimeSpanCeiling(breakTicks));
             }
-            else if (target > g.PendingTarget)
+            else
             {
-                // A pending downgrade meets a writer: escalate to a revoke, keeping the deadline already given.
-                g.PendingTarget = target;
-                if (utcNow == default)
-                    utcNow = Engine.Time.GetUtcNow();
-                fx.Notify(g, target, expired: false, utcNow + Engine.ToTimeSpanCeiling(g.DeadlineTimestamp - now.Value));
+                // Already Breaking: a breaker that cannot wait as long pulls the deadline in (never out).
+                if (now.Value + breakTicks < g.DeadlineTimestamp)
+                {
+                    g.DeadlineTimestamp = now.Value + breakTicks;
+                    if (g.DeadlineTimestamp < breaks.NextDeadline)
+                        breaks.NextDeadline = g.DeadlineTimestamp;
+                }
+                if (target > g.PendingTarget)
+                {
+                    // A pending downgrade meets a writer: escalate to a revoke, keeping the deadline already given.
+                    g.PendingTarget = target;
+                    if (utcNow == default)
+                        utcNow = Engine.Time.GetUtcNow();
+                    fx.Notify(g, target, expired: false, utcNow + Engine.ToTimeSpanCeiling(g.DeadlineTimestamp - now.Value));
+                }
             }
             remaining++;
             if (g.DeadlineTimestamp < earliestDeadline)

@@ -5,15 +5,19 @@ internal static class Errno
 {
     public const int EPERM = 1;
     public const int ENOENT = 2;
+    public const int ESRCH = 3;
     public const int EINTR = 4;
     public const int EIO = 5;
     public const int EBADF = 9;
+    public const int EAGAIN = 11; // = EWOULDBLOCK
     public const int EACCES = 13;
     public const int EEXIST = 17;
     public const int EXDEV = 18;
     public const int ENOTDIR = 20;
     public const int EISDIR = 21;
     public const int EINVAL = 22;
+    public const int ENFILE = 23;
+    public const int EMFILE = 24;
     public const int EFBIG = 27;
     public const int ENOSPC = 28;
     public const int EROFS = 30;

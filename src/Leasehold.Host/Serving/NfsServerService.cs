@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Leasehold.Engine;
 using Leasehold.Export;
+using Leasehold.Export.LocalAccess;
 using Leasehold.Host.Settings;
 using Leasehold.Nfs4;
 using Leasehold.Nfs4.State;
@@ -29,6 +30,7 @@ internal sealed class NfsServerService(
 {
     private readonly ILogger _logger = loggers.CreateLogger("Leasehold.Host");
     private LeaseEngine? _engine;
+    private KernelLeaseAuthority? _authority;
     private LocalDirectoryTree? _tree;
     private Nfs4Server? _nfs;
     private RpcServer? _rpc;
@@ -38,6 +40,12 @@ internal sealed class NfsServerService(
 
     /// <summary>The running lease engine, for tests that check what it holds (<see cref="LeaseEngine.Snapshot"/>); null when stopped.</summary>
     internal LeaseEngine? Engine => _engine;
+
+    /// <summary>How the running export guards delegated files against local processes (None when stopped or unguarded).</summary>
+    internal LocalAccessMechanism LocalAccess => _tree?.Mechanism ?? LocalAccessMechanism.None;
+
+    /// <summary>Guards (kernel leases) held for delegations right now; 0 when stopped.</summary>
+    internal int GuardCount => _authority?.GuardCount ?? 0;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -51,10 +59,18 @@ internal sealed class NfsServerService(
             // Delegations get as long as a client's lease to come back: a client that renews in time can always answer.
             var engine = engineOptions.Value;
             engine.DelegationBreakTime = nfsOptions.Value.LeaseTime;
-            _engine = new LeaseEngine(engine, time, OwnerMatchers.SameGroup, logger: loggers.CreateLogger<LeaseEngine>());
+            // Delegations are admitted with a guard against local processes (a kernel lease) that the authority takes from
+            // the tree; the tree reports local access to the sink, which breaks through the engine. The engine comes
+            // first, holding the authority; the authority gets the tree once it exists.
+            var policy = nfsOptions.Value.Delegations;
+            _authority = new KernelLeaseAuthority(policy, inner: null, loggers.CreateLogger<KernelLeaseAuthority>());
+            _engine = new LeaseEngine(engine, time, OwnerMatchers.SameGroup, _authority, loggers.CreateLogger<LeaseEngine>());
+            var sink = policy == DelegationPolicy.On
+                ? new EngineLocalAccessSink(_engine, _authority, logger: loggers.CreateLogger<EngineLocalAccessSink>())
+                : null; // no delegations, or delegations without guards: nothing for local access to recall
             try
             {
-                _tree = new LocalDirectoryTree(exportOptions, new EngineChangeGate(_engine), loggers.CreateLogger<LocalDirectoryTree>());
+                _tree = new LocalDirectoryTree(exportOptions, new EngineChangeGate(_engine), loggers.CreateLogger<LocalDirectoryTree>(), sink);
             }
             catch (InvalidDataException ex)
             {
@@ -64,6 +80,8 @@ internal sealed class NfsServerService(
             {
                 throw new StartupException($"cannot export {exportOptions.FullPath}: {ExportDirectory.Reason(ex)}", StartupFault.Environment, ex);
             }
+            _authority.Bind(_tree);
+            LogDelegations(policy, _tree);
             _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers);
             _rpc = new RpcServer([_nfs.Program], rpcOptions.Value, loggers.CreateLogger<RpcServer>(), time);
             _rpc.Start(listener);
@@ -77,6 +95,29 @@ internal sealed class NfsServerService(
         }
         Log.Serving(_logger, exportOptions.FullPath, _rpc.LocalEndPoint!, nfsOptions.Value.LeaseTime.TotalSeconds,
             exportOptions.ReadOnly ? "read-only" : "read-write", exportOptions.RootSquash ? "root squashed" : "root not squashed");
+    }
+
+    /// <summary>One line on what keeps delegations honest against local processes (the export has said how it guards).</summary>
+    private void LogDelegations(DelegationPolicy policy, LocalDirectoryTree tree)
+    {
+        switch (policy)
+        {
+            case DelegationPolicy.Off:
+                Log.DelegationsOff(_logger);
+                break;
+            case DelegationPolicy.ExclusiveExport:
+                Log.DelegationsUnguarded(_logger);
+                break;
+            case DelegationPolicy.On when tree.Mechanism == LocalAccessMechanism.None:
+                // The export's Warning (2011) said why; this says what follows from it.
+                Log.DelegationsWithoutGuard(_logger, tree.UnavailableReason ?? "no guard");
+                break;
+            default:
+                Log.DelegationsGuarded(_logger, tree.Mechanism, tree.Mechanism == LocalAccessMechanism.Delegations
+                    ? "local opens, truncates, unlinks, renames, links and attribute changes wait for the recall"
+                    : "local opens and truncates wait for the recall; unlink, rename, link, attribute changes and writes through descriptors opened earlier recall after the fact");
+                break;
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -94,6 +135,7 @@ internal sealed class NfsServerService(
             await _rpc.DisposeAsync().ConfigureAwait(false);
         if (_nfs is not null)
             await _nfs.DisposeAsync().ConfigureAwait(false);
+        _authority?.ReleaseAll(); // the kernel leases go with the tree: no local process waits on a server that is stopping
         _tree?.Dispose();
         if (_engine is not null)
             await _engine.DisposeAsync().ConfigureAwait(false);
@@ -101,6 +143,7 @@ internal sealed class NfsServerService(
         _nfs = null;
         _tree = null;
         _engine = null;
+        _authority = null;
     }
 }
 
@@ -115,4 +158,16 @@ internal static partial class Log
 
     [LoggerMessage(5003, LogLevel.Information, "Stopped")]
     public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(5004, LogLevel.Information, "Delegations are guarded against local processes by {Mechanism}: {What}")]
+    public static partial void DelegationsGuarded(ILogger logger, LocalAccessMechanism mechanism, string what);
+
+    [LoggerMessage(5005, LogLevel.Information, "No delegations: local access is not guarded ({Reason}); set Nfs4:Delegations to ExclusiveExport if nothing but this server touches the export")]
+    public static partial void DelegationsWithoutGuard(ILogger logger, string reason);
+
+    [LoggerMessage(5006, LogLevel.Information, "Delegations are granted without guards against local processes (Nfs4:Delegations = ExclusiveExport): a local process that touches the export does not recall them")]
+    public static partial void DelegationsUnguarded(ILogger logger);
+
+    [LoggerMessage(5007, LogLevel.Information, "Delegations are off (Nfs4:Delegations = Off)")]
+    public static partial void DelegationsOff(ILogger logger);
 }

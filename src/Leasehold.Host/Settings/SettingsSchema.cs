@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Globalization;
 using System.Reflection;
 using Leasehold.Engine;
@@ -121,12 +122,34 @@ public static class SettingsSchema
         }
         if (t.IsEnum)
         {
-            if (!Enum.TryParse(t, s, ignoreCase: true, out object? e) || !Enum.IsDefined(t, e!) || char.IsAsciiDigit(s[0]) || s[0] == '-')
+            if ((!Enum.TryParse(t, s, ignoreCase: true, out object? e) || !Enum.IsDefined(t, e!) || char.IsAsciiDigit(s[0]) || s[0] == '-')
+                && !TryLegacyValue(t, s, out e))
                 return $"must be one of {string.Join(", ", Enum.GetNames(t))}";
             canonical = e!.ToString();
             return null;
         }
         return null;
+    }
+
+    /// <summary>
+    /// A value an enum setting's own <see cref="TypeConverter"/> reads besides its names: the values of a setting that
+    /// grew from a boolean into an enum (Nfs4:Delegations reads true and false as On and Off).
+    /// </summary>
+    private static bool TryLegacyValue(Type t, string s, out object? value)
+    {
+        value = null;
+        var converter = TypeDescriptor.GetConverter(t);
+        if (converter.GetType() == typeof(EnumConverter) || !converter.CanConvertFrom(typeof(string)))
+            return false;
+        try
+        {
+            value = converter.ConvertFromInvariantString(s);
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or NotSupportedException)
+        {
+            return false;
+        }
+        return value is not null && Enum.IsDefined(t, value) && !char.IsAsciiDigit(s[0]) && s[0] != '-';
     }
 
     private static (Int128 Min, Int128 Max)? IntegerRange(Type t) =>
@@ -140,7 +163,7 @@ public static class SettingsSchema
         : t == typeof(sbyte) ? (sbyte.MinValue, sbyte.MaxValue)
         : null;
 
-    /// <summary>A default as the help prints it: durations in seconds, booleans in lower case, "(none)" for nothing.</summary>
+    /// <summary>A default as the help prints it: durations in seconds, booleans in lower case, enums with their choices, "(none)" for nothing.</summary>
     public static string FormatDefault(SettingsSection section, PropertyInfo key, object defaults)
     {
         if (DefaultRules.TryGetValue($"{section.Name}:{key.Name}", out string? rule))
@@ -154,6 +177,7 @@ public static class SettingsSchema
             "" => "(none)",
             TimeSpan d => Duration.Format(d),
             bool b => b ? "true" : "false",
+            Enum e => $"{e} (one of {string.Join(", ", Enum.GetNames(e.GetType()))})",
             IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
             _ => value.ToString() ?? "",
         };

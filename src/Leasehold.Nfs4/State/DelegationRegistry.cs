@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Leasehold.Engine;
 using Leasehold.Export;
+using Leasehold.Export.LocalAccess;
 using Leasehold.Nfs4.Callbacks;
 using Leasehold.Nfs4.Protocol;
 using Microsoft.Extensions.Logging;
@@ -52,8 +53,9 @@ internal sealed class DelegationRegistry(Nfs4Server server)
     /// admitted while no other client has it open for write. A write open that cannot have a write delegation gets none
     /// (no read delegation instead: knfsd tries only the one type). Wants (§18.16.3) and why_no_delegation4:
     /// <list type="bullet">
-    /// <item>NO_DELEG: NOT_WANTED. CANCEL: CANCELLED. Delegations off, a limit reached, no usable back channel:
-    /// RESOURCE. A conflict or a recall on the file (pending or recent): CONTENTION.</item>
+    /// <item>NO_DELEG: NOT_WANTED. CANCEL: CANCELLED. Delegations off, a limit reached, no usable back channel, no
+    /// guard against local processes (<see cref="KernelLeaseAuthority"/>): RESOURCE. A conflict or a recall on the file
+    /// (pending or recent), a local process that has it open or just touched it: CONTENTION.</item>
     /// <item>WRITE_DELEG on a read-only open: NOT_SUPP_UPGRADE, since a read-only open never gets a write delegation
     /// and the reason names exactly what is refused (knfsd hands out a read delegation instead, ignoring the want's
     /// type). READ_DELEG (or ANY) on a write open: a write delegation, which allows all a read delegation allows (as
@@ -71,7 +73,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
             return DelegationDecision.None(WhyNoDelegation.NotWanted);
         if (want == WantCancel)
             return DelegationDecision.None(WhyNoDelegation.Cancelled);
-        if (!server.Options.Delegations)
+        if (server.Options.Delegations == DelegationPolicy.Off)
             return DelegationDecision.None(WhyNoDelegation.Resource);
         bool write = (access & Share.Write) != 0;
         if (!write && want == WantWriteDeleg)
@@ -93,9 +95,22 @@ internal sealed class DelegationRegistry(Nfs4Server server)
         var result = await server.Engine.GrantAsync(new GrantRequest(FileKey.From(fileId), DelegationOwner(client), GrantKind.Delegation,
             write ? GrantMode.Write : GrantMode.Read, delegation)).ConfigureAwait(false);
         if (!result.IsGranted)
-            return DelegationDecision.None(result.Status == GrantStatus.RefusedByAuthority ? WhyNoDelegation.Resource : WhyNoDelegation.Contention);
+        {
+            // The authority refuses a file a local process has open (its kernel lease could not be taken: CONTENTION),
+            // and for want of a guard or a descriptor (RESOURCE).
+            return DelegationDecision.None(result.Status != GrantStatus.RefusedByAuthority || delegation.GuardRefusal == GuardStatus.Busy
+                ? WhyNoDelegation.Contention : WhyNoDelegation.Resource);
+        }
         if (result.Grant!.Holder != delegation)
             return DelegationDecision.None(WhyNoDelegation.Contention); // a racing OPEN of the same client got it first
+        if (delegation.LocalAccessSeen)
+        {
+            // A local process broke the new kernel lease before the engine recorded the grant, so the engine's break
+            // found nothing to recall: hand it back (the guard goes with it and the local process proceeds).
+            Volatile.Write(ref delegation.Status, (int)DelegationStatus.Returned); // a recall that raced in is not sent
+            server.Engine.Release(result.Grant);
+            return DelegationDecision.None(WhyNoDelegation.Contention);
+        }
         delegation.Grant = result.Grant;
         if (write)
         {

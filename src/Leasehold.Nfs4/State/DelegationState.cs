@@ -67,6 +67,22 @@ internal sealed class DelegationState(StateKey key, NfsClient client, FileHandle
     /// <summary>The CB_GETATTR in flight for this delegation, shared by the GETATTRs that wait for it; null before the first.</summary>
     public Task<Callbacks.HolderAttributes?>? PendingGetAttr;
 
+    /// <summary>
+    /// The export's guard against local processes (a kernel lease) while the grant lives; taken by
+    /// <see cref="KernelLeaseAuthority"/> when the engine admits the grant and disposed when the grant ends. Null under
+    /// <see cref="DelegationPolicy.ExclusiveExport"/>.
+    /// </summary>
+    public IDisposable? LocalGuard;
+
+    /// <summary>Why <see cref="KernelLeaseAuthority"/> refused the grant (Ok when it did not): Busy is WND4_CONTENTION, the rest WND4_RESOURCE.</summary>
+    public Export.LocalAccess.GuardStatus GuardRefusal;
+
+    /// <summary>
+    /// Set when a local process touched the file after the guard was taken (<see cref="KernelLeaseAuthority.NoteLocalAccess"/>):
+    /// a grant the engine records after that break was reported is not handed out.
+    /// </summary>
+    public volatile bool LocalAccessSeen;
+
     /// <summary>A <see cref="DelegationStatus"/>, changed only with <see cref="Interlocked.CompareExchange(ref int, int, int)"/>.</summary>
     public int Status;
 

@@ -1,4 +1,30 @@
+using System.ComponentModel;
+using System.Globalization;
+
 namespace Leasehold.Nfs4.State;
+
+/// <summary>Whether OPEN hands out delegations (<see cref="Nfs4Options.Delegations"/>).</summary>
+[TypeConverter(typeof(DelegationPolicyConverter))]
+public enum DelegationPolicy
+{
+    /// <summary>No delegations.</summary>
+    Off,
+
+    /// <summary>Delegations while the export guards the delegated file against local processes; none where it cannot.</summary>
+    On,
+
+    /// <summary>Delegations without guards: the operator promises nothing but this server touches the export.</summary>
+    ExclusiveExport,
+}
+
+/// <summary>Reads a <see cref="DelegationPolicy"/> by name, and <c>true</c> and <c>false</c> as On and Off (the setting was a boolean).</summary>
+public sealed class DelegationPolicyConverter() : EnumConverter(typeof(DelegationPolicy))
+{
+    public override object? ConvertFrom(ITypeDescriptorContext? context, CultureInfo? culture, object value) =>
+        value is string s && bool.TryParse(s.Trim(), out bool on)
+            ? on ? DelegationPolicy.On : DelegationPolicy.Off
+            : base.ConvertFrom(context, culture, value);
+}
 
 /// <summary>NFSv4.1 server settings. Every default says where it comes from.</summary>
 public sealed class Nfs4Options
@@ -48,10 +74,14 @@ public sealed class Nfs4Options
     public TimeSpan CallbackRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// Whether OPEN hands out delegations (RFC 8881 §10.2). Off: every OPEN answers OPEN_DELEGATE_NONE, or
-    /// OPEN_DELEGATE_NONE_EXT with WND4_RESOURCE to a client that stated a want. On by default, as knfsd.
+    /// Whether OPEN hands out delegations (RFC 8881 §10.2), and on what condition. On (the default, as knfsd): only
+    /// while the export guards the file against local processes (a kernel lease per delegated file, so a local open
+    /// waits for the recall), and none at all where it cannot guard (one Warning at start says why). ExclusiveExport:
+    /// without guards, for an export nothing but this server touches. Off: every OPEN answers OPEN_DELEGATE_NONE, or
+    /// OPEN_DELEGATE_NONE_EXT with WND4_RESOURCE to a client that stated a want. <c>true</c> and <c>false</c>, this
+    /// setting's values before it had three, still mean On and Off.
     /// </summary>
-    public bool Delegations { get; set; } = true;
+    public DelegationPolicy Delegations { get; set; } = DelegationPolicy.On;
 
     /// <summary>Outstanding delegations the server holds at most, all clients together; past it, none is granted (WND4_RESOURCE). 1,000,000; between 0 and 100,000,000.</summary>
     public int MaxDelegations { get; set; } = 1_000_000;

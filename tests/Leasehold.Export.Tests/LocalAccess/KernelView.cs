@@ -1,0 +1,56 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace Leasehold.Export.Tests.LocalAccess;
+
+/// <summary>What the kernel shows about this process: its leases in /proc/locks, a thread's signal masks, inode numbers.</summary>
+internal static partial class KernelView
+{
+    /// <summary>This process's LEASE (or DELEG) lines in /proc/locks for <paramref name="ino"/>: "ACTIVE READ", "BREAKING UNLCK", ...</summary>
+    public static List<string> Leases(ulong ino)
+    {
+        var found = new List<string>();
+        string pid = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        foreach (string line in File.ReadAllLines("/proc/locks"))
+        {
+            // "12: LEASE  ACTIVE    READ  4242 08:01:1234567 0 EOF"; a waiting breaker's line has "->" after the id.
+            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length < 6 || f[1] == "->" || (f[1] != "LEASE" && f[1] != "DELEG"))
+                continue;
+            if (f[4] == pid && f[5].EndsWith(":" + ino.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
+                found.Add($"{f[2]} {f[3]}");
+        }
+        return found;
+    }
+
+    /// <summary>A mask line ("SigBlk", "SigCgt") of /proc/self/task/TID/status (or the process's when tid is null), as a set of signal numbers.</summary>
+    public static HashSet<int> Signals(string field, int? tid = null)
+    {
+        string path = tid is int t ? $"/proc/self/task/{t}/status" : "/proc/self/status";
+        string hex = File.ReadAllLines(path).Single(l => l.StartsWith(field + ":", StringComparison.Ordinal))[(field.Length + 1)..].Trim();
+        ulong mask = ulong.Parse(hex, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        var set = new HashSet<int>();
+        for (int signal = 1; signal <= 64; signal++)
+        {
+            if ((mask & (1UL << (signal - 1))) != 0)
+                set.Add(signal);
+        }
+        return set;
+    }
+
+    /// <summary>Every thread of this process (kernel tids).</summary>
+    public static IEnumerable<int> Threads() =>
+        Directory.EnumerateDirectories("/proc/self/task").Select(d => int.Parse(Path.GetFileName(d), CultureInfo.InvariantCulture));
+
+    public static ulong InodeOf(string path)
+    {
+        // struct stat begins with st_dev then st_ino, both 64-bit, on x86-64 and on arm64.
+        Span<byte> buffer = stackalloc byte[256];
+        if (Stat(path, buffer) != 0)
+            throw new IOException($"stat {path} failed with errno {Marshal.GetLastPInvokeError()}.");
+        return BitConverter.ToUInt64(buffer[8..16]);
+    }
+
+    [LibraryImport("libc", EntryPoint = "stat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Stat(string path, Span<byte> buffer);
+}

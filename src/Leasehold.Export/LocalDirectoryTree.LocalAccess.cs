@@ -123,7 +123,8 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
             throw;
         }
         leases.WatcherTid = watcher.Tid;
-        Log.LocalAccessGuarded(logger, outcome.Mechanism, signal, LocalAccessProbe.LeaseBreakTime(), limit);
+        Log.LocalAccessGuarded(logger, outcome.Mechanism, signal, LocalAccessProbe.LeaseBreakTime(), limit,
+            outcome.Note ?? "probed on the export's filesystem");
         return (leases, watcher, null);
     }
 }

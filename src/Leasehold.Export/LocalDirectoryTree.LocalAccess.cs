@@ -54,7 +54,7 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
     {
         foreach (var entry in _resolved.Values)
         {
-            if (Volatile.Read(ref entry.Reader) is { } reader && Stat(reader, out Statx st) == 0 && st.Ino == ino)
+            if (entry.Ino == ino && Volatile.Read(ref entry.Reader) is { } reader)
                 Interlocked.CompareExchange(ref entry.Reader, null, reader)?.Dispose();
         }
     }

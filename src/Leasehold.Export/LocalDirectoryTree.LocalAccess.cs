@@ -91,14 +91,14 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
     private KernelLeases.Suspension SuspendFor(ulong ino, ChangeKind kind) =>
         _leases is null ? default : _leases.SuspendFor(ino, kind);
 
-    /// <summary>Starts guarding local access as the probe finds possible, or says why not (logs 2010 or 2011).</summary>
+    /// <summary>Starts guarding local access as the probe finds possible, or says why not (logs 2010 or 2011; nothing without a sink).</summary>
     private static (KernelLeases? Leases, LocalAccessWatcher? Watcher, string? Reason) StartLocalAccess(
         ExportOptions options, SafeFd root, ILocalAccessSink? sink, ILogger logger)
     {
         string? reason = null;
         if (sink is null)
-            reason = "the server gave the export no local access sink";
-        else if (options.LocalAccess == LocalAccessPolicy.Off)
+            return (null, null, "the server gave the export no local access sink"); // its choice (no delegations, or no guards wanted): nothing to warn of
+        if (options.LocalAccess == LocalAccessPolicy.Off)
             reason = "Export:LocalAccess is Off";
         int signal = reason is null ? LocalAccessSignal.Choose(out reason) : 0;
         LocalAccessProbe.Outcome? outcome = reason is null ? LocalAccessProbe.Run(root, options.LocalAccess, signal) : null;

@@ -83,7 +83,7 @@ public sealed partial class LocalDirectoryTree
             opened.Dispose();
             return FsStatus.Stale; // deleted (but still open somewhere), or moved out of the export
         }
-        Remember(handle, opened);
+        Remember(handle, opened, st.Ino);
         fd = opened;
         return FsStatus.Ok;
     }
@@ -138,7 +138,7 @@ public sealed partial class LocalDirectoryTree
     private static bool MayRead(Caller caller, in Statx st) =>
         ModeBits.Allows(caller, st, ModeBits.Read) || caller.Uid == st.Uid || ModeBits.Allows(caller, st, ModeBits.Execute);
 
-    private void Remember(FileHandle handle, SafeFd opened)
+    private void Remember(FileHandle handle, SafeFd opened, ulong ino)
     {
         if (_resolved.Count >= MaxResolvedHandles)
         {
@@ -151,7 +151,7 @@ public sealed partial class LocalDirectoryTree
             copy.Dispose();
             return;
         }
-        var entry = new ResolvedHandle(copy, Time.GetTimestamp());
+        var entry = new ResolvedHandle(copy, Time.GetTimestamp(), ino);
         if (!_resolved.TryAdd(handle, entry))
             copy.Dispose();
     }

@@ -54,7 +54,7 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
     {
         foreach (var entry in _resolved.Values)
         {
-            if (Volatile.Read(ref entry.Reader) is { } reader && Stat(reader, out Statx st) == 0 && st.Ino == ino)
+            if (entry.Ino == ino && Volatile.Read(ref entry.Reader) is { } reader)
                 Interlocked.CompareExchange(ref entry.Reader, null, reader)?.Dispose();
         }
     }
@@ -123,7 +123,8 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
             throw;
         }
         leases.WatcherTid = watcher.Tid;
-        Log.LocalAccessGuarded(logger, outcome.Mechanism, signal, LocalAccessProbe.LeaseBreakTime(), limit);
+        Log.LocalAccessGuarded(logger, outcome.Mechanism, signal, LocalAccessProbe.LeaseBreakTime(), limit,
+            outcome.Note ?? "probed on the export's filesystem");
         return (leases, watcher, null);
     }
 }

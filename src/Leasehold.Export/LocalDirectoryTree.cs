@@ -68,9 +68,12 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     /// <summary>The clock for <see cref="ExportCheckInterval"/>.</summary>
     internal TimeProvider Time { get; set; } = TimeProvider.System;
 
-    private sealed class ResolvedHandle(SafeFd fd, long checkedAt)
+    private sealed class ResolvedHandle(SafeFd fd, long checkedAt, ulong ino)
     {
         public SafeFd Fd { get; } = fd;
+
+        /// <summary>The file's inode number (a write guard drops every cached reader of its inode).</summary>
+        public ulong Ino { get; } = ino;
 
         public long CheckedAt { get; } = checkedAt;
 

@@ -31,8 +31,8 @@ internal static partial class Log
 
     // Local access (LocalAccess/): 2010-2019.
 
-    [LoggerMessage(2010, LogLevel.Information, "Local access is guarded by {Mechanism} (break signal {Signal}, lease-break-time {BreakTime} s, at most {Limit} guarded files)")]
-    public static partial void LocalAccessGuarded(ILogger logger, LocalAccess.LocalAccessMechanism mechanism, int signal, int breakTime, int limit);
+    [LoggerMessage(2010, LogLevel.Information, "Local access is guarded by {Mechanism} (break signal {Signal}, lease-break-time {BreakTime} s, at most {Limit} guarded files; {Probe})")]
+    public static partial void LocalAccessGuarded(ILogger logger, LocalAccess.LocalAccessMechanism mechanism, int signal, int breakTime, int limit, string probe);
 
     [LoggerMessage(2011, LogLevel.Warning, "Local access is not guarded ({Reason}); no delegations unless Nfs4:Delegations = ExclusiveExport")]
     public static partial void LocalAccessUnavailable(ILogger logger, string reason);

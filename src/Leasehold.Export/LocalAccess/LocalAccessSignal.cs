@@ -65,9 +65,17 @@ internal static class LocalAccessSignal
         s_failure = $"no real-time signal from {first} to {last} is free (each has a handler or is ignored)";
     }
 
+    private static long s_strays;
+
+    /// <summary>Stray signals seen so far in this process, by the runtime's handler or a watcher's signalfd.</summary>
+    public static long Strays => Interlocked.Read(ref s_strays);
+
+    public static void CountStray() => Interlocked.Increment(ref s_strays);
+
     private static void Stray(PosixSignalContext context)
     {
         context.Cancel = true;
+        CountStray();
         LocalAccessWatcher[] watchers;
         lock (s_lock)
             watchers = [.. s_watchers];

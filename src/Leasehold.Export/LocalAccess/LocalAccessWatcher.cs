@@ -36,6 +36,7 @@ internal sealed class LocalAccessWatcher : IDisposable
     private readonly int _ownPid = Environment.ProcessId;
     private Exception? _startFailure;
     private volatile bool _stopping;
+    private volatile bool _failureInjected;
     private int _scanRequested;
     private int _tid;
 
@@ -86,6 +87,13 @@ internal sealed class LocalAccessWatcher : IDisposable
     public void RequestScan()
     {
         Interlocked.Exchange(ref _scanRequested, 1);
+        Wake();
+    }
+
+    /// <summary>For tests: makes the loop fail as a broken descriptor would.</summary>
+    internal void InjectFailure()
+    {
+        _failureInjected = true;
         Wake();
     }
 
@@ -205,6 +213,8 @@ internal sealed class LocalAccessWatcher : IDisposable
                     LibC.read(_wake, (byte*)&value, sizeof(ulong));
                     if (_stopping)
                         return;
+                    if (_failureInjected)
+                        throw new IOException("A failure injected by a test.");
                     if (Interlocked.Exchange(ref _scanRequested, 0) != 0)
                         reports.AddRange(_leases.Scan());
                 }
@@ -247,8 +257,21 @@ internal sealed class LocalAccessWatcher : IDisposable
             {
                 var info = new ReadOnlySpan<byte>(buffer + offset, LibC.SignalfdSiginfoSize);
                 int signo = (int)BinaryPrimitives.ReadUInt32LittleEndian(info);
+                int code = BinaryPrimitives.ReadInt32LittleEndian(info[8..]); // ssi_code
                 int fd = BinaryPrimitives.ReadInt32LittleEndian(info[20..]); // ssi_fd
-                if (signo == _signal)
+                if (code <= 0)
+                {
+                    // SI_USER, SI_QUEUE, SI_TKILL: sent by a process (kill, sigqueue), not by the kernel for a lease; a
+                    // process-directed one can land in this signalfd as well as in the runtime's handler. A stray.
+                    LocalAccessSignal.CountStray();
+                    Log.StraySignal(_logger, signo);
+                    if (!scanned)
+                    {
+                        scanned = true;
+                        reports.AddRange(_leases.Scan());
+                    }
+                }
+                else if (signo == _signal)
                 {
                     if (_leases.TakeBreak(fd, out ulong ino) is { } access)
                     {

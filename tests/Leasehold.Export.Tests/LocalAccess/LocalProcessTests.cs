@@ -190,6 +190,63 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
         Assert.Empty(KernelView.Leases(ino));
     }
 
+    [LocalAccessFact]
+    public async Task Watcher_failure_releases_every_guard_and_refuses_new_ones()
+    {
+        using var scene = await GuardScene.StartAsync(fixture);
+        var (file, path, ino) = await scene.NewFileAsync();
+        await using var child = await LocalProbe.StartAsync();
+        using var guard = scene.GuardOk(file, GuardMode.Write);
+        Assert.Equal(["ACTIVE WRITE"], KernelView.Leases(ino));
+
+        scene.Tree.Watcher!.InjectFailure();
+        // The child does not sit out lease-break-time: the failed watcher released the lease.
+        Assert.True((await (await child.StartAsync($"open {path} r")).WaitAsync(Completes)).Ok);
+        Assert.Empty(KernelView.Leases(ino));
+        var critical = Assert.Single(scene.Logger.Entries, e => e.Id == 2019);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Critical, critical.Level);
+        Assert.Equal(GuardStatus.Unavailable, scene.Tree.Guard(file, GuardMode.Read, out _));
+        Assert.Equal(LocalAccessMechanism.None, scene.Tree.Mechanism);
+        Assert.NotNull(scene.Tree.UnavailableReason);
+    }
+
+    [LocalAccessFact]
+    public async Task Stray_process_directed_signals_are_caught_logged_and_scanned()
+    {
+        using var scene = await GuardScene.StartAsync(fixture);
+        var (file, path, ino) = await scene.NewFileAsync();
+        await using var child = await LocalProbe.StartAsync();
+        using var guard = scene.GuardOk(file, GuardMode.Read);
+        int signal = LocalAccessSignal.Choose(out _);
+
+        // What a lease without F_SETOWN_EX would send: process-directed signals. Under SIG_DFL they would end the
+        // process. Each is taken by the runtime's handler (the stray net) or by a watcher's signalfd: either counts it,
+        // logs 2017 and scans.
+        long before = LocalAccessSignal.Strays;
+        Assert.Equal(0, Kill(Environment.ProcessId, signal));
+        Assert.Equal(0, Kill(Environment.ProcessId, 29 /* SIGIO */));
+        await WaitUntilAsync(() => LocalAccessSignal.Strays >= before + 2);
+
+        // The scan it asks for finds a pending break (the child's nonblocking open started it).
+        Assert.Equal(ProbeReply.EAGAIN, (await child.SendAsync($"open {path} w nonblock")).Errno);
+        await scene.Sink.WaitForAsync(ino, LocalAccessKind.OpenWrite);
+        scene.Tree.Watcher!.RequestScan();
+        await WaitUntilAsync(() => scene.Sink.Calls.Count(c => c.Access == LocalAccessKind.OpenWrite) >= 2);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (!condition())
+        {
+            Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(start) < Completes, "the condition did not become true in time");
+            await Task.Delay(10);
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
     private static async Task<bool> Finishes(Task task, TimeSpan within) =>
         await Task.WhenAny(task, Task.Delay(within)) == task;
 }

@@ -96,7 +96,15 @@ public sealed partial class LocalDirectoryTree
         status = FsStatus.Ok;
         if (!TryGetFresh(handle, out var entry))
             return false;
-        SafeFd copy = LibC.DuplicateFd(entry.Fd, LibC.F_DUPFD_CLOEXEC, 0);
+        SafeFd copy;
+        try
+        {
+            copy = LibC.DuplicateFd(entry.Fd, LibC.F_DUPFD_CLOEXEC, 0);
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // dropped from the cache under us: resolve the slow way
+        }
         if (copy.IsInvalid)
         {
             copy.Dispose();
@@ -118,6 +126,24 @@ public sealed partial class LocalDirectoryTree
         }
         fd = copy;
         return true;
+    }
+
+    /// <summary>
+    /// statx on a cached entry's descriptor. False when it fails, or when another thread dropped the entry (and closed
+    /// the descriptor) between the lookup and the call: SafeHandle refuses a closed handle with ObjectDisposedException,
+    /// which here only means "not cached any more".
+    /// </summary>
+    private static bool TryStatCached(ResolvedHandle entry, out Statx st)
+    {
+        try
+        {
+            return Stat(entry.Fd, out st) == 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            st = default;
+            return false;
+        }
     }
 
     /// <summary>A cached verification still inside its <see cref="ExportCheckInterval"/>; a stale one is dropped.</summary>

@@ -14,7 +14,7 @@ public sealed partial class LocalDirectoryTree
     public FsResult<FileAttributes> GetAttributes(FileHandle handle)
     {
         // Fast path: a recently verified handle is one statx on its cached descriptor (no dup, no close).
-        if (TryGetFresh(handle, out var entry) && Stat(entry.Fd, out Statx cached) == 0 && cached.NumLinks > 0)
+        if (TryGetFresh(handle, out var entry) && TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
             return Attributes.From(cached);
         FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
@@ -187,6 +187,22 @@ public sealed partial class LocalDirectoryTree
     /// permission check and the link count) and the pread.
     /// </summary>
     private bool TryReadCached(Caller caller, FileHandle file, long offset, Span<byte> destination, out FsResult<(int Count, bool EndOfFile)> result)
+    {
+        result = default;
+        try
+        {
+            return TryReadCachedCore(caller, file, offset, destination, out result);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The cache dropped the entry's descriptors under us (the last CLOSE, a re-check, an eviction): nothing
+            // was read; the slow path resolves the handle afresh.
+            result = default;
+            return false;
+        }
+    }
+
+    private bool TryReadCachedCore(Caller caller, FileHandle file, long offset, Span<byte> destination, out FsResult<(int Count, bool EndOfFile)> result)
     {
         result = default;
         if (!TryGetFresh(file, out var entry))

@@ -185,4 +185,40 @@ public sealed class HandleTests(ExportFixture fixture) : IClassFixture<ExportFix
     }
 
     private byte[] HandleSignerKeyBytes() => File.ReadAllBytes(Path.Join(fixture.StatePath, "handle-key"));
+    [Fact]
+    public async Task Cached_descriptors_dropped_while_other_threads_use_them_never_fail_a_call()
+    {
+        // The cache of verified handles closes an entry's descriptors when it drops the entry (a re-check, the last
+        // CLOSE, an eviction) while another thread may have just looked the entry up. Such a call must fall back to
+        // resolving the handle, never fail: a load test once saw NFS4ERR_SERVERFAULT from exactly this race.
+        using var tree = fixture.OpenTree();
+        var clock = new Leasehold.Testing.ManualTimeProvider();
+        tree.Time = clock;
+        tree.ExportCheckInterval = TimeSpan.FromMilliseconds(1);
+        var (dir, _) = await fixture.NewDirectoryAsync();
+        FileHandle file = await tree.CreateFileAsync(dir, "busy");
+        var stop = DateTime.UtcNow + TimeSpan.FromSeconds(1.5);
+        long calls = 0;
+        var users = Enumerable.Range(0, 3).Select(_ => Task.Run(() =>
+        {
+            var buffer = new byte[16];
+            while (DateTime.UtcNow < stop)
+            {
+                Assert.Equal(FsStatus.Ok, tree.GetAttributes(file).Status);
+                Assert.Equal(FsStatus.Ok, tree.Read(Caller.Root, file, 0, buffer).Status);
+                Interlocked.Increment(ref calls);
+            }
+        })).ToList();
+        var dropper = Task.Run(() =>
+        {
+            while (DateTime.UtcNow < stop)
+            {
+                clock.Advance(TimeSpan.FromMilliseconds(2)); // every cached entry is now due for its re-check
+                Assert.Equal(FsStatus.Ok, tree.GetAttributes(file).Status); // drops it (closing its descriptors), caches anew
+            }
+        });
+
+        await Task.WhenAll([.. users, dropper]);
+        Assert.True(calls > 1000, $"only {calls} calls ran");
+    }
 }

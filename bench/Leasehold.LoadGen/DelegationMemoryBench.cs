@@ -107,7 +107,7 @@ internal sealed class DelegationMemoryBench(LoadGenOptions options, TextWriter o
     private async Task<(double PerOpen, long Granted, double Seconds)> MeasureServerAsync(string export, string state, string[] names, bool delegations,
         bool keepOpens, CancellationToken cancellationToken)
     {
-        await using var server = InProcessServer.Start(export, state, new Nfs4Options { Delegations = delegations }, IdleSweep);
+        await using var server = InProcessServer.Start(export, state, new Nfs4Options { Delegations = delegations ? DelegationPolicy.ExclusiveExport : DelegationPolicy.Off }, IdleSweep);
         var clients = await FileSet.ConnectManyAsync(server.EndPoint, options.Sessions, 8, Nfs4SessionOptions.Default, _ => new Nfs4SessionOptions
         {
             Slots = InFlightPerSession,

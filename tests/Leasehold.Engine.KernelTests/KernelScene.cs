@@ -1,3 +1,4 @@
+using Leasehold.Testing;
 using System.Globalization;
 
 namespace Leasehold.Engine.KernelTests;
@@ -11,6 +12,7 @@ internal sealed class KernelScene : IAsyncDisposable
 {
     private readonly List<ProbeProcess> _probes = [];
     private string? _savedBreakTime;
+    private IDisposable? _breakTimeLock;
 
     public KernelScene()
     {
@@ -50,6 +52,7 @@ internal sealed class KernelScene : IAsyncDisposable
     /// </summary>
     public void SetLeaseBreakTime(int seconds)
     {
+        _breakTimeLock ??= LeaseBreakTimeLock.Exclusive(); // other test processes' local-access tests depend on it
         _savedBreakTime ??= System.IO.File.ReadAllText(KernelLeaseSupport.LeaseBreakTimePath).Trim();
         System.IO.File.WriteAllText(KernelLeaseSupport.LeaseBreakTimePath, seconds.ToString(CultureInfo.InvariantCulture));
     }
@@ -73,6 +76,7 @@ internal sealed class KernelScene : IAsyncDisposable
         {
             if (_savedBreakTime is not null)
                 System.IO.File.WriteAllText(KernelLeaseSupport.LeaseBreakTimePath, _savedBreakTime);
+            _breakTimeLock?.Dispose();
             System.IO.Directory.Delete(Directory, recursive: true);
         }
     }

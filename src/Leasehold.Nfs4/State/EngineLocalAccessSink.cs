@@ -90,12 +90,14 @@ public sealed class EngineLocalAccessSink : ILocalAccessSink
 
     /// <summary>
     /// The longest the engine may take to release a delegation a local process waits for in the kernel:
-    /// <paramref name="kernelBreakTime"/> less min(1 s, half of it), never negative.
+    /// <paramref name="kernelBreakTime"/> less min(1 s, half of it). Null when lease-break-time is 0: the kernel then
+    /// never lets the waiter in by itself (fs/locks.c: a zero fl_break_time is never past), so the engine's own
+    /// deadline is the only bound.
     /// </summary>
-    public static TimeSpan MaxLocalWait(TimeSpan kernelBreakTime)
+    public static TimeSpan? MaxLocalWait(TimeSpan kernelBreakTime)
     {
         if (kernelBreakTime <= TimeSpan.Zero)
-            return TimeSpan.Zero;
+            return null;
         var margin = TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerSecond, kernelBreakTime.Ticks / 2));
         return TimeSpan.FromTicks(Math.Min(kernelBreakTime.Ticks - margin.Ticks, TimeSpan.TicksPerDay));
     }

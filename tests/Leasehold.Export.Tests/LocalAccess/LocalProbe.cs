@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
+using Leasehold.Testing;
 
 namespace Leasehold.Export.Tests.LocalAccess;
 
@@ -41,6 +42,9 @@ internal sealed class LocalProbe : IAsyncDisposable
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
     private int _nextTag;
 
+    /// <summary>Held shared while the probe lives: its waits depend on lease-break-time, which kernel tests change.</summary>
+    private IDisposable? _breakTimeLock;
+
     private LocalProbe(Process process)
     {
         _process = process;
@@ -59,6 +63,22 @@ internal sealed class LocalProbe : IAsyncDisposable
     public int Pid { get; private set; }
 
     public static async Task<LocalProbe> StartAsync()
+    {
+        var held = await LeaseBreakTimeLock.SharedAsync();
+        try
+        {
+            var probe = await StartProcessAsync();
+            probe._breakTimeLock = held;
+            return probe;
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<LocalProbe> StartProcessAsync()
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -167,6 +187,7 @@ internal sealed class LocalProbe : IAsyncDisposable
         {
             _process.Dispose();
             _oneAtATime.Dispose();
+            _breakTimeLock?.Dispose();
         }
     }
 }

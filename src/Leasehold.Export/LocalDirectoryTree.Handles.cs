@@ -229,13 +229,31 @@ public sealed partial class LocalDirectoryTree
         string? path = ReadProcLink(fd);
         if (path is null)
             return false;
-        if (ExportOptions.IsSameOrInside(path, _rootPath))
+        if (ExportOptions.IsSameOrInside(path, Volatile.Read(ref _rootPath)))
             return true;
         // A disconnected non-directory (see the class remarks): the kernel could not say where it is.
         if (path == "/" && !st.IsDirectory)
             return true;
+        if (RootMovedTo() is { } rootNow && ExportOptions.IsSameOrInside(path, rootNow))
+            return true;
         Log.OutsideExport(_logger, st.Ino, path);
         return false;
+    }
+
+    /// <summary>
+    /// The export directory's new path when it (or a directory above it) was renamed since <see cref="_rootPath"/> was
+    /// read, which it then becomes (log 2008, once per move); null when it has not moved. Read after the file's own path:
+    /// a file and the root moving at once give at worst a Stale, never a file outside the root's current path.
+    /// </summary>
+    private string? RootMovedTo()
+    {
+        string? now = ReadProcLink(_root);
+        string before = Volatile.Read(ref _rootPath);
+        if (now is null || now == before || now.EndsWith(" (deleted)", StringComparison.Ordinal))
+            return null;
+        if (Interlocked.CompareExchange(ref _rootPath, now, before) == before)
+            Log.ExportMoved(_logger, before, now);
+        return now;
     }
 
     private FsResult<FileHandle> MakeHandle(SafeFd fd)

@@ -86,7 +86,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
             Interlocked.Exchange(ref Reader, null)?.Dispose();
         }
     }
-    private readonly string _rootPath;
+    // The export's path as /proc/self/fd shows it. _root follows the directory when it (or a parent) is renamed, and
+    // "inside the export" means under that directory wherever it is now, so this is updated then (RootMovedTo).
+    private string _rootPath;
     private readonly ulong _rootIno;
     private readonly int _rootMountId;
 

@@ -29,6 +29,9 @@ internal static partial class Log
     [LoggerMessage(2007, LogLevel.Debug, "Skipped {Name} in a directory listing: it is a mount point, which this export does not cross")]
     public static partial void SkippedMountPoint(ILogger logger, string name);
 
+    [LoggerMessage(2008, LogLevel.Warning, "The export {OldPath} was renamed to {NewPath} while being served; serving it there (Export:Path still says the old name)")]
+    public static partial void ExportMoved(ILogger logger, string oldPath, string newPath);
+
     // Local access (LocalAccess/): 2010-2019.
 
     [LoggerMessage(2010, LogLevel.Information, "Local access is guarded by {Mechanism} (break signal {Signal}, lease-break-time {BreakTime} s, at most {Limit} guarded files; {Probe})")]

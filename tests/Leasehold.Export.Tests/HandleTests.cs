@@ -121,6 +121,31 @@ public sealed class HandleTests(ExportFixture fixture) : IClassFixture<ExportFix
     }
 
     [Fact]
+    public async Task An_export_renamed_while_served_is_served_where_it_now_is()
+    {
+        using var own = new ExportFixture(); // directories of its own: this test renames the export
+        var clock = new Leasehold.Testing.ManualTimeProvider();
+        own.Tree.Time = clock;
+        var (dir, path) = await own.NewDirectoryAsync();
+        FileHandle kept = await own.Tree.CreateFileAsync(dir, "kept");
+        FileHandle leaving = await own.Tree.CreateFileAsync(dir, "leaving");
+        string moved = Path.Join(own.Base, "export-moved");
+
+        Directory.Move(own.ExportPath, moved);
+        clock.Advance(own.Tree.ExportCheckInterval + TimeSpan.FromMilliseconds(1));
+
+        // The root descriptor follows the directory: its files are still inside the export.
+        Assert.True(own.Tree.GetAttributes(own.Tree.RootHandle).IsOk);
+        Assert.True(own.Tree.GetAttributes(kept).IsOk);
+        Assert.Equal(kept, own.Tree.LookupOk(dir, "kept"));
+        // And inside still means inside: a file moved out of the moved export is stale.
+        File.Move(Path.Join(moved, Path.GetFileName(path), "leaving"), Path.Join(own.OutsidePath, "left"));
+        clock.Advance(own.Tree.ExportCheckInterval + TimeSpan.FromMilliseconds(1));
+        Assert.Equal(FsStatus.Stale, own.Tree.GetAttributes(leaving).Status);
+        Assert.True(own.Tree.GetAttributes(kept).IsOk);
+    }
+
+    [Fact]
     public async Task A_deleted_file_is_stale_at_once_even_when_its_handle_is_cached()
     {
         var (dir, path) = await fixture.NewDirectoryAsync();

@@ -171,6 +171,17 @@ internal sealed class LocalProbe : IAsyncDisposable
         return reply.Value;
     }
 
+    /// <summary>
+    /// Kills the child with SIGKILL now, even while a command of it waits in the kernel, and waits until it has exited;
+    /// its pending <see cref="StartAsync(string)"/> tasks then fail with InvalidOperationException.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(); // SIGKILL on Unix: no handler of the child runs
+        await _process.WaitForExitAsync().WaitAsync(ReplyTimeout);
+        await _reader.WaitAsync(ReplyTimeout);
+    }
+
     public async ValueTask DisposeAsync()
     {
         try

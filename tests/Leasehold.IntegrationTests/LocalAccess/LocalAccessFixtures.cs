@@ -45,3 +45,30 @@ public sealed class ExclusiveExportServerFixture : LocalAccessServerFixture
         settings["Nfs4:Delegations"] = "ExclusiveExport";
     }
 }
+
+/// <summary>
+/// A recall window of 3 s (<c>Engine:DelegationRecallWindow</c>, 30 s by default): a file whose delegation was recalled
+/// is delegated again 3 s after the recall, in real time.
+/// </summary>
+public sealed class ShortRecallWindowLocalAccessFixture : LocalAccessServerFixture
+{
+    public static readonly TimeSpan RecallWindow = TimeSpan.FromSeconds(3);
+
+    protected override void Configure(IDictionary<string, string?> settings)
+    {
+        base.Configure(settings);
+        settings["Engine:DelegationRecallWindow"] = RecallWindow.ToString();
+    }
+}
+
+/// <summary>At most two guarded files at once (<c>Export:MaxKernelLeases = 2</c>), as if descriptors had run out.</summary>
+public sealed class TwoKernelLeasesFixture : LocalAccessServerFixture
+{
+    public const int MaxKernelLeases = 2;
+
+    protected override void Configure(IDictionary<string, string?> settings)
+    {
+        base.Configure(settings);
+        settings["Export:MaxKernelLeases"] = MaxKernelLeases.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

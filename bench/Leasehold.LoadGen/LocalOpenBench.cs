@@ -12,7 +12,7 @@ namespace Leasehold.LoadGen;
 /// the local directory that is <c>--path</c> over NFS. Each try, one of <c>--sessions</c> holder sessions opens file i
 /// for read and is granted a read delegation (the server takes a kernel read lease for it); then this process, which
 /// is not the server and so a local process to it, opens <c>EXPORT/DIR/file_i</c> for write with
-/// <see cref="File.OpenHandle"/> (open(2) O_WRONLY, plus the runtime's fstat, fstatfs and flock). The open waits in
+/// <see cref="File.OpenHandle"/> (openat O_WRONLY|O_CLOEXEC, then the runtime's fstatfs and flock LOCK_SH). The open waits in
 /// the kernel while the server recalls; the holder answers CB_RECALL and sends DELEGRETURN at once, and the server
 /// releases the lease before it answers the DELEGRETURN. The same open of a file nobody delegated, right after each
 /// try, is the baseline. A fresh file per try: the engine refuses a new delegation on a file recalled within its

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The delegation benchmarks of issue 7, as docs/benchmarks.md ("Delegations") reports them. Builds Leasehold and the
-# load generator in Release, starts two Leasehold servers on loopback (delegations on at :20492, off at :20493, each
-# exporting a directory of its own under STATE_DIR), runs the chosen benchmarks, and stops the servers.
+# The delegation benchmarks of issue 7, as docs/benchmarks.md ("Delegations") reports them, and issue 9's local open
+# ("Local access"). Builds Leasehold and the load generator in Release, starts two Leasehold servers on loopback
+# (delegations on at :20492, off at :20493, each exporting a directory of its own under STATE_DIR), runs the chosen
+# benchmarks, and stops the servers.
 #
-#   bash bench/delegations.sh [all|recall|fanout|memory|meta|meta-20k]...      (default: all)
+#   bash bench/delegations.sh [all|recall|fanout|memory|meta|meta-20k|local-open]...      (default: all)
 #
 # recall  (a) CB_RECALL latency, 10,000 outstanding read delegations held by 100 sessions, 1,000 recalls
 # fanout  (b) 1,000 sessions hold a read delegation on one file; a writer opens it for write (10 rounds)
@@ -12,6 +13,10 @@
 #             files and again with 20,000 (where most OPENs are granted a delegation); needs root for
 #             bench/ganesha.sh (which installs nfs-ganesha if missing); GANESHA=0 leaves Ganesha out.
 #             meta-20k runs the second alone.
+# local-open  a local process (the load generator) opens a read-delegated file for write, 1,000 tries, fresh files;
+#             the holder returns the delegation at once; and the same open of undelegated files. Needs root: the
+#             server guards delegations with kernel leases only then (otherwise it grants none and this reports so).
+#             Files recalled in the last 30 s get no delegation: wait 30 s before running it again.
 #
 # STATE_DIR defaults to /tmp/leasehold-deleg-bench (env LEASEHOLD_BENCH_DIR). Output goes to stdout and
 # STATE_DIR/results-*.txt. Everything binds 127.0.0.1 only. NO_BUILD=1 skips the Release builds.
@@ -77,6 +82,7 @@ start deleg-off 20493 false
 on_pid=${pids[0]}
 wants recall && run recall --server-pid "$on_pid" --server 127.0.0.1:20492 --path / --workload recall --sessions 100 --files-per-session 100 --recalls 1000 --warmup-recalls 100
 wants fanout && run fanout --server-pid "$on_pid" --server 127.0.0.1:20492 --path / --workload fanout --sessions 1000 --rounds 10 --retry 1ms,10ms
+wants local-open && run local-open --server-pid "$on_pid" --server 127.0.0.1:20492 --path / --workload local-open --export "$state/deleg-on/export" --sessions 1 --recalls 1000 --warmup-recalls 100
 wants memory && run memory --workload deleg-memory --files 100000 --sessions 10 --rounds 2
 # Opens held as well: a descriptor each, and the export caches more; as many as the descriptor limit allows.
 wants memory && run memory-held --workload deleg-memory --files $(( $(ulimit -n) >= 220000 ? 100000 : $(ulimit -n) * 6 / 10 )) --sessions 10 --rounds 2 --keep-opens true

@@ -10,6 +10,7 @@ internal enum Workload
     Recall,
     FanOut,
     DelegMemory,
+    LocalOpen,
 }
 
 /// <summary>One server of a <c>--targets</c> comparison: a label for the report, where it listens, the path to work in.</summary>
@@ -40,11 +41,14 @@ internal sealed record LoadGenOptions
     /// <summary>recall: delegations each holder session keeps outstanding.</summary>
     public int FilesPerSession { get; init; } = 100;
 
-    /// <summary>recall: measured recalls, after <see cref="WarmupRecalls"/> unmeasured ones.</summary>
+    /// <summary>recall, local-open: measured recalls (local-open: local opens), after <see cref="WarmupRecalls"/> unmeasured ones.</summary>
     public int Recalls { get; init; } = 1000;
     public int WarmupRecalls { get; init; } = 100;
 
-    /// <summary>recall/fanout: the server's process id, to report its CPU time next to the load generator's.</summary>
+    /// <summary>local-open: the directory on this machine that is <see cref="Path"/> over NFS (the server's export, for --path /).</summary>
+    public string? Export { get; init; }
+
+    /// <summary>recall/fanout/local-open: the server's process id, to report its CPU time next to the load generator's.</summary>
     public int? ServerPid { get; init; }
 
     /// <summary>deleg-memory: hold the opens instead of closing each after its OPEN (needs a descriptor per file).</summary>
@@ -67,21 +71,26 @@ internal sealed record LoadGenOptions
                                          it for write; times all CB_RECALLs and the writer's retried OPEN
                                  deleg-memory: starts Leasehold in this process; heap per outstanding delegation,
                                          delegations on vs off, over --files opens of distinct files
+                                 local-open: a local open(O_WRONLY) of a read-delegated file, timed from call to
+                                         return, while the holder answers the recall at once; and of an undelegated
+                                         file (baseline). Needs the server on this machine (as root) and --export
           --sessions N           concurrent sessions, one TCP connection each
-                                 (default 8; recall 100; fanout 1000; deleg-memory 10)
+                                 (default 8; recall 100; fanout 1000; deleg-memory 10; local-open 1)
           --depth 1              requests in flight per session (each on its own slot)
           --duration 20s         measured window (s, ms or m)
           --warmup 5s            unmeasured run before the window
           --files 256            files of --file-size bytes, created once under PATH/DIR (deleg-memory: 100000)
           --file-size 4096
-          --dir leasehold-loadgen  (recall: leasehold-recall; fanout: leasehold-fanout)
+          --dir leasehold-loadgen  (recall: leasehold-recall; fanout: leasehold-fanout; local-open: leasehold-local-open)
           --label TEXT           name of the server in the report (default: the server address)
           --targets L=H:P/PATH,...  meta/read: run against each server in turn, --rounds times, and compare
           --rounds N             --targets rounds (default 3); fanout rounds (default 10, a fresh file each)
           --files-per-session 100  recall: delegations each holder keeps outstanding
-          --recalls 1000         recall: measured recalls (after --warmup-recalls 100 unmeasured)
-          --warmup-recalls 100
-          --server-pid PID       recall, fanout: also report the server process's CPU time (from /proc/PID/stat)
+          --recalls 1000         recall: measured recalls (after --warmup-recalls 100 unmeasured); local-open: measured
+          --warmup-recalls 100     local opens, a fresh file each (files are not delegated again within 30 s of a recall)
+          --export DIR           local-open: the directory on this machine that is --path over NFS (the server's
+                                 export with --path /); the load generator opens DIR/--dir/f-NNNNN itself
+          --server-pid PID       recall, fanout, local-open: also report the server process's CPU time (from /proc/PID/stat)
           --keep-opens false     deleg-memory: hold every open (true) instead of CLOSE after each OPEN; the server keeps
                                  a descriptor per open file, so this needs ulimit -n above --files
           --retry 1ms,10ms       fanout: the writer's wait after NFS4ERR_DELAY before it retries the OPEN; rounds
@@ -107,7 +116,8 @@ internal sealed record LoadGenOptions
             "recall" => Workload.Recall,
             "fanout" => Workload.FanOut,
             "deleg-memory" => Workload.DelegMemory,
-            var w => throw new ArgumentException($"--workload must be meta, read, recall, fanout or deleg-memory, not '{w}'"),
+            "local-open" => Workload.LocalOpen,
+            var w => throw new ArgumentException($"--workload must be meta, read, recall, fanout, deleg-memory or local-open, not '{w}'"),
         };
         string path = Take("path", "/export");
         IReadOnlyList<Target>? targets = values.Remove("targets", out var t) ? ParseTargets(t, path) : null;
@@ -130,6 +140,7 @@ internal sealed record LoadGenOptions
                 Workload.Recall => "100",
                 Workload.FanOut => "1000",
                 Workload.DelegMemory => "10",
+                Workload.LocalOpen => "1",
                 _ => "8",
             }), "sessions"),
             Depth = PositiveInt(Take("depth", "1"), "depth"),
@@ -141,6 +152,7 @@ internal sealed record LoadGenOptions
             {
                 Workload.Recall => "leasehold-recall",
                 Workload.FanOut => "leasehold-fanout",
+                Workload.LocalOpen => "leasehold-local-open",
                 _ => "leasehold-loadgen",
             }),
             Label = values.Remove("label", out var label) ? label : null,
@@ -148,6 +160,7 @@ internal sealed record LoadGenOptions
             FilesPerSession = PositiveInt(Take("files-per-session", "100"), "files-per-session"),
             Recalls = PositiveInt(Take("recalls", "1000"), "recalls"),
             WarmupRecalls = NonNegativeInt(Take("warmup-recalls", "100"), "warmup-recalls"),
+            Export = values.Remove("export", out var export) ? export : null,
             ServerPid = values.Remove("server-pid", out var pid) ? PositiveInt(pid, "server-pid", max: int.MaxValue) : null,
             KeepOpens = Take("keep-opens", "false") switch
             {
@@ -165,6 +178,12 @@ internal sealed record LoadGenOptions
             throw new ArgumentException("--retry intervals are limited to 1s");
         if (workload == Workload.Recall && (long)options.Sessions * options.FilesPerSession + options.Recalls + options.WarmupRecalls > 1_000_000)
             throw new ArgumentException("recall: sessions x files-per-session + recalls is limited to 1,000,000 files");
+        if (workload == Workload.LocalOpen && options.Export is null)
+            throw new ArgumentException("local-open needs --export, the directory on this machine that is --path over NFS");
+        if (workload != Workload.LocalOpen && options.Export is not null)
+            throw new ArgumentException("--export is for the local-open workload only");
+        if (workload == Workload.LocalOpen && 2L * (options.Recalls + options.WarmupRecalls) > 1_000_000)
+            throw new ArgumentException("local-open: 2 x (recalls + warmup-recalls) is limited to 1,000,000 files");
         return options;
     }
 

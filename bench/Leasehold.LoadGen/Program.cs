@@ -41,6 +41,7 @@ try
         { Targets: not null } => new CompareRunner(options, time, Console.Out).RunAsync(deadline.Token),
         { Workload: Workload.Recall } => new RecallBench(options, Console.Out).RunAsync(deadline.Token),
         { Workload: Workload.FanOut } => new FanOutBench(options, Console.Out).RunAsync(deadline.Token),
+        { Workload: Workload.LocalOpen } => new LocalOpenBench(options, Console.Out).RunAsync(deadline.Token),
         { Workload: Workload.DelegMemory } => new DelegationMemoryBench(options, Console.Out).RunAsync(deadline.Token),
         _ => new Runner(options, options.Server!, options.Path, options.Label ?? $"{options.Server!.Host}:{options.Server.Port}", time, Console.Out)
             .RunAsync(deadline.Token),

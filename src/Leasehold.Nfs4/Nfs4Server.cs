@@ -73,6 +73,9 @@ public sealed class Nfs4Server : IAsyncDisposable
     /// <summary>Sends CB_RECALL for broken delegations, retries it, and keeps recalls that wait for a back channel.</summary>
     internal Callbacks.RecallSender Recalls { get; }
 
+    /// <summary>Directories this server is changing now: decides whether a change_info4 is atomic.</summary>
+    internal Ops.DirectoryChanges DirectoryChanges { get; } = new();
+
     /// <summary>Byte-range locks of every file (NFS LOCK/LOCKT/LOCKU); the rules live in the engine.</summary>
     internal RangeLockTable RangeLocks { get; } = new();
 

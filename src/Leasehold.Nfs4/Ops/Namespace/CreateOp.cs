@@ -39,6 +39,7 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
 
     public async ValueTask<OpResult<(ChangeInfo Change, uint[] AttrSet)>> ExecuteAsync(CompoundContext ctx, CreateArgs args, CancellationToken cancellationToken)
     {
+        using var scope = Directories.BeginChange(ctx, ctx.CurrentFh);
         var status = Directories.RequireDirectory(ctx, ctx.CurrentFh, NfsStat4.NoFileHandle, out var dir, out var before);
         if (status != NfsStat4.Ok)
             return status;
@@ -67,7 +68,7 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
         var rest = changes with { Mode = null };
         if (!rest.IsEmpty)
             await ctx.Tree.SetAttributesAsync(ctx.Caller, made.Value, rest, context, cancellationToken).ConfigureAwait(false);
-        var change = Directories.Change(ctx, before!, dir);
+        var change = Directories.Change(ctx, before!, dir, scope);
         ctx.CurrentFh = made.Value;
         ctx.CurrentStateId = StateId.Invalid;
         return OpResult<(ChangeInfo, uint[])>.Ok((change, args.AttrMask));

@@ -28,9 +28,18 @@ internal static class Directories
         };
     }
 
-    public static ChangeInfo Change(CompoundContext ctx, FileAttributes before, FileHandle dir)
+    /// <summary>Opens this server's change scope on the directory <paramref name="handle"/> (null when there is no
+    /// handle); open it before reading the directory's <c>before</c> value and dispose it after <see cref="Change"/>.</summary>
+    public static DirectoryChanges.Scope? BeginChange(CompoundContext ctx, FileHandle? handle) =>
+        handle is { } h ? ctx.Server.DirectoryChanges.Begin(h) : null;
+
+    /// <summary>change_info4 of a directory this operation changed: <c>before</c> as read inside
+    /// <paramref name="scope"/>, <c>after</c> read now; atomic when no other change by this server overlapped the scope
+    /// (RFC 8881 §3.3.6), so the client can keep its cache of the directory.</summary>
+    public static ChangeInfo Change(CompoundContext ctx, FileAttributes before, FileHandle dir, DirectoryChanges.Scope? scope)
     {
         var after = ctx.Tree.GetAttributes(dir);
-        return new ChangeInfo(false, before.Change, after.IsOk ? after.Value.Change : before.Change);
+        bool atomic = scope?.End() == true && after.IsOk;
+        return new ChangeInfo(atomic, before.Change, after.IsOk ? after.Value.Change : before.Change);
     }
 }

@@ -19,6 +19,7 @@ internal sealed class LinkOp : INfsOp<byte[], ChangeInfo>
     {
         if (ctx.SavedFh is not { } file)
             return NfsStat4.NoFileHandle;
+        using var scope = Directories.BeginChange(ctx, ctx.CurrentFh);
         var status = Directories.RequireDirectory(ctx, ctx.CurrentFh, NfsStat4.NoFileHandle, out var dir, out var before);
         if (status != NfsStat4.Ok)
             return status;
@@ -33,7 +34,7 @@ internal sealed class LinkOp : INfsOp<byte[], ChangeInfo>
         var linked = await ctx.Tree.LinkAsync(ctx.Caller, file, dir, name, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (!linked.IsOk)
             return linked.Status.ToNfs();
-        return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before!, dir));
+        return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before!, dir, scope));
     }
 
     public static void Encode(in OpResult<ChangeInfo> result, XdrWriter w)

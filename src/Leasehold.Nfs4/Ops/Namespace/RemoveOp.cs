@@ -17,6 +17,7 @@ internal sealed class RemoveOp : INfsOp<byte[], ChangeInfo>
 
     public async ValueTask<OpResult<ChangeInfo>> ExecuteAsync(CompoundContext ctx, byte[] raw, CancellationToken cancellationToken)
     {
+        using var scope = Directories.BeginChange(ctx, ctx.CurrentFh);
         var status = Directories.RequireDirectory(ctx, ctx.CurrentFh, NfsStat4.NoFileHandle, out var dir, out var before);
         if (status != NfsStat4.Ok)
             return status;
@@ -26,7 +27,7 @@ internal sealed class RemoveOp : INfsOp<byte[], ChangeInfo>
         var removed = await ctx.Tree.RemoveAsync(ctx.Caller, dir, name, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (removed != FsStatus.Ok)
             return removed.ToNfs();
-        return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before!, dir));
+        return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before!, dir, scope));
     }
 
     public static void Encode(in OpResult<ChangeInfo> result, XdrWriter w)

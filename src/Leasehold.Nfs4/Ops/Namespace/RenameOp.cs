@@ -17,6 +17,9 @@ internal sealed class RenameOp : INfsOp<(byte[] From, byte[] To), (ChangeInfo So
 
     public async ValueTask<OpResult<(ChangeInfo Source, ChangeInfo Target)>> ExecuteAsync(CompoundContext ctx, (byte[] From, byte[] To) args, CancellationToken cancellationToken)
     {
+        // One scope when both names are in one directory: two would overlap each other and neither be atomic.
+        using var fromScope = Directories.BeginChange(ctx, ctx.SavedFh);
+        using var toScope = ctx.SavedFh is { } s && ctx.CurrentFh is { } c && s.Equals(c) ? fromScope : Directories.BeginChange(ctx, ctx.CurrentFh);
         var status = Directories.RequireDirectory(ctx, ctx.SavedFh, NfsStat4.NoFileHandle, out var fromDir, out var fromBefore);
         if (status != NfsStat4.Ok)
             return status;
@@ -32,7 +35,7 @@ internal sealed class RenameOp : INfsOp<(byte[] From, byte[] To), (ChangeInfo So
         var renamed = await ctx.Tree.RenameAsync(ctx.Caller, fromDir, from, toDir, to, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (renamed != FsStatus.Ok)
             return renamed.ToNfs();
-        return OpResult<(ChangeInfo, ChangeInfo)>.Ok((Directories.Change(ctx, fromBefore!, fromDir), Directories.Change(ctx, toBefore!, toDir)));
+        return OpResult<(ChangeInfo, ChangeInfo)>.Ok((Directories.Change(ctx, fromBefore!, fromDir, fromScope), Directories.Change(ctx, toBefore!, toDir, toScope)));
     }
 
     public static void Encode(in OpResult<(ChangeInfo Source, ChangeInfo Target)> result, XdrWriter w)

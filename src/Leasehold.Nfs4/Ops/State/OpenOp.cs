@@ -172,6 +172,9 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             case ClaimType.Null:
             case ClaimType.DelegateCur:
             {
+                // A create changes the directory: its change_info4 is atomic when no other change by this server
+                // overlapped (see DirectoryChanges); an open of an existing name changes nothing and says not atomic.
+                using var scope = args.Create ? ctx.Server.DirectoryChanges.Begin(current) : null;
                 var dirAttrs = ctx.Tree.GetAttributes(current);
                 if (!dirAttrs.IsOk)
                     return dirAttrs.Status.ToNfs();
@@ -194,8 +197,13 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                         return found.Status.ToNfs();
                     file = found.Value;
                 }
-                var after = ctx.Tree.GetAttributes(current);
-                change = new ChangeInfo(false, dirAttrs.Value.Change, after.IsOk ? after.Value.Change : dirAttrs.Value.Change);
+                if (scope is null)
+                {
+                    var after = ctx.Tree.GetAttributes(current);
+                    change = new ChangeInfo(false, dirAttrs.Value.Change, after.IsOk ? after.Value.Change : dirAttrs.Value.Change);
+                }
+                else
+                    change = Directories.Change(ctx, dirAttrs.Value, current, scope);
                 break;
             }
             case ClaimType.Fh:

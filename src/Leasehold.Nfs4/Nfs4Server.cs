@@ -22,6 +22,7 @@ public sealed class Nfs4Server : IAsyncDisposable
         Export = export;
         Options = options ?? new Nfs4Options();
         Options.Validate();
+        DirectoryChanges = new Ops.DirectoryChanges(exportIsExclusive: Options.Delegations == State.DelegationPolicy.ExclusiveExport);
         Time = time ?? TimeProvider.System;
         Tree = tree;
         Engine = engine;
@@ -74,7 +75,7 @@ public sealed class Nfs4Server : IAsyncDisposable
     internal Callbacks.RecallSender Recalls { get; }
 
     /// <summary>Directories this server is changing now: decides whether a change_info4 is atomic.</summary>
-    internal Ops.DirectoryChanges DirectoryChanges { get; } = new();
+    internal Ops.DirectoryChanges DirectoryChanges { get; }
 
     /// <summary>Byte-range locks of every file (NFS LOCK/LOCKT/LOCKU); the rules live in the engine.</summary>
     internal RangeLockTable RangeLocks { get; } = new();

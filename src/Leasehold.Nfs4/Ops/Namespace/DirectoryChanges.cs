@@ -11,14 +11,21 @@ namespace Leasehold.Nfs4.Ops;
 /// and asks again: an ACCESS and GETATTR of the directory and a LOOKUP per name it touches next.
 /// </summary>
 /// <remarks>
-/// Nothing waits here: an operation opens a <see cref="Scope"/> before it reads the directory's <c>before</c> value and
-/// closes it after reading <c>after</c>; the scope is <see cref="Scope.Alone"/> when no other scope on the same
-/// directory was open at any moment between the two. Changes made by local processes on the exported directory are not
-/// seen (as with any server that cannot lock a directory against them); the window is the operation's own duration.
+/// <para>Nothing waits here: an operation opens a <see cref="Scope"/> before it reads the directory's <c>before</c> value
+/// and closes it after reading <c>after</c>; the scope is alone when no other scope on the same directory was open at
+/// any moment between the two.</para>
+/// <para>Changes made by local processes cannot be seen: unlike knfsd, which holds the directory's inode lock across the
+/// operation, a userspace server cannot keep them out of that window, and a client told <c>atomic</c> would keep a
+/// listing missing a local change until the directory changed again. So atomic is claimed only when the operator
+/// promised that nothing else touches the export (<c>Nfs4:Delegations = ExclusiveExport</c>); otherwise every
+/// change_info4 says not atomic, as NFS-Ganesha's do.</para>
 /// </remarks>
-internal sealed class DirectoryChanges
+internal sealed class DirectoryChanges(bool exportIsExclusive)
 {
     private readonly ConcurrentDictionary<FileHandle, Entry> _open = new();
+
+    /// <summary>Whether nothing but this server changes the export, so that a scope alone may be called atomic.</summary>
+    public bool ExportIsExclusive => exportIsExclusive;
 
     /// <summary>Opens a scope on <paramref name="dir"/>; read the directory's <c>before</c> value after this.</summary>
     public Scope Begin(FileHandle dir)
@@ -67,8 +74,8 @@ internal sealed class DirectoryChanges
         private bool? _alone;
 
         /// <summary>Closes the scope (once; later calls repeat the answer): true when no other change of the directory
-        /// by this server overlapped it.</summary>
-        public bool End() => _alone ??= owner.End(dir, entry, started);
+        /// by this server overlapped it and the export is exclusive to this server.</summary>
+        public bool End() => _alone ??= owner.End(dir, entry, started) && owner.ExportIsExclusive;
 
         public void Dispose() => End();
     }

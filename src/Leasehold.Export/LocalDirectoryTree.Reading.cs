@@ -74,6 +74,9 @@ public sealed partial class LocalDirectoryTree
 
     public FsResult<AccessMask> CheckAccess(Caller caller, FileHandle handle, AccessMask asked)
     {
+        // Fast path, as in GetAttributes: one statx on a recently verified handle's cached descriptor.
+        if (TryGetFresh(handle, out var entry) && TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
+            return ModeBits.Granted(caller, cached, asked, _options.ReadOnly);
         FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
             return status;

@@ -121,6 +121,21 @@ public sealed class HandleTests(ExportFixture fixture) : IClassFixture<ExportFix
     }
 
     [Fact]
+    public async Task A_file_deleted_after_its_access_was_checked_is_stale_at_once_for_attributes_and_access()
+    {
+        using var tree = fixture.OpenTree();
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        await tree.CreateFileAsync(dir, "gone");
+        FileHandle found = tree.LookupOk(dir, "gone");
+        Assert.True(tree.CheckAccess(Caller.Root, found, AccessMask.Read).IsOk);
+
+        File.Delete(Path.Join(path, "gone"));
+
+        Assert.Equal(FsStatus.Stale, tree.GetAttributes(found).Status);
+        Assert.Equal(FsStatus.Stale, tree.CheckAccess(Caller.Root, found, AccessMask.Read).Status);
+    }
+
+    [Fact]
     public async Task An_export_renamed_while_served_is_served_where_it_now_is()
     {
         using var own = new ExportFixture(); // directories of its own: this test renames the export

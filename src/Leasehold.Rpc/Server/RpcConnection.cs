@@ -456,9 +456,14 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
     /// <summary>A burst is written with one flush; this caps the bytes copied into the pipe per flush.</summary>
     private const int MaxBurstBytes = 256 * 1024;
 
+    /// <summary>The output pipe's segment size: a burst of replies up to this size goes out in one send call.</summary>
+    private const int OutputSegmentBytes = 64 * 1024;
+
     private async Task WriteLoopAsync()
     {
-        var output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
+        // Segments as large as the read side's: the pipe sends each segment with a write of its own, so with the default
+        // 4 KiB a reply of 4 KiB of data plus headers (a 4 KiB READ) took two send calls and two TCP segments.
+        var output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: OutputSegmentBytes, leaveOpen: true));
         List<Outgoing> burst = [];
         try
         {

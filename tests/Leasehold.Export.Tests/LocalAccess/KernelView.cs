@@ -38,6 +38,22 @@ internal static partial class KernelView
         return set;
     }
 
+    /// <summary>
+    /// A thread's name (/proc/self/task/TID/comm) and one of its signal masks, or null when the thread exited meanwhile
+    /// (thread-pool threads come and go while a test looks).
+    /// </summary>
+    public static (string Name, HashSet<int> Mask)? ThreadNameAndSignals(int tid, string field)
+    {
+        try
+        {
+            return (File.ReadAllText($"/proc/self/task/{tid}/comm").Trim(), Signals(field, tid));
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Every thread of this process (kernel tids).</summary>
     public static IEnumerable<int> Threads() =>
         Directory.EnumerateDirectories("/proc/self/task").Select(d => int.Parse(Path.GetFileName(d), CultureInfo.InvariantCulture));

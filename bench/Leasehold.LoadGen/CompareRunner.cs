@@ -18,7 +18,7 @@ internal sealed class CompareRunner(LoadGenOptions options, TimeProvider time, T
             foreach (var target in targets)
             {
                 output.WriteLine($"--- round {round} of {options.Rounds}: {target.Label}");
-                var runner = new Runner(options, target.Server, target.Path, target.Label, time, output);
+                var runner = new Runner(options, target.Server, target.Path, target.Label, time, output, target.Pid);
                 results[target.Label].Add(await runner.MeasureAsync(cancellationToken));
                 output.WriteLine();
             }
@@ -27,8 +27,8 @@ internal sealed class CompareRunner(LoadGenOptions options, TimeProvider time, T
         var ci = CultureInfo.InvariantCulture;
         output.WriteLine($"comparison: {options.Workload.ToString().ToLowerInvariant()}, {options.Sessions}x{options.Depth}, {options.Rounds} rounds, " +
             $"warmup {options.Warmup.TotalSeconds:0.#} s + window {options.Duration.TotalSeconds:0.#} s each, servers alternating");
-        output.WriteLine("| server | ops/s per round | mean ops/s | median ops/s | median p50 (us) | median p99 (us) | errors | mean vs first |");
-        output.WriteLine("|---|---|---|---|---|---|---|---|");
+        output.WriteLine("| server | ops/s per round | mean ops/s | median ops/s | median p50 (us) | median p99 (us) | median p99.9 (us) | server CPU per compound (us) | errors | mean vs first |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         double firstMean = results[targets[0].Label].Average(r => r.OpsPerSecond);
         foreach (var target in targets)
         {
@@ -36,7 +36,9 @@ internal sealed class CompareRunner(LoadGenOptions options, TimeProvider time, T
             double mean = runs.Average(r => r.OpsPerSecond);
             output.WriteLine(string.Create(ci,
                 $"| {target.Label} | {string.Join(", ", runs.Select(r => r.OpsPerSecond.ToString("0", ci)))} | {mean:0} | {Median(runs.Select(r => r.OpsPerSecond)):0} | " +
-                $"{Median(runs.Select(r => r.P50)):0} | {Median(runs.Select(r => r.P99)):0} | {runs.Sum(r => r.Errors)} | {mean / firstMean:0.000} |"));
+                $"{Median(runs.Select(r => r.P50)):0} | {Median(runs.Select(r => r.P99)):0} | {Median(runs.Select(r => r.P999)):0} | " +
+                $"{(runs.All(r => r.ServerCpuPerCompound is not null) ? Median(runs.Select(r => r.ServerCpuPerCompound!.Value)).ToString("0.0", ci) : "-")} | " +
+                $"{runs.Sum(r => r.Errors)} | {mean / firstMean:0.000} |"));
         }
         return results.Values.SelectMany(r => r).Any(r => r.Errors > 0) ? 3 : 0;
     }

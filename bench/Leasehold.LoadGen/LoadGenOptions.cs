@@ -13,8 +13,11 @@ internal enum Workload
     LocalOpen,
 }
 
-/// <summary>One server of a <c>--targets</c> comparison: a label for the report, where it listens, the path to work in.</summary>
-internal sealed record Target(string Label, Nfs4Endpoint Server, string Path);
+/// <summary>
+/// One server of a <c>--targets</c> comparison: a label for the report, where it listens, the path to work in, and
+/// optionally its process id, to report the server's CPU time per COMPOUND.
+/// </summary>
+internal sealed record Target(string Label, Nfs4Endpoint Server, string Path, int? Pid = null);
 
 /// <summary>Command-line options. Defaults are the numbers docs/loadgen.md reports.</summary>
 internal sealed record LoadGenOptions
@@ -48,7 +51,7 @@ internal sealed record LoadGenOptions
     /// <summary>local-open: the directory on this machine that is <see cref="Path"/> over NFS (the server's export, for --path /).</summary>
     public string? Export { get; init; }
 
-    /// <summary>recall/fanout/local-open: the server's process id, to report its CPU time next to the load generator's.</summary>
+    /// <summary>The server's process id, to report its CPU time next to the load generator's (meta/read: per COMPOUND).</summary>
     public int? ServerPid { get; init; }
 
     /// <summary>deleg-memory: hold the opens instead of closing each after its OPEN (needs a descriptor per file).</summary>
@@ -59,7 +62,7 @@ internal sealed record LoadGenOptions
 
     public const string Usage = """
         usage: Leasehold.LoadGen --server HOST:PORT [options]
-               Leasehold.LoadGen --targets LABEL=HOST:PORT[/PATH],... [--rounds 3] [options]
+               Leasehold.LoadGen --targets LABEL=HOST:PORT[/PATH][@PID],... [--rounds 3] [options]
                Leasehold.LoadGen --workload deleg-memory [--files 100000] [--sessions 10]
           --server HOST:PORT     NFSv4.1 server (required, except with --targets or --workload deleg-memory)
           --path /export         directory to work in, from the server's pseudo-root
@@ -187,7 +190,7 @@ internal sealed record LoadGenOptions
         return options;
     }
 
-    /// <summary>"label=host:port/path,..."; a target without a path works in <paramref name="defaultPath"/>.</summary>
+    /// <summary>"label=host:port/path@pid,..."; a target without a path works in <paramref name="defaultPath"/>; "@pid" is optional.</summary>
     private static List<Target> ParseTargets(string text, string defaultPath)
     {
         var targets = new List<Target>();
@@ -196,9 +199,17 @@ internal sealed record LoadGenOptions
             int eq = part.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
                 throw new ArgumentException($"--targets wants LABEL=HOST:PORT[/PATH], not '{part}'");
-            var endpoint = Nfs4Endpoint.Parse(part[(eq + 1)..]);
-            bool hasPath = part.IndexOf('/', eq) >= 0;
-            targets.Add(new Target(part[..eq], endpoint, hasPath ? endpoint.Path : defaultPath));
+            string address = part[(eq + 1)..];
+            int? pid = null;
+            int at = address.LastIndexOf('@');
+            if (at >= 0)
+            {
+                pid = PositiveInt(address[(at + 1)..], "targets pid", max: int.MaxValue);
+                address = address[..at];
+            }
+            var endpoint = Nfs4Endpoint.Parse(address);
+            bool hasPath = address.Contains('/', StringComparison.Ordinal);
+            targets.Add(new Target(part[..eq], endpoint, hasPath ? endpoint.Path : defaultPath, pid));
         }
         if (targets.Count == 0)
             throw new ArgumentException("--targets names no server");

@@ -43,7 +43,7 @@ try
         { Workload: Workload.FanOut } => new FanOutBench(options, Console.Out).RunAsync(deadline.Token),
         { Workload: Workload.LocalOpen } => new LocalOpenBench(options, Console.Out).RunAsync(deadline.Token),
         { Workload: Workload.DelegMemory } => new DelegationMemoryBench(options, Console.Out).RunAsync(deadline.Token),
-        _ => new Runner(options, options.Server!, options.Path, options.Label ?? $"{options.Server!.Host}:{options.Server.Port}", time, Console.Out)
+        _ => new Runner(options, options.Server!, options.Path, options.Label ?? $"{options.Server!.Host}:{options.Server.Port}", time, Console.Out, options.ServerPid)
             .RunAsync(deadline.Token),
     };
     return await run.WaitAsync(hardLimit, time);

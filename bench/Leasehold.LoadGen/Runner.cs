@@ -25,7 +25,8 @@ internal sealed class WorkerStats
 }
 
 /// <summary>What one meta/read run measured, for a comparison of several servers.</summary>
-internal sealed record RunSummary(string Label, double OpsPerSecond, double P50, double P99, long Errors);
+/// <summary>One run's numbers: latencies in microseconds; the server's CPU per COMPOUND in microseconds when its pid is known.</summary>
+internal sealed record RunSummary(string Label, double OpsPerSecond, double P50, double P99, double P999, double? ServerCpuPerCompound, long Errors);
 
 /// <summary>
 /// Prepares the files, opens the sessions, runs warmup then the measured window, and reports.
@@ -34,7 +35,7 @@ internal sealed record RunSummary(string Label, double OpsPerSecond, double P50,
 ///         = 1 op (2 compounds, 2 round trips); latency is the pair's;
 ///   read: COMPOUND{SEQUENCE PUTFH READ(4 KiB at 0)} on a file the session opened beforehand = 1 op.
 /// </summary>
-internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string path, string label, TimeProvider time, TextWriter output)
+internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string path, string label, TimeProvider time, TextWriter output, int? serverPid = null)
 {
     private static readonly AttrBitmap MetaAttrs = AttrBitmap.Of(FileAttr.Type, FileAttr.Change, FileAttr.Size, FileAttr.FileId,
         FileAttr.Mode, FileAttr.NumLinks, FileAttr.Owner, FileAttr.OwnerGroup, FileAttr.TimeModify);
@@ -87,6 +88,8 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
             using var stop = new CancellationTokenSource(options.Warmup + options.Duration, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, cancellationToken);
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            var serverCpu = new CpuClock(serverPid);
+            var serverBefore = serverCpu.Now().Server;
 
             var stats = new List<WorkerStats>();
             var workers = new List<Task>();
@@ -106,7 +109,8 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
             }
             await Task.WhenAll(workers);
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
-            var summary = Report(stats, cpu);
+            var serverUsed = serverCpu.Now().Server - serverBefore;
+            var summary = Report(stats, cpu, serverUsed);
 
             if (options.Workload == Workload.Read)
             {
@@ -208,7 +212,7 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
         }
     }
 
-    private RunSummary Report(List<WorkerStats> stats, TimeSpan cpu)
+    private RunSummary Report(List<WorkerStats> stats, TimeSpan cpu, TimeSpan? serverCpu)
     {
         var all = stats.SelectMany(s => s.Latencies).ToArray();
         Array.Sort(all);
@@ -218,6 +222,7 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
         double opsPerSec = all.Length / seconds;
         long compounds = stats.Sum(s => s.Compounds);
         long errors = stats.Sum(s => s.Errors);
+        double? serverPerCompound = serverCpu is { } used && compounds > 0 ? used.TotalMicroseconds / compounds : null;
         string unit = options.Workload == Workload.Meta
             ? "metadata op = OPEN+GETFH+GETATTR compound, then CLOSE compound (2 round trips)"
             : $"read op = one READ compound of {Math.Min(options.FileSize, 4096)} B";
@@ -231,10 +236,15 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
             errors        : {errors}{(options.Workload == Workload.Meta ? $"{Environment.NewLine}delegations   : {stats.Sum(s => s.Delegations)} OPENs (warmup included) were granted one" : "")}
             loadgen CPU   : {cpu.TotalSeconds:0.0} s ({cpu.TotalSeconds / (options.Warmup + options.Duration).TotalSeconds * 100:0}% of one core)
             """));
+        if (serverCpu is { } serverUsed)
+        {
+            output.WriteLine(string.Create(ci,
+                $"server CPU    : {serverUsed.TotalSeconds:0.0} s ({serverUsed.TotalSeconds / (options.Warmup + options.Duration).TotalSeconds * 100:0}% of one core), {serverPerCompound:0.0} us per compound"));
+        }
         foreach (var kind in stats.SelectMany(s => s.ErrorKinds).GroupBy(k => k.Key))
             output.WriteLine($"  error: {kind.Key} x{kind.Sum(k => k.Value)}");
         output.WriteLine(string.Create(ci,
             $"| {label} | {options.Workload.ToString().ToLowerInvariant()} | {options.Sessions}x{options.Depth} | {opsPerSec:0} | {Pct(50):0} | {Pct(90):0} | {Pct(99):0} | {Pct(99.9):0} | {errors} |"));
-        return new RunSummary(label, opsPerSec, Pct(50), Pct(99), errors);
+        return new RunSummary(label, opsPerSec, Pct(50), Pct(99), Pct(99.9), serverPerCompound, errors);
     }
 }

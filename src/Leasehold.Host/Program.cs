@@ -6,6 +6,9 @@ using Leasehold.Host.Demo;
 using Leasehold.Host.Serving;
 using Leasehold.Host.Settings;
 
+// Before any socket exists: the runtime reads this once (see SocketScheduling).
+SocketScheduling.PreferInlineCompletions();
+
 var root = new RootCommand("Leasehold: a delegation-aware NFSv4.1 file server built around a lease engine.");
 var serve = ServeCommand.Create();
 root.Subcommands.Add(serve);

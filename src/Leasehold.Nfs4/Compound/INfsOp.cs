@@ -17,6 +17,21 @@ internal interface INfsOp<TArgs, TResult>
 
     ValueTask<OpResult<TResult>> ExecuteAsync(CompoundContext ctx, TArgs args, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// True when executing these arguments may wait on the disk for long (an fsync, a large transfer): the dispatcher
+    /// then moves the compound off a socket event thread onto the thread pool first, so other connections served by
+    /// that thread are not held up (see <see cref="Nfs4Program"/>). Page-cache work (small READs and WRITEs, lookups,
+    /// attributes) stays where it is.
+    /// </summary>
+    static virtual bool MayWaitOnDisk(TArgs args) => false;
+
     /// <summary>Writes the body that follows the status. Most operations write nothing unless the status is Ok.</summary>
     static abstract void Encode(in OpResult<TResult> result, XdrWriter w);
+}
+
+/// <summary>Where <see cref="INfsOp{TArgs, TResult}.MayWaitOnDisk"/> draws its lines.</summary>
+internal static class DiskWait
+{
+    /// <summary>A READ or WRITE larger than this (bytes) leaves the socket's event thread: copying it alone takes tens of microseconds, and a miss in the page cache far longer.</summary>
+    public const int LargeTransferBytes = 64 * 1024;
 }

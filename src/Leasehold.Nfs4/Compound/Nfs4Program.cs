@@ -254,6 +254,11 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         {
             try
             {
+                // Replies are produced where the request was read: with inline socket completions (the host's default)
+                // that is the socket's event thread, which serves other connections too. An operation that may wait on
+                // the disk leaves it first; on a thread-pool thread there is nothing to leave.
+                if (TOp.MayWaitOnDisk(decoded) && !Thread.CurrentThread.IsThreadPoolThread)
+                    await Task.Yield();
                 result = await op.ExecuteAsync(ctx, decoded, ct).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

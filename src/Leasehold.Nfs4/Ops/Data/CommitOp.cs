@@ -16,6 +16,9 @@ internal sealed class CommitOp : INfsOp<(ulong Offset, uint Count), ulong>
 
     public static (ulong Offset, uint Count) Decode(ref XdrReader r) => (r.ReadUInt64(), r.ReadUInt32());
 
+    /// <summary>COMMIT is an fsync: always off the socket's event thread.</summary>
+    public static bool MayWaitOnDisk((ulong Offset, uint Count) args) => true;
+
     public ValueTask<OpResult<ulong>> ExecuteAsync(CompoundContext ctx, (ulong Offset, uint Count) args, CancellationToken cancellationToken)
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))

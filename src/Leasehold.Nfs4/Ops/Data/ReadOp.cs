@@ -21,6 +21,8 @@ internal sealed class ReadOp : INfsOp<ReadArgs, ReadResult>
 
     public static ReadArgs Decode(ref XdrReader r) => new(StateId.Read(ref r), r.ReadUInt64(), r.ReadUInt32());
 
+    public static bool MayWaitOnDisk(ReadArgs args) => args.Count > DiskWait.LargeTransferBytes;
+
     public ValueTask<OpResult<ReadResult>> ExecuteAsync(CompoundContext ctx, ReadArgs args, CancellationToken cancellationToken)
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))

@@ -28,6 +28,10 @@ internal sealed class WriteOp : INfsOp<WriteArgs, (int Count, WriteStability Com
         return new WriteArgs(id, offset, (WriteStability)stable, data);
     }
 
+    /// <summary>A FILE_SYNC or DATA_SYNC write waits for the disk; so may a large one (dirty-page throttling).</summary>
+    public static bool MayWaitOnDisk(WriteArgs args) =>
+        args.Stable != WriteStability.Unstable || args.Data.Length > DiskWait.LargeTransferBytes;
+
     public async ValueTask<OpResult<(int Count, WriteStability Committed, ulong Verifier)>> ExecuteAsync(CompoundContext ctx, WriteArgs args, CancellationToken cancellationToken)
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))

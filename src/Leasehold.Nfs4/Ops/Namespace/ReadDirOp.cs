@@ -24,6 +24,9 @@ internal sealed class ReadDirOp : INfsOp<ReadDirArgs, ReadDirResult>
     public static ReadDirArgs Decode(ref XdrReader r) =>
         new(r.ReadUInt64(), Wire.ReadVerifier(ref r), r.ReadUInt32(), r.ReadUInt32(), Wire.ReadBitmap(ref r));
 
+    /// <summary>A listing reads directory blocks (and stats every entry): off the socket's event thread.</summary>
+    public static bool MayWaitOnDisk(ReadDirArgs args) => true;
+
     public ValueTask<OpResult<ReadDirResult>> ExecuteAsync(CompoundContext ctx, ReadDirArgs args, CancellationToken cancellationToken)
     {
         var status = Directories.RequireDirectory(ctx, ctx.CurrentFh, NfsStat4.NoFileHandle, out var dir, out _);

@@ -99,7 +99,7 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
                 });
             }
             if (_seq is not null)
-                await _seq.OpenAsync(sessions, cancellationToken);
+                await _seq.OpenAsync(sessions, TimeSpan.FromMinutes(2), output, cancellationToken);
 
             long warmupStart = time.GetTimestamp();
             long windowStart = warmupStart + (long)(options.Warmup.TotalSeconds * time.TimestampFrequency);
@@ -133,16 +133,14 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
             await Task.WhenAll(workers);
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             var serverUsed = serverCpu.Now().Server - serverBefore;
-            var summary = Report(stats, cpu, serverUsed);
             if (_seq is not null)
             {
+                // Its errors count with the run's (the table row stays the last line).
                 var finish = new WorkerStats();
+                stats.Add(finish);
                 await _seq.FinishAsync(finish, output, cancellationToken);
-                foreach (var kind in finish.ErrorKinds)
-                    output.WriteLine($"  error after the window: {kind.Key} x{kind.Value}");
-                if (finish.Errors > 0)
-                    summary = summary with { Errors = summary.Errors + finish.Errors };
             }
+            var summary = Report(stats, cpu, serverUsed);
 
             if (options.Workload == Workload.Read)
             {

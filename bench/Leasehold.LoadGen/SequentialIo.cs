@@ -122,15 +122,38 @@ internal sealed class SequentialIo
         (await setup.CloseAsync(f.FileHandle, f.StateId, cancellationToken)).ValueOrThrow();
     }
 
-    /// <summary>Each session opens its file (READ for seqread, BOTH for seqwrite) before the clock starts.</summary>
-    public async Task OpenAsync(Nfs4Session[] sessions, CancellationToken cancellationToken)
+    /// <summary>
+    /// Each session opens its file before the clock starts: READ for seqread, BOTH for seqwrite, with
+    /// OPEN4_SHARE_ACCESS_WANT_NO_DELEG (the workload is about moving data, not about delegations). A server still
+    /// recalling a delegation that an earlier run's client held answers NFS4ERR_DELAY; the OPEN is retried every
+    /// second for up to <paramref name="patience"/>, as a client would.
+    /// </summary>
+    public async Task OpenAsync(Nfs4Session[] sessions, TimeSpan patience, TextWriter output, CancellationToken cancellationToken)
     {
-        var access = _options.Workload == Workload.SeqRead ? ShareAccess.Read : ShareAccess.Both;
+        var access = (_options.Workload == Workload.SeqRead ? ShareAccess.Read : ShareAccess.Both) | ShareAccess.WantNoDelegation;
         var lanes = new Lane[sessions.Length];
+        long start = _time.GetTimestamp();
+        int delays = 0;
         for (int s = 0; s < sessions.Length; s++)
         {
-            var o = (await sessions[s].OpenAsync(Directory, Names[s], access, owner: sessions[s].NewOwner("loadgen-seq"), cancellationToken: cancellationToken)).ValueOrThrow();
-            lanes[s] = new Lane(sessions[s], o.FileHandle, o.StateId);
+            var owner = sessions[s].NewOwner("loadgen-seq");
+            while (true)
+            {
+                var o = await sessions[s].OpenAsync(Directory, Names[s], access, owner: owner, cancellationToken: cancellationToken);
+                if (o.Status == NfsStat4.Delay && _time.GetElapsedTime(start) < patience)
+                {
+                    if (delays++ == 0)
+                        output.WriteLine($"note: OPEN {Names[s]}: NFS4ERR_DELAY (an earlier client's delegation being recalled?); retrying each second");
+                    await Task.Delay(TimeSpan.FromSeconds(1), _time, cancellationToken);
+                    continue;
+                }
+                var opened = o.ValueOrThrow();
+                if (delays > 0)
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"note: OPEN {Names[s]} succeeded after {_time.GetElapsedTime(start).TotalSeconds:0} s"));
+                delays = 0;
+                lanes[s] = new Lane(sessions[s], opened.FileHandle, opened.StateId, opened.Delegation);
+                break;
+            }
         }
         _lanes = lanes;
     }
@@ -235,15 +258,21 @@ internal sealed class SequentialIo
                 $"final COMMIT  : {times.Length} sessions, all answered in {times.Max().TotalMilliseconds:0} ms (after the window)"));
         }
         foreach (var lane in _lanes)
+        {
+            // A server may grant a delegation despite WANT_NO_DELEG; returned, it cannot hold up the next run's OPEN.
+            if (lane.Delegation.Type != DelegationType.None)
+                await lane.Session.DelegReturnAsync(lane.File, lane.Delegation.StateId, cancellationToken);
             await lane.Session.CloseAsync(lane.File, lane.StateId, cancellationToken);
+        }
     }
 
-    /// <summary>A session's file, its open stateid and the cursor its lanes share.</summary>
-    private sealed class Lane(Nfs4Session session, FileHandle file, StateId stateId)
+    /// <summary>A session's file, its open stateid, any delegation granted and the cursor its lanes share.</summary>
+    private sealed class Lane(Nfs4Session session, FileHandle file, StateId stateId, Delegation delegation)
     {
         public readonly Nfs4Session Session = session;
         public readonly FileHandle File = file;
         public readonly StateId StateId = stateId;
+        public readonly Delegation Delegation = delegation;
 
         /// <summary>Bytes asked for (READ) or written (WRITE) so far by the session's lanes; the next offset is this modulo the file's span.</summary>
         public long Issued;

@@ -160,36 +160,54 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
         }
     }
 
-    private async Task MetaLoopAsync(Nfs4Session session, WorkerStats st, int seed, long windowStart, long windowEnd, CancellationToken ct)
+    private Task MetaLoopAsync(Nfs4Session session, WorkerStats st, int seed, long windowStart, long windowEnd, CancellationToken ct)
     {
         var rng = new Random(seed);
         var owner = session.NewOwner("loadgen-meta"); // one per lane: opens on one lane never share a stateid with another's
-        while (!ct.IsCancellationRequested)
+        return ClosedLoopAsync(session, st, time, windowStart, windowEnd, async () =>
         {
             string name = _names[rng.Next(_names.Length)];
+            using var open = new CompoundBuilder().PutFh(_dir).Open(name, ShareAccess.Read, owner).GetFh().GetAttr(MetaAttrs);
+            var reply = await session.CompoundAsync(open, CancellationToken.None);
+            if (!Counted(reply, "OPEN", st))
+                return false;
+            var o = reply.Get<OpenResult>();
+            if (o.Delegation is { Type: not DelegationType.None })
+                st.Delegations++;
+            var fh = reply.Get<GetFhResult>().FileHandle!;
+            using var close = new CompoundBuilder().PutFh(fh).Close(o.StateId);
+            return Counted(await session.CompoundAsync(close, CancellationToken.None), "CLOSE", st);
+        }, ct);
+    }
+
+    private Task ReadLoopAsync(Nfs4Session session, (FileHandle Fh, StateId Sid)[] files, WorkerStats st, int seed,
+        long windowStart, long windowEnd, CancellationToken ct)
+    {
+        var rng = new Random(seed);
+        uint count = (uint)Math.Min(options.FileSize, 4096L);
+        return ClosedLoopAsync(session, st, time, windowStart, windowEnd, () =>
+        {
+            var (fh, sid) = files[rng.Next(files.Length)];
+            return ReadAsync(session, fh, sid, 0, count, st);
+        }, ct);
+    }
+
+    /// <summary>
+    /// One closed loop: runs <paramref name="op"/> until <paramref name="ct"/> is cancelled, and keeps the latency
+    /// (timestamp ticks) of each op that succeeded and both started and ended inside the window. The op returns false
+    /// when it failed (having counted the error); a transport failure is counted here, and ends the loop once the
+    /// session's connection is gone.
+    /// </summary>
+    internal static async Task ClosedLoopAsync(Nfs4Session session, WorkerStats st, TimeProvider time, long windowStart, long windowEnd,
+        Func<Task<bool>> op, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
             long start = time.GetTimestamp();
             try
             {
-                using var open = new CompoundBuilder().PutFh(_dir).Open(name, ShareAccess.Read, owner).GetFh().GetAttr(MetaAttrs);
-                var reply = await session.CompoundAsync(open, CancellationToken.None);
-                st.Compounds++;
-                if (!reply.IsOk)
-                {
-                    st.Error($"OPEN compound: {reply.Status} at {reply.Failed?.Op}");
+                if (!await op())
                     continue;
-                }
-                var o = reply.Get<OpenResult>();
-                if (o.Delegation is { Type: not DelegationType.None })
-                    st.Delegations++;
-                var fh = reply.Get<GetFhResult>().FileHandle!;
-                using var close = new CompoundBuilder().PutFh(fh).Close(o.StateId);
-                var closed = await session.CompoundAsync(close, CancellationToken.None);
-                st.Compounds++;
-                if (!closed.IsOk)
-                {
-                    st.Error($"CLOSE compound: {closed.Status} at {closed.Failed?.Op}");
-                    continue;
-                }
             }
             catch (Exception ex) when (ex is IOException or TimeoutException or RpcException)
             {
@@ -204,42 +222,27 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
         }
     }
 
-    private async Task ReadLoopAsync(Nfs4Session session, (FileHandle Fh, StateId Sid)[] files, WorkerStats st, int seed,
-        long windowStart, long windowEnd, CancellationToken ct)
+    /// <summary>Counts a compound sent; false (and an error "WHAT compound: STATUS at OP") unless it succeeded.</summary>
+    internal static bool Counted(CompoundReply reply, string what, WorkerStats st)
     {
-        var rng = new Random(seed);
-        uint count = (uint)Math.Min(options.FileSize, 4096L);
-        while (!ct.IsCancellationRequested)
-        {
-            var (fh, sid) = files[rng.Next(files.Length)];
-            long start = time.GetTimestamp();
-            try
-            {
-                using var read = new CompoundBuilder().PutFh(fh).Read(sid, 0, count);
-                var reply = await session.CompoundAsync(read, CancellationToken.None);
-                st.Compounds++;
-                if (!reply.IsOk)
-                {
-                    st.Error($"READ compound: {reply.Status} at {reply.Failed?.Op}");
-                    continue;
-                }
-                if (reply.Get<ReadResult>().Data.Length != count)
-                {
-                    st.Error("short READ");
-                    continue;
-                }
-            }
-            catch (Exception ex) when (ex is IOException or TimeoutException or RpcException)
-            {
-                st.Error(ex.GetType().Name);
-                if (session.Rpc.State != RpcClientState.Open)
-                    return;
-                continue;
-            }
-            long end = time.GetTimestamp();
-            if (start >= windowStart && end <= windowEnd)
-                st.Latencies.Add(end - start);
-        }
+        st.Compounds++;
+        if (reply.IsOk)
+            return true;
+        st.Error($"{what} compound: {reply.Status} at {reply.Failed?.Op}");
+        return false;
+    }
+
+    /// <summary>COMPOUND{SEQUENCE PUTFH READ}; false (an error counted) unless it returned all <paramref name="count"/> bytes.</summary>
+    internal static async Task<bool> ReadAsync(Nfs4Session session, FileHandle fh, StateId sid, ulong offset, uint count, WorkerStats st)
+    {
+        using var read = new CompoundBuilder().PutFh(fh).Read(sid, offset, count);
+        var reply = await session.CompoundAsync(read, CancellationToken.None);
+        if (!Counted(reply, "READ", st))
+            return false;
+        if (reply.Get<ReadResult>().Data.Length == count)
+            return true;
+        st.Error("short READ");
+        return false;
     }
 
     private RunSummary Report(List<WorkerStats> stats, TimeSpan cpu, TimeSpan? serverCpu)

@@ -159,83 +159,44 @@ internal sealed class SequentialIo
     }
 
     /// <summary>One loop (a session's lane) of seqread or seqwrite, until <paramref name="ct"/> is cancelled.</summary>
-    public async Task LoopAsync(int session, WorkerStats st, long windowStart, long windowEnd, CancellationToken ct)
+    public Task LoopAsync(int session, WorkerStats st, long windowStart, long windowEnd, CancellationToken ct)
     {
         var lane = _lanes[session];
         bool reading = _options.Workload == Workload.SeqRead;
-        while (!ct.IsCancellationRequested)
+        return Runner.ClosedLoopAsync(lane.Session, st, _time, windowStart, windowEnd, async () =>
         {
-            long issued = Interlocked.Add(ref lane.Issued, IoSize) - IoSize; // bytes this session has asked for before this op
+            long issued = Interlocked.Add(ref lane.Issued, IoSize) - IoSize; // bytes this session asked for before this op
             ulong offset = (ulong)(issued % _span);
-            long start = _time.GetTimestamp();
-            try
+            if (reading)
+                return await Runner.ReadAsync(lane.Session, lane.File, lane.StateId, offset, (uint)IoSize, st);
+            using var write = new CompoundBuilder().PutFh(lane.File).Write(lane.StateId, offset, _data, StableHow.Unstable);
+            var reply = await lane.Session.CompoundAsync(write, CancellationToken.None);
+            if (!Runner.Counted(reply, "WRITE", st))
+                return false;
+            var w = reply.Get<WriteResult>();
+            if (w.Count != IoSize)
             {
-                if (reading)
-                {
-                    using var read = new CompoundBuilder().PutFh(lane.File).Read(lane.StateId, offset, (uint)IoSize);
-                    var reply = await lane.Session.CompoundAsync(read, CancellationToken.None);
-                    st.Compounds++;
-                    if (!reply.IsOk)
-                    {
-                        st.Error($"READ compound: {reply.Status} at {reply.Failed?.Op}");
-                        continue;
-                    }
-                    if (reply.Get<ReadResult>().Data.Length != IoSize)
-                    {
-                        st.Error("short READ");
-                        continue;
-                    }
-                }
-                else
-                {
-                    using var write = new CompoundBuilder().PutFh(lane.File).Write(lane.StateId, offset, _data, StableHow.Unstable);
-                    var reply = await lane.Session.CompoundAsync(write, CancellationToken.None);
-                    st.Compounds++;
-                    if (!reply.IsOk)
-                    {
-                        st.Error($"WRITE compound: {reply.Status} at {reply.Failed?.Op}");
-                        continue;
-                    }
-                    var w = reply.Get<WriteResult>();
-                    if (w.Count != IoSize)
-                    {
-                        st.Error("short WRITE");
-                        continue;
-                    }
-                    lane.CheckVerifier(w.Verifier, st);
-                    if ((issued + IoSize) / _options.CommitEvery > issued / _options.CommitEvery)
-                    {
-                        long commitStart = _time.GetTimestamp();
-                        if (!await CommitAsync(lane, st))
-                            continue;
-                        if (commitStart >= windowStart && _time.GetTimestamp() <= windowEnd)
-                            st.Commits++;
-                    }
-                }
+                st.Error("short WRITE");
+                return false;
             }
-            catch (Exception ex) when (ex is IOException or TimeoutException or RpcException)
-            {
-                st.Error(ex.GetType().Name);
-                if (lane.Session.Rpc.State != RpcClientState.Open)
-                    return;
-                continue;
-            }
-            long end = _time.GetTimestamp();
-            if (start >= windowStart && end <= windowEnd)
-                st.Latencies.Add(end - start);
-        }
+            lane.CheckVerifier(w.Verifier, st);
+            if ((issued + IoSize) / _options.CommitEvery == issued / _options.CommitEvery)
+                return true;
+            long commitStart = _time.GetTimestamp();
+            if (!await CommitAsync(lane, st))
+                return false;
+            if (commitStart >= windowStart && _time.GetTimestamp() <= windowEnd)
+                st.Commits++;
+            return true;
+        }, ct);
     }
 
     private static async Task<bool> CommitAsync(Lane lane, WorkerStats st)
     {
         using var commit = new CompoundBuilder().PutFh(lane.File).Commit();
         var reply = await lane.Session.CompoundAsync(commit, CancellationToken.None);
-        st.Compounds++;
-        if (!reply.IsOk)
-        {
-            st.Error($"COMMIT compound: {reply.Status} at {reply.Failed?.Op}");
+        if (!Runner.Counted(reply, "COMMIT", st))
             return false;
-        }
         lane.CheckVerifier(reply.Get<CommitResult>().Verifier, st);
         return true;
     }

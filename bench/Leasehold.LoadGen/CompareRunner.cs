@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Leasehold.LoadGen;
 
 /// <summary>
-/// The same meta or read run against several servers in turn (round-robin, <see cref="LoadGenOptions.Rounds"/> rounds),
+/// The same meta, read, seqread or seqwrite run against several servers in turn (round-robin, <see cref="LoadGenOptions.Rounds"/> rounds),
 /// so that servers compared share the machine's conditions; prints each run and then the per-server mean, median
 /// and ratio to the first server.
 /// </summary>
@@ -25,17 +25,22 @@ internal sealed class CompareRunner(LoadGenOptions options, TimeProvider time, T
         }
 
         var ci = CultureInfo.InvariantCulture;
-        output.WriteLine($"comparison: {options.Workload.ToString().ToLowerInvariant()}, {options.Sessions}x{options.Depth}, {options.Rounds} rounds, " +
+        bool sequential = options.Workload.IsSequential();
+        output.WriteLine($"comparison: {options.Workload.Name()}, {options.Sessions}x{options.Depth}, {options.Rounds} rounds, " +
             $"warmup {options.Warmup.TotalSeconds:0.#} s + window {options.Duration.TotalSeconds:0.#} s each, servers alternating");
-        output.WriteLine("| server | ops/s per round | mean ops/s | median ops/s | median p50 (us) | median p99 (us) | median p99.9 (us) | server CPU per compound (us) | errors | mean vs first |");
-        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        output.WriteLine("| server | ops/s per round | mean ops/s | median ops/s | " + (sequential ? "MiB/s per round | median MiB/s | " : "") +
+            "median p50 (us) | median p99 (us) | median p99.9 (us) | server CPU per compound (us) | errors | mean vs first |");
+        output.WriteLine("|---|---|---|---|" + (sequential ? "---|---|" : "") + "---|---|---|---|---|---|");
         double firstMean = results[targets[0].Label].Average(r => r.OpsPerSecond);
         foreach (var target in targets)
         {
             var runs = results[target.Label];
             double mean = runs.Average(r => r.OpsPerSecond);
+            string mib = sequential
+                ? string.Create(ci, $"{string.Join(", ", runs.Select(r => (r.MiBPerSecond ?? 0).ToString("0.0", ci)))} | {Median(runs.Select(r => r.MiBPerSecond ?? 0)):0.0} | ")
+                : "";
             output.WriteLine(string.Create(ci,
-                $"| {target.Label} | {string.Join(", ", runs.Select(r => r.OpsPerSecond.ToString("0", ci)))} | {mean:0} | {Median(runs.Select(r => r.OpsPerSecond)):0} | " +
+                $"| {target.Label} | {string.Join(", ", runs.Select(r => r.OpsPerSecond.ToString("0", ci)))} | {mean:0} | {Median(runs.Select(r => r.OpsPerSecond)):0} | {mib}" +
                 $"{Median(runs.Select(r => r.P50)):0} | {Median(runs.Select(r => r.P99)):0} | {Median(runs.Select(r => r.P999)):0} | " +
                 $"{(runs.All(r => r.ServerCpuPerCompound is not null) ? Median(runs.Select(r => r.ServerCpuPerCompound!.Value)).ToString("0.0", ci) : "-")} | " +
                 $"{runs.Sum(r => r.Errors)} | {mean / firstMean:0.000} |"));

@@ -11,12 +11,32 @@ internal enum Workload
     FanOut,
     DelegMemory,
     LocalOpen,
+    SeqRead,
+    SeqWrite,
 }
 
 /// <summary>
 /// One server of a <c>--targets</c> comparison: a label for the report, where it listens, the path to work in, and
 /// optionally its process id, to report the server's CPU time per COMPOUND.
 /// </summary>
+internal static class WorkloadKinds
+{
+    /// <summary>The closed-loop workloads: ops/s and latency over a window, with <c>--targets</c> comparisons.</summary>
+    public static bool IsClosedLoop(this Workload w) => w is Workload.Meta or Workload.Read or Workload.SeqRead or Workload.SeqWrite;
+
+    /// <summary>The workloads whose ops move --io-size bytes each, reported in MiB/s too.</summary>
+    public static bool IsSequential(this Workload w) => w is Workload.SeqRead or Workload.SeqWrite;
+
+    /// <summary>The name on the command line.</summary>
+    public static string Name(this Workload w) => w switch
+    {
+        Workload.FanOut => "fanout",
+        Workload.DelegMemory => "deleg-memory",
+        Workload.LocalOpen => "local-open",
+        _ => w.ToString().ToLowerInvariant(),
+    };
+}
+
 internal sealed record Target(string Label, Nfs4Endpoint Server, string Path, int? Pid = null);
 
 /// <summary>Command-line options. Defaults are the numbers docs/loadgen.md reports.</summary>
@@ -32,10 +52,17 @@ internal sealed record LoadGenOptions
     public Workload Workload { get; init; } = Workload.Meta;
     public int Files { get; init; } = 256;
     public string Directory { get; init; } = "leasehold-loadgen";
-    public int FileSize { get; init; } = 4096;
+    /// <summary>Bytes per file: meta/read 4096 (at most 1 MiB); seqread/seqwrite 256 MiB (sessions x file-size at most 16 GiB).</summary>
+    public long FileSize { get; init; } = 4096;
+
+    /// <summary>seqread/seqwrite: bytes per READ or WRITE asked for (clamped to what the server's session and file allow).</summary>
+    public int IoSize { get; init; } = 1024 * 1024;
+
+    /// <summary>seqwrite: a session sends COMMIT after each this many bytes written (UNSTABLE), and at the end of the run.</summary>
+    public long CommitEvery { get; init; } = 16L * 1024 * 1024;
     public string? Label { get; init; }
 
-    /// <summary>meta/read against several servers in turn, round-robin, <see cref="Rounds"/> times each.</summary>
+    /// <summary>meta/read/seqread/seqwrite against several servers in turn, round-robin, <see cref="Rounds"/> times each.</summary>
     public IReadOnlyList<Target>? Targets { get; init; }
 
     /// <summary>Rounds of a --targets comparison (each server once per round), or of the fanout workload.</summary>
@@ -68,6 +95,11 @@ internal sealed record LoadGenOptions
           --path /export         directory to work in, from the server's pseudo-root
           --workload W           meta:   OPEN+GETFH+GETATTR then CLOSE per op (closed loop, ops/s and latency)
                                  read:   one 4 KiB READ per op
+                                 seqread:  one --io-size READ per op, each session at increasing offsets in a
+                                         --file-size file of its own, wrapping at its end (ops/s and MiB/s)
+                                 seqwrite: one --io-size WRITE UNSTABLE per op, likewise; a COMMIT after each
+                                         --commit-every bytes (counted in the latency of the WRITE that crossed
+                                         the mark) and one at the end of the run
                                  recall: CB_RECALL latency; --sessions holders keep --files-per-session read
                                          delegations each; a writer opens one file for write at a time
                                  fanout: --sessions holders each hold a read delegation on one file; a writer opens
@@ -83,10 +115,14 @@ internal sealed record LoadGenOptions
           --duration 20s         measured window (s, ms or m)
           --warmup 5s            unmeasured run before the window
           --files 256            files of --file-size bytes, created once under PATH/DIR (deleg-memory: 100000)
-          --file-size 4096
-          --dir leasehold-loadgen  (recall: leasehold-recall; fanout: leasehold-fanout; local-open: leasehold-local-open)
+          --file-size 4096       bytes (K, M, G suffixes: powers of 1024); seqread/seqwrite: 256M, one file a session
+          --io-size 1M           seqread/seqwrite: bytes per READ/WRITE (4K to 4M; clamped to the server's
+                                 ca_maxrequestsize/ca_maxresponsesize less headers, and its maxread/maxwrite)
+          --commit-every 16M     seqwrite: COMMIT after each this many bytes a session wrote
+          --dir leasehold-loadgen  (recall: leasehold-recall; fanout: leasehold-fanout; local-open: leasehold-local-open;
+                                 seqread/seqwrite: leasehold-seq)
           --label TEXT           name of the server in the report (default: the server address)
-          --targets L=H:P/PATH,...  meta/read: run against each server in turn, --rounds times, and compare
+          --targets L=H:P/PATH,...  meta/read/seqread/seqwrite: run against each server in turn, --rounds times, and compare
           --rounds N             --targets rounds (default 3); fanout rounds (default 10, a fresh file each)
           --files-per-session 100  recall: delegations each holder keeps outstanding
           --recalls 1000         recall: measured recalls (after --warmup-recalls 100 unmeasured); local-open: measured
@@ -120,13 +156,16 @@ internal sealed record LoadGenOptions
             "fanout" => Workload.FanOut,
             "deleg-memory" => Workload.DelegMemory,
             "local-open" => Workload.LocalOpen,
-            var w => throw new ArgumentException($"--workload must be meta, read, recall, fanout, deleg-memory or local-open, not '{w}'"),
+            "seqread" => Workload.SeqRead,
+            "seqwrite" => Workload.SeqWrite,
+            var w => throw new ArgumentException($"--workload must be meta, read, seqread, seqwrite, recall, fanout, deleg-memory or local-open, not '{w}'"),
         };
         string path = Take("path", "/export");
         IReadOnlyList<Target>? targets = values.Remove("targets", out var t) ? ParseTargets(t, path) : null;
         Nfs4Endpoint? server = values.Remove("server", out var s) ? Nfs4Endpoint.Parse(s) : null;
-        if (targets is not null && (server is not null || workload is not Workload.Meta and not Workload.Read))
-            throw new ArgumentException("--targets replaces --server, and only for the meta and read workloads");
+        if (targets is not null && (server is not null || !workload.IsClosedLoop()))
+            throw new ArgumentException("--targets replaces --server, and only for the meta, read, seqread and seqwrite workloads");
+        bool sequential = workload is Workload.SeqRead or Workload.SeqWrite;
         if (workload == Workload.DelegMemory && server is not null)
             throw new ArgumentException("--workload deleg-memory starts its own server in this process: no --server");
         if (server is null && targets is null && workload != Workload.DelegMemory)
@@ -150,12 +189,15 @@ internal sealed record LoadGenOptions
             Duration = ParseDuration(Take("duration", "20s")),
             Warmup = ParseDuration(Take("warmup", "5s"), allowZero: true),
             Files = PositiveInt(Take("files", workload == Workload.DelegMemory ? "100000" : "256"), "files", max: 1_000_000),
-            FileSize = PositiveInt(Take("file-size", "4096"), "file-size", max: 1024 * 1024),
+            FileSize = ParseSize(Take("file-size", sequential ? "256M" : "4096"), "file-size", max: sequential ? 4L << 30 : 1 << 20),
+            IoSize = (int)ParseSize(Take("io-size", "1M"), "io-size", max: 4 << 20, min: 4096),
+            CommitEvery = ParseSize(Take("commit-every", "16M"), "commit-every", max: 4L << 30),
             Directory = Take("dir", workload switch
             {
                 Workload.Recall => "leasehold-recall",
                 Workload.FanOut => "leasehold-fanout",
                 Workload.LocalOpen => "leasehold-local-open",
+                Workload.SeqRead or Workload.SeqWrite => "leasehold-seq",
                 _ => "leasehold-loadgen",
             }),
             Label = values.Remove("label", out var label) ? label : null,
@@ -185,6 +227,12 @@ internal sealed record LoadGenOptions
             throw new ArgumentException("local-open needs --export, the directory on this machine that is --path over NFS");
         if (workload != Workload.LocalOpen && options.Export is not null)
             throw new ArgumentException("--export is for the local-open workload only");
+        if (sequential && options.FileSize < options.IoSize)
+            throw new ArgumentException($"--file-size ({options.FileSize} B) must be at least --io-size ({options.IoSize} B)");
+        if (sequential && options.Sessions * options.FileSize > 16L << 30)
+            throw new ArgumentException("seqread/seqwrite: sessions x file-size is limited to 16 GiB (a file a session, on the server's disk)");
+        if (workload == Workload.SeqWrite && options.CommitEvery < options.IoSize)
+            throw new ArgumentException("--commit-every must be at least --io-size");
         if (workload == Workload.LocalOpen && 2L * (options.Recalls + options.WarmupRecalls) > 1_000_000)
             throw new ArgumentException("local-open: 2 x (recalls + warmup-recalls) is limited to 1,000,000 files");
         return options;
@@ -219,6 +267,20 @@ internal sealed record LoadGenOptions
     private static int PositiveInt(string text, string name, int max = 100_000) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 && v <= max
             ? v : throw new ArgumentException($"--{name} must be a positive integer up to {max}");
+
+    /// <summary>"4096", "64K", "1M", "2G" (powers of 1024) as bytes, from <paramref name="min"/> to <paramref name="max"/>.</summary>
+    internal static long ParseSize(string text, string name, long max, long min = 1)
+    {
+        (string number, long scale) = text.Length == 0 ? (text, 1L) : char.ToUpperInvariant(text[^1]) switch
+        {
+            'K' => (text[..^1], 1L << 10),
+            'M' => (text[..^1], 1L << 20),
+            'G' => (text[..^1], 1L << 30),
+            _ => (text, 1L),
+        };
+        return long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out long v) && v <= max / scale && v * scale >= min
+            ? v * scale : throw new ArgumentException($"--{name} must be a size from {min} B to {max} B (like 4096, 64K, 1M, 2G)");
+    }
 
     private static int NonNegativeInt(string text, string name) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v <= 100_000

@@ -52,7 +52,7 @@ internal sealed class LocalOpenBench(LoadGenOptions options, TextWriter output)
         var endpoint = await options.Server!.ResolveAsync(cancellationToken);
         long prep = Stopwatch.GetTimestamp();
         // f-00000.. are delegated (one per try), f-{total}.. are the baseline's (never delegated).
-        var files = await FileSet.PrepareAsync(endpoint, options.Path, options.Directory, 2 * total, options.FileSize, cancellationToken);
+        var files = await FileSet.PrepareAsync(endpoint, options.Path, options.Directory, 2 * total, (int)options.FileSize, cancellationToken);
         output.WriteLine($"prepared {files.Names.Length} files in {options.Path.TrimEnd('/')}/{options.Directory} ({Stopwatch.GetElapsedTime(prep).TotalSeconds:0.0} s)");
         string probe = Path.Combine(localDir, files.Names[^1]);
         if (!File.Exists(probe))

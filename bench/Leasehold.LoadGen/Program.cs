@@ -25,7 +25,7 @@ var time = TimeProvider.System;
 var hardLimit = options switch
 {
     { Targets: { } targets } => (options.Warmup + options.Duration) * targets.Count * options.Rounds + TimeSpan.FromMinutes(5),
-    { Workload: Workload.Meta or Workload.Read } => options.Warmup + options.Duration + TimeSpan.FromMinutes(5),
+    _ when options.Workload.IsClosedLoop() => options.Warmup + options.Duration + TimeSpan.FromMinutes(5),
     _ => TimeSpan.FromMinutes(20),
 };
 using var deadline = new CancellationTokenSource(hardLimit, time);

@@ -44,7 +44,7 @@ internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
             $"{per} read delegations = {outstanding} outstanding; {options.WarmupRecalls} warm-up + {options.Recalls} measured recalls, one at a time");
         var endpoint = await options.Server!.ResolveAsync(cancellationToken);
         long prep = Stopwatch.GetTimestamp();
-        var files = await FileSet.PrepareAsync(endpoint, options.Path, options.Directory, outstanding + total, options.FileSize, cancellationToken);
+        var files = await FileSet.PrepareAsync(endpoint, options.Path, options.Directory, outstanding + total, (int)options.FileSize, cancellationToken);
         output.WriteLine($"prepared {files.Names.Length} files in {options.Path.TrimEnd('/')}/{options.Directory} ({Stopwatch.GetElapsedTime(prep).TotalSeconds:0.0} s)");
 
         var state = Enumerable.Range(0, holders).Select(_ => new Holder()).ToArray();

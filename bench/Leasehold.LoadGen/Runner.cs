@@ -13,6 +13,9 @@ internal sealed class WorkerStats
     public long Compounds;
     public long Errors;
 
+    /// <summary>seqwrite: COMMITs sent and answered inside the window.</summary>
+    public long Commits;
+
     /// <summary>meta: OPENs answered with a delegation (a server that grants them does so at a client's first OPEN of a file).</summary>
     public long Delegations;
     public ConcurrentDictionary<string, long> ErrorKinds { get; } = new(StringComparer.Ordinal);
@@ -24,16 +27,20 @@ internal sealed class WorkerStats
     }
 }
 
-/// <summary>What one meta/read run measured, for a comparison of several servers.</summary>
-/// <summary>One run's numbers: latencies in microseconds; the server's CPU per COMPOUND in microseconds when its pid is known.</summary>
-internal sealed record RunSummary(string Label, double OpsPerSecond, double P50, double P99, double P999, double? ServerCpuPerCompound, long Errors);
+/// <summary>
+/// One run's numbers, for a comparison of several servers: latencies in microseconds; the server's CPU per COMPOUND in
+/// microseconds when its pid is known; MiB/s (2^20 bytes a second) of data READ or written for seqread/seqwrite.
+/// </summary>
+internal sealed record RunSummary(string Label, double OpsPerSecond, double P50, double P99, double P999, double? ServerCpuPerCompound, long Errors,
+    double? MiBPerSecond = null);
 
 /// <summary>
 /// Prepares the files, opens the sessions, runs warmup then the measured window, and reports.
 /// One "op" is one unit of client work as defined in docs/loadgen.md:
 ///   meta: COMPOUND{SEQUENCE PUTFH(dir) OPEN(name, READ, nocreate) GETFH GETATTR} then COMPOUND{SEQUENCE PUTFH CLOSE}
 ///         = 1 op (2 compounds, 2 round trips); latency is the pair's;
-///   read: COMPOUND{SEQUENCE PUTFH READ(4 KiB at 0)} on a file the session opened beforehand = 1 op.
+///   read: COMPOUND{SEQUENCE PUTFH READ(4 KiB at 0)} on a file the session opened beforehand = 1 op;
+///   seqread, seqwrite: one READ or WRITE of --io-size, see <see cref="SequentialIo"/>.
 /// </summary>
 internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string path, string label, TimeProvider time, TextWriter output, int? serverPid = null)
 {
@@ -42,22 +49,33 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
 
     private string[] _names = [];
     private FileHandle _dir = new([]);
+    private SequentialIo? _seq;
 
     public async Task<int> RunAsync(CancellationToken cancellationToken) => (await MeasureAsync(cancellationToken)).Errors == 0 ? 0 : 3;
 
     public async Task<RunSummary> MeasureAsync(CancellationToken cancellationToken)
     {
-        output.WriteLine($"leasehold-loadgen: {options.Workload.ToString().ToLowerInvariant()} against {label}{path}, " +
-            $"{options.Sessions} sessions x depth {options.Depth}, {options.Files} files of {options.FileSize} B, " +
+        bool sequential = options.Workload.IsSequential();
+        int fileCount = sequential ? options.Sessions : options.Files;
+        output.WriteLine($"leasehold-loadgen: {options.Workload.Name()} against {label}{path}, " +
+            $"{options.Sessions} sessions x depth {options.Depth}, {fileCount} files of {options.FileSize} B, " +
+            (sequential ? $"{options.IoSize} B per {(options.Workload == Workload.SeqRead ? "READ" : "WRITE")}, " : "") +
             $"warmup {options.Warmup.TotalSeconds:0.#} s, window {options.Duration.TotalSeconds:0.#} s");
         var endpoint = await server.ResolveAsync(cancellationToken);
 
         var prepStart = time.GetTimestamp();
-        var fileSet = await FileSet.PrepareAsync(endpoint, path, options.Directory, options.Files, options.FileSize, cancellationToken);
-        (_dir, _names) = (fileSet.Directory, fileSet.Names);
-        output.WriteLine($"prepared {options.Files} files in {path.TrimEnd('/')}/{options.Directory} ({time.GetElapsedTime(prepStart).TotalSeconds:0.0} s)");
+        if (sequential)
+        {
+            _seq = await SequentialIo.PrepareAsync(options, endpoint, path, time, output, cancellationToken);
+        }
+        else
+        {
+            var fileSet = await FileSet.PrepareAsync(endpoint, path, options.Directory, options.Files, (int)options.FileSize, cancellationToken);
+            (_dir, _names) = (fileSet.Directory, fileSet.Names);
+        }
+        output.WriteLine($"prepared {fileCount} files in {path.TrimEnd('/')}/{options.Directory} ({time.GetElapsedTime(prepStart).TotalSeconds:0.0} s)");
 
-        var sessionOptions = new Nfs4SessionOptions { Slots = (uint)options.Depth };
+        var sessionOptions = sequential ? SequentialIo.SessionOptions(options) : new Nfs4SessionOptions { Slots = (uint)options.Depth };
         var sessions = new Nfs4Session[options.Sessions];
         try
         {
@@ -80,6 +98,8 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
                     opened[s] = files;
                 });
             }
+            if (_seq is not null)
+                await _seq.OpenAsync(sessions, TimeSpan.FromMinutes(2), output, cancellationToken);
 
             long warmupStart = time.GetTimestamp();
             long windowStart = warmupStart + (long)(options.Warmup.TotalSeconds * time.TimestampFrequency);
@@ -101,15 +121,25 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
                     stats.Add(st);
                     var session = sessions[s];
                     var files = opened[s];
-                    int seed = s * 1000 + d;
-                    workers.Add(Task.Run(() => options.Workload == Workload.Meta
-                        ? MetaLoopAsync(session, st, seed, windowStart, windowEnd, linked.Token)
-                        : ReadLoopAsync(session, files, st, seed, windowStart, windowEnd, linked.Token), CancellationToken.None));
+                    int seed = s * 1000 + d, index = s;
+                    workers.Add(Task.Run(() => options.Workload switch
+                    {
+                        Workload.Meta => MetaLoopAsync(session, st, seed, windowStart, windowEnd, linked.Token),
+                        Workload.Read => ReadLoopAsync(session, files, st, seed, windowStart, windowEnd, linked.Token),
+                        _ => _seq!.LoopAsync(index, st, windowStart, windowEnd, linked.Token),
+                    }, CancellationToken.None));
                 }
             }
             await Task.WhenAll(workers);
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             var serverUsed = serverCpu.Now().Server - serverBefore;
+            if (_seq is not null)
+            {
+                // Its errors count with the run's (the table row stays the last line).
+                var finish = new WorkerStats();
+                stats.Add(finish);
+                await _seq.FinishAsync(finish, output, cancellationToken);
+            }
             var summary = Report(stats, cpu, serverUsed);
 
             if (options.Workload == Workload.Read)
@@ -130,36 +160,54 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
         }
     }
 
-    private async Task MetaLoopAsync(Nfs4Session session, WorkerStats st, int seed, long windowStart, long windowEnd, CancellationToken ct)
+    private Task MetaLoopAsync(Nfs4Session session, WorkerStats st, int seed, long windowStart, long windowEnd, CancellationToken ct)
     {
         var rng = new Random(seed);
         var owner = session.NewOwner("loadgen-meta"); // one per lane: opens on one lane never share a stateid with another's
-        while (!ct.IsCancellationRequested)
+        return ClosedLoopAsync(session, st, time, windowStart, windowEnd, async () =>
         {
             string name = _names[rng.Next(_names.Length)];
+            using var open = new CompoundBuilder().PutFh(_dir).Open(name, ShareAccess.Read, owner).GetFh().GetAttr(MetaAttrs);
+            var reply = await session.CompoundAsync(open, CancellationToken.None);
+            if (!Counted(reply, "OPEN", st))
+                return false;
+            var o = reply.Get<OpenResult>();
+            if (o.Delegation is { Type: not DelegationType.None })
+                st.Delegations++;
+            var fh = reply.Get<GetFhResult>().FileHandle!;
+            using var close = new CompoundBuilder().PutFh(fh).Close(o.StateId);
+            return Counted(await session.CompoundAsync(close, CancellationToken.None), "CLOSE", st);
+        }, ct);
+    }
+
+    private Task ReadLoopAsync(Nfs4Session session, (FileHandle Fh, StateId Sid)[] files, WorkerStats st, int seed,
+        long windowStart, long windowEnd, CancellationToken ct)
+    {
+        var rng = new Random(seed);
+        uint count = (uint)Math.Min(options.FileSize, 4096L);
+        return ClosedLoopAsync(session, st, time, windowStart, windowEnd, () =>
+        {
+            var (fh, sid) = files[rng.Next(files.Length)];
+            return ReadAsync(session, fh, sid, 0, count, st);
+        }, ct);
+    }
+
+    /// <summary>
+    /// One closed loop: runs <paramref name="op"/> until <paramref name="ct"/> is cancelled, and keeps the latency
+    /// (timestamp ticks) of each op that succeeded and both started and ended inside the window. The op returns false
+    /// when it failed (having counted the error); a transport failure is counted here, and ends the loop once the
+    /// session's connection is gone.
+    /// </summary>
+    internal static async Task ClosedLoopAsync(Nfs4Session session, WorkerStats st, TimeProvider time, long windowStart, long windowEnd,
+        Func<Task<bool>> op, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
             long start = time.GetTimestamp();
             try
             {
-                using var open = new CompoundBuilder().PutFh(_dir).Open(name, ShareAccess.Read, owner).GetFh().GetAttr(MetaAttrs);
-                var reply = await session.CompoundAsync(open, CancellationToken.None);
-                st.Compounds++;
-                if (!reply.IsOk)
-                {
-                    st.Error($"OPEN compound: {reply.Status} at {reply.Failed?.Op}");
+                if (!await op())
                     continue;
-                }
-                var o = reply.Get<OpenResult>();
-                if (o.Delegation is { Type: not DelegationType.None })
-                    st.Delegations++;
-                var fh = reply.Get<GetFhResult>().FileHandle!;
-                using var close = new CompoundBuilder().PutFh(fh).Close(o.StateId);
-                var closed = await session.CompoundAsync(close, CancellationToken.None);
-                st.Compounds++;
-                if (!closed.IsOk)
-                {
-                    st.Error($"CLOSE compound: {closed.Status} at {closed.Failed?.Op}");
-                    continue;
-                }
             }
             catch (Exception ex) when (ex is IOException or TimeoutException or RpcException)
             {
@@ -174,42 +222,27 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
         }
     }
 
-    private async Task ReadLoopAsync(Nfs4Session session, (FileHandle Fh, StateId Sid)[] files, WorkerStats st, int seed,
-        long windowStart, long windowEnd, CancellationToken ct)
+    /// <summary>Counts a compound sent; false (and an error "WHAT compound: STATUS at OP") unless it succeeded.</summary>
+    internal static bool Counted(CompoundReply reply, string what, WorkerStats st)
     {
-        var rng = new Random(seed);
-        uint count = (uint)Math.Min(options.FileSize, 4096);
-        while (!ct.IsCancellationRequested)
-        {
-            var (fh, sid) = files[rng.Next(files.Length)];
-            long start = time.GetTimestamp();
-            try
-            {
-                using var read = new CompoundBuilder().PutFh(fh).Read(sid, 0, count);
-                var reply = await session.CompoundAsync(read, CancellationToken.None);
-                st.Compounds++;
-                if (!reply.IsOk)
-                {
-                    st.Error($"READ compound: {reply.Status} at {reply.Failed?.Op}");
-                    continue;
-                }
-                if (reply.Get<ReadResult>().Data.Length != count)
-                {
-                    st.Error("short READ");
-                    continue;
-                }
-            }
-            catch (Exception ex) when (ex is IOException or TimeoutException or RpcException)
-            {
-                st.Error(ex.GetType().Name);
-                if (session.Rpc.State != RpcClientState.Open)
-                    return;
-                continue;
-            }
-            long end = time.GetTimestamp();
-            if (start >= windowStart && end <= windowEnd)
-                st.Latencies.Add(end - start);
-        }
+        st.Compounds++;
+        if (reply.IsOk)
+            return true;
+        st.Error($"{what} compound: {reply.Status} at {reply.Failed?.Op}");
+        return false;
+    }
+
+    /// <summary>COMPOUND{SEQUENCE PUTFH READ}; false (an error counted) unless it returned all <paramref name="count"/> bytes.</summary>
+    internal static async Task<bool> ReadAsync(Nfs4Session session, FileHandle fh, StateId sid, ulong offset, uint count, WorkerStats st)
+    {
+        using var read = new CompoundBuilder().PutFh(fh).Read(sid, offset, count);
+        var reply = await session.CompoundAsync(read, CancellationToken.None);
+        if (!Counted(reply, "READ", st))
+            return false;
+        if (reply.Get<ReadResult>().Data.Length == count)
+            return true;
+        st.Error("short READ");
+        return false;
     }
 
     private RunSummary Report(List<WorkerStats> stats, TimeSpan cpu, TimeSpan? serverCpu)
@@ -223,17 +256,23 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
         long compounds = stats.Sum(s => s.Compounds);
         long errors = stats.Sum(s => s.Errors);
         double? serverPerCompound = serverCpu is { } used && compounds > 0 ? used.TotalMicroseconds / compounds : null;
-        string unit = options.Workload == Workload.Meta
-            ? "metadata op = OPEN+GETFH+GETATTR compound, then CLOSE compound (2 round trips)"
-            : $"read op = one READ compound of {Math.Min(options.FileSize, 4096)} B";
+        string unit = options.Workload switch
+        {
+            Workload.Meta => "metadata op = OPEN+GETFH+GETATTR compound, then CLOSE compound (2 round trips)",
+            Workload.Read => $"read op = one READ compound of {Math.Min(options.FileSize, 4096)} B",
+            Workload.SeqRead => $"seqread op = one READ compound of {_seq!.IoSize} B, at increasing offsets in the session's file",
+            _ => $"seqwrite op = one WRITE UNSTABLE compound of {_seq!.IoSize} B, at increasing offsets in the session's file; " +
+                $"after each {options.CommitEvery} B a session wrote, a COMMIT compound too, counted in that WRITE's latency",
+        };
+        double? mibPerSec = _seq is null ? null : all.Length * (double)_seq.IoSize / seconds / (1 << 20);
         var ci = CultureInfo.InvariantCulture;
         output.WriteLine(string.Create(ci, $"""
 
             op definition : {unit}
             ops completed : {all.Length} in the {seconds:0.#} s window
-            throughput    : {opsPerSec:0} ops/s ({compounds / (options.Warmup + options.Duration).TotalSeconds:0} compounds/s over warmup+window)
+            throughput    : {opsPerSec:0} ops/s{(mibPerSec is { } m ? $" = {m:0.0} MiB/s" : "")} ({compounds / (options.Warmup + options.Duration).TotalSeconds:0} compounds/s over warmup+window)
             latency (us)  : p50 {Pct(50):0}  p90 {Pct(90):0}  p99 {Pct(99):0}  p99.9 {Pct(99.9):0}  max {(all.Length == 0 ? 0 : all[^1] * toMicros):0}  mean {(all.Length == 0 ? 0 : all.Average() * toMicros):0}
-            errors        : {errors}{(options.Workload == Workload.Meta ? $"{Environment.NewLine}delegations   : {stats.Sum(s => s.Delegations)} OPENs (warmup included) were granted one" : "")}
+            errors        : {errors}{(options.Workload == Workload.Meta ? $"{Environment.NewLine}delegations   : {stats.Sum(s => s.Delegations)} OPENs (warmup included) were granted one" : "")}{(options.Workload == Workload.SeqWrite ? $"{Environment.NewLine}commits       : {stats.Sum(s => s.Commits)} in the window" : "")}
             loadgen CPU   : {cpu.TotalSeconds:0.0} s ({cpu.TotalSeconds / (options.Warmup + options.Duration).TotalSeconds * 100:0}% of one core)
             """));
         if (serverCpu is { } serverUsed)
@@ -244,7 +283,7 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
         foreach (var kind in stats.SelectMany(s => s.ErrorKinds).GroupBy(k => k.Key))
             output.WriteLine($"  error: {kind.Key} x{kind.Sum(k => k.Value)}");
         output.WriteLine(string.Create(ci,
-            $"| {label} | {options.Workload.ToString().ToLowerInvariant()} | {options.Sessions}x{options.Depth} | {opsPerSec:0} | {Pct(50):0} | {Pct(90):0} | {Pct(99):0} | {Pct(99.9):0} | {errors} |"));
-        return new RunSummary(label, opsPerSec, Pct(50), Pct(99), Pct(99.9), serverPerCompound, errors);
+            $"| {label} | {options.Workload.Name()} | {options.Sessions}x{options.Depth} | {opsPerSec:0}{(mibPerSec is { } mib ? $" ({mib:0.0} MiB/s)" : "")} | {Pct(50):0} | {Pct(90):0} | {Pct(99):0} | {Pct(99.9):0} | {errors} |"));
+        return new RunSummary(label, opsPerSec, Pct(50), Pct(99), Pct(99.9), serverPerCompound, errors, mibPerSec);
     }
 }

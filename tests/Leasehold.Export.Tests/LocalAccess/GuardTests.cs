@@ -1,4 +1,5 @@
 using Leasehold.Export.LocalAccess;
+using Leasehold.Testing;
 using Microsoft.Extensions.Logging;
 using static Leasehold.Export.Tests.TreeSteps;
 
@@ -174,7 +175,7 @@ public sealed class GuardTests(ExportFixture fixture) : IClassFixture<ExportFixt
     {
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync();
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         string fd = await child.OkAsync($"open {path} w");
 
         Assert.Equal(GuardStatus.Busy, scene.Tree.Guard(file, GuardMode.Read, out _));

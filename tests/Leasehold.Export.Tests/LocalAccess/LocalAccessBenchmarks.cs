@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Leasehold.Export.LocalAccess;
+using Leasehold.Testing;
 using Xunit.Abstractions;
 
 namespace Leasehold.Export.Tests.LocalAccess;
@@ -30,7 +31,7 @@ public sealed class LocalAccessBenchmarks(ExportFixture fixture, ITestOutputHelp
         const int Tries = 1000;
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync();
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         var toSink = new List<double>();
         var disposeToReturn = new List<double>();
         var whole = new List<double>();
@@ -38,7 +39,7 @@ public sealed class LocalAccessBenchmarks(ExportFixture fixture, ITestOutputHelp
         {
             scene.Sink.Clear();
             var guard = scene.GuardOk(file, GuardMode.Read);
-            Task<ProbeReply> open = await child.StartAsync($"timedopen {path} w");
+            Task<ProbeReply> open = await child.StartCommandAsync($"timedopen {path} w");
             var report = await scene.Sink.WaitForAsync(ino, LocalAccessKind.OpenWrite);
             long released = Stopwatch.GetTimestamp();
             guard.Dispose();

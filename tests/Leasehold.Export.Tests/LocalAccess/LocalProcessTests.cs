@@ -1,4 +1,5 @@
 using Leasehold.Export.LocalAccess;
+using Leasehold.Testing;
 
 namespace Leasehold.Export.Tests.LocalAccess;
 
@@ -19,10 +20,10 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
     {
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync();
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         var guard = scene.GuardOk(file, GuardMode.Read);
 
-        Task<ProbeReply> open = await child.StartAsync($"open {path} w");
+        Task<ProbeReply> open = await child.StartCommandAsync($"open {path} w");
         await scene.Sink.WaitForAsync(ino, LocalAccessKind.OpenWrite);
         Assert.Equal(["BREAKING UNLCK"], KernelView.Leases(ino));
         Assert.False(await Finishes(open, StillWaiting), "the child's open did not wait for the guard");
@@ -40,11 +41,11 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
     {
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync("old");
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         var guard = scene.GuardOk(file, GuardMode.Write);
         await scene.WriteAsync(file, "new"); // the holder's write, through the guard's descriptor
 
-        Task<ProbeReply> open = await child.StartAsync($"open {path} r");
+        Task<ProbeReply> open = await child.StartCommandAsync($"open {path} r");
         await scene.Sink.WaitForAsync(ino, LocalAccessKind.OpenRead);
         Assert.Equal(["BREAKING READ"], KernelView.Leases(ino));
         Assert.False(await Finishes(open, StillWaiting));
@@ -60,10 +61,10 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
     {
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync("holders data");
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         var guard = scene.GuardOk(file, GuardMode.Read);
 
-        Task<ProbeReply> truncate = await child.StartAsync($"truncate {path} 0");
+        Task<ProbeReply> truncate = await child.StartCommandAsync($"truncate {path} 0");
         await scene.Sink.WaitForAsync(ino, LocalAccessKind.OpenWrite);
         Assert.False(await Finishes(truncate, StillWaiting));
         Assert.Equal(12, new FileInfo(path).Length);
@@ -78,7 +79,7 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
     {
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync();
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         using var guard = scene.GuardOk(file, GuardMode.Read);
 
         ProbeReply reply = await child.SendAsync($"open {path} w nonblock");
@@ -97,7 +98,7 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
     {
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync("data");
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         using var guard = scene.GuardOk(file, GuardMode.Read);
 
         await child.OkAsync(string.Format(System.Globalization.CultureInfo.InvariantCulture, command, path)); // done at once: no lease stops it
@@ -110,7 +111,7 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
     {
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync("data");
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         using var guard = scene.GuardOk(file, GuardMode.Read);
 
         var suspension = scene.Leases.Suspend(ino); // as around the holder's own write
@@ -133,7 +134,7 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync("data");
         var (other, _, _) = await scene.NewFileAsync();
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         using var guard = scene.GuardOk(file, GuardMode.Read);
 
         await scene.WriteAsync(file, "own write");
@@ -167,7 +168,7 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
             paths.Add(path);
             guards.Add(scene.GuardOk(file, i % 2 == 0 ? GuardMode.Read : GuardMode.Write));
         }
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         var targets = Directory.EnumerateFileSystemEntries($"/proc/{child.Pid}/fd")
             .Select(link => new FileInfo(link).LinkTarget)
             .ToHashSet();
@@ -180,10 +181,10 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
     {
         var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync();
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         _ = scene.GuardOk(file, GuardMode.Write); // never disposed by its holder
 
-        Task<ProbeReply> open = await child.StartAsync($"open {path} r");
+        Task<ProbeReply> open = await child.StartCommandAsync($"open {path} r");
         await scene.Sink.WaitForAsync(ino, LocalAccessKind.OpenRead);
         scene.Dispose();
         Assert.True((await open.WaitAsync(Completes)).Ok);
@@ -195,13 +196,13 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
     {
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync();
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         using var guard = scene.GuardOk(file, GuardMode.Write);
         Assert.Equal(["ACTIVE WRITE"], KernelView.Leases(ino));
 
         scene.Tree.Watcher!.InjectFailure();
         // The child does not sit out lease-break-time: the failed watcher released the lease.
-        Assert.True((await (await child.StartAsync($"open {path} r")).WaitAsync(Completes)).Ok);
+        Assert.True((await (await child.StartCommandAsync($"open {path} r")).WaitAsync(Completes)).Ok);
         Assert.Empty(KernelView.Leases(ino));
         var critical = Assert.Single(scene.Logger.Entries, e => e.Id == 2019);
         Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Critical, critical.Level);
@@ -215,7 +216,7 @@ public sealed class LocalProcessTests(ExportFixture fixture) : IClassFixture<Exp
     {
         using var scene = await GuardScene.StartAsync(fixture);
         var (file, path, ino) = await scene.NewFileAsync();
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         using var guard = scene.GuardOk(file, GuardMode.Read);
         int signal = LocalAccessSignal.Choose(out _);
 

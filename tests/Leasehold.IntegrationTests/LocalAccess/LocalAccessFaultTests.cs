@@ -3,6 +3,7 @@ using Leasehold.Engine;
 using Leasehold.Export.Tests.LocalAccess;
 using Leasehold.Nfs4.Client;
 using Leasehold.IntegrationTests.Delegations;
+using Leasehold.Testing;
 using Microsoft.Extensions.Logging;
 using static Leasehold.IntegrationTests.LocalAccess.LocalScene;
 
@@ -23,10 +24,10 @@ public sealed class LocalWaiterKilledTests(ShortRecallWindowLocalAccessFixture f
         await using var a = await DelegationClient.ConnectAsync(fx);
         var held = await HoldAsync(a, root, name, ShareAccess.Read, DelegationType.Read);
         long started; // the recall window starts after this
-        await using (var child = await LocalProbe.StartAsync())
+        await using (var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true))
         {
             started = Stopwatch.GetTimestamp();
-            var open = await child.StartAsync($"timedopen {path} w");
+            var open = await child.StartCommandAsync($"timedopen {path} w");
             Assert.Equal(held.Delegation.StateId, (await a.NextRecallAsync()).StateId);
             Assert.False(await Finishes(open, StillWaiting), "the local open for write did not wait for the recall");
             Assert.Equal(["BREAKING UNLCK"], KernelView.Leases(ino));
@@ -56,7 +57,7 @@ public sealed class LocalWaiterKilledTests(ShortRecallWindowLocalAccessFixture f
         Assert.Equal(NfsStat4.Ok, (await b.Session.CloseAsync(early.FileHandle, early.StateId).Bounded()).Status);
 
         // ... and nothing the dead waiter left holds a new local process back.
-        await using (var next = await LocalProbe.StartAsync())
+        await using (var next = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true))
         {
             var reopened = await next.SendAsync($"open {path} w nonblock");
             Assert.True(reopened.Ok, reopened.ToString());
@@ -124,7 +125,7 @@ public sealed class KernelLeaseLimitTests(TwoKernelLeasesFixture fx) : IClassFix
         Assert.Equal(5UL, (await c.Session.GetAttrAsync(fourth.FileHandle).Bounded()).ValueOrThrow().Size);
         Assert.Equal(NfsStat4.Ok, (await c.Session.CloseAsync(fourth.FileHandle, fourth.StateId).Bounded()).Status);
         // And a local process is not held back by a file nothing guards.
-        await using (var child = await LocalProbe.StartAsync())
+        await using (var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true))
         {
             var opened = await child.SendAsync($"open {files[2].Path} w nonblock");
             Assert.True(opened.Ok, opened.ToString());
@@ -173,7 +174,7 @@ public sealed class ExportMovedTests(LocalAccessServerFixture fx) : IClassFixtur
         ulong ino = KernelView.InodeOf(Path.Join(fx.PathOf(dirName), name));
         await using var a = await DelegationClient.ConnectAsync(fx);
         var held = await HoldAsync(a, dir, name, ShareAccess.Read, DelegationType.Read);
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
 
         // Renamed within the export: the file keeps its handle, its delegation and its lease.
         string renamed = ServerFixture.NewName("sub");
@@ -193,7 +194,7 @@ public sealed class ExportMovedTests(LocalAccessServerFixture fx) : IClassFixtur
         Assert.Equal("hello", await ReadAsync(a, held)); // the holder's open pins the file
 
         // A local open of the file where it now is still waits for the recall.
-        var open = await child.StartAsync($"timedopen {Path.Join(outside, name)} w");
+        var open = await child.StartCommandAsync($"timedopen {Path.Join(outside, name)} w");
         Assert.Equal(held.Delegation.StateId, (await a.NextRecallAsync()).StateId);
         Assert.False(await Finishes(open, StillWaiting), "the local open for write of the moved file did not wait for the recall");
         Assert.Equal(NfsStat4.Ok, await a.Session.DelegReturnAsync(held.FileHandle, held.Delegation.StateId).Bounded());
@@ -213,7 +214,7 @@ public sealed class ExportMovedTests(LocalAccessServerFixture fx) : IClassFixtur
         var (root, name, _, _, ino) = await NewFileAsync(fx, "exp");
         await using var a = await DelegationClient.ConnectAsync(fx);
         var held = await HoldAsync(a, root, name, ShareAccess.Read, DelegationType.Read);
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         string moved = Path.Join(fx.Root, ServerFixture.NewName("export-moved"));
 
         await child.OkAsync($"rename {fx.ExportPath} {moved}");
@@ -238,7 +239,7 @@ public sealed class ExportMovedTests(LocalAccessServerFixture fx) : IClassFixtur
             Assert.Equal(NfsStat4.Stale, (await fx.Session.GetAttrAsync(escapedFile).Bounded()).Status);
 
             // A local open of the delegated file at its new path recalls.
-            var open = await child.StartAsync($"timedopen {Path.Join(moved, name)} w");
+            var open = await child.StartCommandAsync($"timedopen {Path.Join(moved, name)} w");
             Assert.Equal(held.Delegation.StateId, (await a.NextRecallAsync()).StateId);
             Assert.False(await Finishes(open, StillWaiting), "the local open for write did not wait for the recall");
             Assert.Equal(NfsStat4.Ok, await a.Session.DelegReturnAsync(held.FileHandle, held.Delegation.StateId).Bounded());

@@ -3,6 +3,7 @@ using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Tests.LocalAccess;
 using Leasehold.Nfs4.Client;
 using Leasehold.IntegrationTests.Delegations;
+using Leasehold.Testing;
 using Microsoft.Extensions.Logging;
 using static Leasehold.IntegrationTests.LocalAccess.LocalScene;
 
@@ -22,10 +23,10 @@ public sealed class SilentHolderLocalAccessTests(ShortLeaseLocalAccessFixture fx
         var (root, name, _, path, ino) = await NewFileAsync(fx, "silent");
         await using var a = await DelegationClient.ConnectAsync(fx);
         var held = await HoldAsync(a, root, name, ShareAccess.Read, DelegationType.Read);
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
 
         long start = Stopwatch.GetTimestamp();
-        var open = await child.StartAsync($"timedopen {path} w");
+        var open = await child.StartCommandAsync($"timedopen {path} w");
         Assert.Equal(held.Delegation.StateId, (await a.NextRecallAsync()).StateId);
         // The holder stays alive (its lease renewed) but never returns the delegation.
         while (!open.IsCompleted && Elapsed(start, Stopwatch.GetTimestamp()) < TimeSpan.FromSeconds(15))

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Leasehold.Export.Tests.LocalAccess;
 using Leasehold.IntegrationTests.Delegations;
 using Leasehold.Nfs4.Client;
+using Leasehold.Testing;
 using Xunit.Abstractions;
 using Microsoft.Extensions.Logging;
 using static Leasehold.IntegrationTests.LocalAccess.LocalScene;
@@ -60,20 +61,20 @@ public sealed class LocalAccessRaceTests(LocalAccessServerFixture fx, ITestOutpu
                 Assert.True(opened.Status is NfsStat4.Ok or NfsStat4.Delay, $"OPEN {name}: {opened.Status}");
             }
         })).ToList();
-        var probes = new List<LocalProbe>();
+        var probes = new List<ProbeProcess>();
         await using var __ = new AsyncCleanup(async () =>
         {
             foreach (var p in probes)
                 await p.DisposeAsync();
         });
         for (int i = 0; i < Children; i++)
-            probes.Add(await LocalProbe.StartAsync());
+            probes.Add(await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true));
         var local = probes.Select((probe, i) => Task.Run(async () =>
         {
             var waits = new List<TimeSpan>();
             foreach (string name in names.Skip(i * Files / Children).Concat(names.Take(i * Files / Children)))
             {
-                var reply = await (await probe.StartAsync($"timedopen {Path.Join(fx.PathOf(dir), name)} w")).WaitAsync(Waits.Timeout);
+                var reply = await (await probe.StartCommandAsync($"timedopen {Path.Join(fx.PathOf(dir), name)} w")).WaitAsync(Waits.Timeout);
                 Assert.True(reply.Ok, $"local open of {name}: {reply}");
                 var v = reply.Value.Split(' ');
                 waits.Add(Elapsed(long.Parse(v[1], System.Globalization.CultureInfo.InvariantCulture), long.Parse(v[2], System.Globalization.CultureInfo.InvariantCulture)));

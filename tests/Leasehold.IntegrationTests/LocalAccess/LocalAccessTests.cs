@@ -4,6 +4,7 @@ using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Tests.LocalAccess;
 using Leasehold.Nfs4.Client;
 using Leasehold.IntegrationTests.Delegations;
+using Leasehold.Testing;
 using static Leasehold.IntegrationTests.LocalAccess.LocalScene;
 
 namespace Leasehold.IntegrationTests.LocalAccess;
@@ -25,9 +26,9 @@ public sealed class LocalAccessTests(LocalAccessServerFixture fx) : IClassFixtur
         await using var a = await DelegationClient.ConnectAsync(fx);
         var held = await HoldAsync(a, root, name, ShareAccess.Read, DelegationType.Read);
         Assert.Equal(["ACTIVE READ"], KernelView.Leases(ino));
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
 
-        var open = await child.StartAsync($"timedopen {path} w");
+        var open = await child.StartCommandAsync($"timedopen {path} w");
         Assert.Equal(held.Delegation.StateId, (await a.NextRecallAsync()).StateId);
         Assert.False(await Finishes(open, StillWaiting), "the local open for write did not wait for the recall");
         Assert.Equal(["BREAKING UNLCK"], KernelView.Leases(ino));
@@ -50,9 +51,9 @@ public sealed class LocalAccessTests(LocalAccessServerFixture fx) : IClassFixtur
         var held = await HoldAsync(a, root, name, ShareAccess.Both, DelegationType.Write);
         Assert.Equal(["ACTIVE WRITE"], KernelView.Leases(ino));
         Assert.Equal(NfsStat4.Ok, (await a.Session.WriteAsync(held.FileHandle, held.Delegation.StateId, 0, ServerFixture.Bytes("HELLO"), StableHow.Unstable).Bounded()).Status);
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
 
-        var open = await child.StartAsync($"open {path} r");
+        var open = await child.StartCommandAsync($"open {path} r");
         Assert.Equal(held.Delegation.StateId, (await a.NextRecallAsync()).StateId);
         Assert.False(await Finishes(open, StillWaiting), "the local open for read did not wait for the write delegation's recall");
 
@@ -72,9 +73,9 @@ public sealed class LocalAccessTests(LocalAccessServerFixture fx) : IClassFixtur
         var (root, name, file, path, ino) = await NewFileAsync(fx, "lt");
         await using var a = await DelegationClient.ConnectAsync(fx);
         var held = await HoldAsync(a, root, name, ShareAccess.Read, DelegationType.Read);
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
 
-        var truncate = await child.StartAsync($"truncate {path} 0");
+        var truncate = await child.StartCommandAsync($"truncate {path} 0");
         Assert.Equal(held.Delegation.StateId, (await a.NextRecallAsync()).StateId);
         Assert.False(await Finishes(truncate, StillWaiting), "the local truncate did not wait for the recall");
         Assert.Equal(5, new FileInfo(path).Length); // the holder's view stands until it lets go
@@ -92,7 +93,7 @@ public sealed class LocalAccessTests(LocalAccessServerFixture fx) : IClassFixtur
         var (root, name, _, path, ino) = await NewFileAsync(fx, "nb");
         await using var a = await DelegationClient.ConnectAsync(fx);
         var held = await HoldAsync(a, root, name, ShareAccess.Read, DelegationType.Read);
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
 
         var refused = await child.SendAsync($"open {path} w nonblock");
         Assert.False(refused.Ok);
@@ -117,7 +118,7 @@ public sealed class LocalAccessTests(LocalAccessServerFixture fx) : IClassFixtur
         var (root, name, file, path, _) = await NewFileAsync(fx, operation);
         await using var a = await DelegationClient.ConnectAsync(fx);
         var held = await HoldAsync(a, root, name, ShareAccess.Read, DelegationType.Read);
-        await using var child = await LocalProbe.StartAsync();
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         string other = ServerFixture.NewName(operation);
         string command = operation switch
         {
@@ -129,7 +130,7 @@ public sealed class LocalAccessTests(LocalAccessServerFixture fx) : IClassFixtur
             _ => $"open {path} rtrunc",
         };
 
-        var done = await child.StartAsync(command);
+        var done = await child.StartCommandAsync(command);
         if (fx.LocalAccess == LocalAccessMechanism.Delegations)
         {
             // Linux 6.19 and later: a kernel delegation makes these wait for the recall too.

@@ -3,6 +3,7 @@ using System.Globalization;
 using Leasehold.Export.Tests.LocalAccess;
 using Leasehold.Nfs4.Client;
 using Leasehold.IntegrationTests.Delegations;
+using Leasehold.Testing;
 
 namespace Leasehold.IntegrationTests.LocalAccess;
 

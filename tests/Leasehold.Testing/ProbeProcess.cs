@@ -3,11 +3,12 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
+using Leasehold.Engine;
 
-namespace Leasehold.Engine.KernelTests;
+namespace Leasehold.Testing;
 
 /// <summary>A lease type as fcntl(2) names it: F_RDLCK, F_WRLCK, F_UNLCK.</summary>
-internal enum KernelLease
+public enum KernelLease
 {
     Read,
     Write,
@@ -15,7 +16,7 @@ internal enum KernelLease
 }
 
 /// <summary>One reply from the probe: <c>ok [VALUE]</c> or <c>err ERRNO NAME</c>.</summary>
-internal sealed record ProbeReply(bool Ok, string Value, int Errno)
+public sealed record ProbeReply(bool Ok, string Value, int Errno)
 {
     public const int EAGAIN = 11; // = EWOULDBLOCK on Linux
 
@@ -36,13 +37,16 @@ internal sealed record ProbeReply(bool Ok, string Value, int Errno)
 }
 
 /// <summary>
-/// One child process running Leasehold.KernelLeaseProbe: one kernel process, so its descriptors are open file
-/// descriptions of their own and its leases are signalled to it alone. Every wait on it is bounded.
+/// One child process running Leasehold.KernelLeaseProbe (the test project must reference it, so that its dll sits next
+/// to the tests'): one kernel process, so its descriptors are open file descriptions of their own, its leases are
+/// signalled to it alone, and fanotify sees it as a local process other than the server. Every wait on it is bounded.
+/// Protocol: a command a line on stdin; replies <c>ok [VALUE]</c> or <c>err ERRNO NAME</c>; unsolicited lines
+/// <c>event sigio</c> and <c>event done TAG REPLY</c>.
 /// </summary>
-internal sealed class ProbeProcess : IAsyncDisposable
+public sealed class ProbeProcess : IAsyncDisposable
 {
     /// <summary>How long any single reply may take. Generous: a cold `dotnet` start on a busy machine is slow.</summary>
-    public static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(15);
+    public static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(20);
 
     private readonly Process _process;
     private readonly Channel<string> _replies = Channel.CreateUnbounded<string>();
@@ -53,6 +57,9 @@ internal sealed class ProbeProcess : IAsyncDisposable
     private int _sigios;
     private TaskCompletionSource _sigioArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _nextTag;
+
+    /// <summary>Held shared while the probe lives, when asked for at start (see <see cref="LeaseBreakTimeLock"/>).</summary>
+    private IDisposable? _breakTimeLock;
 
     private ProbeProcess(string name, Process process)
     {
@@ -77,7 +84,28 @@ internal sealed class ProbeProcess : IAsyncDisposable
     /// <summary>SIGIOs the probe has reported so far: lease breaks the kernel signalled to it.</summary>
     public int Sigios => Volatile.Read(ref _sigios);
 
-    public static async Task<ProbeProcess> StartAsync(string name)
+    /// <summary>
+    /// Starts a probe and waits for its <c>ready PID</c>. With <paramref name="holdLeaseBreakTimeShared"/> the probe
+    /// holds <see cref="LeaseBreakTimeLock"/> shared until disposed: for tests whose probe waits in the kernel for a
+    /// lease break and so depends on /proc/sys/fs/lease-break-time, which kernel tests change (holding it exclusively).
+    /// </summary>
+    public static async Task<ProbeProcess> StartAsync(string name = "probe", bool holdLeaseBreakTimeShared = false)
+    {
+        var held = holdLeaseBreakTimeShared ? await LeaseBreakTimeLock.SharedAsync().ConfigureAwait(false) : null;
+        try
+        {
+            var probe = await StartProcessAsync(name).ConfigureAwait(false);
+            probe._breakTimeLock = held;
+            return probe;
+        }
+        catch
+        {
+            held?.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<ProbeProcess> StartProcessAsync(string name)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Leasehold.KernelLeaseProbe.dll");
         var start = new ProcessStartInfo("dotnet")
@@ -90,16 +118,19 @@ internal sealed class ProbeProcess : IAsyncDisposable
         start.ArgumentList.Add(dll);
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the lease probe.");
         var probe = new ProbeProcess(name, process);
-        string ready = await probe.NextReplyLineAsync();
+        string ready = await probe.NextReplyLineAsync().ConfigureAwait(false);
         if (!ready.StartsWith("ready ", StringComparison.Ordinal))
+        {
+            await probe.DisposeAsync().ConfigureAwait(false);
             throw new InvalidOperationException($"{name}: expected 'ready PID', got '{ready}'.");
+        }
         probe.Pid = int.Parse(ready[6..], CultureInfo.InvariantCulture);
         return probe;
     }
 
     private async Task ReadLoopAsync()
     {
-        while (await _process.StandardOutput.ReadLineAsync() is { } line)
+        while (await _process.StandardOutput.ReadLineAsync().ConfigureAwait(false) is { } line)
         {
             if (line == "event sigio")
             {
@@ -112,7 +143,7 @@ internal sealed class ProbeProcess : IAsyncDisposable
                 if (_pending.TryRemove(parts[2], out var done))
                     done.TrySetResult(ProbeReply.Parse(parts[3]));
             }
-            else
+            else if (!line.StartsWith("event ", StringComparison.Ordinal))
             {
                 _replies.Writer.TryWrite(line);
             }
@@ -135,7 +166,7 @@ internal sealed class ProbeProcess : IAsyncDisposable
     {
         try
         {
-            return await _replies.Reader.ReadAsync().AsTask().WaitAsync(ReplyTimeout);
+            return await _replies.Reader.ReadAsync().AsTask().WaitAsync(ReplyTimeout).ConfigureAwait(false);
         }
         catch (ChannelClosedException)
         {
@@ -150,12 +181,12 @@ internal sealed class ProbeProcess : IAsyncDisposable
     /// <summary>Sends one command and returns its reply. Commands that may block in the kernel go through <see cref="StartCommandAsync"/>.</summary>
     public async Task<ProbeReply> SendAsync(string command)
     {
-        await _oneCommandAtATime.WaitAsync(ReplyTimeout);
+        await _oneCommandAtATime.WaitAsync(ReplyTimeout).ConfigureAwait(false);
         try
         {
-            await _process.StandardInput.WriteLineAsync(command);
-            await _process.StandardInput.FlushAsync();
-            return ProbeReply.Parse(await NextReplyLineAsync());
+            await _process.StandardInput.WriteLineAsync(command).ConfigureAwait(false);
+            await _process.StandardInput.FlushAsync().ConfigureAwait(false);
+            return ProbeReply.Parse(await NextReplyLineAsync().ConfigureAwait(false));
         }
         finally
         {
@@ -172,9 +203,17 @@ internal sealed class ProbeProcess : IAsyncDisposable
         string tag = $"t{Interlocked.Increment(ref _nextTag)}";
         var done = new TaskCompletionSource<ProbeReply>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[tag] = done;
-        var accepted = await SendAsync($"async {tag} {command}");
-        Assert.True(accepted.Ok, $"{Name}: async {command} -> {accepted}");
+        var accepted = await SendAsync($"async {tag} {command}").ConfigureAwait(false);
+        if (!accepted.Ok)
+            throw new InvalidOperationException($"{Name}: async {command} -> {accepted}");
         return done.Task;
+    }
+
+    /// <summary>A command that must succeed at once; returns its value (InvalidOperationException otherwise).</summary>
+    public async Task<string> OkAsync(string command)
+    {
+        var reply = await SendAsync(command).ConfigureAwait(false);
+        return reply.Ok ? reply.Value : throw new InvalidOperationException($"{Name}: {command} -> {reply}");
     }
 
     public static string Access(OpenAccess access) => access switch
@@ -194,9 +233,8 @@ internal sealed class ProbeProcess : IAsyncDisposable
     /// <summary>open(2) that must succeed without waiting (nothing conflicts); returns the descriptor.</summary>
     public async Task<int> OpenAsync(string path, OpenAccess access)
     {
-        var reply = await SendAsync($"open {path} {Access(access)} nonblock");
-        Assert.True(reply.Ok, $"{Name}: open {path} {access} -> {reply}");
-        return int.Parse(reply.Value, CultureInfo.InvariantCulture);
+        string fd = await OkAsync($"open {path} {Access(access)} nonblock").ConfigureAwait(false);
+        return int.Parse(fd, CultureInfo.InvariantCulture);
     }
 
     /// <summary>open(2) with O_NONBLOCK: a conflicting lease makes it fail with EAGAIN after starting the break.</summary>
@@ -210,22 +248,16 @@ internal sealed class ProbeProcess : IAsyncDisposable
     /// <summary>fcntl(F_GETLEASE): the lease held or, while a break is pending, the type the holder must go to.</summary>
     public async Task<KernelLease> GetLeaseAsync(int fd)
     {
-        var reply = await SendAsync($"getlease {fd}");
-        Assert.True(reply.Ok, $"{Name}: getlease {fd} -> {reply}");
-        return reply.Value switch
+        return await OkAsync($"getlease {fd}").ConfigureAwait(false) switch
         {
             "rd" => KernelLease.Read,
             "wr" => KernelLease.Write,
             "un" => KernelLease.Unlock,
-            _ => throw new InvalidOperationException($"{Name}: F_GETLEASE gave {reply.Value}."),
+            var other => throw new InvalidOperationException($"{Name}: F_GETLEASE gave {other}."),
         };
     }
 
-    public async Task CloseAsync(int fd)
-    {
-        var reply = await SendAsync($"close {fd}");
-        Assert.True(reply.Ok, $"{Name}: close {fd} -> {reply}");
-    }
+    public Task CloseAsync(int fd) => OkAsync($"close {fd}");
 
     /// <summary>Waits until the probe has reported at least <paramref name="count"/> SIGIOs in all; false if the time ran out.</summary>
     public async Task<bool> WaitForSigiosAsync(int count, TimeSpan timeout)
@@ -240,8 +272,19 @@ internal sealed class ProbeProcess : IAsyncDisposable
             var left = timeout - TimeProvider.System.GetElapsedTime(start);
             if (left <= TimeSpan.Zero)
                 return false;
-            await Task.WhenAny(arrived, Task.Delay(left));
+            await Task.WhenAny(arrived, Task.Delay(left)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Kills the child with SIGKILL now, even while a command of it waits in the kernel, and waits until it has exited;
+    /// its pending <see cref="StartCommandAsync"/> tasks then fail with InvalidOperationException.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(); // SIGKILL on Unix: no handler of the child runs
+        await _process.WaitForExitAsync().WaitAsync(ReplyTimeout).ConfigureAwait(false);
+        await _reader.WaitAsync(ReplyTimeout).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -250,8 +293,8 @@ internal sealed class ProbeProcess : IAsyncDisposable
         {
             if (!_process.HasExited)
                 _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().WaitAsync(ReplyTimeout);
-            await _reader.WaitAsync(ReplyTimeout);
+            await _process.WaitForExitAsync().WaitAsync(ReplyTimeout).ConfigureAwait(false);
+            await _reader.WaitAsync(ReplyTimeout).ConfigureAwait(false);
         }
         catch (InvalidOperationException)
         {
@@ -261,6 +304,7 @@ internal sealed class ProbeProcess : IAsyncDisposable
         {
             _process.Dispose();
             _oneCommandAtATime.Dispose();
+            _breakTimeLock?.Dispose();
         }
     }
 

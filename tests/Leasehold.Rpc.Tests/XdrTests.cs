@@ -26,6 +26,23 @@ public sealed class XdrTests
     }
 
     [Fact]
+    public void Opaque_from_memory_is_a_slice_of_that_memory_and_checked_like_any_opaque()
+    {
+        byte[] record = [0, 0, 0, 7, 0, 0, 0, 3, 9, 8, 7, 0, 0, 0, 0, 1];
+        var r = new XdrReader(record.AsMemory());
+        Assert.Equal(7u, r.ReadUInt32());
+        var data = r.ReadOpaqueMemory(16);
+        Assert.Equal(1u, r.ReadUInt32()); // past the padding
+        Assert.Equal([9, 8, 7], data.ToArray());
+        record[8] = 42;
+        Assert.Equal(42, data.Span[0]); // no copy
+
+        Assert.Throws<XdrException>(() => new XdrReader(record.AsMemory(4)).ReadOpaqueMemory(2)); // over its limit
+        Assert.Throws<XdrException>(() => new XdrReader(record.AsMemory(4, 6)).ReadOpaqueMemory(16)); // padding missing
+        Assert.Throws<InvalidOperationException>(() => new XdrReader(record.AsSpan(4)).ReadOpaqueMemory(16)); // a span reader has no memory
+    }
+
+    [Fact]
     public void Truncated_item_is_malformed()
     {
         var ex = Assert.Throws<XdrException>(() => new XdrReader([0, 0, 0]).ReadUInt32());

@@ -245,7 +245,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         int statusAt = w.ReserveUInt32();
         int bodyAt = w.Position;
         OpResult<TResult> result;
-        if (!TryDecode<TOp, TArgs, TResult>(args.Span, ref position, out var decoded))
+        if (!TryDecode<TOp, TArgs, TResult>(args, ref position, out var decoded))
         {
             Log.BadXdr(server.Logger, TOp.Opcode.ToString(), ctx.Call.Connection.Id);
             result = NfsStat4.BadXdr;
@@ -273,7 +273,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         return (result.Status, position);
     }
 
-    private static bool TryDecode<TOp, TArgs, TResult>(ReadOnlySpan<byte> args, ref int position, out TArgs decoded)
+    private static bool TryDecode<TOp, TArgs, TResult>(ReadOnlyMemory<byte> args, ref int position, out TArgs decoded)
         where TOp : INfsOp<TArgs, TResult>
     {
         var r = new XdrReader(args[position..]);

@@ -13,6 +13,16 @@ public ref struct XdrReader(ReadOnlySpan<byte> data)
 {
     private ReadOnlySpan<byte> _rest = data;
     private readonly int _length = data.Length;
+    private readonly ReadOnlyMemory<byte> _memory;
+    private readonly bool _hasMemory;
+
+    /// <summary>A reader over memory: <see cref="ReadOpaqueMemory"/> can then hand out slices that outlive the reader.</summary>
+    public XdrReader(ReadOnlyMemory<byte> data)
+        : this(data.Span)
+    {
+        _memory = data;
+        _hasMemory = true;
+    }
 
     public readonly int Remaining => _rest.Length;
 
@@ -73,6 +83,23 @@ public ref struct XdrReader(ReadOnlySpan<byte> data)
         if (length > (uint)max)
             XdrException.ThrowTooLong(length, max);
         return ReadFixedOpaque((int)length);
+    }
+
+    /// <summary>
+    /// Variable-length opaque data (§4.10) of at most <paramref name="max"/> bytes, as a slice of the memory the reader
+    /// was made over (no copy; valid as long as that memory is). Only for a reader made over memory:
+    /// <see cref="InvalidOperationException"/> otherwise.
+    /// </summary>
+    public ReadOnlyMemory<byte> ReadOpaqueMemory(int max)
+    {
+        if (!_hasMemory)
+            throw new InvalidOperationException("This XdrReader reads a span: ReadOpaqueMemory needs one made over memory.");
+        uint length = ReadUInt32();
+        if (length > (uint)max)
+            XdrException.ThrowTooLong(length, max);
+        int start = Position;
+        ReadFixedOpaque((int)length);
+        return _memory.Slice(start, (int)length);
     }
 
     /// <summary>A string (§4.11) of at most <paramref name="max"/> bytes, decoded as UTF-8 (RFC 8881 §1.6: UTF-8 on the wire).</summary>

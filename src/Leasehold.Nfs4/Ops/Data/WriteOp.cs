@@ -23,8 +23,8 @@ internal sealed class WriteOp : INfsOp<WriteArgs, (int Count, WriteStability Com
         uint stable = r.ReadUInt32();
         if (stable > 2)
             XdrException.Throw($"stable_how {stable}");
-        // The data is copied out of the record: the record's buffer goes back to the pool once decoding moves on.
-        var data = r.ReadOpaque(int.MaxValue).ToArray();
+        // A slice of the call's record, not a copy: the record stays valid until the compound's reply is made (RpcCall).
+        var data = r.ReadOpaqueMemory(int.MaxValue);
         return new WriteArgs(id, offset, (WriteStability)stable, data);
     }
 

@@ -473,18 +473,28 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
                 // Write the replies that are ready, then flush once: one syscall for a burst of small replies. Their
                 // slots and accounting are given back only once the flush is done, so unwritten replies stay bounded.
                 int bytes = 0;
+                bool completed = false;
                 while (bytes < MaxBurstBytes && replies.TryRead(out var item))
                 {
                     burst.Add(item);
-                    output.Write(item.Buffer.WrittenSpan);
                     bytes += item.Buffer.Position;
+                    if (item.Buffer.Position <= OutputSegmentBytes)
+                    {
+                        output.Write(item.Buffer.WrittenSpan);
+                        continue;
+                    }
+                    // A large record (a big READ reply) goes to the socket from its own buffer in one write, after what is
+                    // buffered before it: copied into the pipe it would cost a copy and a send call per 64 KiB segment.
+                    completed |= (await output.FlushAsync(Closed).ConfigureAwait(false)).IsCompleted;
+                    await _stream.WriteAsync(item.Buffer.WrittenMemory, Closed).ConfigureAwait(false);
                 }
                 var flushed = await output.FlushAsync(Closed).ConfigureAwait(false);
+                completed |= flushed.IsCompleted;
                 Touch();
                 foreach (var written in burst)
                     Written(written);
                 burst.Clear();
-                if (flushed.IsCompleted)
+                if (completed)
                     break;
             }
         }

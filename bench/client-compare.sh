@@ -8,7 +8,8 @@
 #
 # Environment: FILES (4000) files of 100 B to 16 KiB (fixed seed) in directories of 100; ROUNDS; NO_BUILD=1;
 # LINUX_CLIENT (../shared/linux-client relative to the repository); STATE_DIR (default /tmp/leasehold-client-compare).
-# Prints every RESULT and OPS line per server and round, then a table of medians. Needs root (qemu, Ganesha).
+# Prints every RESULT and OPS line ("SERVER ROUND WORKLOAD RESULT|OPS ...") per server and round, then a table of
+# medians per workload step. Needs root (qemu, Ganesha).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,18 +71,18 @@ for round in $(seq 1 "$rounds"); do
             echo "## round $round, $server, $workload" | tee -a "$out"
             NET_MODE=nat TIMEOUT=1800 SHARE_DIR=$state/share "$client/run-guest.sh" $port $path "@$script" \
                 > "$state/last-guest.log" 2>&1 || echo "guest exit $?" | tee -a "$out"
-            grep -E '^(RESULT|OPS) ' "$state/last-guest.log" | sed "s/^/$server $round /" | tee -a "$out" || true
+            grep -E '^(RESULT|OPS) ' "$state/last-guest.log" | sed "s/^/$server $round $workload /" | tee -a "$out" || true
             # basic.sh prints its whole run's operations as "  OP  ops=N"
             grep -E '^ +[A-Z_]+:? +ops=[0-9]+' "$state/last-guest.log" |
-                awk -v p="$server $round OPS $workload" '{sub(":", "", $1); sub("ops=", "", $2); print p, $1 "=" $2}' | tee -a "$out" || true
+                awk -v p="$server $round $workload OPS total" '{sub(":", "", $1); sub("ops=", "", $2); print p, $1 "=" $2}' | tee -a "$out" || true
         done
     done
 done
 
 echo
-echo "| step | leasehold (median s) | ganesha (median s) | leasehold / ganesha |" | tee -a "$out"
+echo "| workload step | leasehold (median s) | ganesha (median s) | leasehold / ganesha |" | tee -a "$out"
 echo "|---|---|---|---|" | tee -a "$out"
-awk '$3=="RESULT" { split($4, kv, "="); if (kv[1] ~ /_s$/) { v[kv[1] "," $1] = v[kv[1] "," $1] " " kv[2]; steps[kv[1]] = 1 } }
+awk '$4=="RESULT" { split($5, kv, "="); if (kv[1] ~ /_s$/) { k = $3 " " kv[1]; v[k "," $1] = v[k "," $1] " " kv[2]; steps[k] = 1 } }
      function median(list,   a, n, i, j, t) { n = split(list, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
                                           return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
      END { for (s in steps) { l = median(v[s ",leasehold"]); g = median(v[s ",ganesha"]); printf "| %s | %.2f | %.2f | %.2f |\n", s, l, g, (g > 0 ? l / g : 0) } }' "$out" | sort | tee -a "$out"

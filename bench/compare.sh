@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The performance comparison with NFS-Ganesha, as docs/loadgen.md reports it: one command.
 #
-#   bash bench/compare.sh                 all conditions, workloads and session counts (about 25 minutes)
+#   bash bench/compare.sh                 all conditions, workloads and session counts
 #
 # Builds Leasehold and the load generator in Release, starts Leasehold (127.0.0.1:20492, its defaults; as root it
 # guards delegations with kernel leases) and NFS-Ganesha (bench/ganesha.sh, 127.0.0.1:20490), and runs the load
 # generator against both, alternating (`--targets`), for every combination of:
 #   CONDITIONS  "idle busy"       busy: `stress-ng --cpu 1` keeps one core busy for the whole stretch
-#   WORKLOADS   "meta read"       see docs/loadgen.md for what one op is
-#   SESSIONS    "1 8 64"
-# with ROUNDS (3) rounds each of WARMUP (3s) + DURATION (10s). The load generator is given both servers' process
+#   WORKLOADS   "meta read seqread seqwrite"   see docs/loadgen.md for what one op is
+#   SESSIONS    "1 8 64"          for meta and read
+#   SEQ_SESSIONS "1 4"            for seqread and seqwrite (a 256 MiB file per session, 1 MiB per op)
+# with ROUNDS (3) rounds each of WARMUP (3s) + DURATION (10s), about 35 minutes in all. The load generator is given both servers' process
 # ids, so the tables carry each server's CPU time per COMPOUND. Environment variables override the lists above;
 # LEASEHOLD_ONLY=1 leaves Ganesha out; NO_BUILD=1 skips the builds; BASELINE=DIR adds a second Leasehold built from
 # DIR (another checkout) at :20493 as "baseline", to measure a change. Results: stdout and STATE_DIR/compare-*.txt,
@@ -19,8 +20,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 state=${LEASEHOLD_BENCH_DIR:-/tmp/leasehold-compare}
 conditions=${CONDITIONS:-idle busy}
-workloads=${WORKLOADS:-meta read}
+workloads=${WORKLOADS:-meta read seqread seqwrite}
 sessions=${SESSIONS:-1 8 64}
+seq_sessions=${SEQ_SESSIONS:-1 4}
 rounds=${ROUNDS:-3}
 warmup=${WARMUP:-3s}
 duration=${DURATION:-10s}
@@ -90,7 +92,9 @@ for condition in $conditions; do
         stress=$!
     fi
     for workload in $workloads; do
-        for n in $sessions; do
+        counts=$sessions
+        [[ $workload != seq* ]] || counts=$seq_sessions
+        for n in $counts; do
             echo | tee -a "$out"
             echo "## $condition, $workload, $n sessions" | tee -a "$out"
             "${loadgen[@]}" --workload "$workload" --sessions "$n" --rounds "$rounds" --warmup "$warmup" \

@@ -179,6 +179,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
     internal int PinnedCount => _pins.Count;
 
+    /// <summary>Whether the cache of verified handles holds <paramref name="handle"/> (fresh or not), for tests.</summary>
+    internal bool IsCached(FileHandle handle) => _resolved.ContainsKey(handle);
+
     public FsResult<FilePin> Pin(FileHandle handle)
     {
         FsStatus status = Resolve(handle, out SafeFd fd, out _);

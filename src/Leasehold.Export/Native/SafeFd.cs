@@ -39,7 +39,9 @@ internal sealed class SafeFd : SafeHandle
 
     /// <summary>
     /// A SafeFd for <paramref name="lender"/>'s descriptor that keeps it open until disposed, without a dup(2) or a
-    /// close(2); null when the lender is already disposed (or invalid). The caller owns (disposes) the borrow.
+    /// close(2); null when the lender's descriptor is closed already (or invalid). A lender that was disposed while
+    /// borrowed still lends until its last borrow goes: its descriptor is open, and still names the same file. The
+    /// caller owns (disposes) the borrow.
     /// </summary>
     public static SafeFd? TryBorrow(SafeFd lender)
     {

@@ -89,6 +89,25 @@ public sealed class CacheTests(ExportFixture fixture) : IClassFixture<ExportFixt
     }
 
     [Fact]
+    public async Task A_file_a_local_process_removed_while_it_was_open_is_freed_when_its_last_pin_goes()
+    {
+        using var tree = fixture.OpenTree();
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        FileHandle file = await tree.CreateFileAsync(dir, "local");
+        var pin = tree.Pin(file).Value;
+        Assert.True(tree.IsCached(file));
+
+        File.Delete(Path.Join(path, "local")); // nothing of the export hears of it, and nothing touches the handle before CLOSE
+        Assert.True(DescriptorsOn(Path.Join(path, "local")) > 0);
+
+        pin.Dispose();
+        // The last pin found the cached descriptor's link count 0: the cache entry went with it, so the inode is free.
+        Assert.False(tree.IsCached(file));
+        Assert.Equal(0, DescriptorsOn(Path.Join(path, "local")));
+        Assert.Equal(FsStatus.Stale, tree.GetAttributes(file).Status);
+    }
+
+    [Fact]
     public async Task A_pin_keeps_an_unlinked_file_after_the_cache_entry_it_borrowed_from_is_dropped()
     {
         using var tree = fixture.OpenTree();

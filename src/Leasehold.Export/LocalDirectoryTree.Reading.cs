@@ -289,7 +289,15 @@ public sealed partial class LocalDirectoryTree
     {
         if (Volatile.Read(ref entry.Reader) is { } cached)
             return cached;
-        SafeFd keep = Reopen(entry.Fd, LibC.O_RDONLY);
+        // Through a borrow: the reopen names the descriptor by number (/proc/self/fd/N), which must stay this file's
+        // even if the entry is dropped (and its descriptor disposed) meanwhile.
+        SafeFd keep;
+        using (SafeFd? path = SafeFd.TryBorrow(entry.Fd))
+        {
+            if (path is null)
+                return null;
+            keep = Reopen(path, LibC.O_RDONLY);
+        }
         if (keep.IsInvalid)
         {
             keep.Dispose();

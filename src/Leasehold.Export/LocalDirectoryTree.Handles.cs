@@ -54,10 +54,10 @@ public sealed partial class LocalDirectoryTree
         return true;
     }
 
-    /// <summary>Resolves a handle to a linked file inside the export (the cache first, then open_by_handle_at).</summary>
     /// <summary>The check time of a file not known to be inside the export (reached through its pin alone): nothing found from it is cached.</summary>
     private const long NeverChecked = long.MinValue;
 
+    /// <summary>Resolves a handle to a linked file inside the export (the cache first, then open_by_handle_at).</summary>
     private unsafe FsStatus ResolveLinked(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt)
     {
         fd = null!;
@@ -317,8 +317,9 @@ public sealed partial class LocalDirectoryTree
 
     /// <summary>
     /// The handle of the entry <paramref name="name"/> in <paramref name="dir"/> (one component, checked by the caller),
-    /// without opening it: flags 0, so a symlink is not followed (nor an automount point triggered: the kernel does so for
-    /// the last component only when it follows it), as with an O_PATH | O_NOFOLLOW open.
+    /// without opening it: flags 0, so a symlink is returned, not followed, as with an O_PATH | O_NOFOLLOW open; a mount
+    /// point gives the mounted root's handle on another mount (CrossDevice, as <see cref="MakeHandle"/>); an automount
+    /// point is not triggered (as by stat(2)).
     /// </summary>
     private unsafe FsResult<FileHandle> MakeHandleAt(SafeFd dir, in FileName name)
     {

@@ -42,7 +42,7 @@ public sealed partial class LocalDirectoryTree
     {
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
-        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat, out long checkedAt);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
@@ -53,7 +53,7 @@ public sealed partial class LocalDirectoryTree
                 return FsStatus.AccessDenied;
 
             // An existing file is opened, not created, unless the create is exclusive: no change, so no gate.
-            FsResult<FileHandle> existing = OpenExisting(dir, name, exclusive);
+            FsResult<FileHandle> existing = OpenExisting(dir, name, exclusive, checkedAt);
             if (existing.Status != FsStatus.NotFound)
                 return existing.IsOk ? (existing.Value, false) : existing.Status;
 
@@ -68,19 +68,29 @@ public sealed partial class LocalDirectoryTree
                 int errno = LibC.LastErrno;
                 if (errno == Errno.EEXIST && !exclusive) // lost a race with another creator: open theirs
                 {
-                    existing = OpenExisting(dir, name, exclusive: false);
+                    existing = OpenExisting(dir, name, exclusive: false, checkedAt);
                     return existing.IsOk ? (existing.Value, false) : existing.Status;
                 }
                 return Fail(nameof(LibC.openat), errno);
             }
             FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode);
+            if (handle.IsOk)
+            {
+                // created is O_RDONLY (O_CREAT cannot make an O_PATH descriptor), which must not stay open (a local
+                // process's write lease would be refused beside it): cache an O_PATH reopen of the same inode instead.
+                SafeFd path = LibC.openat(LibC.AT_FDCWD, created.ProcPath, LibC.O_PATH | LibC.O_CLOEXEC, 0);
+                if (path.IsInvalid)
+                    path.Dispose();
+                else
+                    RememberOpened(handle.Value, path, checkedAt);
+            }
             return handle.IsOk ? (handle.Value, true) : handle.Status;
         }
     }
 
     public async ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, FileName name, uint mode, ChangeContext context, CancellationToken cancellationToken)
     {
-        FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat);
+        FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat, out long checkedAt);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
@@ -93,7 +103,7 @@ public sealed partial class LocalDirectoryTree
             using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
             if (created.IsInvalid)
                 return Fail(nameof(LibC.openat));
-            return FinishCreate(dir, name, created, caller, dirStat, mode);
+            return RememberCreated(FinishCreate(dir, name, created, caller, dirStat, mode), created, checkedAt);
         }
     }
 
@@ -101,7 +111,7 @@ public sealed partial class LocalDirectoryTree
     {
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
-        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat, out long checkedAt);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
@@ -121,7 +131,7 @@ public sealed partial class LocalDirectoryTree
             using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
             if (created.IsInvalid)
                 return Fail(nameof(LibC.openat));
-            return FinishCreate(dir, name, created, caller, dirStat, mode: null);
+            return RememberCreated(FinishCreate(dir, name, created, caller, dirStat, mode: null), created, checkedAt);
         }
     }
 
@@ -139,7 +149,7 @@ public sealed partial class LocalDirectoryTree
         };
         if (format == 0)
             return FsStatus.Invalid;
-        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat, out long checkedAt);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
@@ -158,7 +168,7 @@ public sealed partial class LocalDirectoryTree
             using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
             if (created.IsInvalid)
                 return Fail(nameof(LibC.openat));
-            return FinishCreate(dir, name, created, caller, dirStat, mode: mode & 0xFFF);
+            return RememberCreated(FinishCreate(dir, name, created, caller, dirStat, mode: mode & 0xFFF), created, checkedAt);
         }
     }
 
@@ -168,8 +178,8 @@ public sealed partial class LocalDirectoryTree
             return FsStatus.ReadOnly;
         // Only a file with a name in the export gains another: one reached through its pin alone (unlinked, or its names
         // left the export) is NotFound, as link(2) refuses a file with no links (ENOENT).
-        FsStatus status = ResolveLinked(file, out SafeFd source, out Statx sourceStat);
-        if (status == FsStatus.Stale && _pins.Duplicate(file) is { } pinned)
+        FsStatus status = ResolveLinked(file, out SafeFd source, out Statx sourceStat, out _);
+        if (status == FsStatus.Stale && _pins.Borrow(file) is { } pinned)
         {
             pinned.Dispose();
             return FsStatus.NotFound;
@@ -203,7 +213,7 @@ public sealed partial class LocalDirectoryTree
 
     public async ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, FileName name, ChangeContext context, CancellationToken cancellationToken)
     {
-        FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat);
+        FsStatus status = PrepareNewEntry(caller, directory, name, out SafeFd dir, out Statx dirStat, out _);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
@@ -218,6 +228,7 @@ public sealed partial class LocalDirectoryTree
             using var suspension = SuspendFor(victim.Ino, ChangeKind.Unlink);
             if (LibC.unlinkat(dir, name, victim.IsDirectory ? LibC.AT_REMOVEDIR : 0) != 0)
                 return Fail(nameof(LibC.unlinkat));
+            ForgetUnlinked(victim.Ino);
             return FsStatus.Ok;
         }
     }
@@ -274,6 +285,8 @@ public sealed partial class LocalDirectoryTree
                 using var replacing = replaces ? SuspendFor(target.Ino, ChangeKind.Unlink) : default;
                 if (LibC.renameat(from, fromName, to, toName) != 0)
                     return Fail(nameof(LibC.renameat));
+                if (replaces)
+                    ForgetUnlinked(target.Ino);
                 return FsStatus.Ok;
             }
         }
@@ -309,7 +322,8 @@ public sealed partial class LocalDirectoryTree
 
 
 
-    private FsResult<FileHandle> OpenExisting(SafeFd dir, FileName name, bool exclusive)
+    /// <summary>An existing regular file's handle, for a non-exclusive create; its descriptor is cached (<see cref="RememberOpened"/>).</summary>
+    private FsResult<FileHandle> OpenExisting(SafeFd dir, FileName name, bool exclusive, long checkedAt)
     {
         if (StatAt(dir, name, out Statx existing) != 0)
             return Fail(nameof(LibC.statx));
@@ -320,7 +334,19 @@ public sealed partial class LocalDirectoryTree
         using SafeFd fd = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
         if (fd.IsInvalid)
             return Fail(nameof(LibC.openat));
-        return MakeHandle(fd);
+        return RememberCreated(MakeHandle(fd), fd, checkedAt);
+    }
+
+    /// <summary>
+    /// Caches a borrow of <paramref name="created"/>, an O_PATH descriptor opened by name in a verified directory, as the
+    /// verified descriptor of the handle made from it (<see cref="RememberOpened"/>), so the GETATTR that follows a
+    /// create is a cache hit. The caller still disposes <paramref name="created"/>; the borrow keeps it open.
+    /// </summary>
+    private FsResult<FileHandle> RememberCreated(FsResult<FileHandle> handle, SafeFd created, long checkedAt)
+    {
+        if (handle.IsOk && SafeFd.TryBorrow(created) is { } borrowed)
+            RememberOpened(handle.Value, borrowed, checkedAt);
+        return handle;
     }
 
     /// <summary>
@@ -458,15 +484,17 @@ public sealed partial class LocalDirectoryTree
 
     /// <summary>
     /// What every new directory entry needs first: a writable export, the directory resolved, a valid name, and write
-    /// and search permission on the directory. On success the caller owns (and disposes) <paramref name="dir"/>.
+    /// and search permission on the directory. On success the caller owns (and disposes) <paramref name="dir"/>;
+    /// <paramref name="checkedAt"/> is when the directory was last found inside the export.
     /// </summary>
-    private FsStatus PrepareNewEntry(Caller caller, FileHandle directory, FileName name, out SafeFd dir, out Statx dirStat)
+    private FsStatus PrepareNewEntry(Caller caller, FileHandle directory, FileName name, out SafeFd dir, out Statx dirStat, out long checkedAt)
     {
         dir = null!;
         dirStat = default;
+        checkedAt = NeverChecked;
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
-        FsStatus status = ResolveDirectory(directory, forLookup: false, out dir, out dirStat);
+        FsStatus status = ResolveDirectory(directory, forLookup: false, out dir, out dirStat, out checkedAt);
         if (status != FsStatus.Ok)
             return status;
         if ((status = Names.Check(name)) == FsStatus.Ok && !ModeBits.Allows(caller, dirStat, ModeBits.Write | ModeBits.Execute))

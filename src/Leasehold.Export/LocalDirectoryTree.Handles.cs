@@ -13,13 +13,23 @@ public sealed partial class LocalDirectoryTree
     /// <summary>
     /// Opens (O_PATH) the file a handle names and stats it. BadHandle if this export did not sign it; Stale if the file
     /// is gone or has left the export, unless it is pinned and unlinked (<see cref="ResolvePinned"/>). On Ok the caller
-    /// owns <paramref name="fd"/>.
+    /// owns <paramref name="fd"/> and disposes it; it is usually a borrow of a cached descriptor (<see cref="SafeFd.TryBorrow"/>),
+    /// so it must not be used to change the open file description (O_PATH descriptors have nothing to change).
     /// </summary>
-    private FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st)
+    private FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st) => Resolve(handle, out fd, out st, out _);
+
+    /// <summary>
+    /// <see cref="Resolve(FileHandle, out SafeFd, out Statx)"/>, and when the file was last found inside the export
+    /// (a <see cref="Time"/> timestamp; <see cref="NeverChecked"/> for a file reached through its pin alone, never a directory).
+    /// </summary>
+    private FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt)
     {
-        FsStatus status = ResolveLinked(handle, out fd, out st);
+        FsStatus status = ResolveLinked(handle, out fd, out st, out checkedAt);
         if (status == FsStatus.Stale && ResolvePinned(handle, out fd, out st))
+        {
+            checkedAt = NeverChecked;
             return FsStatus.Ok;
+        }
         return status;
     }
 
@@ -33,7 +43,7 @@ public sealed partial class LocalDirectoryTree
     {
         fd = null!;
         st = default;
-        if (_pins.Duplicate(handle) is not { } copy)
+        if (_pins.Borrow(handle) is not { } copy)
             return false;
         if (Stat(copy, out st) != 0)
         {
@@ -44,12 +54,15 @@ public sealed partial class LocalDirectoryTree
         return true;
     }
 
+    /// <summary>The check time of a file not known to be inside the export (reached through its pin alone): nothing found from it is cached.</summary>
+    private const long NeverChecked = long.MinValue;
+
     /// <summary>Resolves a handle to a linked file inside the export (the cache first, then open_by_handle_at).</summary>
-    private unsafe FsStatus ResolveLinked(FileHandle handle, out SafeFd fd, out Statx st)
+    private unsafe FsStatus ResolveLinked(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt)
     {
         fd = null!;
         st = default;
-        if (TryResolveCached(handle, out fd, out st, out FsStatus cachedStatus))
+        if (TryResolveCached(handle, out fd, out st, out checkedAt, out FsStatus cachedStatus))
             return cachedStatus;
         ReadOnlySpan<byte> bytes = handle.Span;
         if (!_signer.TryVerify(bytes, out int type, out Range range))
@@ -83,34 +96,36 @@ public sealed partial class LocalDirectoryTree
             opened.Dispose();
             return FsStatus.Stale; // deleted (but still open somewhere), or moved out of the export
         }
-        Remember(handle, opened, st.Ino);
-        fd = opened;
+        checkedAt = Time.GetTimestamp();
+        // The cache keeps the descriptor; the caller borrows it (no dup, no close), unless another thread cached it first.
+        SafeFd borrowed = SafeFd.TryBorrow(opened)!; // just opened: neither disposed nor invalid
+        if (TryRemember(handle, opened, st.Ino, checkedAt))
+        {
+            fd = borrowed;
+        }
+        else
+        {
+            borrowed.Dispose();
+            fd = opened;
+        }
         return FsStatus.Ok;
     }
 
     /// <summary>Resolves from the cache of verified handles. False when the handle is not cached (or due for a re-check).</summary>
-    private bool TryResolveCached(FileHandle handle, out SafeFd fd, out Statx st, out FsStatus status)
+    /// <remarks>
+    /// A hit lends the cached descriptor (<see cref="SafeFd.TryBorrow"/>): no dup and no close, and the borrow keeps the
+    /// descriptor (and so the inode) open even if the entry is dropped from the cache while the caller still uses it.
+    /// </remarks>
+    private bool TryResolveCached(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt, out FsStatus status)
     {
         fd = null!;
         st = default;
+        checkedAt = NeverChecked;
         status = FsStatus.Ok;
         if (!TryGetFresh(handle, out var entry))
             return false;
-        SafeFd copy;
-        try
-        {
-            copy = LibC.DuplicateFd(entry.Fd, LibC.F_DUPFD_CLOEXEC, 0);
-        }
-        catch (ObjectDisposedException)
-        {
-            return false; // dropped from the cache under us: resolve the slow way
-        }
-        if (copy.IsInvalid)
-        {
-            copy.Dispose();
-            Forget(handle, entry); // closed under us by an eviction: resolve the slow way
-            return false;
-        }
+        if (SafeFd.TryBorrow(entry.Fd) is not { } copy)
+            return false; // dropped from the cache (and disposed) under us: resolve the slow way
         if (Stat(copy, out st) != 0)
         {
             copy.Dispose();
@@ -125,6 +140,7 @@ public sealed partial class LocalDirectoryTree
             return true;
         }
         fd = copy;
+        checkedAt = entry.CheckedAt;
         return true;
     }
 
@@ -164,32 +180,62 @@ public sealed partial class LocalDirectoryTree
     private static bool MayRead(Caller caller, in Statx st) =>
         ModeBits.Allows(caller, st, ModeBits.Read) || caller.Uid == st.Uid || ModeBits.Allows(caller, st, ModeBits.Execute);
 
-    private void Remember(FileHandle handle, SafeFd opened, ulong ino)
+    /// <summary>
+    /// Caches <paramref name="fd"/> (an O_PATH descriptor of a file found inside the export at <paramref name="checkedAt"/>)
+    /// as the verified descriptor of <paramref name="handle"/>. True: the cache owns it now. False (the handle is cached
+    /// already): the caller still owns it.
+    /// </summary>
+    private bool TryRemember(FileHandle handle, SafeFd fd, ulong ino, long checkedAt)
     {
         if (_resolved.Count >= MaxResolvedHandles)
         {
             foreach (var (key, old) in _resolved)
                 Forget(key, old);
         }
-        SafeFd copy = LibC.DuplicateFd(opened, LibC.F_DUPFD_CLOEXEC, 0);
-        if (copy.IsInvalid)
-        {
-            copy.Dispose();
-            return;
-        }
-        var entry = new ResolvedHandle(copy, Time.GetTimestamp(), ino);
-        if (!_resolved.TryAdd(handle, entry))
-            copy.Dispose();
+        return _resolved.TryAdd(handle, new ResolvedHandle(fd, checkedAt, ino));
     }
 
     /// <summary>
-    /// Drops the cached descriptors of a handle whose last pin went: if its file was unlinked, nothing of ours may keep
-    /// its inode (and its blocks) alive any longer.
+    /// Caches a descriptor the export opened by name relative to a verified directory (LOOKUP, a new file): one
+    /// component opened with O_NOFOLLOW from inside the export is inside it, as of the directory's own check
+    /// (<paramref name="checkedAt"/>), so the next call on the handle needs no open_by_handle_at. Takes ownership of
+    /// <paramref name="fd"/> (disposed when it is not cached: already cached, or unlinked since it was opened).
     /// </summary>
-    private void ForgetCached(FileHandle handle)
+    private void RememberOpened(FileHandle handle, SafeFd fd, long checkedAt)
     {
-        if (_resolved.TryGetValue(handle, out var entry))
+        if (checkedAt == NeverChecked || TryGetFresh(handle, out _) || Stat(fd, out Statx st) != 0 || st.NumLinks == 0
+            || !TryRemember(handle, fd, st.Ino, checkedAt))
+            fd.Dispose();
+    }
+
+    /// <summary>
+    /// Called when the last pin of a handle went: if its file was unlinked meanwhile (link count 0 on the cached
+    /// descriptor), the cached descriptors go too, since nothing of ours may keep an unlinked inode (and its blocks)
+    /// alive once its last pin is gone. A file that is still linked keeps its verified O_PATH descriptor, so the next
+    /// OPEN of it is a cache hit; its cached O_RDONLY reader is closed, as a CLOSE closes an open file.
+    /// </summary>
+    private void LastPinReleased(FileHandle handle)
+    {
+        if (!_resolved.TryGetValue(handle, out var entry))
+            return;
+        if (!TryStatCached(entry, out Statx st) || st.NumLinks == 0)
             Forget(handle, entry);
+        else if (Volatile.Read(ref entry.Reader) is { } reader)
+            Interlocked.CompareExchange(ref entry.Reader, null, reader)?.Dispose();
+    }
+
+    /// <summary>
+    /// Drops every cached descriptor of <paramref name="ino"/> once it has no links left: called after the export itself
+    /// removed a name (REMOVE, a RENAME that replaced a file), so a file removed after its last CLOSE is freed at once.
+    /// A pinned file keeps its pin's own descriptor.
+    /// </summary>
+    private void ForgetUnlinked(ulong ino)
+    {
+        foreach (var (key, entry) in _resolved)
+        {
+            if (entry.Ino == ino && (!TryStatCached(entry, out Statx st) || st.NumLinks == 0))
+                Forget(key, entry);
+        }
     }
 
     private void Forget(FileHandle handle, ResolvedHandle entry)
@@ -198,9 +244,13 @@ public sealed partial class LocalDirectoryTree
             entry.Dispose(); // SafeHandle keeps a descriptor open until a call using it returns
     }
 
-    private FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st)
+    private FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st) =>
+        ResolveDirectory(handle, forLookup, out fd, out st, out _);
+
+    /// <summary>A directory, and when it was last found inside the export (<see cref="Resolve(FileHandle, out SafeFd, out Statx, out long)"/>).</summary>
+    private FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st, out long checkedAt)
     {
-        FsStatus status = Resolve(handle, out fd, out st);
+        FsStatus status = Resolve(handle, out fd, out st, out checkedAt);
         if (status != FsStatus.Ok)
             return status;
         if (st.IsDirectory)
@@ -263,6 +313,24 @@ public sealed partial class LocalDirectoryTree
         if (mountId != _rootMountId)
             return FsStatus.CrossDevice; // a mount point inside the export: its handles would not decode on our root
         return _signer.Sign(type, kernelHandle);
+    }
+
+    /// <summary>
+    /// The handle of the entry <paramref name="name"/> in <paramref name="dir"/> (one component, checked by the caller),
+    /// without opening it: flags 0, so a symlink is returned, not followed, as with an O_PATH | O_NOFOLLOW open; a mount
+    /// point gives the mounted root's handle on another mount (CrossDevice, as <see cref="MakeHandle"/>); an automount
+    /// point is not triggered (as by stat(2)).
+    /// </summary>
+    private unsafe FsResult<FileHandle> MakeHandleAt(SafeFd dir, in FileName name)
+    {
+        byte* buffer = stackalloc byte[sizeof(FileHandleHeader) + HandleSigner.MaxKernelHandleSize];
+        var header = (FileHandleHeader*)buffer;
+        header->HandleBytes = HandleSigner.MaxKernelHandleSize;
+        if (LibC.name_to_handle_at(dir, name, header, out int mountId, 0) != 0)
+            return Fail(nameof(LibC.name_to_handle_at));
+        if (mountId != _rootMountId)
+            return FsStatus.CrossDevice;
+        return _signer.Sign(header->HandleType, new ReadOnlySpan<byte>(buffer + sizeof(FileHandleHeader), (int)header->HandleBytes));
     }
 
     private static unsafe bool TryGetKernelHandle(SafeFd fd, out int type, out byte[] kernelHandle, out int mountId, out int errno)

@@ -36,9 +36,15 @@ public sealed partial class LocalDirectoryTree
         }
     }
 
+    /// <remarks>
+    /// The handle is made from the name (name_to_handle_at, one component, no symlink followed). When it is not cached
+    /// yet, the child is opened (O_PATH, O_NOFOLLOW, relative to the verified directory: inside the export by
+    /// construction), its handle made from that descriptor, and the descriptor cached, so the GETATTR or OPEN that
+    /// follows is a cache hit; "inside" dates from the directory's own check.
+    /// </remarks>
     public FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, FileName name)
     {
-        FsStatus status = ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat);
+        FsStatus status = ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat, out long checkedAt);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
@@ -47,16 +53,28 @@ public sealed partial class LocalDirectoryTree
                 return status;
             if (!ModeBits.Allows(caller, dirStat, ModeBits.Execute))
                 return FsStatus.AccessDenied;
-            using SafeFd child = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+            FsResult<FileHandle> named = MakeHandleAt(dir, name);
+            if (!named.IsOk || TryGetFresh(named.Value, out _))
+                return named;
+            SafeFd child = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
             if (child.IsInvalid)
-                return Fail(nameof(LibC.openat));
-            return MakeHandle(child);
+            {
+                int errno = LibC.LastErrno;
+                child.Dispose();
+                return Fail(nameof(LibC.openat), errno); // removed since its handle was made
+            }
+            FsResult<FileHandle> handle = MakeHandle(child); // of what the name holds now, which is what is cached
+            if (handle.IsOk)
+                RememberOpened(handle.Value, child, checkedAt);
+            else
+                child.Dispose();
+            return handle;
         }
     }
 
     public FsResult<FileHandle> LookupParent(Caller caller, FileHandle directory)
     {
-        FsStatus status = ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat);
+        FsStatus status = ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat, out long checkedAt);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
@@ -65,10 +83,20 @@ public sealed partial class LocalDirectoryTree
                 return FsStatus.NotFound; // the root has no parent in the export (one filesystem: the inode says it)
             if (!ModeBits.Allows(caller, dirStat, ModeBits.Execute))
                 return FsStatus.AccessDenied;
-            using SafeFd parent = LibC.openat(dir, "..", LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
+            SafeFd parent = LibC.openat(dir, "..", LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
             if (parent.IsInvalid)
-                return Fail(nameof(LibC.openat));
-            return MakeHandle(parent);
+            {
+                int errno = LibC.LastErrno;
+                parent.Dispose();
+                return Fail(nameof(LibC.openat), errno);
+            }
+            // The parent of a directory inside the export that is not its root is inside it too: cache it.
+            FsResult<FileHandle> handle = MakeHandle(parent);
+            if (handle.IsOk)
+                RememberOpened(handle.Value, parent, checkedAt);
+            else
+                parent.Dispose();
+            return handle;
         }
     }
 
@@ -261,10 +289,15 @@ public sealed partial class LocalDirectoryTree
     {
         if (Volatile.Read(ref entry.Reader) is { } cached)
             return cached;
-        using SafeFd opened = Reopen(entry.Fd, LibC.O_RDONLY);
-        if (opened.IsInvalid)
-            return null;
-        SafeFd keep = LibC.DuplicateFd(opened, LibC.F_DUPFD_CLOEXEC, 0);
+        // Through a borrow: the reopen names the descriptor by number (/proc/self/fd/N), which must stay this file's
+        // even if the entry is dropped (and its descriptor disposed) meanwhile.
+        SafeFd keep;
+        using (SafeFd? path = SafeFd.TryBorrow(entry.Fd))
+        {
+            if (path is null)
+                return null;
+            keep = Reopen(path, LibC.O_RDONLY);
+        }
         if (keep.IsInvalid)
         {
             keep.Dispose();

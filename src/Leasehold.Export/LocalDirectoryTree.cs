@@ -52,10 +52,12 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     // O_RDONLY rather than O_PATH: on current kernels open_by_handle_at refuses an O_PATH mount fd (EBADF).
     private readonly SafeFd _root;
 
-    // Verified handles and an O_PATH descriptor for each: a hit costs a dup and a statx instead of HMAC,
-    // open_by_handle_at, a /proc readlink and a close. "Still inside the export" is checked again once an entry is
-    // older than ExportCheckInterval, so a file moved out of the export is refused at most that long after the move;
-    // a deleted file is refused at once (its link count is 0). Bounded: the cache is emptied when it fills.
+    // Verified handles and an O_PATH descriptor for each: a hit costs a statx on a borrow of the cached descriptor
+    // (SafeFd.TryBorrow: no dup, no close) instead of HMAC, open_by_handle_at, a /proc readlink and a close. LOOKUP and
+    // the creating calls put the descriptor they opened by name here too. "Still inside the export" is checked again
+    // once an entry is older than ExportCheckInterval, so a file moved out of the export is refused at most that long
+    // after the move; a deleted file is refused at once (its link count is 0), and its entry is dropped when the export
+    // removes its last name or its last pin goes. Bounded: the cache is emptied when it fills.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<FileHandle, ResolvedHandle> _resolved = new();
     private const int MaxResolvedHandles = 8192;
 
@@ -115,7 +117,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
         _options = options;
         _gate = gate;
         _logger = logger;
-        _pins = new PinnedFiles(ForgetCached);
+        _pins = new PinnedFiles(LastPinReleased);
 
         _root = LibC.openat(LibC.AT_FDCWD, options.FullPath, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
         if (_root.IsInvalid)
@@ -176,6 +178,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
 
     /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
     internal int PinnedCount => _pins.Count;
+
+    /// <summary>Whether the cache of verified handles holds <paramref name="handle"/> (fresh or not), for tests.</summary>
+    internal bool IsCached(FileHandle handle) => _resolved.ContainsKey(handle);
 
     public FsResult<FilePin> Pin(FileHandle handle)
     {

@@ -31,11 +31,13 @@ public sealed class FilePin : IDisposable
 /// <summary>
 /// The pinned files of a <see cref="LocalDirectoryTree"/>: one O_PATH descriptor per pinned handle, shared by all its
 /// pins (counted) and closed with the last of them. The descriptor holds the inode, so the kernel frees neither it nor
-/// its data while pinned, and the tree resolves an unlinked handle through it (<see cref="Duplicate"/>). When the last
-/// pin goes, <c>lastReleased</c> is called (outside the lock) so the tree can drop its own cached descriptors of the file.
+/// its data while pinned, and the tree resolves an unlinked handle through it (<see cref="Borrow"/>). It is usually a
+/// borrow of the tree's cached descriptor (<see cref="SafeFd.TryBorrow"/>), which keeps that descriptor open until the
+/// last pin goes even if the cache drops it meanwhile. When the last pin goes, <c>lastReleased</c> is called (outside
+/// the lock) so the tree can drop its own cached descriptors of the file if it was unlinked.
 /// </summary>
-/// <remarks>One lock guards the table, the counts and every use of a descriptor (a duplicate is made under it, so a
-/// descriptor is never closed while it is being duplicated). Pins change at OPEN and CLOSE, and the table is read only
+/// <remarks>One lock guards the table, the counts and every use of a descriptor (a borrow is made under it, so a
+/// descriptor is never closed while it is being borrowed). Pins change at OPEN and CLOSE, and the table is read only
 /// for a handle that no longer resolves by name, so the lock is never on a hot path.</remarks>
 internal sealed class PinnedFiles(Action<FileHandle> lastReleased) : IDisposable
 {
@@ -73,22 +75,17 @@ internal sealed class PinnedFiles(Action<FileHandle> lastReleased) : IDisposable
         return new FilePin(this, handle);
     }
 
-    /// <summary>A new descriptor for the pinned file (the caller owns it), or null when <paramref name="handle"/> is not pinned.</summary>
-    public SafeFd? Duplicate(FileHandle handle)
+    /// <summary>
+    /// A borrow of the pinned file's descriptor (<see cref="SafeFd.TryBorrow"/>; the caller disposes it, which closes
+    /// nothing), or null when <paramref name="handle"/> is not pinned.
+    /// </summary>
+    public SafeFd? Borrow(FileHandle handle)
     {
         lock (_sync)
-        {
-            if (!_pins.TryGetValue(handle, out var entry))
-                return null;
-            SafeFd copy = LibC.DuplicateFd(entry.Fd, LibC.F_DUPFD_CLOEXEC, 0);
-            if (!copy.IsInvalid)
-                return copy;
-            copy.Dispose();
-            return null;
-        }
+            return _pins.TryGetValue(handle, out var entry) ? SafeFd.TryBorrow(entry.Fd) : null;
     }
 
-    /// <summary>Gives up one pin; with the last, closes the descriptor and tells the tree (which may hold others).</summary>
+    /// <summary>Gives up one pin; with the last, disposes the descriptor (or gives its borrow back) and tells the tree (which may hold others).</summary>
     internal void Release(FileHandle handle)
     {
         lock (_sync)

@@ -88,17 +88,22 @@ public sealed class HandleTests(ExportFixture fixture) : IClassFixture<ExportFix
     [Fact]
     public async Task A_file_moved_outside_the_export_is_stale()
     {
+        using var tree = fixture.OpenTree();
+        var clock = new Leasehold.Testing.ManualTimeProvider();
+        tree.Time = clock;
         var (dir, path) = await fixture.NewDirectoryAsync();
-        FileHandle file = await Tree.CreateFileAsync(dir, "leaving");
-        var sub = await Tree.CreateDirectoryAsync(Caller.Root, dir, "leaving-dir", Octal(755), ChangeContext.Anonymous, default);
+        FileHandle file = await tree.CreateFileAsync(dir, "leaving");
+        var sub = await tree.CreateDirectoryAsync(Caller.Root, dir, "leaving-dir", Octal(755), ChangeContext.Anonymous, default);
 
         File.Move(Path.Join(path, "leaving"), Path.Join(fixture.OutsidePath, "left-" + Guid.NewGuid().ToString("N")));
         Directory.Move(Path.Join(path, "leaving-dir"), Path.Join(fixture.OutsidePath, "left-dir-" + Guid.NewGuid().ToString("N")));
+        // The creates cached both as verified: the move is seen once that verification is older than the interval.
+        clock.Advance(tree.ExportCheckInterval + TimeSpan.FromMilliseconds(1));
 
-        Assert.Equal(FsStatus.Stale, Tree.GetAttributes(file).Status);
-        Assert.Equal(FsStatus.Stale, Tree.Read(Caller.Root, file, 0, new byte[4]).Status);
-        Assert.Equal(FsStatus.Stale, Tree.GetAttributes(sub.Value).Status);
-        Assert.Equal(FsStatus.Stale, Tree.Lookup(Caller.Root, sub.Value, "x").Status);
+        Assert.Equal(FsStatus.Stale, tree.GetAttributes(file).Status);
+        Assert.Equal(FsStatus.Stale, tree.Read(Caller.Root, file, 0, new byte[4]).Status);
+        Assert.Equal(FsStatus.Stale, tree.GetAttributes(sub.Value).Status);
+        Assert.Equal(FsStatus.Stale, tree.Lookup(Caller.Root, sub.Value, "x").Status);
     }
 
     [Fact]

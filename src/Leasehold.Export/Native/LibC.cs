@@ -135,6 +135,9 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true)]
     private static partial int statx(SafeFd dirfd, byte* path, int flags, uint mask, out Statx result);
 
+    [LibraryImport(Lib, EntryPoint = "name_to_handle_at", SetLastError = true)]
+    private static partial int name_to_handle_at(SafeFd dirfd, byte* path, FileHandleHeader* handle, out int mountId, int flags);
+
     [LibraryImport(Lib, EntryPoint = "mkdirat", SetLastError = true)]
     private static partial int mkdirat(SafeFd dirfd, byte* path, uint mode);
 
@@ -163,6 +166,12 @@ internal static unsafe partial class LibC
     {
         fixed (byte* path = name.NulTerminated)
             return statx(dirfd, path, flags, mask, out result);
+    }
+
+    public static int name_to_handle_at(SafeFd dirfd, in FileName name, FileHandleHeader* handle, out int mountId, int flags)
+    {
+        fixed (byte* path = name.NulTerminated)
+            return name_to_handle_at(dirfd, path, handle, out mountId, flags);
     }
 
     public static int mkdirat(SafeFd dirfd, in FileName name, uint mode)

@@ -64,6 +64,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     // Files kept reachable after their last name is removed (open files); see Pin and ResolvePinned.
     private readonly PinnedFiles _pins;
 
+    // Empties stale entries out of _resolved (SweepStale); started last in the constructor.
+    private readonly ITimer _sweeper;
+
     /// <summary>How long a verified handle is trusted to still be inside the export. Tests set it to zero.</summary>
     internal TimeSpan ExportCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -147,6 +150,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
             RootHandle = _signer.Sign(type, kernelHandle);
             Log.Exporting(logger, _rootPath, options.ReadOnly, options.RootSquash, rootStat.DevMajor, rootStat.DevMinor);
             (_leases, _watcher, _localAccessUnavailable) = StartLocalAccess(options, _root, localAccess, logger);
+            _sweeper = TimeProvider.System.CreateTimer(static tree => ((LocalDirectoryTree)tree!).SweepStale(), this, SweepInterval, SweepInterval);
         }
         catch
         {
@@ -166,6 +170,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     /// <summary>Stops the watcher, then releases every guard (so no local process waits on us), then closes the cache.</summary>
     public void Dispose()
     {
+        _sweeper.Dispose();
         _watcher?.Stop();
         _leases?.Dispose();
         _watcher?.Dispose();
@@ -178,6 +183,29 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
 
     /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
     internal int PinnedCount => _pins.Count;
+
+    /// <summary>
+    /// Drops every cached verification older than <see cref="ExportCheckInterval"/>, closing its descriptors; returns
+    /// how many. A lookup drops a stale entry too, but only when its handle is used again: without the sweep a file a
+    /// local process deleted would stay allocated (its inode held by our O_PATH descriptor) until then. Runs every
+    /// <see cref="SweepInterval"/>.
+    /// </summary>
+    internal int SweepStale()
+    {
+        int dropped = 0;
+        foreach (var (handle, entry) in _resolved)
+        {
+            if (Time.GetElapsedTime(entry.CheckedAt) > ExportCheckInterval)
+            {
+                Forget(handle, entry);
+                dropped++;
+            }
+        }
+        return dropped;
+    }
+
+    /// <summary>How often <see cref="SweepStale"/> runs: a deleted file's space is given back at most this long after its entry went stale.</summary>
+    internal static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>Whether the cache of verified handles holds <paramref name="handle"/> (fresh or not), for tests.</summary>
     internal bool IsCached(FileHandle handle) => _resolved.ContainsKey(handle);

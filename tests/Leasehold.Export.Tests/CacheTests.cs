@@ -133,6 +133,26 @@ public sealed class CacheTests(ExportFixture fixture) : IClassFixture<ExportFixt
     }
 
     [Fact]
+    public async Task A_file_deleted_locally_after_its_last_close_is_freed_by_the_sweep_though_its_handle_is_never_used_again()
+    {
+        using var tree = fixture.OpenTree();
+        var clock = new ManualTimeProvider();
+        tree.Time = clock;
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        FileHandle file = await tree.CreateFileAsync(dir, "forgotten");
+        tree.Pin(file).Value.Dispose(); // an OPEN and its CLOSE: the verified handle stays cached
+        Assert.True(tree.IsCached(file));
+        File.Delete(Path.Join(path, "forgotten")); // a local process; nothing of the export hears of it
+        Assert.True(DescriptorsOn(Path.Join(path, "forgotten")) > 0);
+
+        Assert.Equal(0, tree.SweepStale()); // still inside its check interval: kept
+        clock.Advance(tree.ExportCheckInterval + TimeSpan.FromMilliseconds(1));
+        Assert.True(tree.SweepStale() >= 1);
+        Assert.False(tree.IsCached(file));
+        Assert.Equal(0, DescriptorsOn(Path.Join(path, "forgotten")));
+    }
+
+    [Fact]
     public async Task A_looked_up_handle_is_cached_and_rechecked_against_the_export_after_the_interval()
     {
         using var tree = fixture.OpenTree();

@@ -77,6 +77,11 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
 
         var sessionOptions = sequential ? SequentialIo.SessionOptions(options) : new Nfs4SessionOptions { Slots = (uint)options.Depth };
         var sessions = new Nfs4Session[options.Sessions];
+        // Delegations the meta and read workloads were granted, per session: returned before the sessions leave, so the
+        // clients can be destroyed (DESTROY_CLIENTID refuses a client that holds state) and the next run starts clean.
+        _delegations = new System.Collections.Concurrent.ConcurrentBag<(FileHandle, StateId)>[options.Sessions];
+        for (int i = 0; i < _delegations.Length; i++)
+            _delegations[i] = [];
         try
         {
             for (int i = 0; i < sessions.Length; i++)
@@ -94,6 +99,8 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
                     {
                         var o = (await sessions[s].OpenAsync(_dir, _names[f], ShareAccess.Read, owner: owner, cancellationToken: ct)).ValueOrThrow();
                         files[f] = (o.FileHandle, o.StateId);
+                        if (o.Delegation.Type != DelegationType.None)
+                            _delegations[s].Add((o.FileHandle, o.Delegation.StateId));
                     }
                     opened[s] = files;
                 });
@@ -124,7 +131,7 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
                     int seed = s * 1000 + d, index = s;
                     workers.Add(Task.Run(() => options.Workload switch
                     {
-                        Workload.Meta => MetaLoopAsync(session, st, seed, windowStart, windowEnd, linked.Token),
+                        Workload.Meta => MetaLoopAsync(session, index, st, seed, windowStart, windowEnd, linked.Token),
                         Workload.Read => ReadLoopAsync(session, files, st, seed, windowStart, windowEnd, linked.Token),
                         _ => _seq!.LoopAsync(index, st, windowStart, windowEnd, linked.Token),
                     }, CancellationToken.None));
@@ -148,6 +155,11 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
                     foreach (var (fh, sid) in opened[s] ?? [])
                         await sessions[s].CloseAsync(fh, sid, cancellationToken);
             }
+            await Parallel.ForAsync(0, sessions.Length, cancellationToken, async (s, ct) =>
+            {
+                foreach (var (fh, delegation) in _delegations[s])
+                    await sessions[s].DelegReturnAsync(fh, delegation, ct);
+            });
             return summary;
         }
         finally
@@ -160,7 +172,9 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
         }
     }
 
-    private Task MetaLoopAsync(Nfs4Session session, WorkerStats st, int seed, long windowStart, long windowEnd, CancellationToken ct)
+    private System.Collections.Concurrent.ConcurrentBag<(FileHandle, StateId)>[] _delegations = [];
+
+    private Task MetaLoopAsync(Nfs4Session session, int index, WorkerStats st, int seed, long windowStart, long windowEnd, CancellationToken ct)
     {
         var rng = new Random(seed);
         var owner = session.NewOwner("loadgen-meta"); // one per lane: opens on one lane never share a stateid with another's
@@ -172,9 +186,12 @@ internal sealed class Runner(LoadGenOptions options, Nfs4Endpoint server, string
             if (!Counted(reply, "OPEN", st))
                 return false;
             var o = reply.Get<OpenResult>();
-            if (o.Delegation is { Type: not DelegationType.None })
-                st.Delegations++;
             var fh = reply.Get<GetFhResult>().FileHandle!;
+            if (o.Delegation is { Type: not DelegationType.None } granted)
+            {
+                st.Delegations++;
+                _delegations[index].Add((fh, granted.StateId));
+            }
             using var close = new CompoundBuilder().PutFh(fh).Close(o.StateId);
             return Counted(await session.CompoundAsync(close, CancellationToken.None), "CLOSE", st);
         }, ct);

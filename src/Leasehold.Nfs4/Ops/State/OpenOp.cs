@@ -198,10 +198,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                     file = found.Value;
                 }
                 if (scope is null)
-                {
-                    var after = ctx.Tree.GetAttributes(current);
-                    change = new ChangeInfo(false, dirAttrs.Value.Change, after.IsOk ? after.Value.Change : dirAttrs.Value.Change);
-                }
+                    change = new ChangeInfo(false, dirAttrs.Value.Change, dirAttrs.Value.Change); // nothing changed: no second look
                 else
                     change = Directories.Change(ctx, dirAttrs.Value, current, scope);
                 break;

@@ -240,22 +240,5 @@ public sealed class CacheTests(ExportFixture fixture) : IClassFixture<ExportFixt
         Assert.Equal(FileType.Regular, tree.Attributes(file).Type);
     }
 
-    private static int DescriptorsOn(string path)
-    {
-        int count = 0;
-        foreach (var fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
-        {
-            try
-            {
-                string? target = new FileInfo(fd).LinkTarget;
-                if (target == path || target == path + " (deleted)")
-                    count++;
-            }
-            catch (IOException)
-            {
-                // Closed while we looked.
-            }
-        }
-        return count;
-    }
+    private static int DescriptorsOn(string path) => PinTests.DescriptorsOn(path);
 }

@@ -131,7 +131,7 @@ public sealed class PinTests(ExportFixture fixture) : IClassFixture<ExportFixtur
     }
 
     /// <summary>How many descriptors of this process name the file at <paramref name="path"/>, deleted or not.</summary>
-    private static int DescriptorsOn(string path)
+    internal static int DescriptorsOn(string path)
     {
         int count = 0;
         foreach (var fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))

@@ -103,10 +103,21 @@ internal sealed class LocalAccessWatcher : IDisposable
         RequestScan();
     }
 
+    /// <summary>
+    /// Wakes the thread. A stray signal is handed to every watcher registered when it arrived, on a pool thread, so it
+    /// can reach one that is being disposed: with the eventfd closed there is no thread left to wake, and that is all.
+    /// </summary>
     private unsafe void Wake()
     {
         ulong one = 1;
-        LibC.write(_wake, (byte*)&one, sizeof(ulong));
+        try
+        {
+            LibC.write(_wake, (byte*)&one, sizeof(ulong));
+        }
+        catch (ObjectDisposedException)
+        {
+            // stopped and disposed meanwhile
+        }
     }
 
     /// <summary>Stops the thread and waits for it. The guards stay; the owner releases them next.</summary>

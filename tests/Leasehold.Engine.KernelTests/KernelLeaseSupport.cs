@@ -71,18 +71,6 @@ internal static partial class KernelLeaseSupport
             ? null
             : $"{LeaseBreakTimePath} is not writable (errno {Marshal.GetLastPInvokeError()}); the test needs root to shorten the break time.";
 
-    /// <summary>The inode number of <paramref name="path"/>, to find its lines in /proc/locks (.NET has no inode API).</summary>
-    public static ulong InodeOf(string path)
-    {
-        // struct stat begins with st_dev then st_ino, both 64-bit, on x86-64 and on arm64 (asm-generic/stat.h).
-        Span<byte> buffer = stackalloc byte[256];
-        if (Stat(path, buffer) != 0)
-            throw new IOException($"stat {path} failed with errno {Marshal.GetLastPInvokeError()}.");
-        return BitConverter.ToUInt64(buffer[8..16]);
-    }
-
-    [LibraryImport("libc", EntryPoint = "stat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Stat(string path, Span<byte> buffer);
 
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Open(string path, int flags);

@@ -1,5 +1,5 @@
-using Leasehold.Testing;
 using System.Globalization;
+using Leasehold.Testing;
 
 namespace Leasehold.Engine.KernelTests;
 
@@ -60,7 +60,7 @@ internal sealed class KernelScene : IAsyncDisposable
     /// <summary>The lines of /proc/locks about <paramref name="path"/>'s inode, e.g. "1: LEASE  BREAKING  UNLCK 4242 fe:00:1234 0 EOF".</summary>
     public static IReadOnlyList<string> LocksOn(string path)
     {
-        ulong inode = KernelLeaseSupport.InodeOf(path);
+        ulong inode = Inode.Of(path);
         string marker = $":{inode} ";
         return [.. System.IO.File.ReadAllLines("/proc/locks").Where(l => l.Contains(marker, StringComparison.Ordinal))];
     }

@@ -1,5 +1,6 @@
 using System.Text;
 using Leasehold.Export.LocalAccess;
+using Leasehold.Testing;
 using static Leasehold.Export.Tests.TreeSteps;
 
 namespace Leasehold.Export.Tests.LocalAccess;
@@ -51,7 +52,7 @@ internal sealed class GuardScene : IDisposable
         if (text.Length > 0)
             await Tree.WriteTextAsync(handle, text);
         string path = Path.Join(DirectoryPath, name);
-        return (handle, path, KernelView.InodeOf(path));
+        return (handle, path, Inode.Of(path));
     }
 
     public IDisposable GuardOk(FileHandle file, GuardMode mode)

@@ -1,10 +1,9 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 
 namespace Leasehold.Export.Tests.LocalAccess;
 
-/// <summary>What the kernel shows about this process: its leases in /proc/locks, a thread's signal masks, inode numbers.</summary>
-internal static partial class KernelView
+/// <summary>What the kernel shows about this process: its leases in /proc/locks and its threads' signal masks.</summary>
+internal static class KernelView
 {
     /// <summary>This process's LEASE (or DELEG) lines in /proc/locks for <paramref name="ino"/>: "ACTIVE READ", "BREAKING UNLCK", ...</summary>
     public static List<string> Leases(ulong ino)
@@ -57,16 +56,4 @@ internal static partial class KernelView
     /// <summary>Every thread of this process (kernel tids).</summary>
     public static IEnumerable<int> Threads() =>
         Directory.EnumerateDirectories("/proc/self/task").Select(d => int.Parse(Path.GetFileName(d), CultureInfo.InvariantCulture));
-
-    public static ulong InodeOf(string path)
-    {
-        // struct stat begins with st_dev then st_ino, both 64-bit, on x86-64 and on arm64.
-        Span<byte> buffer = stackalloc byte[256];
-        if (Stat(path, buffer) != 0)
-            throw new IOException($"stat {path} failed with errno {Marshal.GetLastPInvokeError()}.");
-        return BitConverter.ToUInt64(buffer[8..16]);
-    }
-
-    [LibraryImport("libc", EntryPoint = "stat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Stat(string path, Span<byte> buffer);
 }

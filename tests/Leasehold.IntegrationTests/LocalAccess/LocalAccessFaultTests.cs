@@ -171,7 +171,7 @@ public sealed class ExportMovedTests(LocalAccessServerFixture fx) : IClassFixtur
         var made = (await fx.Session.CreateAsync(dir, name).Bounded()).ValueOrThrow();
         Assert.Equal(NfsStat4.Ok, (await fx.Session.WriteAsync(made.FileHandle, made.StateId, 0, ServerFixture.Bytes("hello")).Bounded()).Status);
         Assert.Equal(NfsStat4.Ok, (await fx.Session.CloseAsync(made.FileHandle, made.StateId).Bounded()).Status);
-        ulong ino = KernelView.InodeOf(Path.Join(fx.PathOf(dirName), name));
+        ulong ino = Inode.Of(Path.Join(fx.PathOf(dirName), name));
         await using var a = await DelegationClient.ConnectAsync(fx);
         var held = await HoldAsync(a, dir, name, ShareAccess.Read, DelegationType.Read);
         await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);

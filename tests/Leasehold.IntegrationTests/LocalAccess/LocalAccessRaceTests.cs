@@ -102,7 +102,7 @@ public sealed class LocalAccessRaceTests(LocalAccessServerFixture fx, ITestOutpu
                     Assert.Equal(NfsStat4.Ok, await client.Session.DelegReturnAsync(again.Value.FileHandle, again.Value.Delegation.StateId).Bounded());
             }
         }
-        var ours = names.Select(n => KernelView.InodeOf(Path.Join(fx.PathOf(dir), n))).ToHashSet();
+        var ours = names.Select(n => Inode.Of(Path.Join(fx.PathOf(dir), n))).ToHashSet();
         await WaitUntilAsync(() => !fx.Engine.Snapshot().Grants.Any(g => ours.Contains(g.File.Low) && g.Kind == Leasehold.Engine.GrantKind.Delegation),
             "no delegation on the files is left");
         Assert.DoesNotContain(OurLeases().Keys, ours.Contains);

@@ -18,7 +18,7 @@ internal static class LocalScene
     {
         var (root, name, file) = await DelegationClient.NewFileAsync(fx, prefix);
         string path = fx.PathOf(name);
-        return (root, name, file, path, KernelView.InodeOf(path));
+        return (root, name, file, path, Inode.Of(path));
     }
 
     /// <summary>Opens the file for <paramref name="access"/> and checks that the open got a delegation of <paramref name="expected"/> type.</summary>

@@ -20,21 +20,10 @@ namespace Leasehold.LoadGen;
 /// </summary>
 internal sealed class LocalOpenBench(LoadGenOptions options, TextWriter output)
 {
-    private sealed record Held(int Index, FileHandle File, StateId Open, StateId Delegation);
-
-    /// <summary>One recall in flight: what is recalled and when (Stopwatch ticks) its CB_RECALL arrived.</summary>
-    private sealed class Pending(Held held)
-    {
-        public Held Held { get; } = held;
-        public long Arrived;
-        public long ReturnDone;
-        public TaskCompletionSource<NfsStat4> Returned { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
     private sealed class Holder
     {
         public Nfs4Session Session = null!;
-        public volatile Pending? Current;
+        public volatile PendingRecall? Current;
         public int Unexpected;
     }
 
@@ -87,10 +76,10 @@ internal sealed class LocalOpenBench(LoadGenOptions options, TextWriter output)
                 bool measured = k >= options.WarmupRecalls;
                 var holder = state[k % holders];
                 var o = (await holder.Session.OpenAsync(files.Directory, files.Names[k], ShareAccess.Read, cancellationToken: cancellationToken)).ValueOrThrow();
-                Pending? pending = null;
+                PendingRecall? pending = null;
                 if (o.Delegation.Type == DelegationType.Read)
                 {
-                    pending = new Pending(new Held(k, o.FileHandle, o.StateId, o.Delegation.StateId));
+                    pending = new PendingRecall(new HeldDelegation(k, o.FileHandle, o.StateId, o.Delegation.StateId));
                     holder.Current = pending;
                 }
                 else
@@ -168,28 +157,10 @@ internal sealed class LocalOpenBench(LoadGenOptions options, TextWriter output)
         return returned - called;
     }
 
-    /// <summary>The holder's CB_RECALL: note the arrival, then DELEGRETURN from a pool thread, after the handler has answered.</summary>
+    /// <summary>The holder's CB_RECALL: see <see cref="PendingRecall.Answer"/>; one it did not expect is counted.</summary>
     private static void OnRecall(Holder holder, CbRecallEvent recall, long arrived)
     {
-        var pending = holder.Current;
-        if (pending is null || pending.Held.Delegation != recall.StateId)
-        {
+        if (!PendingRecall.Answer(holder.Current, holder.Session, recall, arrived))
             Interlocked.Increment(ref holder.Unexpected);
-            return;
-        }
-        pending.Arrived = arrived;
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                var status = await holder.Session.DelegReturnAsync(pending.Held.File, pending.Held.Delegation);
-                pending.ReturnDone = Stopwatch.GetTimestamp();
-                pending.Returned.TrySetResult(status);
-            }
-            catch (Exception e)
-            {
-                pending.Returned.TrySetException(e);
-            }
-        });
     }
 }

@@ -16,23 +16,11 @@ namespace Leasehold.LoadGen;
 /// </summary>
 internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
 {
-    private sealed record Held(int Index, FileHandle File, StateId Open, StateId Delegation);
-
-    /// <summary>One recall in flight: what is recalled and the times it went through, in Stopwatch ticks.</summary>
-    private sealed class Pending(Held held)
-    {
-        public Held Held { get; } = held;
-        public long Arrived;
-        public long ReturnSent;
-        public long ReturnDone;
-        public TaskCompletionSource<NfsStat4> Returned { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
     private sealed class Holder
     {
         public Nfs4Session Session = null!;
-        public Held[] Slots = [];
-        public volatile Pending? Current;
+        public HeldDelegation[] Slots = [];
+        public volatile PendingRecall? Current;
         public int Unexpected;
     }
 
@@ -66,7 +54,7 @@ internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
             long grant = Stopwatch.GetTimestamp();
             await Parallel.ForAsync(0, holders, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (h, ct) =>
             {
-                var slots = new Held[per];
+                var slots = new HeldDelegation[per];
                 for (int j = 0; j < per; j++)
                     slots[j] = await OpenForReadAsync(sessions[h], files, h * per + j, ct);
                 state[h].Slots = slots;
@@ -87,7 +75,7 @@ internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
                 var holder = state[k % holders];
                 int slot = k / holders % per;
                 var held = holder.Slots[slot];
-                var pending = new Pending(held);
+                var pending = new PendingRecall(held);
                 holder.Current = pending;
 
                 long sent = Stopwatch.GetTimestamp();
@@ -162,38 +150,19 @@ internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
         }
     }
 
-    private static async Task<Held> OpenForReadAsync(Nfs4Session session, FileSet files, int index, CancellationToken ct)
+    private static async Task<HeldDelegation> OpenForReadAsync(Nfs4Session session, FileSet files, int index, CancellationToken ct)
     {
         var o = (await session.OpenAsync(files.Directory, files.Names[index], ShareAccess.Read, cancellationToken: ct)).ValueOrThrow();
         if (o.Delegation.Type != DelegationType.Read)
             throw new InvalidOperationException($"OPEN for read of {files.Names[index]} got no read delegation (type {o.Delegation.Type}, why {o.Delegation.WhyNone}): " +
                 "are delegations on, and was the file recalled less than the recall window (30 s) ago?");
-        return new Held(index, o.FileHandle, o.StateId, o.Delegation.StateId);
+        return new HeldDelegation(index, o.FileHandle, o.StateId, o.Delegation.StateId);
     }
 
-    /// <summary>The holder's CB_RECALL: note the arrival, then DELEGRETURN from a pool thread, after the handler has answered.</summary>
+    /// <summary>The holder's CB_RECALL: see <see cref="PendingRecall.Answer"/>; one it did not expect is counted.</summary>
     private static void OnRecall(Holder holder, CbRecallEvent recall, long arrived)
     {
-        var pending = holder.Current;
-        if (pending is null || pending.Held.Delegation != recall.StateId)
-        {
+        if (!PendingRecall.Answer(holder.Current, holder.Session, recall, arrived))
             Interlocked.Increment(ref holder.Unexpected);
-            return;
-        }
-        pending.Arrived = arrived;
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                pending.ReturnSent = Stopwatch.GetTimestamp();
-                var status = await holder.Session.DelegReturnAsync(pending.Held.File, pending.Held.Delegation);
-                pending.ReturnDone = Stopwatch.GetTimestamp();
-                pending.Returned.TrySetResult(status);
-            }
-            catch (Exception e)
-            {
-                pending.Returned.TrySetException(e);
-            }
-        });
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Leasehold.Nfs4.Client;
 using Leasehold.Nfs4.Client.Callbacks;
 
 namespace Leasehold.LoadGen;
@@ -23,6 +24,50 @@ internal sealed class RecallHandler(Action<CbRecallEvent, long> onRecall) : INfs
 
     public ValueTask<NfsStat4> OnOtherAsync(CbOtherEvent other, CancellationToken cancellationToken) =>
         ValueTask.FromResult(other.Op == CbOpcode.CbRecallAny ? NfsStat4.Ok : NfsStat4.NotSupp);
+}
+
+/// <summary>A read delegation a holder session keeps: which file (its index in the benchmark's files), its open and the delegation.</summary>
+internal sealed record HeldDelegation(int Index, FileHandle File, StateId Open, StateId Delegation);
+
+/// <summary>
+/// One recall in flight, as the recall and local-open benchmarks follow it: what is recalled and the times (Stopwatch
+/// ticks) its CB_RECALL arrived, its DELEGRETURN was sent and answered; <see cref="Returned"/> completes with the
+/// DELEGRETURN's status.
+/// </summary>
+internal sealed class PendingRecall(HeldDelegation held)
+{
+    public HeldDelegation Held { get; } = held;
+    public long Arrived;
+    public long ReturnSent;
+    public long ReturnDone;
+    public TaskCompletionSource<NfsStat4> Returned { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// A holder's CB_RECALL: notes the arrival, then sends DELEGRETURN from a pool thread, after the handler has
+    /// answered (as a real client does). False when <paramref name="recall"/> is not the one <paramref name="pending"/>
+    /// expects (none is pending, or it names another delegation).
+    /// </summary>
+    public static bool Answer(PendingRecall? pending, Nfs4Session session, CbRecallEvent recall, long arrived)
+    {
+        if (pending is null || pending.Held.Delegation != recall.StateId)
+            return false;
+        pending.Arrived = arrived;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                pending.ReturnSent = Stopwatch.GetTimestamp();
+                var status = await session.DelegReturnAsync(pending.Held.File, pending.Held.Delegation);
+                pending.ReturnDone = Stopwatch.GetTimestamp();
+                pending.Returned.TrySetResult(status);
+            }
+            catch (Exception e)
+            {
+                pending.Returned.TrySetException(e);
+            }
+        });
+        return true;
+    }
 }
 
 /// <summary>Percentiles of a set of durations in <see cref="Stopwatch"/> ticks, reported in microseconds.</summary>

@@ -371,7 +371,7 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
                 case AuthFlavor.Sys:
                     try
                     {
-                        credentials = RpcCredentials.ReadAuthSys(credBody);
+                        credentials = ReadAuthSys(credBody);
                     }
                     catch (XdrException ex)
                     {
@@ -415,7 +415,22 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
         }
     }
 
-    private async Task<XdrWriter> DispatchAsync(RpcCall call)
+    /// <summary>The last AUTH_SYS credential decoded on this connection, with its body: a peer sends the same one again and again.</summary>
+    private sealed record DecodedCredential(byte[] Body, RpcCredentials Credentials);
+
+    private DecodedCredential? _lastCredential;
+
+    /// <summary>Decodes an AUTH_SYS body, or reuses the last one when the bytes are the same; throws <see cref="XdrException"/> if malformed.</summary>
+    private RpcCredentials ReadAuthSys(ReadOnlySpan<byte> body)
+    {
+        if (Volatile.Read(ref _lastCredential) is { } last && body.SequenceEqual(last.Body))
+            return last.Credentials;
+        var credentials = RpcCredentials.ReadAuthSys(body);
+        Volatile.Write(ref _lastCredential, new DecodedCredential(body.ToArray(), credentials));
+        return credentials;
+    }
+
+    private async ValueTask<XdrWriter> DispatchAsync(RpcCall call)
     {
         var program = _server.FindProgram(call.Program)!;
         var reply = RpcReplies.BeginSuccess(call.Xid, out int statusAt);

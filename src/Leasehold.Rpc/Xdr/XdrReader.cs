@@ -102,6 +102,19 @@ public ref struct XdrReader(ReadOnlySpan<byte> data)
         return _memory.Slice(start, (int)length);
     }
 
+    /// <summary>
+    /// Fixed-length opaque data (§4.9) as a slice of the memory the reader was made over (no copy), as
+    /// <see cref="ReadOpaqueMemory"/>; <see cref="InvalidOperationException"/> for a reader made over a span.
+    /// </summary>
+    public ReadOnlyMemory<byte> ReadFixedOpaqueMemory(int length)
+    {
+        if (!_hasMemory)
+            throw new InvalidOperationException("This XdrReader reads a span: ReadFixedOpaqueMemory needs one made over memory.");
+        int start = Position;
+        ReadFixedOpaque(length);
+        return _memory.Slice(start, length);
+    }
+
     /// <summary>A string (§4.11) of at most <paramref name="max"/> bytes, decoded as UTF-8 (RFC 8881 §1.6: UTF-8 on the wire).</summary>
     public string ReadString(int max)
     {

@@ -33,10 +33,13 @@ public readonly struct FileHandle : IEquatable<FileHandle>
 
     public override bool Equals(object? obj) => obj is FileHandle other && Equals(other);
 
-    public override int GetHashCode()
+    public override int GetHashCode() => HashOf(Span);
+
+    /// <summary>The hash a handle of these bytes has, so a received handle can be looked up before it is copied.</summary>
+    public static int HashOf(ReadOnlySpan<byte> bytes)
     {
         var hash = new HashCode();
-        hash.AddBytes(Span);
+        hash.AddBytes(bytes);
         return hash.ToHashCode();
     }
 
@@ -45,4 +48,24 @@ public readonly struct FileHandle : IEquatable<FileHandle>
     public static bool operator !=(FileHandle left, FileHandle right) => !left.Equals(right);
 
     public override string ToString() => Convert.ToHexString(Span);
+}
+
+/// <summary>
+/// Compares handles by their bytes, and a handle with the bytes of one received, so a dictionary of handles is searched
+/// with the received bytes without copying them first (.NET's alternate lookup).
+/// </summary>
+public sealed class FileHandleComparer : IEqualityComparer<FileHandle>, IAlternateEqualityComparer<ReadOnlySpan<byte>, FileHandle>
+{
+    public static FileHandleComparer Instance { get; } = new();
+
+    public bool Equals(FileHandle x, FileHandle y) => x.Equals(y);
+
+    public int GetHashCode(FileHandle handle) => handle.GetHashCode();
+
+    public bool Equals(ReadOnlySpan<byte> alternate, FileHandle other) => alternate.SequenceEqual(other.Span);
+
+    public int GetHashCode(ReadOnlySpan<byte> alternate) => FileHandle.HashOf(alternate);
+
+    /// <summary>Copies the bytes into a handle; throws <see cref="ArgumentOutOfRangeException"/> outside 1 to <see cref="FileHandle.MaxSize"/> bytes.</summary>
+    public FileHandle Create(ReadOnlySpan<byte> alternate) => new(alternate.ToArray());
 }

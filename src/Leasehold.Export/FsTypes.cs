@@ -69,7 +69,7 @@ public readonly record struct FsTime(long Seconds, uint Nanoseconds)
 }
 
 /// <summary>What a stat of a file says, plus <see cref="Change"/>, which moves on every modification of the file.</summary>
-public sealed record FileAttributes(
+public readonly record struct FileAttributes(
     FileType Type,
     uint Mode,            // permission bits and setuid/setgid/sticky (07777)
     uint NumLinks,

@@ -26,6 +26,14 @@ public interface IExportedTree
     FsResult<FileAttributes> GetAttributes(FileHandle handle);
 
     /// <summary>
+    /// Takes the bytes of a handle a client sent (PUTFH): BadHandle if this export did not make it (or its length is not
+    /// 1 to <see cref="FileHandle.MaxSize"/>), Stale if its file is gone and not pinned; otherwise the handle to keep,
+    /// which is the cached instance when the handle is known, so accepting it copies nothing. The check is the one
+    /// <see cref="GetAttributes"/> makes.
+    /// </summary>
+    FsResult<FileHandle> Accept(ReadOnlySpan<byte> received);
+
+    /// <summary>
     /// Keeps the file behind <paramref name="handle"/> reachable through that handle until the returned pin is
     /// disposed, even after its last name is removed (by a client or by a local process), as an open descriptor keeps
     /// an unlinked file on POSIX: GetAttributes then reports 0 links, and Read, Write, Commit and SetAttributes keep

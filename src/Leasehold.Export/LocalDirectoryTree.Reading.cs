@@ -23,6 +23,22 @@ public sealed partial class LocalDirectoryTree
         return Attributes.From(st);
     }
 
+    public FsResult<FileHandle> Accept(ReadOnlySpan<byte> received)
+    {
+        if (received.Length is 0 or > FileHandle.MaxSize)
+            return FsStatus.BadHandle;
+        // Fast path: a handle in the cache is taken as the cached instance (no copy) and checked with one statx.
+        if (_resolved.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(received, out FileHandle known, out _)
+            && TryGetFresh(known, out var entry) && TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
+            return known;
+        var handle = new FileHandle(received.ToArray());
+        FsStatus status = Resolve(handle, out SafeFd fd, out _);
+        if (status != FsStatus.Ok)
+            return status;
+        fd.Dispose();
+        return handle;
+    }
+
     public FsResult<FsStats> GetFileSystemStats(FileHandle handle)
     {
         FsStatus status = Resolve(handle, out SafeFd fd, out _);

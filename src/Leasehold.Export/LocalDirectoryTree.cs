@@ -58,7 +58,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     // once an entry is older than ExportCheckInterval, so a file moved out of the export is refused at most that long
     // after the move; a deleted file is refused at once (its link count is 0), and its entry is dropped when the export
     // removes its last name or its last pin goes. Bounded: the cache is emptied when it fills.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<FileHandle, ResolvedHandle> _resolved = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<FileHandle, ResolvedHandle> _resolved = new(FileHandleComparer.Instance);
     private const int MaxResolvedHandles = 8192;
 
     // Files kept reachable after their last name is removed (open files); see Pin and ResolvePinned.

@@ -49,6 +49,31 @@ public sealed class HandleTests(ExportFixture fixture) : IClassFixture<ExportFix
     }
 
     [Fact]
+    public async Task Accepting_received_bytes_checks_them_as_GetAttributes_does_and_reuses_the_cached_handle()
+    {
+        var (dir, _) = await fixture.NewDirectoryAsync();
+        FileHandle file = await Tree.CreateFileAsync(dir, "accepted");
+        Assert.Equal(FsStatus.Ok, Tree.GetAttributes(file).Status); // cached now
+        byte[] received = file.Span.ToArray();
+
+        var accepted = Tree.Accept(received);
+        Assert.Equal(FsStatus.Ok, accepted.Status);
+        Assert.Equal(file, accepted.Value);
+        Assert.True(System.Runtime.CompilerServices.Unsafe.AreSame(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(accepted.Value.Span),
+            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(file.Span)), "a cached handle is taken as the cached instance, not copied");
+
+        byte[] forged = (byte[])received.Clone();
+        forged[^1] ^= 1;
+        Assert.Equal(FsStatus.BadHandle, Tree.Accept(forged).Status);
+        Assert.Equal(FsStatus.BadHandle, Tree.Accept([]).Status);
+        Assert.Equal(FsStatus.BadHandle, Tree.Accept(new byte[FileHandle.MaxSize + 1]).Status);
+
+        Assert.Equal(FsStatus.Ok, await Tree.RemoveAsync(Caller.Root, dir, "accepted", ChangeContext.Anonymous, default));
+        Assert.Equal(FsStatus.Stale, Tree.Accept(received).Status);
+    }
+
+    [Fact]
     public async Task Truncated_extended_random_and_empty_handles_are_bad_handles()
     {
         var (dir, _) = await fixture.NewDirectoryAsync();
@@ -242,28 +267,33 @@ public sealed class HandleTests(ExportFixture fixture) : IClassFixture<ExportFix
         tree.ExportCheckInterval = TimeSpan.FromMilliseconds(1);
         var (dir, _) = await fixture.NewDirectoryAsync();
         FileHandle file = await tree.CreateFileAsync(dir, "busy");
-        var stop = DateTime.UtcNow + TimeSpan.FromSeconds(1.5);
-        long calls = 0;
+        // Counted, not timed: on a loaded machine the tasks may start late, and every call must still run.
+        const long Target = 30_000;
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        long calls = 0, drops = 0;
         var users = Enumerable.Range(0, 3).Select(_ => Task.Run(() =>
         {
             var buffer = new byte[16];
-            while (DateTime.UtcNow < stop)
+            while (Interlocked.Read(ref calls) < Target && !bound.IsCancellationRequested)
             {
                 Assert.Equal(FsStatus.Ok, tree.GetAttributes(file).Status);
                 Assert.Equal(FsStatus.Ok, tree.Read(Caller.Root, file, 0, buffer).Status);
                 Interlocked.Increment(ref calls);
             }
         })).ToList();
+        var usersDone = Task.WhenAll(users);
         var dropper = Task.Run(() =>
         {
-            while (DateTime.UtcNow < stop)
+            while (!usersDone.IsCompleted)
             {
                 clock.Advance(TimeSpan.FromMilliseconds(2)); // every cached entry is now due for its re-check
                 Assert.Equal(FsStatus.Ok, tree.GetAttributes(file).Status); // drops it (closing its descriptors), caches anew
+                drops++;
             }
         });
 
         await Task.WhenAll([.. users, dropper]);
-        Assert.True(calls > 1000, $"only {calls} calls ran");
+        Assert.True(calls >= Target, $"only {calls} calls ran in 60 s");
+        Assert.True(drops > 0, "the cache entry was never dropped while the calls ran");
     }
 }

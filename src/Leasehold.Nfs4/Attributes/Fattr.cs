@@ -73,13 +73,14 @@ internal sealed record FattrContext(uint LeaseSeconds, ulong MaxRead, ulong MaxW
 internal static class FattrEncoder
 {
     /// <summary>
-    /// Writes the attributes asked for that this server supports. <paramref name="stats"/> is fetched only if a space or
-    /// files attribute is asked for.
+    /// Writes the attributes asked for that this server supports. The file system's statistics are asked of
+    /// <paramref name="statsFrom"/> (for <paramref name="handle"/>) only if a space or files attribute is asked for; with
+    /// no tree they are left out.
     /// </summary>
     public static void Write(XdrWriter w, ReadOnlySpan<uint> requested, FileAttributes a, FileHandle handle, FattrContext server,
-        Func<FsStats?> stats, NfsStat4 rdattrError = NfsStat4.Ok)
+        IExportedTree? statsFrom, NfsStat4 rdattrError = NfsStat4.Ok)
     {
-        var returned = new uint[3];
+        Span<uint> returned = stackalloc uint[3];
         int bitmapAt = w.Position;
         // Reserve the bitmap (length + 3 words) and the attr_vals length; patched at the end.
         w.WriteUInt32(3);
@@ -97,7 +98,7 @@ internal static class FattrEncoder
                 continue;
             if (attr is Attr.FilesAvail or Attr.FilesFree or Attr.FilesTotal or Attr.SpaceAvail or Attr.SpaceFree or Attr.SpaceTotal && !fsFetched)
             {
-                fs = stats();
+                fs = statsFrom?.GetFileSystemStats(handle) is { IsOk: true } stats ? stats.Value : null;
                 fsFetched = true;
             }
             if (!WriteOne(w, attr, a, handle, server, fs, rdattrError))
@@ -174,10 +175,10 @@ internal static class FattrEncoder
     }
 
     /// <summary>Encodes just the attribute values for <paramref name="requested"/>, for VERIFY/NVERIFY comparisons.</summary>
-    public static byte[] Values(ReadOnlySpan<uint> requested, FileAttributes a, FileHandle handle, FattrContext server, Func<FsStats?> stats)
+    public static byte[] Values(ReadOnlySpan<uint> requested, FileAttributes a, FileHandle handle, FattrContext server, IExportedTree statsFrom)
     {
         using var w = new XdrWriter(256);
-        Write(w, requested, a, handle, server, stats);
+        Write(w, requested, a, handle, server, statsFrom);
         var r = new XdrReader(w.WrittenSpan);
         Wire.ReadBitmap(ref r);
         return r.ReadOpaque(int.MaxValue).ToArray();

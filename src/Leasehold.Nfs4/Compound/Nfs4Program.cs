@@ -1,6 +1,8 @@
+using System.Buffers.Binary;
 using Leasehold.Export;
 using Leasehold.Nfs4.Ops;
 using Leasehold.Nfs4.Protocol;
+using Leasehold.Nfs4.State;
 using Leasehold.Rpc.Messages;
 using Leasehold.Rpc.Server;
 using Leasehold.Rpc.Xdr;
@@ -49,7 +51,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             return AcceptStat.Success;
         }
 
-        var ctx = new CompoundContext(server, call, ToCaller(server.Export, call.Credentials), count);
+        var ctx = new CompoundContext(server, call, ToCaller(call.Credentials), count);
         var status = NfsStat4.Ok;
         int done = 0;
         bool replayed = false;
@@ -147,16 +149,14 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             return;
         var written = results.WrittenSpan[compoundStart..];
         int sequenceLength = sequenceEnd - compoundStart;
-        byte[]? reply;
-        if (sequenceEnd < 0)
-            reply = null; // cannot happen (a slot is held only after SEQUENCE ran); a retry would get RETRY_UNCACHED_REP
-        else if ((ctx.CacheThis && written.Length <= session.Fore.MaxResponseSizeCached) || written.Length == sequenceLength)
-            reply = written.ToArray();
-        else
-            reply = UncachedReply(tag, written[HeaderLength(tag)..sequenceLength], written[sequenceLength..]);
         lock (session.Sync)
         {
-            slot.CachedReply = reply;
+            if (sequenceEnd < 0)
+                slot.ClearCachedReply(); // cannot happen (a slot is held only after SEQUENCE ran); a retry would get RETRY_UNCACHED_REP
+            else if ((ctx.CacheThis && written.Length <= session.Fore.MaxResponseSizeCached) || written.Length == sequenceLength)
+                written.CopyTo(slot.CacheReply(written.Length));
+            else
+                WriteUncachedReply(slot, tag, written[HeaderLength(tag)..sequenceLength], written[sequenceLength..]);
             slot.InUse = false;
         }
     }
@@ -165,19 +165,22 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
     private static int HeaderLength(byte[] tag) => 4 + 4 + XdrReader.Padded(tag.Length) + 4;
 
     /// <summary>
-    /// The reply a retry of an uncached request gets: status NFS4ERR_RETRY_UNCACHED_REP, the original SEQUENCE result,
-    /// and the original second operation with NFS4ERR_RETRY_UNCACHED_REP.
+    /// Caches in the slot the reply a retry of an uncached request gets: status NFS4ERR_RETRY_UNCACHED_REP, the original
+    /// SEQUENCE result, and the original second operation with NFS4ERR_RETRY_UNCACHED_REP.
     /// </summary>
-    private static byte[] UncachedReply(byte[] tag, ReadOnlySpan<byte> sequenceResult, ReadOnlySpan<byte> rest)
+    private static void WriteUncachedReply(Slot slot, byte[] tag, ReadOnlySpan<byte> sequenceResult, ReadOnlySpan<byte> rest)
     {
-        using var w = new XdrWriter(HeaderLength(tag) + sequenceResult.Length + 8);
-        w.WriteUInt32((uint)NfsStat4.RetryUncachedRep);
-        w.WriteOpaque(tag);
-        w.WriteUInt32(2);
-        w.WriteFixedOpaque(sequenceResult);
-        w.WriteUInt32(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(rest)); // the second operation's opcode
-        w.WriteUInt32((uint)NfsStat4.RetryUncachedRep);
-        return w.WrittenSpan.ToArray();
+        var reply = slot.CacheReply(HeaderLength(tag) + sequenceResult.Length + 8);
+        reply.Clear(); // the tag's padding
+        BinaryPrimitives.WriteUInt32BigEndian(reply, (uint)NfsStat4.RetryUncachedRep);
+        BinaryPrimitives.WriteUInt32BigEndian(reply[4..], (uint)tag.Length);
+        tag.CopyTo(reply[8..]);
+        int at = 8 + XdrReader.Padded(tag.Length);
+        BinaryPrimitives.WriteUInt32BigEndian(reply[at..], 2);
+        sequenceResult.CopyTo(reply[(at + 4)..]);
+        at += 4 + sequenceResult.Length;
+        BinaryPrimitives.WriteUInt32BigEndian(reply[at..], BinaryPrimitives.ReadUInt32BigEndian(rest)); // the second operation's opcode
+        BinaryPrimitives.WriteUInt32BigEndian(reply[(at + 4)..], (uint)NfsStat4.RetryUncachedRep);
     }
 
     private static NfsStat4 WriteBare(XdrWriter w, NfsOpcode op, NfsStat4 status)
@@ -198,7 +201,7 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             NfsOpcode.ReclaimComplete => RunAsync<ReclaimCompleteOp, bool, Unit>(ReclaimCompleteOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.PutRootFh => RunAsync<PutRootFhOp, Unit, Unit>(PutRootFhOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.PutPubFh => RunAsync<PutPubFhOp, Unit, Unit>(PutPubFhOp.Instance, ctx, args, position, w, ct),
-            NfsOpcode.PutFh => RunAsync<PutFhOp, byte[], Unit>(PutFhOp.Instance, ctx, args, position, w, ct),
+            NfsOpcode.PutFh => RunAsync<PutFhOp, ReadOnlyMemory<byte>, Unit>(PutFhOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.GetFh => RunAsync<GetFhOp, Unit, FileHandle>(GetFhOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.SaveFh => RunAsync<SaveFhOp, Unit, Unit>(SaveFhOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.RestoreFh => RunAsync<RestoreFhOp, Unit, Unit>(RestoreFhOp.Instance, ctx, args, position, w, ct),
@@ -290,7 +293,16 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         }
     }
 
-    private static Caller ToCaller(ExportOptions export, RpcCredentials credentials) =>
+    /// <summary>
+    /// The export's mapping of each credential seen, kept while the credential lives: the RPC layer hands a connection's
+    /// repeated AUTH_SYS credential over as one object, so a COMPOUND usually finds its caller here.
+    /// </summary>
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<RpcCredentials, Caller> _callers = new();
+
+    private Caller ToCaller(RpcCredentials credentials) =>
+        _callers.TryGetValue(credentials, out var known) ? known : _callers.GetValue(credentials, c => Map(server.Export, c));
+
+    private static Caller Map(ExportOptions export, RpcCredentials credentials) =>
         credentials.IsAnonymous
             ? export.MapAnonymous()
             : export.MapCaller(credentials.Uid, credentials.Gid, credentials.Groups);

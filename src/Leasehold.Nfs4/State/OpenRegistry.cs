@@ -33,7 +33,7 @@ internal static class OpenRegistry
             {
                 if (shares.Retired)
                     continue;
-                existing = shares.Opens.Find(o => !o.Closed && o.Client == client && o.OpenOwner.AsSpan().SequenceEqual(owner));
+                existing = shares.FindOpen(client, owner);
                 newAccess = access | (existing?.Access ?? 0);
                 newDeny = deny | (existing?.Deny ?? 0);
                 var admitted = Admit(shares, access, deny, existing);
@@ -143,7 +143,7 @@ internal static class OpenRegistry
             pin = open.Pin;
             open.Pin = null;
         }
-        foreach (var lockState in server.States.LocksOf(open))
+        foreach (var lockState in open.LockStates)
         {
             server.RangeLocks.UnlockAll(FileKey.From(open.FileId), lockState.EngineOwner);
             server.States.Free(lockState);
@@ -157,10 +157,9 @@ internal static class OpenRegistry
     public static void ReleaseEngineAccess(Nfs4Server server, OpenState open, Share dropped)
     {
         var owner = EngineOwner(open.Client, open);
-        foreach (var bit in new[] { Share.Read, Share.Write })
-        {
-            if ((dropped & bit) != 0)
-                server.Engine.Close(FileKey.From(open.FileId), owner, ToEngine(bit));
-        }
+        if ((dropped & Share.Read) != 0)
+            server.Engine.Close(FileKey.From(open.FileId), owner, ToEngine(Share.Read));
+        if ((dropped & Share.Write) != 0)
+            server.Engine.Close(FileKey.From(open.FileId), owner, ToEngine(Share.Write));
     }
 }

@@ -51,8 +51,30 @@ internal sealed class Slot
     /// <summary>Sequence id of the last request; a new slot has seen 0, so the first request carries 1.</summary>
     public uint SeqId;
 
-    /// <summary>The reply to <see cref="SeqId"/>'s request (the COMPOUND4res bytes), or null if not cached.</summary>
-    public byte[]? CachedReply;
+    // The reply to SeqId's request (the COMPOUND4res bytes) is the first _cachedLength bytes of _cache; -1: none. The
+    // buffer stays with the slot and is reused by its next replies (grown when one does not fit, never past the
+    // session's ca_maxresponsesize_cached plus a SEQUENCE reply), so caching a reply allocates nothing once it is big
+    // enough. Read and written under the session's lock.
+    private byte[] _cache = [];
+    private int _cachedLength = -1;
+
+    /// <summary>Whether the reply to <see cref="SeqId"/>'s request is cached. Under the session's lock.</summary>
+    public bool HasCachedReply => _cachedLength >= 0;
+
+    /// <summary>Room for a cached reply of <paramref name="length"/> bytes, to be filled at once; it replaces the one cached. Under the session's lock.</summary>
+    public Span<byte> CacheReply(int length)
+    {
+        if (_cache.Length < length)
+            _cache = new byte[Math.Max(length, 256)];
+        _cachedLength = length;
+        return _cache.AsSpan(0, length);
+    }
+
+    /// <summary>Forgets the cached reply (a new request took the slot). Under the session's lock.</summary>
+    public void ClearCachedReply() => _cachedLength = -1;
+
+    /// <summary>A copy of the cached reply, for a retransmission to send after the lock is released. Under the session's lock.</summary>
+    public byte[]? CopyCachedReply() => _cachedLength < 0 ? null : _cache.AsSpan(0, _cachedLength).ToArray();
 
     /// <summary>A request on this slot is executing: a retransmission of it must wait (NFS4ERR_DELAY).</summary>
     public bool InUse;

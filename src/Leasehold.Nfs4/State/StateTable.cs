@@ -88,6 +88,57 @@ internal sealed class OpenState(StateKey key, NfsClient client, byte[] owner, Fi
     public FilePin? Pin;
 
     public StateId Id => new(SeqId, Key.High, Key.Low);
+
+    private LockState[] _lockStates = [];
+
+    /// <summary>
+    /// The lock states born from this open (§9.1.4), so CLOSE and LOCK look at this open's few instead of every lock state
+    /// of the server. A snapshot: safe to enumerate while lock states come and go.
+    /// </summary>
+    public LockState[] LockStates => Volatile.Read(ref _lockStates);
+
+    /// <summary>This lock-owner's lock state under this open, if it has one.</summary>
+    public LockState? FindLockState(ReadOnlySpan<byte> lockOwner)
+    {
+        foreach (var l in LockStates)
+        {
+            if (!l.Freed && l.LockOwner.AsSpan().SequenceEqual(lockOwner))
+                return l;
+        }
+        return null;
+    }
+
+    /// <summary>Adds <paramref name="candidate"/> unless its lock-owner got one meanwhile; returns the one that stands.</summary>
+    public LockState AddLockState(LockState candidate)
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref _lockStates);
+            foreach (var l in current)
+            {
+                if (!l.Freed && l.LockOwner.AsSpan().SequenceEqual(candidate.LockOwner))
+                    return l;
+            }
+            LockState[] next = [.. current, candidate];
+            if (Interlocked.CompareExchange(ref _lockStates, next, current) == current)
+                return candidate;
+        }
+    }
+
+    /// <summary>Forgets a freed lock state.</summary>
+    public void RemoveLockState(LockState state)
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref _lockStates);
+            int at = Array.IndexOf(current, state);
+            if (at < 0)
+                return;
+            LockState[] next = current.Length == 1 ? [] : [.. current.AsSpan(0, at), .. current.AsSpan(at + 1)];
+            if (Interlocked.CompareExchange(ref _lockStates, next, current) == current)
+                return;
+        }
+    }
 }
 
 /// <summary>
@@ -139,6 +190,17 @@ internal sealed class FileShares(ulong fileId)
 
     /// <summary>Set (under the lock) when this table left the <see cref="StateTable"/>; a retired table is never used again.</summary>
     public bool Retired;
+
+    /// <summary>The live open of this client's open-owner among <see cref="Opens"/>, if any; call under <see cref="Sync"/>.</summary>
+    public OpenState? FindOpen(NfsClient client, ReadOnlySpan<byte> owner)
+    {
+        foreach (var o in Opens)
+        {
+            if (!o.Closed && o.Client == client && o.OpenOwner.AsSpan().SequenceEqual(owner))
+                return o;
+        }
+        return null;
+    }
 
     public bool IsUnused => Opens.Count == 0 && UnreservedReads == 0 && UnreservedWrites == 0;
 
@@ -362,36 +424,40 @@ internal sealed class StateTable(ulong boot)
     /// <summary>The lock state of this lock-owner on the open's file, made if missing.</summary>
     public LockState LockStateFor(OpenState open, byte[] owner)
     {
-        foreach (var existing in _locks.Values)
-        {
-            if (!existing.Freed && existing.Open == open && existing.LockOwner.AsSpan().SequenceEqual(owner))
-                return existing;
-        }
-        var created = new LockState(NewKey(), open, owner);
-        _locks[created.Key] = created;
-        return created;
+        if (open.FindLockState(owner) is { } existing)
+            return existing;
+        var made = open.AddLockState(new LockState(NewKey(), open, owner));
+        _locks[made.Key] = made;
+        return made;
     }
 
+    /// <summary>This client's lock-owner's lock state on the file (under any of the client's opens of it), if any.</summary>
     public LockState? FindLockOwner(NfsClient client, byte[] owner, ulong fileId)
     {
-        foreach (var l in _locks.Values)
+        if (!_shares.TryGetValue(fileId, out var shares))
+            return null;
+        lock (shares.Sync)
         {
-            if (!l.Freed && l.Client == client && l.Open.FileId == fileId && l.LockOwner.AsSpan().SequenceEqual(owner))
-                return l;
+            foreach (var open in shares.Opens)
+            {
+                if (open.Client == client && open.FindLockState(owner) is { } found)
+                    return found;
+            }
         }
         return null;
     }
 
-    /// <summary>The lock state behind an engine lock owner, to tell a denied locker who holds the range.</summary>
+    /// <summary>The lock state behind an engine lock owner (<see cref="LockState.EngineOwner"/>), to tell a denied locker who holds the range.</summary>
     public LockState? LockStateOf(Engine.Owner owner) =>
-        _locks.Values.FirstOrDefault(l => l.Client.ClientId == owner.Group && l.Key.Low == owner.Id);
-
-    public List<LockState> LocksOf(OpenState open) => [.. _locks.Values.Where(l => l.Open == open && !l.Freed)];
+        owner.Id <= uint.MaxValue && _locks.TryGetValue(new StateKey(boot, (uint)owner.Id), out var found) && found.Client.ClientId == owner.Group
+            ? found
+            : null;
 
     public void Free(LockState state)
     {
         state.Freed = true;
         _locks.TryRemove(state.Key, out _);
+        state.Open.RemoveLockState(state);
     }
 
     /// <summary>The open of this client's open-owner on the file, if any.</summary>
@@ -400,7 +466,7 @@ internal sealed class StateTable(ulong boot)
         if (!_shares.TryGetValue(fileId, out var shares))
             return null;
         lock (shares.Sync)
-            return shares.Opens.Find(o => !o.Closed && o.Client == client && o.OpenOwner.AsSpan().SequenceEqual(owner));
+            return shares.FindOpen(client, owner);
     }
 
     /// <summary>All opens of a client, to drop when the client goes.</summary>

@@ -9,7 +9,7 @@ using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.Ops;
 
-internal sealed record GetAttrResult(uint[] Requested, FileAttributes Attributes, FileHandle Handle, FattrContext Server, Func<FsStats?> Stats);
+internal readonly record struct GetAttrResult(uint[] Requested, FileAttributes Attributes, FileHandle Handle, FattrContext Server, IExportedTree Tree);
 
 /// <summary>
 /// GETATTR, RFC 8881 §18.7: the attributes asked for that we support; write-only ones are INVAL. While another client
@@ -108,14 +108,12 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
 
     private static OpResult<GetAttrResult> Answer(CompoundContext ctx, uint[] requested, FileHandle fh, FileAttributes attrs)
     {
-        var tree = ctx.Tree;
-        return OpResult<GetAttrResult>.Ok(
-            new GetAttrResult(requested, attrs, fh, ctx.Server.Fattr, () => tree.GetFileSystemStats(fh) is { IsOk: true } s ? s.Value : null));
+        return OpResult<GetAttrResult>.Ok(new GetAttrResult(requested, attrs, fh, ctx.Server.Fattr, ctx.Tree));
     }
 
     public static void Encode(in OpResult<GetAttrResult> result, XdrWriter w)
     {
-        if (result.Value is { } v)
-            FattrEncoder.Write(w, v.Requested, v.Attributes, v.Handle, v.Server, v.Stats);
+        if (result.IsOk)
+            FattrEncoder.Write(w, result.Value.Requested, result.Value.Attributes, result.Value.Handle, result.Value.Server, result.Value.Tree);
     }
 }

@@ -28,7 +28,7 @@ internal abstract class VerifyBase
         if (!attrs.IsOk)
             return attrs.Status.ToNfs();
         var tree = ctx.Tree;
-        var ours = FattrEncoder.Values(args.Mask, attrs.Value, fh, ctx.Server.Fattr, () => tree.GetFileSystemStats(fh) is { IsOk: true } s ? s.Value : null);
+        var ours = FattrEncoder.Values(args.Mask, attrs.Value, fh, ctx.Server.Fattr, tree);
         same = ours.AsSpan().SequenceEqual(args.Values);
         return NfsStat4.Ok;
     }

@@ -68,7 +68,7 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
         var rest = changes with { Mode = null };
         if (!rest.IsEmpty)
             await ctx.Tree.SetAttributesAsync(ctx.Caller, made.Value, rest, context, cancellationToken).ConfigureAwait(false);
-        var change = Directories.Change(ctx, before!, dir, scope);
+        var change = Directories.Change(ctx, before, dir, scope);
         ctx.CurrentFh = made.Value;
         ctx.CurrentStateId = StateId.Invalid;
         return OpResult<(ChangeInfo, uint[])>.Ok((change, args.AttrMask));

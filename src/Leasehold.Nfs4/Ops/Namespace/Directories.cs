@@ -9,9 +9,10 @@ namespace Leasehold.Nfs4.Ops;
 /// <summary>Shared steps of the operations that change a directory: the current filehandle must be a directory.</summary>
 internal static class Directories
 {
-    public static NfsStat4 RequireDirectory(CompoundContext ctx, FileHandle? handle, NfsStat4 missing, out FileHandle dir, out FileAttributes? attrs)
+    /// <summary>The handle must name a directory: Ok with its attributes; else <paramref name="missing"/> (no handle), the export's error, SYMLINK or NOTDIR (attributes then default).</summary>
+    public static NfsStat4 RequireDirectory(CompoundContext ctx, FileHandle? handle, NfsStat4 missing, out FileHandle dir, out FileAttributes attrs)
     {
-        attrs = null;
+        attrs = default;
         dir = default;
         if (handle is not { } h)
             return missing;

@@ -34,7 +34,7 @@ internal sealed class LinkOp : INfsOp<byte[], ChangeInfo>
         var linked = await ctx.Tree.LinkAsync(ctx.Caller, file, dir, name, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (!linked.IsOk)
             return linked.Status.ToNfs();
-        return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before!, dir, scope));
+        return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before, dir, scope));
     }
 
     public static void Encode(in OpResult<ChangeInfo> result, XdrWriter w)

@@ -27,7 +27,7 @@ internal sealed class RemoveOp : INfsOp<byte[], ChangeInfo>
         var removed = await ctx.Tree.RemoveAsync(ctx.Caller, dir, name, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (removed != FsStatus.Ok)
             return removed.ToNfs();
-        return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before!, dir, scope));
+        return OpResult<ChangeInfo>.Ok(Directories.Change(ctx, before, dir, scope));
     }
 
     public static void Encode(in OpResult<ChangeInfo> result, XdrWriter w)

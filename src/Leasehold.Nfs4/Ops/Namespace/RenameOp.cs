@@ -35,7 +35,7 @@ internal sealed class RenameOp : INfsOp<(byte[] From, byte[] To), (ChangeInfo So
         var renamed = await ctx.Tree.RenameAsync(ctx.Caller, fromDir, from, toDir, to, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (renamed != FsStatus.Ok)
             return renamed.ToNfs();
-        return OpResult<(ChangeInfo, ChangeInfo)>.Ok((Directories.Change(ctx, fromBefore!, fromDir, fromScope), Directories.Change(ctx, toBefore!, toDir, toScope)));
+        return OpResult<(ChangeInfo, ChangeInfo)>.Ok((Directories.Change(ctx, fromBefore, fromDir, fromScope), Directories.Change(ctx, toBefore, toDir, toScope)));
     }
 
     public static void Encode(in OpResult<(ChangeInfo Source, ChangeInfo Target)> result, XdrWriter w)

@@ -5,9 +5,10 @@ using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.Ops;
 
-internal sealed record SequenceArgs(byte[] SessionId, uint SequenceId, uint SlotId, uint HighestSlotId, bool CacheThis);
+/// <summary>SEQUENCE4args; the session id is a slice of the request, valid while the COMPOUND runs.</summary>
+internal readonly record struct SequenceArgs(ReadOnlyMemory<byte> SessionId, uint SequenceId, uint SlotId, uint HighestSlotId, bool CacheThis);
 
-internal sealed record SequenceResult(byte[] SessionId, uint SequenceId, uint SlotId, uint HighestSlotId, uint TargetHighestSlotId, uint StatusFlags);
+internal readonly record struct SequenceResult(byte[] SessionId, uint SequenceId, uint SlotId, uint HighestSlotId, uint TargetHighestSlotId, uint StatusFlags);
 
 /// <summary>
 /// SEQUENCE, RFC 8881 §18.46: names the session and slot, gives exactly-once semantics (§2.10.6.1) and renews the
@@ -31,14 +32,14 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
     public static NfsOpcode Opcode => NfsOpcode.Sequence;
 
     public static SequenceArgs Decode(ref XdrReader r) =>
-        new(Wire.ReadSessionId(ref r), r.ReadUInt32(), r.ReadUInt32(), r.ReadUInt32(), r.ReadBool());
+        new(r.ReadFixedOpaqueMemory(Wire.SessionIdSize), r.ReadUInt32(), r.ReadUInt32(), r.ReadUInt32(), r.ReadBool());
 
     public ValueTask<OpResult<SequenceResult>> ExecuteAsync(CompoundContext ctx, SequenceArgs args, CancellationToken cancellationToken) =>
         ValueTask.FromResult(Execute(ctx, args));
 
     private static OpResult<SequenceResult> Execute(CompoundContext ctx, SequenceArgs args)
     {
-        var session = ctx.Server.Clients.FindSession(args.SessionId);
+        var session = ctx.Server.Clients.FindSession(args.SessionId.Span);
         if (session is null)
             return NfsStat4.BadSession;
         if (ctx.OperationCount > session.Fore.MaxOperations)
@@ -60,16 +61,16 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
             {
                 if (slot.InUse)
                     return NfsStat4.Delay; // the original is still running
-                if (slot.CachedReply is null)
+                if (!slot.HasCachedReply)
                     return NfsStat4.RetryUncachedRep;
-                ctx.ReplayReply = slot.CachedReply;
+                ctx.ReplayReply = slot.CopyCachedReply();
                 return OpResult<SequenceResult>.Ok(Result(session, args, flags));
             }
             if (args.SequenceId != unchecked(slot.SeqId + 1))
                 return NfsStat4.SeqMisordered;
             slot.SeqId = args.SequenceId;
             slot.InUse = true;
-            slot.CachedReply = null;
+            slot.ClearCachedReply();
             ctx.Session = session;
             ctx.Slot = slot;
             ctx.CacheThis = args.CacheThis;
@@ -103,8 +104,9 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
 
     public static void Encode(in OpResult<SequenceResult> result, XdrWriter w)
     {
-        if (result.Value is not { } v)
+        if (!result.IsOk)
             return;
+        var v = result.Value;
         w.WriteFixedOpaque(v.SessionId);
         w.WriteUInt32(v.SequenceId);
         w.WriteUInt32(v.SlotId);

@@ -27,7 +27,7 @@ internal sealed class CloseOp : INfsOp<StateId, StateId>
             return ValueTask.FromResult<OpResult<StateId>>(status);
         if (open!.File != fh)
             return ValueTask.FromResult<OpResult<StateId>>(NfsStat4.BadStateId);
-        foreach (var lockState in ctx.Server.States.LocksOf(open))
+        foreach (var lockState in open!.LockStates)
         {
             if (ctx.Server.RangeLocks.Holds(Engine.FileKey.From(open.FileId), lockState.EngineOwner))
                 return ValueTask.FromResult<OpResult<StateId>>(NfsStat4.LocksHeld); // §18.2.3: unlock first

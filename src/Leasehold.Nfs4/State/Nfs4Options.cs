@@ -32,6 +32,18 @@ public sealed class Nfs4Options
     /// <summary>How long a client's state lives without a SEQUENCE. 90 s: the Linux nfsd default (nfsd4_lease).</summary>
     public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(90);
 
+    /// <summary>
+    /// How long the grace period after a restart lasts (RFC 8881 §8.4.2.1) when clients were recorded: they reclaim
+    /// their opens and locks meanwhile, and new ones wait (NFS4ERR_GRACE). It ends early once every recorded client
+    /// has sent RECLAIM_COMPLETE, and stretches 1 s at a time while reclaims still arrive, up to twice this. Null (the
+    /// default) means <see cref="LeaseTime"/>, as knfsd's grace time defaults to its lease time. At least LeaseTime, at
+    /// most 1 h.
+    /// </summary>
+    public TimeSpan? GraceTime { get; set; }
+
+    /// <summary><see cref="GraceTime"/>, or the lease time when it is not set.</summary>
+    public TimeSpan EffectiveGraceTime => GraceTime ?? LeaseTime;
+
     /// <summary>Slots granted per session at most. 64: the Linux client's default slot table size.</summary>
     public int MaxSessionSlots { get; set; } = 64;
 
@@ -97,6 +109,8 @@ public sealed class Nfs4Options
             throw new ArgumentOutOfRangeException(nameof(MaxDelegationsPerClient), MaxDelegationsPerClient, "MaxDelegationsPerClient must be between 0 and 100,000,000.");
         if (LeaseTime < TimeSpan.FromSeconds(2) || LeaseTime > TimeSpan.FromHours(1))
             throw new ArgumentOutOfRangeException(nameof(LeaseTime), LeaseTime, "LeaseTime must be between 2 s and 1 h.");
+        if (GraceTime is { } grace && (grace < LeaseTime || grace > TimeSpan.FromHours(1)))
+            throw new ArgumentOutOfRangeException(nameof(GraceTime), grace, "GraceTime must be at least the lease time and at most 1 h.");
         if (CallbackTimeout < TimeSpan.FromMilliseconds(10) || CallbackTimeout > TimeSpan.FromHours(1))
             throw new ArgumentOutOfRangeException(nameof(CallbackTimeout), CallbackTimeout, "CallbackTimeout must be between 10 ms and 1 h.");
         if (CbGetAttrTimeout < TimeSpan.FromMilliseconds(1) || CbGetAttrTimeout > TimeSpan.FromSeconds(10))

@@ -3,6 +3,7 @@ using Leasehold.Engine;
 using Leasehold.Export;
 using Leasehold.Nfs4.Compound;
 using Leasehold.Nfs4.State;
+using Leasehold.Nfs4.State.Recovery;
 using Leasehold.Rpc.Server;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -11,13 +12,19 @@ namespace Leasehold.Nfs4;
 
 /// <summary>
 /// The NFSv4.1 server: the state tables, the exported tree and the lease engine, and the RPC program that serves
-/// COMPOUNDs over them. A heartbeat on the injected clock expires clients whose lease ran out.
+/// COMPOUNDs over them. A heartbeat on the injected clock expires clients whose lease ran out. Clients that may hold
+/// state are kept in an <see cref="IClientRecordStore"/> (none: <see cref="NoClientRecords"/>, which keeps nothing); a
+/// start that finds recorded clients runs a grace period (<see cref="Grace"/>) in which they reclaim (RFC 8881 §8.4.2.1).
 /// </summary>
 public sealed class Nfs4Server : IAsyncDisposable
 {
     private readonly ITimer _heartbeat;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _unremoved = new(); // rows a failed removal left behind
+    private int _recordsToRetry; // 1 after a failed RecordAsync: the heartbeat looks for unrecorded clients
 
-    public Nfs4Server(IExportedTree tree, LeaseEngine engine, ExportOptions export, Nfs4Options? options = null, TimeProvider? time = null, ILoggerFactory? loggers = null)
+    /// <summary>Creates the server; opens <paramref name="records"/> (the caller keeps and disposes it), which throws <see cref="ClientRecordStoreException"/> when it is unreadable.</summary>
+    public Nfs4Server(IExportedTree tree, LeaseEngine engine, ExportOptions export, Nfs4Options? options = null, TimeProvider? time = null,
+        ILoggerFactory? loggers = null, IClientRecordStore? records = null)
     {
         Export = export;
         Options = options ?? new Nfs4Options();
@@ -27,8 +34,11 @@ public sealed class Nfs4Server : IAsyncDisposable
         Tree = tree;
         Engine = engine;
         Logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<Nfs4Server>();
+        Records = records ?? new NoClientRecords();
+        var recovery = Records.Open();
+        Grace = new GracePeriod(Records, recovery, Options.EffectiveGraceTime, Time, Logger, RecordReclaimersHoldingStateAsync);
         States = new StateTable((ulong)Time.GetUtcNow().ToUnixTimeMilliseconds());
-        Clients = new ClientTable(Options, Time, States.HoldsState);
+        Clients = new ClientTable(Options, Time, States.HoldsState, Grace);
         Delegations = new DelegationRegistry(this);
         Recalls = new Callbacks.RecallSender(this);
         Clients.ClientGone += client =>
@@ -37,10 +47,12 @@ public sealed class Nfs4Server : IAsyncDisposable
             Delegations.ReleaseAll(client);
             foreach (var open in States.OpensOf(client))
                 OpenRegistry.Close(this, open);
+            _ = ForgetRecordAsync(client);
             Log.ClientGone(Logger, client.ClientId);
         };
-        var boot = Time.GetUtcNow();
-        BootVerifier = (ulong)boot.ToUnixTimeMilliseconds();
+        // The epoch differs at every start that has stable storage; the random half tells apart two starts without it
+        // (or two in the same millisecond of a frozen test clock), so a client always resends its unstable writes.
+        BootVerifier = ((ulong)recovery.Epoch << 32) | (uint)System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue);
         ServerOwner = Encoding.UTF8.GetBytes($"leasehold-{Environment.MachineName}");
         Fattr = new Attributes.FattrContext((uint)Options.LeaseTime.TotalSeconds, (ulong)Options.MaxReadWriteSize, (ulong)Options.MaxReadWriteSize, tree.FileSystemId, tree.MaxFileSize);
         Program = new Nfs4Program(this);
@@ -52,6 +64,9 @@ public sealed class Nfs4Server : IAsyncDisposable
     public IRpcProgram Program { get; }
 
     public Nfs4Options Options { get; }
+
+    /// <summary>Whether the grace period after this start is on (RFC 8881 §8.4.2.1): recorded clients reclaim, new opens and locks wait.</summary>
+    public bool InGrace => Grace.InGrace;
 
     internal TimeProvider Time { get; }
 
@@ -87,16 +102,122 @@ public sealed class Nfs4Server : IAsyncDisposable
 
     internal byte[] ServerOwner { get; }
 
+    /// <summary>Stable storage of the clients that may hold state.</summary>
+    internal IClientRecordStore Records { get; }
+
+    /// <summary>The grace period after this start (over at once when no client was recorded).</summary>
+    internal GracePeriod Grace { get; }
+
+    /// <summary>
+    /// Records a client at its RECLAIM_COMPLETE (before it is answered), so it may reclaim after a restart. A failure
+    /// (a full disk) does not fail the operation: it is logged and retried by the heartbeat.
+    /// </summary>
+    internal async ValueTask RecordAsync(NfsClient client)
+    {
+        try
+        {
+            await Records.RecordAsync(client.OwnerId, client.Principal).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ClientRecordStoreException or IOException)
+        {
+            Log.RecordFailed(Logger, ex, client.ClientId);
+            Volatile.Write(ref _recordsToRetry, 1);
+            return;
+        }
+        _unremoved.TryRemove(Convert.ToHexString(client.OwnerId), out _);
+        bool gone;
+        lock (client.Sync)
+        {
+            gone = client.Expired;
+            client.Recorded = !gone;
+        }
+        if (gone)
+            await RemoveRecordAsync(client).ConfigureAwait(false); // destroyed or expired while the row was written
+    }
+
+    private async Task ForgetRecordAsync(NfsClient client)
+    {
+        bool recorded;
+        lock (client.Sync)
+        {
+            recorded = client.Recorded;
+            client.Recorded = false;
+        }
+        if (recorded)
+            await RemoveRecordAsync(client).ConfigureAwait(false);
+    }
+
+    private async ValueTask RemoveRecordAsync(NfsClient client)
+    {
+        try
+        {
+            await Records.RemoveAsync(client.OwnerId).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ClientRecordStoreException or IOException)
+        {
+            _unremoved[Convert.ToHexString(client.OwnerId)] = client.OwnerId;
+            Log.RecordRemovalFailed(Logger, ex, client.ClientId);
+        }
+    }
+
+    /// <summary>
+    /// At the end of grace, before the store forgets the clients not recorded in this epoch: a reclaimer that holds
+    /// reclaimed state but has not sent RECLAIM_COMPLETE yet is recorded again, so it can reclaim after another restart.
+    /// </summary>
+    private async ValueTask RecordReclaimersHoldingStateAsync()
+    {
+        foreach (var client in Clients.Reclaimers())
+        {
+            if (!client.ReclaimComplete && States.HoldsState(client))
+                await Records.RecordAsync(client.OwnerId, client.Principal).ConfigureAwait(false);
+        }
+    }
+
     private void Heartbeat()
     {
         int expired = Clients.ExpireClients();
         if (expired > 0)
             Log.ClientsExpired(Logger, expired);
+        _ = RetryRecordsAsync();
+    }
+
+    /// <summary>Records and removals that failed (a full disk), tried again every heartbeat until they succeed.</summary>
+    private async Task RetryRecordsAsync()
+    {
+        foreach (var (key, owner) in _unremoved)
+        {
+            try
+            {
+                await Records.RemoveAsync(owner).ConfigureAwait(false);
+                _unremoved.TryRemove(key, out _);
+            }
+            catch (Exception ex) when (ex is ClientRecordStoreException or IOException)
+            {
+                return; // still failing: next heartbeat
+            }
+        }
+        if (Interlocked.Exchange(ref _recordsToRetry, 0) == 0)
+            return;
+        foreach (var client in Clients.Unrecorded())
+        {
+            try
+            {
+                await Records.RecordAsync(client.OwnerId, client.Principal).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ClientRecordStoreException or IOException)
+            {
+                Volatile.Write(ref _recordsToRetry, 1);
+                return;
+            }
+            lock (client.Sync)
+                client.Recorded = !client.Expired;
+        }
     }
 
     public ValueTask DisposeAsync()
     {
         _heartbeat.Dispose();
+        Grace.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -135,6 +135,9 @@ internal sealed class RunningServer : IAsyncDisposable
 
     public string Access { get; private set; } = "";
 
+    /// <summary>The server's process id.</summary>
+    public int Pid => _process.Id;
+
     public IReadOnlyList<string> Stdout => _seen;
 
     public async Task WaitForServingAsync()

@@ -141,6 +141,10 @@ public class ServerFixture : IAsyncLifetime
     public Leasehold.Export.LocalAccess.LocalAccessMechanism LocalAccess =>
         _host?.Services.GetRequiredService<NfsServerService>().LocalAccess ?? throw new InvalidOperationException("The server is not running.");
 
+    /// <summary>The running server's host service (its NFS server, its client records).</summary>
+    internal NfsServerService Service =>
+        _host?.Services.GetRequiredService<NfsServerService>() ?? throw new InvalidOperationException("The server is not running.");
+
     /// <summary>Kernel leases the running server holds for delegations.</summary>
     public int GuardCount =>
         _host?.Services.GetRequiredService<NfsServerService>().GuardCount ?? throw new InvalidOperationException("The server is not running.");

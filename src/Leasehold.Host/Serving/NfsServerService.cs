@@ -6,6 +6,8 @@ using Leasehold.Export.LocalAccess;
 using Leasehold.Host.Settings;
 using Leasehold.Nfs4;
 using Leasehold.Nfs4.State;
+using Leasehold.Nfs4.State.Recovery;
+using Leasehold.Recovery;
 using Leasehold.Rpc.Server;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -16,8 +18,11 @@ namespace Leasehold.Host.Serving;
 /// <summary>
 /// Starts the layers bottom up (engine, exported tree, NFSv4.1 state, RPC listener) and stops them top down, so no
 /// call arrives at a layer that is already gone. Stopping closes every connection and fails every parked breaker.
-/// A start the machine refuses throws <see cref="StartupException"/> (no export, a corrupt handle key) or
-/// <see cref="RpcListenException"/> (an address in use), each with one line naming the directory, the file or the address.
+/// The state directory is locked for this server (<see cref="StateDirectoryLock"/>) and its client records opened
+/// (<see cref="SqliteClientRecordStore"/>) before the NFS layer starts; both are released last at stop.
+/// A start the machine refuses throws <see cref="StartupException"/> (no export, a corrupt handle key, a state directory
+/// in use by another server, unreadable client records) or <see cref="RpcListenException"/> (an address in use), each
+/// with one line naming the directory, the file or the address.
 /// </summary>
 internal sealed class NfsServerService(
     IOptions<ServerSettings> server,
@@ -34,6 +39,8 @@ internal sealed class NfsServerService(
     private LocalDirectoryTree? _tree;
     private Nfs4Server? _nfs;
     private RpcServer? _rpc;
+    private StateDirectoryLock? _stateLock;
+    private SqliteClientRecordStore? _records;
 
     /// <summary>Where the server really listens (the port chosen when asked for 0).</summary>
     public IPEndPoint? EndPoint => _rpc?.LocalEndPoint;
@@ -47,6 +54,12 @@ internal sealed class NfsServerService(
     /// <summary>Guards (kernel leases) held for delegations right now; 0 when stopped.</summary>
     internal int GuardCount => _authority?.GuardCount ?? 0;
 
+    /// <summary>The client records of the running server, for tests; null when stopped.</summary>
+    internal SqliteClientRecordStore? Records => _records;
+
+    /// <summary>The running NFS server, for tests that look at its grace period; null when stopped.</summary>
+    internal Nfs4Server? Nfs => _nfs;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var exportOptions = export.Value;
@@ -56,6 +69,15 @@ internal sealed class NfsServerService(
         try
         {
             ExportDirectory.Prepare(exportOptions, server.Value.CreateExport);
+            string stateDirectory = exportOptions.ResolvedStateDirectory;
+            try
+            {
+                _stateLock = StateDirectoryLock.Acquire(stateDirectory); // before the handle key and the client records
+            }
+            catch (IOException ex)
+            {
+                throw new StartupException(ex.Message, StartupFault.Environment, ex);
+            }
             // Delegations get as long as a client's lease to come back: a client that renews in time can always answer.
             var engine = engineOptions.Value;
             engine.DelegationBreakTime = nfsOptions.Value.LeaseTime;
@@ -82,7 +104,15 @@ internal sealed class NfsServerService(
             }
             _authority.Bind(_tree);
             LogDelegations(policy, _tree);
-            _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers);
+            _records = new SqliteClientRecordStore(stateDirectory, time);
+            try
+            {
+                _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers, _records);
+            }
+            catch (ClientRecordStoreException ex)
+            {
+                throw new StartupException(ex.Message, StartupFault.Environment, ex);
+            }
             _rpc = new RpcServer([_nfs.Program], rpcOptions.Value, loggers.CreateLogger<RpcServer>(), time);
             _rpc.Start(listener);
             listener = null; // the server owns it now
@@ -139,11 +169,15 @@ internal sealed class NfsServerService(
         _tree?.Dispose();
         if (_engine is not null)
             await _engine.DisposeAsync().ConfigureAwait(false);
+        _records?.Dispose(); // the records stay on disk for the next start
+        _stateLock?.Dispose(); // last: the next server may take the directory now
         _rpc = null;
         _nfs = null;
         _tree = null;
         _engine = null;
         _authority = null;
+        _records = null;
+        _stateLock = null;
     }
 }
 

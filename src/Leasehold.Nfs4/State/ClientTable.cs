@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Leasehold.Nfs4.Protocol;
+using Leasehold.Nfs4.State.Recovery;
 
 namespace Leasehold.Nfs4.State;
 
@@ -9,9 +10,9 @@ namespace Leasehold.Nfs4.State;
 /// (<see cref="_records"/>): they are rare, and RFC 8881 §18.35.5's cases are about several records at once. The hot
 /// path (SEQUENCE) only reads <see cref="_sessions"/>, a concurrent dictionary, and then locks the one session.
 /// <paramref name="holdsState"/> says whether a client holds opens, locks or other state (the state tables are not
-/// kept here), for DESTROY_CLIENTID.
+/// kept here), for DESTROY_CLIENTID. <paramref name="grace"/> says whether a new record may reclaim (§8.4.2.1).
 /// </summary>
-internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<NfsClient, bool> holdsState)
+internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<NfsClient, bool> holdsState, GracePeriod? grace = null)
 {
     private readonly Lock _records = new();
     private readonly Dictionary<ulong, NfsClient> _byId = [];
@@ -83,7 +84,10 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
                     Remove(unconfirmed, gone);
                 if (confirmed is not null && confirmed.Principal != principal)
                     Remove(confirmed, gone);
-                client = new NfsClient(NewClientId(), ownerId, verifier, principal, now);
+                // During grace, a recorded client's name and principal make a reclaimer, which inherits the record once
+                // confirmed (an unconfirmed one that is replaced must not remove the row).
+                bool reclaimer = grace?.RoleOf(ownerId, principal) == ReclaimRole.Reclaimer;
+                client = new NfsClient(NewClientId(), ownerId, verifier, principal, now) { Reclaimer = reclaimer };
                 _byId[client.ClientId] = client;
                 _all.Add(client);
                 status = NfsStat4.Ok;
@@ -91,6 +95,26 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
         }
         Announce(gone);
         return status;
+    }
+
+    /// <summary>The reclaimers that still exist (for the end of grace).</summary>
+    public List<NfsClient> Reclaimers()
+    {
+        lock (_records)
+            return _all.FindAll(c => c.Reclaimer && !c.Expired);
+    }
+
+    /// <summary>Confirmed clients past their RECLAIM_COMPLETE whose row could not be written (a full disk): retried by the heartbeat.</summary>
+    public List<NfsClient> Unrecorded()
+    {
+        lock (_records)
+        {
+            return _all.FindAll(c =>
+            {
+                lock (c.Sync)
+                    return c.Confirmed && c.ReclaimComplete && !c.Recorded && !c.Expired;
+            });
+        }
     }
 
     private bool HasLiveState(NfsClient client, long now) => now - client.LastRenewed < LeaseTicks;
@@ -156,6 +180,11 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
                         Remove(other, gone);
                 }
                 client.Confirmed = true;
+                if (client.Reclaimer)
+                {
+                    lock (client.Sync)
+                        client.Recorded = true;
+                }
             }
             client.NextCreateSessionSequence++;
             client.LastRenewed = time.GetTimestamp();

@@ -34,6 +34,19 @@ internal sealed class NfsClient(ulong clientId, byte[] ownerId, ulong verifier, 
 
     public bool ReclaimComplete { get; set; }
 
+    /// <summary>
+    /// Made during the grace period under the co_ownerid and principal of a recorded client (RFC 8881 §8.4.2.1): it may
+    /// reclaim (OPEN CLAIM_PREVIOUS, LOCK reclaim) until its RECLAIM_COMPLETE or the end of grace. Set at creation.
+    /// </summary>
+    public bool Reclaimer { get; init; }
+
+    /// <summary>
+    /// A row for this client exists in stable storage: written at its RECLAIM_COMPLETE, or inherited by a reclaimer when
+    /// CREATE_SESSION confirms it. Its removal (DESTROY_CLIENTID, expiry, replacement) then removes the row. Read and
+    /// written under <see cref="Sync"/>.
+    /// </summary>
+    public bool Recorded { get; set; }
+
     /// <summary>Timestamp (TimeProvider) of the last renewal.</summary>
     public long LastRenewed { get; set; } = now;
 

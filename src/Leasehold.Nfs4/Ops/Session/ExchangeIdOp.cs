@@ -70,6 +70,8 @@ internal sealed class ExchangeIdOp : INfsOp<ExchangeIdArgs, ExchangeIdResult>
         var status = ctx.Server.Clients.ExchangeId(args.OwnerId, args.Verifier, principal, update, out var client);
         if (status != NfsStat4.Ok)
             return status;
+        if (!client!.Reclaimer && ctx.Server.Grace.RoleOf(args.OwnerId, principal) == State.Recovery.ReclaimRole.OtherPrincipal)
+            Log.ReclaimByOtherPrincipal(ctx.Server.Logger, client.ClientId, principal); // its reclaims will be NO_GRACE
 
         uint flags = UseNonPnfs | (client!.Confirmed ? ConfirmedResult : 0);
         var owner = ctx.Server.ServerOwner;

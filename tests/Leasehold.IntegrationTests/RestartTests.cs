@@ -5,7 +5,8 @@ namespace Leasehold.IntegrationTests;
 
 /// <summary>
 /// A server restart on the same export and state directories: file handles are persistent (RFC 8881 §4.2.1,
-/// fh_expire_type FH4_PERSISTENT), while sessions, client ids and stateids belong to the old instance and are refused.
+/// fh_expire_type FH4_PERSISTENT), while sessions, client ids and stateids belong to the old instance and are refused
+/// (the old client gets its state back only by reclaiming it: Recovery/).
 /// </summary>
 public sealed class RestartTests(ServerFixture fx) : IClassFixture<ServerFixture>
 {
@@ -22,10 +23,16 @@ public sealed class RestartTests(ServerFixture fx) : IClassFixture<ServerFixture
         Assert.Equal(0u, before.FhExpireType); // FH4_PERSISTENT
 
         // A client that is still around when the server goes down, holding an open.
-        await using var old = await fx.ConnectAsync();
+        string oldName = ServerFixture.NewName("old");
+        await using var old = await fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = oldName });
         var open = (await old.OpenAsync(f.FileHandle, ShareAccess.Read).Bounded()).ValueOrThrow();
 
         await fx.RestartAsync();
+        // It was recorded, so the new instance runs a grace period for it; it comes back, reclaims nothing and says
+        // it is done (RECLAIM_COMPLETE), which ends the grace period: the anonymous READ below would wait for it.
+        await using (await fx.ConnectAsync(options: new Nfs4SessionOptions { OwnerId = oldName }))
+        {
+        }
         await using var fresh = await fx.ConnectAsync();
 
         // The handles from before still name the same files.
@@ -70,5 +77,19 @@ public sealed class QuickRestartTests(FrozenClockServerFixture fx) : IClassFixtu
         using var c = new CompoundBuilder("old-client").CreateSession(new CreateSessionArgs(old.ClientId, 1, CreateSessionFlags.None,
             old.ForeChannel!, old.BackChannel!, 0x4000_0000, [fresh.Credentials]));
         Assert.Equal(NfsStat4.StaleClientId, (await fresh.SendAsync(c).Bounded()).Status);
+    }
+
+    [Fact]
+    public async Task The_write_verifier_changes_across_a_quick_restart()
+    {
+        // Made on disk, not over the wire: a grace period left by the other test would refuse a create (NFS4ERR_GRACE).
+        string name = ServerFixture.NewName("verifier");
+        await File.WriteAllTextAsync(Path.Join(fx.ExportPath, name), "unstable");
+        var file = (await fx.Session.LookupAsync(await fx.RootAsync(), name).Bounded()).ValueOrThrow();
+        ulong before = (await fx.Session.CommitAsync(file).Bounded()).ValueOrThrow();
+
+        await fx.RestartAsync();
+        ulong after = (await fx.Session.CommitAsync(file).Bounded()).ValueOrThrow();
+        Assert.NotEqual(before, after); // a client resends its unstable writes
     }
 }

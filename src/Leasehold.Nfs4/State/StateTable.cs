@@ -81,6 +81,9 @@ internal sealed class OpenState(StateKey key, NfsClient client, byte[] owner, Fi
 
     public bool Closed;
 
+    /// <summary>Made by a reclaim (OPEN CLAIM_PREVIOUS and the PREV delegation claims) during the grace period: LOCK may reclaim under it (§8.4.2.1).</summary>
+    public bool Reclaimed;
+
     /// <summary>
     /// Keeps the file reachable through its handle after another client or a local process removes its last name, until
     /// this open closes (OPEN4_RESULT_PRESERVE_UNLINKED, §18.16.3). Null when the export could not pin it.

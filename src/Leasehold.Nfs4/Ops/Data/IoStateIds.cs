@@ -15,7 +15,8 @@ internal static class IoStateIds
     /// Checks the stateid of a READ (<paramref name="needed"/> Read), a WRITE or size-changing SETATTR (Write), or another
     /// SETATTR (None: the stateid is only validated). Share reservations are mandatory (§9.1.2):
     /// <list type="bullet">
-    /// <item>The anonymous and READ-bypass stateids (also as the current stateid) are refused with NFS4ERR_LOCKED when
+    /// <item>The anonymous and READ-bypass stateids (also as the current stateid) are NFS4ERR_GRACE during the grace
+    /// period (they may conflict with a share reservation not reclaimed yet), and refused with NFS4ERR_LOCKED when
     /// any open, the caller's own included, denies the access. A READ with one recalls another client's write
     /// delegation first (NFS4ERR_DELAY meanwhile). The bypass stateid may bypass byte-range locks only,
     /// and ours are advisory: I/O never checks them.</item>
@@ -36,6 +37,8 @@ internal static class IoStateIds
         {
             if (needed == Share.None)
                 return NfsStat4.Ok;
+            if (ctx.Server.Grace.InGrace)
+                return NfsStat4.Grace; // §8.4.2.1: it may conflict with a deny or a delegation not reclaimed yet
             var attrs = ctx.Tree.GetAttributes(fh);
             if (!attrs.IsOk)
                 return attrs.Status.ToNfs();

@@ -2,6 +2,7 @@ using Leasehold.Engine;
 using Leasehold.Nfs4.Compound;
 using Leasehold.Nfs4.Protocol;
 using Leasehold.Nfs4.State;
+using Leasehold.Nfs4.State.Recovery;
 using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.Ops;
@@ -45,17 +46,23 @@ internal sealed class LockOp : INfsOp<LockArgs, LockResult>
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))
             return status;
-        // A reclaim is NFS4ERR_NO_GRACE before any other rule (no state survives a restart; see OpenOp).
-        if (args.Reclaim)
-            return NfsStat4.NoGrace;
+        var client = ctx.Client!;
+        // Reclaim or not is decided first (see OpenOp): a client that may not reclaim hears NO_GRACE; a new lock waits
+        // out the grace period and the client's own RECLAIM_COMPLETE (ReclaimRules).
+        status = args.Reclaim ? ReclaimRules.CheckReclaim(ctx.Server, client) : NfsStat4.Ok;
+        if (status != NfsStat4.Ok)
+            return status;
         if (!Locking.IsValidType(args.Type))
             return NfsStat4.Inval;
         status = Locking.Range(args.Offset, args.Length, out ulong start, out ulong end);
         if (status != NfsStat4.Ok)
             return status;
-        var client = ctx.Client!;
-        if (!client.ReclaimComplete)
-            return NfsStat4.Grace;
+        if (!args.Reclaim)
+        {
+            status = ReclaimRules.CheckNewState(ctx.Server, client);
+            if (status != NfsStat4.Ok)
+                return status;
+        }
 
         var states = ctx.Server.States;
         LockState lockState;
@@ -77,6 +84,8 @@ internal sealed class LockOp : INfsOp<LockArgs, LockResult>
             if (lockState.Open.File != fh)
                 return NfsStat4.BadStateId;
         }
+        if (args.Reclaim && !lockState.Open.Reclaimed)
+            return NfsStat4.ReclaimBad; // §15.1.9: an open made after the restart cannot have held a lock before it
         var type = Locking.ToEngine(args.Type);
         var access = lockState.Open.Access;
         if ((type == RangeLockType.Write && (access & Share.Write) == 0) || (type == RangeLockType.Read && (access & Share.Read) == 0))
@@ -84,7 +93,12 @@ internal sealed class LockOp : INfsOp<LockArgs, LockResult>
 
         var conflict = ctx.Server.RangeLocks.TryLock(FileKey.From(lockState.Open.FileId), lockState.EngineOwner, type, start, end);
         if (conflict is { } c)
-            return new OpResult<LockResult>(NfsStat4.Denied, new LockResult(default, Locking.Denied(ctx, c)));
+        {
+            // During grace only reclaimed locks exist: a reclaim that conflicts with one is RECLAIM_CONFLICT (§15.1.9).
+            return args.Reclaim ? NfsStat4.ReclaimConflict : new OpResult<LockResult>(NfsStat4.Denied, new LockResult(default, Locking.Denied(ctx, c)));
+        }
+        if (args.Reclaim)
+            ctx.Server.Grace.Reclaimed();
         uint seq = Interlocked.Increment(ref lockState.SeqId);
         var id = new StateId(seq, lockState.Key.High, lockState.Key.Low);
         ctx.CurrentStateId = id;

@@ -33,6 +33,9 @@ internal sealed class LockTOp : INfsOp<LockTestArgs, LockDenied?>
         status = Locking.Range(args.Offset, args.Length, out ulong start, out ulong end);
         if (status != NfsStat4.Ok)
             return Done(status);
+        status = State.Recovery.ReclaimRules.CheckDuringGrace(ctx.Server); // locks not reclaimed yet would be missing from the answer
+        if (status != NfsStat4.Ok)
+            return Done(status);
         var attrs = ctx.Tree.GetAttributes(fh);
         if (!attrs.IsOk)
             return Done(attrs.Status.ToNfs());

@@ -21,6 +21,9 @@ internal sealed class RemoveOp : INfsOp<byte[], ChangeInfo>
         var status = Directories.RequireDirectory(ctx, ctx.CurrentFh, NfsStat4.NoFileHandle, out var dir, out var before);
         if (status != NfsStat4.Ok)
             return status;
+        status = State.Recovery.ReclaimRules.CheckDuringGrace(ctx.Server); // the name may be one a client is about to reclaim through
+        if (status != NfsStat4.Ok)
+            return status;
         status = Names.Validate(raw, out var name);
         if (status != NfsStat4.Ok)
             return status;

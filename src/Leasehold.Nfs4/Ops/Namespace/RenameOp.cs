@@ -26,6 +26,9 @@ internal sealed class RenameOp : INfsOp<(byte[] From, byte[] To), (ChangeInfo So
         status = Directories.RequireDirectory(ctx, ctx.CurrentFh, NfsStat4.NoFileHandle, out var toDir, out var toBefore);
         if (status != NfsStat4.Ok)
             return status;
+        status = State.Recovery.ReclaimRules.CheckDuringGrace(ctx.Server); // either name may be one a client is about to reclaim through
+        if (status != NfsStat4.Ok)
+            return status;
         status = Names.Validate(args.From, out var from);
         if (status != NfsStat4.Ok)
             return status;

@@ -4,6 +4,7 @@ using Leasehold.Nfs4.Attributes;
 using Leasehold.Nfs4.Compound;
 using Leasehold.Nfs4.Protocol;
 using Leasehold.Nfs4.State;
+using Leasehold.Nfs4.State.Recovery;
 using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.Ops;
@@ -39,7 +40,8 @@ internal sealed record OpenArgs(
     ulong Verifier,
     ClaimType Claim,
     byte[] Name,
-    StateId DelegationStateId);
+    StateId DelegationStateId,
+    DelegationType? PreviousDelegation = null);
 
 internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, uint[] AttrSet, uint Want, DelegationDecision Delegation)
 {
@@ -50,7 +52,8 @@ internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, u
 /// <summary>
 /// OPEN, RFC 8881 §18.16: CLAIM_NULL (by name, creating with UNCHECKED4, GUARDED4 or EXCLUSIVE4_1), CLAIM_FH, and
 /// the claims a delegation holder makes while it returns one (CLAIM_DELEGATE_CUR by name, CLAIM_DELEG_CUR_FH), which
-/// pass a recall pending on the file because the open is the holder's own. The reclaim claims answer NO_GRACE.
+/// pass a recall pending on the file because the open is the holder's own. The reclaim claims (CLAIM_PREVIOUS, and the
+/// delegation ones a client with stable storage sends, CLAIM_DELEGATE_PREV and CLAIM_DELEG_PREV_FH) follow <see cref="ReclaimRules"/>.
 /// Share reservations are checked against other open-owners; the open is registered with the lease engine, which
 /// answers NFS4ERR_DELAY while it recalls a conflicting grant. A read open may come with a read delegation, an open for
 /// write with a write delegation (<see cref="DelegationRegistry.TryGrantAsync"/>, §10.4); a client that stated a want
@@ -105,6 +108,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         var claim = (ClaimType)r.ReadUInt32();
         byte[] name = [];
         var delegationStateId = default(StateId);
+        DelegationType? previous = null;
         switch (claim)
         {
             case ClaimType.Null:
@@ -112,7 +116,12 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 name = Names.ReadComponent(ref r);
                 break;
             case ClaimType.Previous:
-                r.ReadUInt32();
+                previous = r.ReadUInt32() switch
+                {
+                    1 => DelegationType.Read,  // OPEN_DELEGATE_READ
+                    2 => DelegationType.Write, // OPEN_DELEGATE_WRITE
+                    _ => null,                 // OPEN_DELEGATE_NONE (NONE_EXT is not valid here: taken as none)
+                };
                 break;
             case ClaimType.DelegateCur:
                 delegationStateId = StateId.Read(ref r);
@@ -128,7 +137,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 XdrException.Throw($"claim type {(uint)claim}");
                 break;
         }
-        return new OpenArgs(access, deny, clientId, owner, create, mode, mask, values, verifier, claim, name, delegationStateId);
+        return new OpenArgs(access, deny, clientId, owner, create, mode, mask, values, verifier, claim, name, delegationStateId, previous);
     }
 
     public async ValueTask<OpResult<OpenResult>> ExecuteAsync(CompoundContext ctx, OpenArgs args, CancellationToken cancellationToken)
@@ -144,14 +153,13 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         if (args.Create && args.Claim != ClaimType.Null)
             return NfsStat4.Inval; // §18.16.3: only CLAIM_NULL names a file that may not exist yet (knfsd: the same check)
         var client = ctx.Client!; // open_owner4's clientid is ignored in NFSv4.1: the session names the client (§18.16.3)
-        // Reclaims first, before any other rule: no state survives a restart, so there is never a grace period to
-        // reclaim in and every reclaim is NFS4ERR_NO_GRACE (§8.4.2.1), which a client handles by opening afresh.
-        // Answering GRACE here (because RECLAIM_COMPLETE has not been sent yet, as it never has while a client
-        // reclaims) leaves a Linux client unable to recover the open: every later write through it fails with EBADF.
-        if (args.Claim is ClaimType.Previous or ClaimType.DelegatePrev or ClaimType.DelegPrevFh)
-            return NfsStat4.NoGrace;
-        if (!client.ReclaimComplete)
-            return NfsStat4.Grace; // §18.51.3: no new locking state before RECLAIM_COMPLETE
+        // Reclaims first, before the "no new state before RECLAIM_COMPLETE" rule, which every reclaiming client is
+        // under: a client that may not reclaim hears NO_GRACE and opens afresh (answering GRACE would leave a Linux
+        // client unable to recover the open: every later write through it fails with EBADF).
+        bool reclaim = args.Claim is ClaimType.Previous or ClaimType.DelegatePrev or ClaimType.DelegPrevFh;
+        status = reclaim ? ReclaimRules.CheckReclaim(ctx.Server, client) : ReclaimRules.CheckNewState(ctx.Server, client);
+        if (status != NfsStat4.Ok)
+            return status;
 
         DelegationState? claimed = null;
         if (args.Claim is ClaimType.DelegateCur or ClaimType.DelegCurFh)
@@ -171,6 +179,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         {
             case ClaimType.Null:
             case ClaimType.DelegateCur:
+            case ClaimType.DelegatePrev:
             {
                 // A create changes the directory: its change_info4 is atomic when no other change by this server
                 // overlapped (see DirectoryChanges); an open of an existing name changes nothing and says not atomic.
@@ -205,10 +214,12 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             }
             case ClaimType.Fh:
             case ClaimType.DelegCurFh:
+            case ClaimType.Previous:
+            case ClaimType.DelegPrevFh:
                 file = current;
                 break;
             default:
-                return NfsStat4.Inval; // not reached: Decode refuses unknown claims, the PREV claims answered above
+                return NfsStat4.Inval; // not reached: Decode refuses unknown claims
         }
 
         var attrs = ctx.Tree.GetAttributes(file);
@@ -246,12 +257,24 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
 
         (status, var open) = await OpenRegistry.OpenAsync(ctx.Server, client, args.Owner, file, attrs.Value.FileId, access, deny).ConfigureAwait(false);
         if (open is null)
-            return status;
+            return reclaim && status == NfsStat4.ShareDenied ? NfsStat4.ReclaimConflict : status; // only reclaimed opens exist in grace
         uint want = args.ShareAccess & WantDelegationMask;
-        // A delegation claim opens under the delegation being returned: it is never a reason to grant another.
-        var delegation = claimed is null
-            ? await ctx.Server.Delegations.TryGrantAsync(client, file, attrs.Value.FileId, access | open.Access, want).ConfigureAwait(false)
-            : DelegationDecision.None(WhyNoDelegation.NotWanted);
+        DelegationDecision delegation;
+        if (reclaim)
+        {
+            open.Reclaimed = true;
+            ctx.Server.Grace.Reclaimed();
+            delegation = await ReclaimRules.ReclaimDelegationAsync(ctx.Server, client, file, attrs.Value.FileId, args.Claim, args.PreviousDelegation, access | open.Access).ConfigureAwait(false);
+            want = 0; // the client asked for nothing: it told what it held
+        }
+        else if (claimed is null)
+        {
+            delegation = await ctx.Server.Delegations.TryGrantAsync(client, file, attrs.Value.FileId, access | open.Access, want).ConfigureAwait(false);
+        }
+        else
+        {
+            delegation = DelegationDecision.None(WhyNoDelegation.NotWanted); // a delegation claim opens under the delegation being returned
+        }
         ctx.CurrentFh = file;
         ctx.CurrentStateId = open.Id;
         return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, want, delegation) { PreserveUnlinked = open.Pin is not null });

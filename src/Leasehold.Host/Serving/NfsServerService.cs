@@ -31,7 +31,8 @@ internal sealed class NfsServerService(
     IOptions<Nfs4Options> nfsOptions,
     IOptions<RpcOptions> rpcOptions,
     ILoggerFactory loggers,
-    TimeProvider time) : IHostedService, IAsyncDisposable
+    TimeProvider time,
+    ClientRecordStoreFactory? recordStores = null) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _logger = loggers.CreateLogger("Leasehold.Host");
     private LeaseEngine? _engine;
@@ -40,7 +41,7 @@ internal sealed class NfsServerService(
     private Nfs4Server? _nfs;
     private RpcServer? _rpc;
     private StateDirectoryLock? _stateLock;
-    private SqliteClientRecordStore? _records;
+    private IClientRecordStore? _records;
 
     /// <summary>Where the server really listens (the port chosen when asked for 0).</summary>
     public IPEndPoint? EndPoint => _rpc?.LocalEndPoint;
@@ -55,7 +56,7 @@ internal sealed class NfsServerService(
     internal int GuardCount => _authority?.GuardCount ?? 0;
 
     /// <summary>The client records of the running server, for tests; null when stopped.</summary>
-    internal SqliteClientRecordStore? Records => _records;
+    internal IClientRecordStore? Records => _records;
 
     /// <summary>The running NFS server, for tests that look at its grace period; null when stopped.</summary>
     internal Nfs4Server? Nfs => _nfs;
@@ -104,7 +105,7 @@ internal sealed class NfsServerService(
             }
             _authority.Bind(_tree);
             LogDelegations(policy, _tree);
-            _records = new SqliteClientRecordStore(stateDirectory, time);
+            _records = recordStores is null ? new SqliteClientRecordStore(stateDirectory, time) : recordStores(stateDirectory, time);
             try
             {
                 _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers, _records);
@@ -180,6 +181,12 @@ internal sealed class NfsServerService(
         _stateLock = null;
     }
 }
+
+/// <summary>
+/// Makes the client record store of a server on <c>stateDirectory</c>; registered as a service it replaces the SQLite
+/// store (tests wrap it to inject faults such as a full disk).
+/// </summary>
+internal delegate IClientRecordStore ClientRecordStoreFactory(string stateDirectory, TimeProvider time);
 
 /// <summary>Host log events (ids 5xxx).</summary>
 internal static partial class Log

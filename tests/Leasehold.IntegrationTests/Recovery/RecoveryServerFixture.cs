@@ -11,7 +11,7 @@ namespace Leasehold.IntegrationTests.Recovery;
 /// clients a test leaves silent expire. Each test class that restarts has a server of its own: records that one test
 /// leaves behind would make the next restart's grace period wait for them.
 /// </summary>
-public sealed class RecoveryServerFixture : ServerFixture
+public class RecoveryServerFixture : ServerFixture
 {
     public ManualTimeProvider Clock { get; } = new();
 
@@ -22,8 +22,12 @@ public sealed class RecoveryServerFixture : ServerFixture
 
     /// <summary>The co_ownerids (as text) in the running server's client records, with their principals.</summary>
     public IReadOnlyDictionary<string, string> Records =>
-        (Service.Records ?? throw new InvalidOperationException("The server is not running.")).ReadAll()
-            .ToDictionary(r => Encoding.UTF8.GetString(r.Record.OwnerId), r => r.Record.Principal);
+        (Service.Records switch
+        {
+            global::Leasehold.Recovery.SqliteClientRecordStore sqlite => sqlite,
+            FailingRecordStore failing => failing.Inner,
+            _ => throw new InvalidOperationException("The server is not running."),
+        }).ReadAll().ToDictionary(r => Encoding.UTF8.GetString(r.Record.OwnerId), r => r.Record.Principal);
 
     /// <summary>A new session under the co_ownerid <paramref name="owner"/>: a client that comes back after a restart uses the same one.</summary>
     public Task<Nfs4Session> ConnectAsAsync(string owner, bool reclaimComplete = true, bool backChannel = false, Leasehold.Rpc.Messages.RpcCredentials? credentials = null) =>

@@ -42,6 +42,7 @@ public static class SettingsSchema
     private static readonly Dictionary<string, string> DefaultRules = new(StringComparer.OrdinalIgnoreCase)
     {
         ["Export:StateDirectory"] = $"{Leasehold.Export.ExportOptions.DefaultStateDirectoryName} beside the export",
+        ["Nfs4:GraceTime"] = "the lease time",
     };
 
     /// <summary>The export when none is named: ./export, which the server may create (a named one must exist).</summary>

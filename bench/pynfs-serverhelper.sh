@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pynfs --serverhelper for Leasehold: `pynfs-serverhelper.sh [stop|kill] reboot|start|halt`.
-# Restarts the server on the same export and state directory; returns once it accepts connections.
+# Restarts the server on the same export and state directory; returns once it serves.
 #
 # pynfs (nfs4.1/testserver.py) runs `HELPER [--serverhelperarg] reboot` and waits for it, then reconnects. The first
 # argument chooses how the running server ends: `kill` (SIGKILL, a crash; the default) or `stop` (SIGTERM, a clean
@@ -50,19 +50,21 @@ halt() {
 start() {
     [[ -x $LH_BIN ]] || { echo "no leasehold command at $LH_BIN (build src/Leasehold.Host, or set LH_BIN)" >&2; exit 1; }
     mkdir -p "$LH_DIR/export" "$LH_DIR/state"
+    local from; from=$(( $(wc -l <"$log" 2>/dev/null || echo 0) + 1 ))  # this start's lines come after
     note "start $LH_BIN serve $LH_DIR/export --listen $LH_LISTEN --lease-time $LH_LEASE"
     # setsid: out of pynfs's process group, so a Ctrl-C to pynfs does not reach the server. In a script without job
     # control the background job is no group leader, so setsid execs in place and $! is the server's pid.
     LEASEHOLD_Export__StateDirectory="$LH_DIR/state" setsid "$LH_BIN" serve "$LH_DIR/export" \
         --listen "$LH_LISTEN" --lease-time "$LH_LEASE" >>"$log" 2>&1 </dev/null &
     echo $! >"$pidfile"
-    local host=${LH_LISTEN%:*} port=${LH_LISTEN##*:}
+    # The port accepts connections (into the backlog) as soon as it is bound, before the export is ready: wait for the
+    # host's own "Serving ... on ADDRESS" line (event 5001) of this start instead.
     for _ in $(seq 300); do
         alive "$(<"$pidfile")" || { echo "leasehold exited; see $log" >&2; exit 1; }
-        if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then note "accepting on $LH_LISTEN"; return 0; fi
+        if tail -n +"$from" "$log" | grep -q 'Leasehold.Host\[5001\] Serving '; then note "serving on $LH_LISTEN"; return 0; fi
         sleep 0.1
     done
-    echo "leasehold did not listen on $LH_LISTEN in 30 s; see $log" >&2; exit 1
+    echo "leasehold did not serve on $LH_LISTEN in 30 s; see $log" >&2; exit 1
 }
 
 case $cmd in

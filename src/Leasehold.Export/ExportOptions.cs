@@ -36,6 +36,15 @@ public sealed class ExportOptions
     /// </summary>
     public bool RootSquash { get; set; }
 
+    /// <summary>
+    /// Make every create, link, remove and rename durable before it is answered: fsync(2) of the changed directories
+    /// (both, for a rename between two), and of a new file or directory itself, whose owner and mode are set after it
+    /// is made. On, as exports(5) sync (knfsd commits the same metadata). Off is exports(5) async for directory changes:
+    /// faster, but a crash may lose acknowledged creates/removes/renames. Writes are not affected (FILE_SYNC, DATA_SYNC
+    /// and COMMIT always reach the disk).
+    /// </summary>
+    public bool SyncDirectoryChanges { get; set; } = true;
+
     /// <summary>Uid for anonymous (AUTH_NONE) and squashed callers. 65534: "nobody", as exports(5) anonuid.</summary>
     public uint AnonymousUid { get; set; } = 65534;
 

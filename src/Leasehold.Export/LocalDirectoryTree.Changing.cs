@@ -74,6 +74,8 @@ public sealed partial class LocalDirectoryTree
                 return Fail(nameof(LibC.openat), errno);
             }
             FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode);
+            if (handle.IsOk && (status = SyncCreated(dir, created, createdIsPath: false)) != FsStatus.Ok)
+                return status;
             if (handle.IsOk)
             {
                 // created is O_RDONLY (O_CREAT cannot make an O_PATH descriptor), which must not stay open (a local
@@ -103,7 +105,10 @@ public sealed partial class LocalDirectoryTree
             using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
             if (created.IsInvalid)
                 return Fail(nameof(LibC.openat));
-            return RememberCreated(FinishCreate(dir, name, created, caller, dirStat, mode), created, checkedAt);
+            FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode);
+            if (handle.IsOk && (status = SyncCreated(dir, created, createdIsPath: true)) != FsStatus.Ok)
+                return status;
+            return RememberCreated(handle, created, checkedAt);
         }
     }
 
@@ -131,7 +136,10 @@ public sealed partial class LocalDirectoryTree
             using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
             if (created.IsInvalid)
                 return Fail(nameof(LibC.openat));
-            return RememberCreated(FinishCreate(dir, name, created, caller, dirStat, mode: null), created, checkedAt);
+            FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode: null);
+            if (handle.IsOk && (status = SyncEntries(dir, "create")) != FsStatus.Ok)
+                return status;
+            return RememberCreated(handle, created, checkedAt);
         }
     }
 
@@ -168,7 +176,10 @@ public sealed partial class LocalDirectoryTree
             using SafeFd created = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
             if (created.IsInvalid)
                 return Fail(nameof(LibC.openat));
-            return RememberCreated(FinishCreate(dir, name, created, caller, dirStat, mode: mode & 0xFFF), created, checkedAt);
+            FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode: mode & 0xFFF);
+            if (handle.IsOk && (status = SyncEntries(dir, "create")) != FsStatus.Ok)
+                return status;
+            return RememberCreated(handle, created, checkedAt);
         }
     }
 
@@ -206,6 +217,9 @@ public sealed partial class LocalDirectoryTree
                 // AT_EMPTY_PATH links the fd's inode itself (needs CAP_DAC_READ_SEARCH, which we have).
                 if (LibC.linkat(source, dir, name, LibC.AT_EMPTY_PATH) != 0)
                     return Fail(nameof(LibC.linkat));
+                // One journal transaction holds the new entry and the link count, so the directory's sync covers both.
+                if ((status = SyncEntries(dir, "link")) != FsStatus.Ok)
+                    return status;
                 return MakeHandle(source);
             }
         }
@@ -229,7 +243,7 @@ public sealed partial class LocalDirectoryTree
             if (LibC.unlinkat(dir, name, victim.IsDirectory ? LibC.AT_REMOVEDIR : 0) != 0)
                 return Fail(nameof(LibC.unlinkat));
             ForgetUnlinked(victim.Ino);
-            return FsStatus.Ok;
+            return SyncEntries(dir, "remove");
         }
     }
 
@@ -287,7 +301,11 @@ public sealed partial class LocalDirectoryTree
                     return Fail(nameof(LibC.renameat));
                 if (replaces)
                     ForgetUnlinked(target.Ino);
-                return FsStatus.Ok;
+                // Both directories, as knfsd commits both: ext4 and XFS journal the rename as one transaction, so the
+                // second sync finds it committed and costs a cache flush, but POSIX promises nothing about the other.
+                if ((status = SyncEntries(to, "rename")) != FsStatus.Ok)
+                    return status;
+                return fromStat.Ino == toStat.Ino ? FsStatus.Ok : SyncEntries(from, "rename");
             }
         }
     }

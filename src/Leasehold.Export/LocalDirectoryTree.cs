@@ -148,7 +148,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
                 throw new IOException($"The filesystem of {_rootPath} gives no file handles (name_to_handle_at errno {handleErrno}); it cannot be exported.");
             _signer = HandleSigner.LoadOrCreate(stateDirectory, logger).ForExport(type, kernelHandle);
             RootHandle = _signer.Sign(type, kernelHandle);
-            Log.Exporting(logger, _rootPath, options.ReadOnly, options.RootSquash, rootStat.DevMajor, rootStat.DevMinor);
+            Log.Exporting(logger, _rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
             (_leases, _watcher, _localAccessUnavailable) = StartLocalAccess(options, _root, localAccess, logger);
             _sweeper = TimeProvider.System.CreateTimer(static tree => ((LocalDirectoryTree)tree!).SweepStale(), this, SweepInterval, SweepInterval);
         }

@@ -8,8 +8,8 @@ namespace Leasehold.Export;
 /// </summary>
 internal static partial class Log
 {
-    [LoggerMessage(2001, LogLevel.Information, "Exporting {Path} (read-only {ReadOnly}, root squash {RootSquash}, fsid {Major}:{Minor})")]
-    public static partial void Exporting(ILogger logger, string path, bool readOnly, bool rootSquash, uint major, uint minor);
+    [LoggerMessage(2001, LogLevel.Information, "Exporting {Path} (read-only {ReadOnly}, root squash {RootSquash}, sync directory changes {SyncDirectoryChanges}, fsid {Major}:{Minor})")]
+    public static partial void Exporting(ILogger logger, string path, bool readOnly, bool rootSquash, bool syncDirectoryChanges, uint major, uint minor);
 
     [LoggerMessage(2002, LogLevel.Information, "Created a new file handle signing key in {StateDirectory}; handles issued before it are refused")]
     public static partial void KeyCreated(ILogger logger, string stateDirectory);
@@ -31,6 +31,9 @@ internal static partial class Log
 
     [LoggerMessage(2008, LogLevel.Warning, "The export {OldPath} was renamed to {NewPath} while being served; serving it there (Export:Path still says the old name)")]
     public static partial void ExportMoved(ILogger logger, string oldPath, string newPath);
+
+    [LoggerMessage(2009, LogLevel.Error, "A {Change} was made but {Operation} of inode {Ino} failed with errno {Errno}; answering Io: it may not survive a crash")]
+    public static partial void SyncFailed(ILogger logger, string change, string operation, ulong ino, int errno);
 
     // Local access (LocalAccess/): 2010-2019.
 

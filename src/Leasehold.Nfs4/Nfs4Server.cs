@@ -175,10 +175,24 @@ public sealed class Nfs4Server : IAsyncDisposable
 
     private void Heartbeat()
     {
-        int expired = Clients.ExpireClients();
+        var (expired, courtesy) = Clients.ExpireClients();
         if (expired > 0)
             Log.ClientsExpired(Logger, expired);
+        if (courtesy > 0)
+            Log.CourtesyClients(Logger, courtesy, Options.CourtesyTime);
         _ = RetryRecordsAsync();
+    }
+
+    /// <summary>
+    /// Expires the courtesy client <paramref name="clientId"/> because another client needs <paramref name="what"/>
+    /// (RFC 8881 §8.4.3): its opens, locks and delegations go at once. False if it is not (or no longer) a courtesy client.
+    /// </summary>
+    internal bool ExpireCourtesyClient(ulong clientId, string what)
+    {
+        if (!Clients.ExpireCourtesy(clientId))
+            return false;
+        Log.CourtesyClientExpired(Logger, clientId, what);
+        return true;
     }
 
     /// <summary>Records and removals that failed (a full disk), tried again every heartbeat until they succeed.</summary>
@@ -230,6 +244,12 @@ internal static partial class Log
 
     [LoggerMessage(4002, LogLevel.Information, "{Count} client(s) expired: no SEQUENCE within the lease time")]
     public static partial void ClientsExpired(ILogger logger, int count);
+
+    [LoggerMessage(4006, LogLevel.Information, "{Count} client(s) kept as courtesy clients: their lease ran out while they held opens, locks or delegations, which stay until another client needs them (at most {CourtesyTime})")]
+    public static partial void CourtesyClients(ILogger logger, int count, TimeSpan courtesyTime);
+
+    [LoggerMessage(4007, LogLevel.Information, "Courtesy client {ClientId:x16} expired: another client needs {What} it holds")]
+    public static partial void CourtesyClientExpired(ILogger logger, ulong clientId, string what);
 
     [LoggerMessage(4003, LogLevel.Error, "{Operation} failed unexpectedly (connection {ConnectionId}); replying NFS4ERR_SERVERFAULT")]
     public static partial void OperationFailed(ILogger logger, Exception exception, string operation, long connectionId);

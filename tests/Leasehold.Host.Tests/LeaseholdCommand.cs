@@ -103,7 +103,7 @@ internal static partial class LeaseholdCommand
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
 
     /// <summary>The host's "Serving {path} over NFSv4.1 on {endpoint} (lease time {s} s, ...)" line.</summary>
-    [GeneratedRegex(@"Serving (?<path>.+) over NFSv4\.1 on (?<endpoint>\S+) \(lease time (?<lease>[0-9.]+) s, (?<access>[a-z-]+),")]
+    [GeneratedRegex(@"Serving (?<path>.+) over NFSv4\.1 on (?<endpoint>\S+) \(lease time (?<lease>[0-9.]+) s, (?<access>[a-z-]+), [a-z ]+, (?<sync>sync|async) directory changes\)")]
     internal static partial Regex ServingLine();
 }
 
@@ -138,6 +138,9 @@ internal sealed class RunningServer : IAsyncDisposable
     /// <summary>The server's process id.</summary>
     public int Pid => _process.Id;
 
+    /// <summary>"sync" or "async": whether directory changes are durable when answered (Export:SyncDirectoryChanges).</summary>
+    public string DirectoryChanges { get; private set; } = "";
+
     public IReadOnlyList<string> Stdout => _seen;
 
     public async Task WaitForServingAsync()
@@ -155,6 +158,7 @@ internal sealed class RunningServer : IAsyncDisposable
                     EndPoint = IPEndPoint.Parse(match.Groups["endpoint"].Value);
                     LeaseSeconds = double.Parse(match.Groups["lease"].Value, System.Globalization.CultureInfo.InvariantCulture);
                     Access = match.Groups["access"].Value;
+                    DirectoryChanges = match.Groups["sync"].Value;
                     return;
                 }
             }

@@ -108,9 +108,9 @@ public sealed class DestroyClientIdTests(ServerFixture fx) : IClassFixture<Serve
 
 /// <summary>
 /// A client refused by DESTROY_CLIENTID because it holds state still loses that state with its lease (§8.3), as any
-/// silent client does; its client ID is then unknown.
+/// silent client does with courtesy clients off; its client ID is then unknown.
 /// </summary>
-public sealed class DestroyClientIdExpiryTests(ShortLeaseServerFixture fx) : IClassFixture<ShortLeaseServerFixture>
+public sealed class DestroyClientIdExpiryTests(NoCourtesyServerFixture fx) : IClassFixture<NoCourtesyServerFixture>
 {
     [Fact]
     public async Task A_busy_client_that_stops_renewing_loses_its_state_with_its_lease()

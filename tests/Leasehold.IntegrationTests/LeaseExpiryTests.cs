@@ -4,21 +4,34 @@ using Leasehold.Testing;
 namespace Leasehold.IntegrationTests;
 
 /// <summary>A server with a 3 s lease on a <see cref="ManualTimeProvider"/>: the tests move its clock, never sleep.</summary>
-public sealed class ShortLeaseServerFixture : ServerFixture
+public class ShortLeaseServerFixture : ServerFixture
 {
     public ManualTimeProvider Clock { get; } = new();
 
     public override TimeSpan LeaseTime => TimeSpan.FromSeconds(3);
 
     public override TimeProvider Time => Clock;
+
+    /// <summary>How long a silent client with state is kept as a courtesy client here (the default is 24 h).</summary>
+    public static readonly TimeSpan CourtesyTime = TimeSpan.FromSeconds(30);
+
+    protected override void Configure(IDictionary<string, string?> settings) =>
+        settings["Nfs4:CourtesyTime"] = CourtesyTime.ToString();
+}
+
+/// <summary>Short leases with courtesy clients turned off (<c>Nfs4:CourtesyTime</c> 0): a silent client is expired with its lease.</summary>
+public sealed class NoCourtesyServerFixture : ShortLeaseServerFixture
+{
+    protected override void Configure(IDictionary<string, string?> settings) => settings["Nfs4:CourtesyTime"] = "00:00:00";
 }
 
 /// <summary>
-/// A client that stops sending SEQUENCE loses its lease: its sessions go (BADSESSION) and its opens are released, so
-/// another client can open what they denied (RFC 8881 §8.3). The server sweeps every lease/4, so a silent client is
-/// gone at most 1.25 leases after its last SEQUENCE.
+/// With courtesy clients off, a client that stops sending SEQUENCE loses its lease: its sessions go (BADSESSION) and
+/// its opens are released, so another client can open what they denied (RFC 8881 §8.3). The server sweeps every
+/// lease/4, so a silent client is gone at most 1.25 leases after its last SEQUENCE. (With courtesy clients, the
+/// default, see <see cref="CourtesyClientTests"/>.)
 /// </summary>
-public sealed class LeaseExpiryTests(ShortLeaseServerFixture fx) : IClassFixture<ShortLeaseServerFixture>
+public sealed class LeaseExpiryTests(NoCourtesyServerFixture fx) : IClassFixture<NoCourtesyServerFixture>
 {
     [Fact]
     public async Task A_client_that_stops_renewing_loses_its_session_and_its_opens()

@@ -149,8 +149,8 @@ public sealed class UnlinkedOpenFileTests(ServerFixture fixture) : TwoClientTest
     }
 }
 
-/// <summary>A client whose lease runs out gives up the unlinked files it held open (no descriptor leaks).</summary>
-public sealed class UnlinkedOpenFileExpiryTests(ShortLeaseServerFixture Fx) : IClassFixture<ShortLeaseServerFixture>
+/// <summary>A client whose lease runs out (courtesy clients off) gives up the unlinked files it held open (no descriptor leaks).</summary>
+public sealed class UnlinkedOpenFileExpiryTests(NoCourtesyServerFixture Fx) : IClassFixture<NoCourtesyServerFixture>
 {
     [Fact]
     public async Task An_expired_client_releases_the_unlinked_file_it_held()

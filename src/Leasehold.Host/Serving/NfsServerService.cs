@@ -125,7 +125,8 @@ internal sealed class NfsServerService(
             throw;
         }
         Log.Serving(_logger, exportOptions.FullPath, _rpc.LocalEndPoint!, nfsOptions.Value.LeaseTime.TotalSeconds,
-            exportOptions.ReadOnly ? "read-only" : "read-write", exportOptions.RootSquash ? "root squashed" : "root not squashed");
+            exportOptions.ReadOnly ? "read-only" : "read-write", exportOptions.RootSquash ? "root squashed" : "root not squashed",
+            exportOptions.SyncDirectoryChanges ? "sync" : "async");
     }
 
     /// <summary>One line on what keeps delegations honest against local processes (the export has said how it guards).</summary>
@@ -191,8 +192,8 @@ internal delegate IClientRecordStore ClientRecordStoreFactory(string stateDirect
 /// <summary>Host log events (ids 5xxx).</summary>
 internal static partial class Log
 {
-    [LoggerMessage(5001, LogLevel.Information, "Serving {Path} over NFSv4.1 on {EndPoint} (lease time {LeaseSeconds} s, {Access}, {Squash})")]
-    public static partial void Serving(ILogger logger, string path, EndPoint endPoint, double leaseSeconds, string access, string squash);
+    [LoggerMessage(5001, LogLevel.Information, "Serving {Path} over NFSv4.1 on {EndPoint} (lease time {LeaseSeconds} s, {Access}, {Squash}, {DirectoryChanges} directory changes)")]
+    public static partial void Serving(ILogger logger, string path, EndPoint endPoint, double leaseSeconds, string access, string squash, string directoryChanges);
 
     [LoggerMessage(5002, LogLevel.Information, "Shutting down: closing connections and releasing state")]
     public static partial void Stopping(ILogger logger);

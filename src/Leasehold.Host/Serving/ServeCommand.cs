@@ -41,9 +41,10 @@ internal static class ServeCommand
         var create = new Option<bool>("--create") { Description = "Create the export directory (and its parents) if it does not exist." };
         var readOnly = new Option<bool>("--read-only") { Description = "Refuse every change." };
         var rootSquash = new Option<bool>("--root-squash") { Description = "Map root (uid 0) to the anonymous user." };
+        var asyncDirectoryChanges = new Option<bool>("--async-directory-changes") { Description = "Answer creates, removes and renames before they reach the disk (exports(5) async): faster, but a crash may lose acknowledged ones." };
         var config = new Option<string?>("--config") { Description = $"A JSON settings file (default: ./{DefaultConfigFile} if present).", HelpName = "file" };
         var verbose = new Option<bool>("--verbose") { Description = "Log debug events too." };
-        var command = new Command("serve", "Serve a directory over NFSv4.1.") { directory, listen, leaseTime, create, readOnly, rootSquash, config, verbose };
+        var command = new Command("serve", "Serve a directory over NFSv4.1.") { directory, listen, leaseTime, create, readOnly, rootSquash, asyncDirectoryChanges, config, verbose };
         // A mistyped option ("--lisen") would otherwise be taken for the directory, and its value reported instead.
         // A directory whose name starts with "--" is still reachable as ./--name.
         directory.Validators.Add(result =>
@@ -73,6 +74,8 @@ internal static class ServeCommand
                 overrides["Export:ReadOnly"] = "true";
             if (parse.GetValue(rootSquash))
                 overrides["Export:RootSquash"] = "true";
+            if (parse.GetValue(asyncDirectoryChanges))
+                overrides["Export:SyncDirectoryChanges"] = "false";
             if (parse.GetValue(verbose))
                 overrides["Logging:LogLevel:Default"] = "Debug";
             return await RunAsync(parse.GetValue(config), overrides, parse.GetValue(create), optionNames, parse.GetValue(verbose), ct).ConfigureAwait(false);

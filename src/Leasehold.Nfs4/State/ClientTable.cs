@@ -214,7 +214,16 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
             return _byId.TryGetValue(clientId, out var c) && !c.Expired ? c : null;
     }
 
-    public void Renew(NfsClient client) => client.LastRenewed = time.GetTimestamp();
+    /// <summary>SEQUENCE renews the lease; a courtesy client is an ordinary one again (its state was kept for it).</summary>
+    public void Renew(NfsClient client)
+    {
+        client.LastRenewed = time.GetTimestamp();
+        if (client.Courtesy)
+        {
+            lock (_records)
+                client.Courtesy = false;
+        }
+    }
 
     public bool DestroySession(Session session)
     {
@@ -248,21 +257,77 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
         return NfsStat4.Ok;
     }
 
-    /// <summary>Destroys every client whose lease ran out. Called by the server's heartbeat.</summary>
-    public int ExpireClients()
+    /// <summary>
+    /// Destroys every client whose lease ran out, except that one holding state becomes a courtesy client (RFC 8881
+    /// §8.4.3, knfsd's NFSD4_COURTESY) for <see cref="Nfs4Options.CourtesyTime"/>, at most
+    /// <see cref="Nfs4Options.MaxCourtesyClients"/> at once (the longest-silent go first). Called by the server's
+    /// heartbeat; returns how many clients were destroyed and how many became courtesy clients.
+    /// </summary>
+    public (int Expired, int Courtesy) ExpireClients()
     {
         long now = time.GetTimestamp();
+        long courtesyTicks = (long)(options.CourtesyTime.TotalSeconds * time.TimestampFrequency);
         var gone = new List<NfsClient>();
+        int becameCourtesy = 0;
         lock (_records)
         {
+            var courtesy = new List<NfsClient>();
             foreach (var client in _all.ToArray())
             {
-                if (!HasLiveState(client, now))
+                if (HasLiveState(client, now))
+                    continue;
+                if (client.Courtesy)
+                {
+                    if (now - client.CourtesySince < courtesyTicks)
+                        courtesy.Add(client);
+                    else
+                        Remove(client, gone);
+                    continue;
+                }
+                // The state test runs once, when the lease runs out: a silent client's state cannot grow afterwards.
+                if (courtesyTicks > 0 && options.MaxCourtesyClients > 0 && holdsState(client))
+                {
+                    client.CourtesySince = now;
+                    client.Courtesy = true;
+                    courtesy.Add(client);
+                    becameCourtesy++;
+                    continue;
+                }
+                Remove(client, gone);
+            }
+            if (courtesy.Count > options.MaxCourtesyClients)
+            {
+                courtesy.Sort((a, b) => a.LastRenewed.CompareTo(b.LastRenewed));
+                foreach (var client in courtesy.Take(courtesy.Count - options.MaxCourtesyClients))
                     Remove(client, gone);
             }
         }
         Announce(gone);
-        return gone.Count;
+        return (gone.Count, becameCourtesy);
+    }
+
+    /// <summary>
+    /// Expires a courtesy client at once, with its state (knfsd: a conflict makes it NFSD4_EXPIRABLE): another client
+    /// needs something it holds. False if the client is unknown, not a courtesy client, or renewed meanwhile.
+    /// </summary>
+    public bool ExpireCourtesy(ulong clientId)
+    {
+        var gone = new List<NfsClient>();
+        lock (_records)
+        {
+            if (!_byId.TryGetValue(clientId, out var client) || !client.Courtesy || HasLiveState(client, time.GetTimestamp()))
+                return false;
+            Remove(client, gone);
+        }
+        Announce(gone);
+        return true;
+    }
+
+    /// <summary>Whether this client id names a courtesy client (no lock: a hint for the conflict paths, which confirm under the lock).</summary>
+    public bool IsCourtesy(ulong clientId)
+    {
+        lock (_records)
+            return _byId.TryGetValue(clientId, out var client) && client.Courtesy;
     }
 
     private void Remove(NfsClient client, List<NfsClient> gone)

@@ -225,6 +225,17 @@ internal sealed class DelegationRegistry(Nfs4Server server)
     {
         if (Interlocked.CompareExchange(ref delegation.Status, (int)DelegationStatus.Recalling, (int)DelegationStatus.Active) != (int)DelegationStatus.Active)
             return;
+        if (delegation.Client.Courtesy)
+        {
+            // A silent client would not answer CB_RECALL: it is expired instead, with its state (§8.4.3; knfsd's
+            // nfsd_break_deleg_cb), off the engine's notice. If it came back meanwhile, it is recalled as usual.
+            ThreadPool.UnsafeQueueUserWorkItem(static d =>
+            {
+                if (!d.Server.ExpireCourtesyClient(d.Delegation.Client.ClientId, "a file it holds a delegation on"))
+                    d.Server.Recalls.Start(d.Delegation);
+            }, (Server: server, Delegation: delegation), preferLocal: false);
+            return;
+        }
         server.Recalls.Start(delegation);
     }
 

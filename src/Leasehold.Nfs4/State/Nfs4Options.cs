@@ -101,12 +101,30 @@ public sealed class Nfs4Options
     /// <summary>Outstanding delegations one client holds at most; past it, none is granted to it (WND4_RESOURCE). 100,000; between 0 and 100,000,000.</summary>
     public int MaxDelegationsPerClient { get; set; } = 100_000;
 
+    /// <summary>
+    /// How long a client whose lease ran out keeps its opens, locks and delegations while no other client needs them
+    /// (a "courtesy client", RFC 8881 §8.4.3; knfsd since 5.19 keeps them 24 h, NFSD_COURTESY_CLIENT_TIMEOUT). Another
+    /// client's conflicting LOCK, LOCKT, share reservation or delegation recall expires it at once; its own next
+    /// SEQUENCE makes it an ordinary client again. Zero: a client is expired when its lease runs out. 0 to 7 days.
+    /// </summary>
+    public TimeSpan CourtesyTime { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// The most courtesy clients kept at once (knfsd: 1,024 per GiB of memory); past it the longest-silent ones are
+    /// expired. 0 to 1,000,000.
+    /// </summary>
+    public int MaxCourtesyClients { get; set; } = 1024;
+
     public void Validate()
     {
         if (MaxDelegations is < 0 or > 100_000_000)
             throw new ArgumentOutOfRangeException(nameof(MaxDelegations), MaxDelegations, "MaxDelegations must be between 0 and 100,000,000.");
         if (MaxDelegationsPerClient is < 0 or > 100_000_000)
             throw new ArgumentOutOfRangeException(nameof(MaxDelegationsPerClient), MaxDelegationsPerClient, "MaxDelegationsPerClient must be between 0 and 100,000,000.");
+        if (CourtesyTime < TimeSpan.Zero || CourtesyTime > TimeSpan.FromDays(7))
+            throw new ArgumentOutOfRangeException(nameof(CourtesyTime), CourtesyTime, "CourtesyTime must be between 0 and 7 days.");
+        if (MaxCourtesyClients is < 0 or > 1_000_000)
+            throw new ArgumentOutOfRangeException(nameof(MaxCourtesyClients), MaxCourtesyClients, "MaxCourtesyClients must be between 0 and 1,000,000.");
         if (LeaseTime < TimeSpan.FromSeconds(2) || LeaseTime > TimeSpan.FromHours(1))
             throw new ArgumentOutOfRangeException(nameof(LeaseTime), LeaseTime, "LeaseTime must be between 2 s and 1 h.");
         if (GraceTime is { } grace && (grace < LeaseTime || grace > TimeSpan.FromHours(1)))

@@ -54,6 +54,15 @@ internal sealed class NfsClient(ulong clientId, byte[] ownerId, ulong verifier, 
 
     public bool Expired { get; set; }
 
+    /// <summary>
+    /// The lease ran out but the client keeps its state until another client needs it (<see cref="Nfs4Options.CourtesyTime"/>);
+    /// cleared by its next SEQUENCE. Written under the client table's lock, read without it.
+    /// </summary>
+    public volatile bool Courtesy;
+
+    /// <summary>Timestamp (TimeProvider) at which the client became a courtesy client.</summary>
+    public long CourtesySince;
+
     /// <summary>The client's outstanding delegations by file id (under <see cref="Sync"/>): one per file at most.</summary>
     public Dictionary<ulong, DelegationState> DelegationsByFile { get; } = [];
 

@@ -11,6 +11,9 @@ namespace Leasehold.Nfs4.State;
 /// </summary>
 internal static class OpenRegistry
 {
+    /// <summary>At most this many rounds of expiring courtesy clients for one OPEN.</summary>
+    private const int MaxCourtesyExpiries = 4;
+
     public static Owner EngineOwner(NfsClient client, OpenState open) => new(client.ClientId, open.Key.Low);
 
     public static OpenAccess ToEngine(Share access) => (OpenAccess)(uint)access;
@@ -26,9 +29,11 @@ internal static class OpenRegistry
         var table = server.States;
         OpenState? existing;
         Share newAccess, newDeny;
+        int courtesyExpiries = 0;
         while (true)
         {
             var shares = table.SharesFor(fileId);
+            List<NfsClient>? inTheWay;
             lock (shares.Sync)
             {
                 if (shares.Retired)
@@ -37,10 +42,19 @@ internal static class OpenRegistry
                 newAccess = access | (existing?.Access ?? 0);
                 newDeny = deny | (existing?.Deny ?? 0);
                 var admitted = Admit(shares, access, deny, existing);
-                if (admitted != NfsStat4.Ok)
+                if (admitted == NfsStat4.Ok)
+                    break;
+                inTheWay = admitted == NfsStat4.ShareDenied ? shares.CourtesyConflicts(access, deny, existing) : null;
+                if (inTheWay is null || courtesyExpiries++ >= MaxCourtesyExpiries)
                     return (admitted, null);
-                break;
             }
+            // Only courtesy clients' reservations stand in the way: they go (§8.4.3), outside the share lock (their
+            // opens close through it), and the OPEN is admitted again.
+            bool expired = false;
+            foreach (var holder in inTheWay)
+                expired |= server.ExpireCourtesyClient(holder.ClientId, "a share reservation");
+            if (!expired)
+                return (NfsStat4.ShareDenied, null);
         }
 
         // Pin and register the open with the engine outside the share lock: the engine may need to recall a grant (DELAY).

@@ -210,6 +210,26 @@ internal sealed class FileShares(ulong fileId)
     /// <summary>Whether an open asking for <paramref name="access"/>/<paramref name="deny"/> collides with another open-owner's reservation.</summary>
     public bool Conflicts(Share access, Share deny, OpenState? except) => Denies(access, except) || Holds(deny, except);
 
+    /// <summary>
+    /// The clients whose opens conflict with <paramref name="access"/>/<paramref name="deny"/> (as <see cref="Conflicts"/>
+    /// counts them), if every such open is a courtesy client's; null if an active client's open is among them or none
+    /// conflicts. Call under <see cref="Sync"/>.
+    /// </summary>
+    public List<NfsClient>? CourtesyConflicts(Share access, Share deny, OpenState? except)
+    {
+        List<NfsClient>? holders = null;
+        foreach (var o in Opens)
+        {
+            if (o == except || o.Closed || ((access & o.Deny) == 0 && (deny & o.Access) == 0))
+                continue;
+            if (!o.Client.Courtesy)
+                return null;
+            if (holders is null || !holders.Contains(o.Client))
+                (holders ??= []).Add(o.Client);
+        }
+        return holders;
+    }
+
     /// <summary>Whether an open other than <paramref name="except"/> denies any of <paramref name="access"/>.</summary>
     public bool Denies(Share access, OpenState? except)
     {

@@ -85,8 +85,8 @@ public sealed class DelegationLimitTests(DelegationLimitServerFixture fx) : ICla
     }
 }
 
-/// <summary>An expired client's delegations go with it (RFC 8881 §8.3): another client's conflicting OPEN needs no recall.</summary>
-public sealed class DelegationExpiryTests(ShortLeaseServerFixture fx) : IClassFixture<ShortLeaseServerFixture>
+/// <summary>An expired client's delegations go with it (RFC 8881 §8.3; courtesy clients off): another client's conflicting OPEN needs no recall.</summary>
+public sealed class DelegationExpiryTests(NoCourtesyServerFixture fx) : IClassFixture<NoCourtesyServerFixture>
 {
     [Fact]
     public async Task An_expired_clients_delegations_are_released()

@@ -91,7 +91,10 @@ internal sealed class LockOp : INfsOp<LockArgs, LockResult>
         if ((type == RangeLockType.Write && (access & Share.Write) == 0) || (type == RangeLockType.Read && (access & Share.Read) == 0))
             return NfsStat4.OpenMode; // §18.10.4: the lock type must match how the file is open
 
-        var conflict = ctx.Server.RangeLocks.TryLock(FileKey.From(lockState.Open.FileId), lockState.EngineOwner, type, start, end);
+        var key = FileKey.From(lockState.Open.FileId);
+        var conflict = ctx.Server.RangeLocks.TryLock(key, lockState.EngineOwner, type, start, end);
+        if (conflict is not null)
+            conflict = Locking.ExpiringCourtesyHolders(ctx, conflict, () => ctx.Server.RangeLocks.TryLock(key, lockState.EngineOwner, type, start, end));
         if (conflict is { } c)
         {
             // During grace only reclaimed locks exist: a reclaim that conflicts with one is RECLAIM_CONFLICT (§15.1.9).

@@ -53,7 +53,11 @@ internal sealed class LockTOp : INfsOp<LockTestArgs, LockDenied?>
         var client = ctx.Client!;
         var mine = ctx.Server.States.FindLockOwner(client, args.Owner, attrs.Value.FileId);
         var tester = mine?.EngineOwner ?? new Owner(client.ClientId, 0); // no locks yet: an owner nothing matches
-        var conflict = ctx.Server.RangeLocks.Test(FileKey.From(attrs.Value.FileId), tester, Locking.ToEngine(args.Type), start, end);
+        var key = FileKey.From(attrs.Value.FileId);
+        var type = Locking.ToEngine(args.Type);
+        var conflict = ctx.Server.RangeLocks.Test(key, tester, type, start, end);
+        if (conflict is not null)
+            conflict = Locking.ExpiringCourtesyHolders(ctx, conflict, () => ctx.Server.RangeLocks.Test(key, tester, type, start, end));
         return conflict is { } c
             ? ValueTask.FromResult(new OpResult<LockDenied?>(NfsStat4.Denied, Locking.Denied(ctx, c)))
             : ValueTask.FromResult(OpResult<LockDenied?>.Ok(null));

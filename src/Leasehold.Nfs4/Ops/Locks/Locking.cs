@@ -33,6 +33,25 @@ internal static class Locking
         return NfsStat4.Ok;
     }
 
+    /// <summary>At most this many courtesy clients are expired for one LOCK or LOCKT, each standing in its way.</summary>
+    private const int MaxCourtesyExpiries = 16;
+
+    /// <summary>
+    /// Asks <paramref name="attempt"/> (a TryLock or a Test) again each time the lock in the way belonged to a courtesy
+    /// client, which is expired first (RFC 8881 §8.4.3; knfsd's <c>nfsd4_lm_lock_expirable</c>). Returns the lock still
+    /// in the way, or null.
+    /// </summary>
+    public static RangeLock? ExpiringCourtesyHolders(CompoundContext ctx, RangeLock? conflict, Func<RangeLock?> attempt)
+    {
+        for (int i = 0; i < MaxCourtesyExpiries && conflict is { } held; i++)
+        {
+            if (!ctx.Server.ExpireCourtesyClient(held.Owner.Group, "a byte-range lock"))
+                break;
+            conflict = attempt();
+        }
+        return conflict;
+    }
+
     /// <summary>LOCK4denied for the lock in the way.</summary>
     public static LockDenied Denied(CompoundContext ctx, RangeLock conflict)
     {

@@ -37,6 +37,9 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
         return new CreateArgs(type, link, major, minor, name, mask, values);
     }
 
+    /// <summary>A new entry is made durable (fsync of the directory, Export:SyncDirectoryChanges) before the answer.</summary>
+    public static bool MayWaitOnDisk(CreateArgs args) => true;
+
     public async ValueTask<OpResult<(ChangeInfo Change, uint[] AttrSet)>> ExecuteAsync(CompoundContext ctx, CreateArgs args, CancellationToken cancellationToken)
     {
         using var scope = Directories.BeginChange(ctx, ctx.CurrentFh);

@@ -15,6 +15,9 @@ internal sealed class LinkOp : INfsOp<byte[], ChangeInfo>
 
     public static byte[] Decode(ref XdrReader r) => Names.ReadComponent(ref r);
 
+    /// <summary>The new link is made durable (fsync of the directory, Export:SyncDirectoryChanges) before the answer.</summary>
+    public static bool MayWaitOnDisk(byte[] args) => true;
+
     public async ValueTask<OpResult<ChangeInfo>> ExecuteAsync(CompoundContext ctx, byte[] raw, CancellationToken cancellationToken)
     {
         if (ctx.SavedFh is not { } file)

@@ -15,6 +15,9 @@ internal sealed class RemoveOp : INfsOp<byte[], ChangeInfo>
 
     public static byte[] Decode(ref XdrReader r) => Names.ReadComponent(ref r);
 
+    /// <summary>The removal is made durable (fsync of the directory, Export:SyncDirectoryChanges) before the answer.</summary>
+    public static bool MayWaitOnDisk(byte[] args) => true;
+
     public async ValueTask<OpResult<ChangeInfo>> ExecuteAsync(CompoundContext ctx, byte[] raw, CancellationToken cancellationToken)
     {
         using var scope = Directories.BeginChange(ctx, ctx.CurrentFh);

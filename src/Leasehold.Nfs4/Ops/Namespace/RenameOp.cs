@@ -15,6 +15,9 @@ internal sealed class RenameOp : INfsOp<(byte[] From, byte[] To), (ChangeInfo So
 
     public static (byte[] From, byte[] To) Decode(ref XdrReader r) => (Names.ReadComponent(ref r), Names.ReadComponent(ref r));
 
+    /// <summary>The rename is made durable (fsync of both directories, Export:SyncDirectoryChanges) before the answer.</summary>
+    public static bool MayWaitOnDisk((byte[] From, byte[] To) args) => true;
+
     public async ValueTask<OpResult<(ChangeInfo Source, ChangeInfo Target)>> ExecuteAsync(CompoundContext ctx, (byte[] From, byte[] To) args, CancellationToken cancellationToken)
     {
         // One scope when both names are in one directory: two would overlap each other and neither be atomic.

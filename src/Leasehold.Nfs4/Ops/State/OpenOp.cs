@@ -140,6 +140,12 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         return new OpenArgs(access, deny, clientId, owner, create, mode, mask, values, verifier, claim, name, delegationStateId, previous);
     }
 
+    /// <summary>
+    /// An OPEN that may create waits for the new file to be made durable (fsync of it and its directory,
+    /// Export:SyncDirectoryChanges) before the answer; one that only opens stays on the socket's thread.
+    /// </summary>
+    public static bool MayWaitOnDisk(OpenArgs args) => args.Create;
+
     public async ValueTask<OpResult<OpenResult>> ExecuteAsync(CompoundContext ctx, OpenArgs args, CancellationToken cancellationToken)
     {
         if (!ctx.TryGetCurrentFh(out var current, out var status))

@@ -50,7 +50,7 @@ halt() {
 start() {
     [[ -x $LH_BIN ]] || { echo "no leasehold command at $LH_BIN (build src/Leasehold.Host, or set LH_BIN)" >&2; exit 1; }
     mkdir -p "$LH_DIR/export" "$LH_DIR/state"
-    local from; from=$(( $(wc -l <"$log" 2>/dev/null || echo 0) + 1 ))  # this start's lines come after
+    local from; from=$(( $( [[ -f $log ]] && wc -l <"$log" || echo 0) + 1 ))  # this start's lines come after
     note "start $LH_BIN serve $LH_DIR/export --listen $LH_LISTEN --lease-time $LH_LEASE"
     # setsid: out of pynfs's process group, so a Ctrl-C to pynfs does not reach the server. In a script without job
     # control the background job is no group leader, so setsid execs in place and $! is the server's pid.

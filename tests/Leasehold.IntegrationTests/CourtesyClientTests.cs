@@ -93,6 +93,23 @@ public sealed class CourtesyClientTests(ShortLeaseServerFixture fx) : IClassFixt
     }
 
     [Fact]
+    public async Task A_WRITE_with_the_anonymous_stateid_refused_only_by_a_courtesy_clients_deny_expires_it()
+    {
+        await using var silent = await ConnectAsync();
+        await using var active = await ConnectAsync();
+        var (root, name) = await NewNameAsync(active);
+        var held = (await silent.OpenAsync(root, name, ShareAccess.Both, OpenHow.Unchecked(), ShareDeny.Write).Bounded()).ValueOrThrow();
+        Assert.Equal(NfsStat4.Locked, (await active.WriteAsync(held.FileHandle, StateId.Anonymous, 0, ServerFixture.Bytes("x")).Bounded()).Status);
+        await using var bystander = await BystanderAsync(root);
+
+        await PassLeasesAsync(2, active);
+
+        Assert.Equal(NfsStat4.Ok, (await active.WriteAsync(held.FileHandle, StateId.Anonymous, 0, ServerFixture.Bytes("x")).Bounded()).Status);
+        Assert.Equal(NfsStat4.BadSession, await silent.RenewAsync().Bounded());
+        Assert.Equal(NfsStat4.Ok, await bystander.RenewAsync().Bounded()); // only the client in the way went
+    }
+
+    [Fact]
     public async Task A_courtesy_client_goes_once_CourtesyTime_has_passed_even_if_nobody_needs_its_state()
     {
         await using var late = await ConnectAsync();

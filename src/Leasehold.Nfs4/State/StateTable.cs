@@ -367,6 +367,18 @@ internal sealed class StateTable(ulong boot)
         }
     }
 
+    /// <summary>
+    /// The courtesy clients whose deny reservations alone refuse <paramref name="access"/> on the file (as
+    /// <see cref="FileShares.CourtesyConflicts"/>), or null.
+    /// </summary>
+    public List<NfsClient>? CourtesyDenying(ulong fileId, Share access)
+    {
+        if (!_shares.TryGetValue(fileId, out var shares))
+            return null;
+        lock (shares.Sync)
+            return shares.CourtesyConflicts(access, Share.None, except: null);
+    }
+
     internal void EndUnreservedIo(FileShares shares, Share access)
     {
         lock (shares.Sync)

@@ -17,7 +17,8 @@ internal static class IoStateIds
     /// <list type="bullet">
     /// <item>The anonymous and READ-bypass stateids (also as the current stateid) are NFS4ERR_GRACE during the grace
     /// period (they may conflict with a share reservation not reclaimed yet), and refused with NFS4ERR_LOCKED when
-    /// any open, the caller's own included, denies the access. A READ with one recalls another client's write
+    /// any open, the caller's own included, denies the access (a courtesy client's deny is expired with it first). A
+    /// READ with one recalls another client's write
     /// delegation first (NFS4ERR_DELAY meanwhile). The bypass stateid may bypass byte-range locks only,
     /// and ours are advisory: I/O never checks them.</item>
     /// <item>A delegation stateid of this client on this file: a read delegation reads, a write delegation also writes;
@@ -44,7 +45,13 @@ internal static class IoStateIds
                 return attrs.Status.ToNfs();
             if (needed == Share.Read && !RecallWriteDelegations(ctx, attrs.Value.FileId))
                 return NfsStat4.Delay;
-            return ctx.Server.States.BeginUnreservedIo(attrs.Value.FileId, needed, except: null, out io) ? NfsStat4.Ok : NfsStat4.Locked;
+            if (ctx.Server.States.BeginUnreservedIo(attrs.Value.FileId, needed, except: null, out io))
+                return NfsStat4.Ok;
+            // Refused only by courtesy clients' deny reservations: they go (§8.4.3), and the I/O is admitted again.
+            bool expired = false;
+            foreach (var holder in ctx.Server.States.CourtesyDenying(attrs.Value.FileId, needed) ?? [])
+                expired |= ctx.Server.ExpireCourtesyClient(holder.ClientId, "a share reservation");
+            return expired && ctx.Server.States.BeginUnreservedIo(attrs.Value.FileId, needed, except: null, out io) ? NfsStat4.Ok : NfsStat4.Locked;
         }
         if (ctx.Server.States.IsDelegationKey(id))
         {

@@ -369,6 +369,14 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
                 return set.Status.ToNfs();
             }
         }
+        if (created && byVerifier && ctx.Server.Export.SyncDirectoryChanges)
+        {
+            // The verifier is the file's times, set after the create: it is made durable too, or a client resending
+            // its exclusive create after a crash would find the file without it and get EXIST (§18.16.3).
+            var synced = ctx.Tree.Commit(handle);
+            if (!synced.IsOk)
+                return synced.Status.ToNfs();
+        }
         return OpResult<(FileHandle, bool, uint[])>.Ok((handle, created, AttrSet(args, created)));
     }
 

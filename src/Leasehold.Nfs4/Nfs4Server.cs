@@ -19,8 +19,6 @@ namespace Leasehold.Nfs4;
 public sealed class Nfs4Server : IAsyncDisposable
 {
     private readonly ITimer _heartbeat;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _unremoved = new(); // rows a failed removal left behind
-    private int _recordsToRetry; // 1 after a failed RecordAsync: the heartbeat looks for unrecorded clients
 
     /// <summary>Creates the server; opens <paramref name="records"/> (the caller keeps and disposes it), which throws <see cref="ClientRecordStoreException"/> when it is unreadable.</summary>
     public Nfs4Server(IExportedTree tree, LeaseEngine engine, ExportOptions export, Nfs4Options? options = null, TimeProvider? time = null,
@@ -36,9 +34,10 @@ public sealed class Nfs4Server : IAsyncDisposable
         Logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger<Nfs4Server>();
         Records = records ?? new NoClientRecords();
         var recovery = Records.Open();
-        Grace = new GracePeriod(Records, recovery, Options.EffectiveGraceTime, Time, Logger, RecordReclaimersHoldingStateAsync);
+        Grace = new GracePeriod(Records, recovery, Options.EffectiveGraceTime, Time, Logger, () => Recorder!.RecordReclaimersHoldingStateAsync());
         States = new StateTable((ulong)Time.GetUtcNow().ToUnixTimeMilliseconds());
         Clients = new ClientTable(Options, Time, States.HoldsState, Grace);
+        Recorder = new ClientRecorder(Records, Clients, States.HoldsState, Logger);
         Delegations = new DelegationRegistry(this);
         Recalls = new Callbacks.RecallSender(this);
         Clients.ClientGone += client =>
@@ -47,7 +46,7 @@ public sealed class Nfs4Server : IAsyncDisposable
             Delegations.ReleaseAll(client);
             foreach (var open in States.OpensOf(client))
                 OpenRegistry.Close(this, open);
-            _ = ForgetRecordAsync(client);
+            _ = Recorder.ForgetAsync(client);
             Log.ClientGone(Logger, client.ClientId);
         };
         // The epoch differs at every start that has stable storage; the random half tells apart two starts without it
@@ -108,70 +107,8 @@ public sealed class Nfs4Server : IAsyncDisposable
     /// <summary>The grace period after this start (over at once when no client was recorded).</summary>
     internal GracePeriod Grace { get; }
 
-    /// <summary>
-    /// Records a client at its RECLAIM_COMPLETE (before it is answered), so it may reclaim after a restart. A failure
-    /// (a full disk) does not fail the operation: it is logged and retried by the heartbeat.
-    /// </summary>
-    internal async ValueTask RecordAsync(NfsClient client)
-    {
-        try
-        {
-            await Records.RecordAsync(client.OwnerId, client.Principal).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is ClientRecordStoreException or IOException)
-        {
-            Log.RecordFailed(Logger, ex, client.ClientId);
-            Volatile.Write(ref _recordsToRetry, 1);
-            return;
-        }
-        _unremoved.TryRemove(Convert.ToHexString(client.OwnerId), out _);
-        bool gone;
-        lock (client.Sync)
-        {
-            gone = client.Expired;
-            client.Recorded = !gone;
-        }
-        if (gone)
-            await RemoveRecordAsync(client).ConfigureAwait(false); // destroyed or expired while the row was written
-    }
-
-    private async Task ForgetRecordAsync(NfsClient client)
-    {
-        bool recorded;
-        lock (client.Sync)
-        {
-            recorded = client.Recorded;
-            client.Recorded = false;
-        }
-        if (recorded)
-            await RemoveRecordAsync(client).ConfigureAwait(false);
-    }
-
-    private async ValueTask RemoveRecordAsync(NfsClient client)
-    {
-        try
-        {
-            await Records.RemoveAsync(client.OwnerId).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is ClientRecordStoreException or IOException)
-        {
-            _unremoved[Convert.ToHexString(client.OwnerId)] = client.OwnerId;
-            Log.RecordRemovalFailed(Logger, ex, client.ClientId);
-        }
-    }
-
-    /// <summary>
-    /// At the end of grace, before the store forgets the clients not recorded in this epoch: a reclaimer that holds
-    /// reclaimed state but has not sent RECLAIM_COMPLETE yet is recorded again, so it can reclaim after another restart.
-    /// </summary>
-    private async ValueTask RecordReclaimersHoldingStateAsync()
-    {
-        foreach (var client in Clients.Reclaimers())
-        {
-            if (!client.ReclaimComplete && States.HoldsState(client))
-                await Records.RecordAsync(client.OwnerId, client.Principal).ConfigureAwait(false);
-        }
-    }
+    /// <summary>Keeps the client records in step with the client table (records, removals, retries after a failure).</summary>
+    internal ClientRecorder Recorder { get; }
 
     private void Heartbeat()
     {
@@ -180,7 +117,7 @@ public sealed class Nfs4Server : IAsyncDisposable
             Log.ClientsExpired(Logger, expired);
         if (courtesy > 0)
             Log.CourtesyClients(Logger, courtesy, Options.CourtesyTime);
-        _ = RetryRecordsAsync();
+        _ = Recorder.RetryAsync();
     }
 
     /// <summary>
@@ -193,39 +130,6 @@ public sealed class Nfs4Server : IAsyncDisposable
             return false;
         Log.CourtesyClientExpired(Logger, clientId, what);
         return true;
-    }
-
-    /// <summary>Records and removals that failed (a full disk), tried again every heartbeat until they succeed.</summary>
-    private async Task RetryRecordsAsync()
-    {
-        foreach (var (key, owner) in _unremoved)
-        {
-            try
-            {
-                await Records.RemoveAsync(owner).ConfigureAwait(false);
-                _unremoved.TryRemove(key, out _);
-            }
-            catch (Exception ex) when (ex is ClientRecordStoreException or IOException)
-            {
-                return; // still failing: next heartbeat
-            }
-        }
-        if (Interlocked.Exchange(ref _recordsToRetry, 0) == 0)
-            return;
-        foreach (var client in Clients.Unrecorded())
-        {
-            try
-            {
-                await Records.RecordAsync(client.OwnerId, client.Principal).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is ClientRecordStoreException or IOException)
-            {
-                Volatile.Write(ref _recordsToRetry, 1);
-                return;
-            }
-            lock (client.Sync)
-                client.Recorded = !client.Expired;
-        }
     }
 
     public ValueTask DisposeAsync()

@@ -323,13 +323,6 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
         return true;
     }
 
-    /// <summary>Whether this client id names a courtesy client (no lock: a hint for the conflict paths, which confirm under the lock).</summary>
-    public bool IsCourtesy(ulong clientId)
-    {
-        lock (_records)
-            return _byId.TryGetValue(clientId, out var client) && client.Courtesy;
-    }
-
     private void Remove(NfsClient client, List<NfsClient> gone)
     {
         _byId.Remove(client.ClientId);

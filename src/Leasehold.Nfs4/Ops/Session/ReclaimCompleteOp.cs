@@ -33,7 +33,7 @@ internal sealed class ReclaimCompleteOp : INfsOp<bool, Unit>
                 return NfsStat4.CompleteAlready;
             client.ReclaimComplete = true;
         }
-        await ctx.Server.RecordAsync(client).ConfigureAwait(false);
+        await ctx.Server.Recorder.RecordAsync(client).ConfigureAwait(false);
         if (client.Reclaimer)
             await ctx.Server.Grace.CompletedAsync(client.OwnerId).ConfigureAwait(false);
         return OpResult<Unit>.Ok(default);

@@ -68,6 +68,9 @@ internal sealed record LoadGenOptions
     /// <summary>Rounds of a --targets comparison (each server once per round), or of the fanout workload.</summary>
     public int Rounds { get; init; } = 3;
 
+    /// <summary>recall: the server the writer opens files through (another node of a cluster over the same tree); null: <see cref="Server"/>.</summary>
+    public Nfs4Endpoint? Writer { get; init; }
+
     /// <summary>recall: delegations each holder session keeps outstanding.</summary>
     public int FilesPerSession { get; init; } = 100;
 
@@ -125,6 +128,8 @@ internal sealed record LoadGenOptions
           --targets L=H:P/PATH,...  meta/read/seqread/seqwrite: run against each server in turn, --rounds times, and compare
           --rounds N             --targets rounds (default 3); fanout rounds (default 10, a fresh file each)
           --files-per-session 100  recall: delegations each holder keeps outstanding
+          --writer HOST:PORT     recall: the writer opens through this server instead (another node of a cluster
+                                 over the same tree: cross-node recall latency)
           --recalls 1000         recall: measured recalls (after --warmup-recalls 100 unmeasured); local-open: measured
           --warmup-recalls 100     local opens, a fresh file each (files are not delegated again within 30 s of a recall)
           --export DIR           local-open: the directory on this machine that is --path over NFS (the server's
@@ -175,6 +180,7 @@ internal sealed record LoadGenOptions
         {
             Server = server,
             Targets = targets,
+            Writer = values.Remove("writer", out var writer) ? Nfs4Endpoint.Parse(writer) : null,
             Path = path,
             Workload = workload,
             Sessions = PositiveInt(Take("sessions", workload switch
@@ -223,6 +229,8 @@ internal sealed record LoadGenOptions
             throw new ArgumentException("--retry intervals are limited to 1s");
         if (workload == Workload.Recall && (long)options.Sessions * options.FilesPerSession + options.Recalls + options.WarmupRecalls > 1_000_000)
             throw new ArgumentException("recall: sessions x files-per-session + recalls is limited to 1,000,000 files");
+        if (options.Writer is not null && workload != Workload.Recall)
+            throw new ArgumentException("--writer is for the recall workload only");
         if (workload == Workload.LocalOpen && options.Export is null)
             throw new ArgumentException("local-open needs --export, the directory on this machine that is --path over NFS");
         if (workload != Workload.LocalOpen && options.Export is not null)

@@ -12,7 +12,9 @@ namespace Leasehold.LoadGen;
 /// CB_RECALL handler is entered (both <see cref="Stopwatch.GetTimestamp"/> in this process). The holder answers OK and
 /// sends DELEGRETURN; once that is answered the writer retries its OPEN (it must succeed now), closes, and the holder
 /// closes its open of the recalled file and opens a fresh one for read, getting a new delegation, so the number
-/// outstanding stays at sessions x files-per-session throughout. One recall at a time.
+/// outstanding stays at sessions x files-per-session throughout. One recall at a time. With <c>--writer</c> the writer
+/// speaks to another node of a cluster over the same tree, so each recall crosses nodes: the writer's node asks the
+/// holders' node, through etcd, to give its token back, and that node recalls its client's delegation.
 /// </summary>
 internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
 {
@@ -46,7 +48,10 @@ internal sealed class RecallBench(LoadGenOptions options, TextWriter output)
                 RenewLease = true,
                 CallbackHandler = new RecallHandler((recall, arrived) => OnRecall(state[i], recall, arrived)),
             }, cancellationToken);
-            writer = await Nfs4Session.ConnectAsync(endpoint, Leasehold.Nfs4.Client.Rpc.RpcAuth.Root,
+            var writerEndpoint = options.Writer is null ? endpoint : await options.Writer.ResolveAsync(cancellationToken);
+            if (options.Writer is not null)
+                output.WriteLine($"the writer opens through {options.Writer.Host}:{options.Writer.Port} (another node over the same tree)");
+            writer = await Nfs4Session.ConnectAsync(writerEndpoint, Leasehold.Nfs4.Client.Rpc.RpcAuth.Root,
                 new Nfs4SessionOptions { Slots = 1, BackChannel = false, RenewLease = true }, cancellationToken);
             for (int h = 0; h < holders; h++)
                 state[h].Session = sessions[h];

@@ -51,7 +51,7 @@ internal sealed class ClusterWatch(
                 await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception e) when (ct.IsCancellationRequested && e is OperationCanceledException or RpcException)
         {
         }
     }

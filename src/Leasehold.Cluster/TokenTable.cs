@@ -109,8 +109,8 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
         var done = acquisition.Done.Task;
         if (wait)
             return await done.WaitAsync(ct).ConfigureAwait(false);
-        var first = await Task.WhenAny(done, acquisition.Contended.Task).WaitAsync(ct).ConfigureAwait(false);
-        return first == done ? await done.ConfigureAwait(false) : TokenAnswer.Contended;
+        await Task.WhenAny(done, acquisition.Contended.Task).WaitAsync(ct).ConfigureAwait(false);
+        return done.IsCompleted ? await done.ConfigureAwait(false) : TokenAnswer.Contended;
     }
 
     private async Task RunAsync(FileKey file, FileEntry entry, Acquisition acquisition)
@@ -123,8 +123,9 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
         }
-        catch (Exception e) when (e is EtcdUnavailableException or Grpc.Core.RpcException or ObjectDisposedException)
+        catch (Exception e)
         {
+            // etcd unreachable or refusing (a lease gone), or the engine disposed: the caller hears Refused and asks again later.
             Log.TokenWorkFailed(_logger, file, EtcdSession.OneLine(e.Message));
         }
         finally
@@ -135,7 +136,6 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
                     entry.Inflight = null;
             }
             acquisition.Done.TrySetResult(answer);
-            acquisition.Contended.TrySetResult();
             Leave(entry);
         }
     }

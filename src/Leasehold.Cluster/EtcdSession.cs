@@ -73,6 +73,9 @@ internal sealed class EtcdSession : IAsyncDisposable
     /// <summary>The long lease (open claims).</summary>
     public long LongLease => Volatile.Read(ref _long).Id;
 
+    /// <summary>s for the short lease: when the last keepalive answered alive was sent (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    public long ShortAnsweredSend => Volatile.Read(ref _short).AnsweredSend;
+
     /// <summary>The TTL etcd granted the short lease.</summary>
     public TimeSpan Ttl => Volatile.Read(ref _short).Ttl;
 

@@ -73,6 +73,9 @@ internal sealed class EtcdSession : IAsyncDisposable
     /// <summary>The long lease (open claims).</summary>
     public long LongLease => Volatile.Read(ref _long).Id;
 
+    /// <summary>s for the short lease: when the last keepalive answered alive was sent (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    public long ShortAnsweredSend => Volatile.Read(ref _short).AnsweredSend;
+
     /// <summary>The TTL etcd granted the short lease.</summary>
     public TimeSpan Ttl => Volatile.Read(ref _short).Ttl;
 
@@ -105,7 +108,13 @@ internal sealed class EtcdSession : IAsyncDisposable
                 throw new ClusterJoinException($"node {options.Node} is already in the cluster ({holder}); choose another --node name or stop that node");
             }
             Log.Joined(logger, options.Node, shortLease.Id, (long)shortLease.Ttl.TotalSeconds, (long)longLease.Ttl.TotalSeconds);
-            return new EtcdSession(options, time, logger, connection, keys, shortLease, longLease);
+            var session = new EtcdSession(options, time, logger, connection, keys, shortLease, longLease);
+            lock (session._gate)
+            {
+                session.StartKeeper(shortLease); // kept alive from the join on; the fencing clock starts with Start
+                session.StartKeeper(longLease);
+            }
+            return session;
         }
         catch (Exception e) when (e is not ClusterJoinException and not OperationCanceledException)
         {
@@ -119,14 +128,12 @@ internal sealed class EtcdSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the keepalive loops and the fencing clock; from now on <paramref name="listener"/> hears about fences and rejoins.</summary>
+    /// <summary>Starts the fencing clock (the keepalives run from the join on); from now on <paramref name="listener"/> hears about fences and rejoins.</summary>
     public void Start(ISessionListener listener)
     {
         lock (_gate)
         {
             _listener = listener;
-            StartKeeper(_short);
-            StartKeeper(_long);
             ArmStopGranting();
             ArmOpenClaims();
         }
@@ -259,11 +266,15 @@ internal sealed class EtcdSession : IAsyncDisposable
             untilRevoked = Until(s, FenceClock.Revoked(_short.Ttl));
             if (untilRevoked < TimeSpan.Zero)
                 untilRevoked = TimeSpan.Zero;
-            _revokedTimer.Change(untilRevoked, Timeout.InfiniteTimeSpan);
             silent = _time.GetElapsedTime(s).TotalSeconds;
         }
         int recalled = listener?.Fence(TokenRights.Open, untilRevoked) ?? 0;
         Log.StopGranting(_logger, silent, recalled, untilRevoked.TotalSeconds);
+        lock (_gate)
+        {
+            if (_shortFenced && !_disposed)
+                _revokedTimer.Change(Until(_lastAnsweredBeforeFence, FenceClock.Revoked(_short.Ttl)) is { Ticks: > 0 } due ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        }
     }
 
     private void OnRevokedDue()

@@ -4,8 +4,8 @@ using Grpc.Core;
 namespace Leasehold.Cluster;
 
 /// <summary>
-/// One etcd lease and the loop that keeps it alive: every TTL/4 it sends one keepalive on a stream and waits TTL/8 for
-/// the answer. It records s, the send time of the last keepalive answered with the lease alive (never the receive
+/// One etcd lease and the loop that keeps it alive: every TTL/4 it sends one keepalive on a stream and waits TTL/8 (at
+/// least 0.5 s) for the answer. It records s, the send time of the last keepalive answered with the lease alive (never the receive
 /// time: etcd counted the TTL from some moment after the send). A keepalive not answered in time tears the stream down,
 /// so a late answer can never move s, and the next one goes to the next etcd member.
 /// </summary>
@@ -52,7 +52,9 @@ internal sealed class LeaseKeeper
     public async Task RunAsync(CancellationToken ct)
     {
         var interval = Ttl / 4;
-        var timeout = Ttl / 8;
+        // TTL/8, but at least half a second (or the interval) on short test TTLs: a new HTTP/2 stream on a busy machine
+        // can take that long. The timeout is for liveness only; safety rests on s being a send time.
+        var timeout = TimeSpan.FromTicks(Math.Max((Ttl / 8).Ticks, Math.Min(interval.Ticks, TimeSpan.FromMilliseconds(500).Ticks)));
         AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? stream = null;
         int member = -1;
         try
@@ -98,7 +100,7 @@ internal sealed class LeaseKeeper
                     await Task.Delay(next, _time, ct).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception e) when (ct.IsCancellationRequested && e is OperationCanceledException or RpcException)
         {
         }
         finally

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Leasehold.Cluster.Tests;
 
 /// <summary>Joining and leaving against three real etcd members: the node key, its lease, and the one-line join failures.</summary>
+[Collection(EtcdCollection.Name)]
 public sealed class EtcdSessionTests : IAsyncLifetime
 {
     private readonly EtcdClusterFixture _etcd = new();

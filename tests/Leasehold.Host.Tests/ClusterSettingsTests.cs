@@ -121,3 +121,35 @@ public sealed class ClusterSettingsTests : IDisposable
         Assert.Equal($"leasehold: Cluster:LeaseTtl = \"1s\" in {file}: LeaseTtl must be whole seconds from 2 s to 1 h", outcome.ErrorLine);
     }
 }
+
+/// <summary>Issue 11: a node that cannot join its cluster does not serve: one line naming etcd, exit 1.</summary>
+public sealed class ClusterJoinTests : IDisposable
+{
+    private readonly Scratch _scratch = new();
+
+    public void Dispose() => _scratch.Dispose();
+
+    [Fact]
+    public async Task A_node_that_cannot_reach_etcd_is_one_line_and_exit_1_and_serves_nothing()
+    {
+        _scratch.MakeDirectory("export");
+        int closed = ClosedPort();
+
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root,
+            ["serve", "export", "--listen", "127.0.0.1:0", "--cluster", $"etcd=http://127.0.0.1:{closed}", "--node", "n1"]);
+
+        Assert.Equal(1, outcome.ExitCode);
+        Assert.StartsWith($"leasehold: cannot reach etcd at http://127.0.0.1:{closed}: ", outcome.ErrorLine, StringComparison.Ordinal);
+        Assert.DoesNotContain(outcome.Stdout, line => line.Contains("[5001]", StringComparison.Ordinal) || line.Contains("[2001]", StringComparison.Ordinal));
+        // Joined nothing, so it made no handle key of its own (the cluster's would have to be installed there).
+        Assert.False(File.Exists(Path.Join(_scratch.PathOf(".leasehold-state"), "handle-key")));
+    }
+
+    /// <summary>A loopback port nothing listens on: one the kernel just gave and took back.</summary>
+    private static int ClosedPort()
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        return ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+}

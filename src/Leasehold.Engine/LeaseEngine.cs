@@ -21,6 +21,7 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<FileKey, FileState> _files = new();
     private readonly IGrantAuthority _authority;
+    private readonly IFileTokens? _tokens;
     private readonly ILogger _logger;
     private readonly long _leaseBreakTicks;
     private readonly long _delegationBreakTicks;
@@ -39,13 +40,15 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
         TimeProvider? timeProvider = null,
         IOwnerMatcher? ownerMatcher = null,
         IGrantAuthority? authority = null,
-        ILogger<LeaseEngine>? logger = null)
+        ILogger<LeaseEngine>? logger = null,
+        IFileTokens? tokens = null)
     {
         options ??= new LeaseEngineOptions();
         options.Validate();
         Time = timeProvider ?? TimeProvider.System;
         Matcher = ownerMatcher ?? OwnerMatchers.Exact;
         _authority = authority ?? InProcessGrantAuthority.Instance;
+        _tokens = tokens;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _ticksPerTimestamp = (double)TimeSpan.TicksPerSecond / Time.TimestampFrequency;
         _leaseBreakTicks = ToTimestampTicks(options.LeaseBreakTime);
@@ -84,15 +87,26 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
 
         var admitted = _authority.AdmitAsync(request, cancellationToken);
         if (admitted.IsCompletedSuccessfully)
-            return new ValueTask<GrantResult>(AdmitLocally(request, admitted.Result));
-        return AwaitAuthority(request, admitted);
+        {
+            if (_tokens is null)
+                return new ValueTask<GrantResult>(AdmitLocally(request, admitted.Result, TokenRights.None, out _));
+            return AdmitWithToken(request, admitted.Result, cancellationToken);
+        }
+        return AwaitAuthority(request, admitted, cancellationToken);
 
-        async ValueTask<GrantResult> AwaitAuthority(GrantRequest request, ValueTask<bool> admitted) =>
-            AdmitLocally(request, await admitted.ConfigureAwait(false));
+        async ValueTask<GrantResult> AwaitAuthority(GrantRequest request, ValueTask<bool> admitted, CancellationToken cancellationToken)
+        {
+            bool yes = await admitted.ConfigureAwait(false);
+            if (_tokens is null)
+                return AdmitLocally(request, yes, TokenRights.None, out _);
+            return await AdmitWithToken(request, yes, cancellationToken).ConfigureAwait(false);
+        }
     }
 
-    private GrantResult AdmitLocally(in GrantRequest request, bool admittedByAuthority)
+    /// <param name="need">The node token right the grant needs (None: no check); lacking it, nothing is decided and <paramref name="lacksToken"/> is set.</param>
+    private GrantResult AdmitLocally(in GrantRequest request, bool admittedByAuthority, TokenRights need, out bool lacksToken)
     {
+        lacksToken = false;
         if (!admittedByAuthority)
         {
             Log.GrantRefusedByAuthority(_logger, request.Kind, request.Mode, request.File, request.Owner);
@@ -114,6 +128,11 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
             {
                 if (file.Retired || _disposed)
                     continue;
+                if (need != 0 && !file.HoldsToken(need, Volatile.Read(ref _tokenGeneration)))
+                {
+                    lacksToken = true;
+                    return default; // the caller asks the cluster outside the lock and comes back
+                }
                 var now = new Now(Time);
                 result = file.Admit(request, ref now, ref fx);
                 file.ArmTimer(ref now);
@@ -199,15 +218,32 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
         if (access is not (OpenAccess.Read or OpenAccess.Write or OpenAccess.ReadWrite))
             throw new ArgumentOutOfRangeException(nameof(access), access, "An open reads, writes or both.");
         cancellationToken.ThrowIfCancellationRequested();
+        return Open(file, owner, access, mode, round: 0, cancellationToken);
+    }
+
+    /// <param name="round">How many times the node token was asked for already (see <see cref="AcquireForBreaker"/>).</param>
+    private ValueTask<BreakResult> Open(FileKey file, Owner owner, OpenAccess access, BreakMode mode, int round, CancellationToken cancellationToken)
+    {
         var op = ConflictRules.OperationFor(access);
+        var need = _tokens is null ? TokenRights.None : TokenRules.For(access);
         while (true)
         {
             ThrowIfDisposed();
             var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
-            if (TryBreak(state, op, owner, access, mode, out var result, out var waiter))
-                return result;
-            if (waiter is not null)
-                return Wait(waiter, cancellationToken);
+            switch (TryBreak(state, op, owner, access, mode, long.MaxValue, need, out var result, out var waiter, holdFile: false, out _))
+            {
+                case Attempt.Done:
+                    return result;
+                case Attempt.Parked:
+                    return Wait(waiter!, cancellationToken);
+                case Attempt.LacksToken:
+                    var acquiring = AcquireForBreaker(file, need, mode, ref round, cancellationToken);
+                    if (!acquiring.IsCompletedSuccessfully)
+                        return OpenWhenAcquired(acquiring, file, owner, access, mode, round, cancellationToken);
+                    if (acquiring.Result is var answer && answer != TokenAnswer.Held)
+                        return new ValueTask<BreakResult>(TokenWouldBlock(op, file, owner, need, answer));
+                    break;
+            }
         }
     }
 
@@ -254,7 +290,7 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
     /// <see cref="ObjectDisposedException"/> if the engine is disposed first.
     /// </returns>
     public ValueTask<BreakResult> BreakAsync(FileKey file, FileOperation op, Owner breaker, BreakMode mode, CancellationToken cancellationToken = default) =>
-        Break(file, op, breaker, mode, long.MaxValue, cancellationToken);
+        Break(file, op, breaker, mode, long.MaxValue, round: 0, cancellationToken);
 
     /// <summary>
     /// <see cref="BreakAsync(FileKey, FileOperation, Owner, BreakMode, CancellationToken)"/> for a breaker that cannot
@@ -270,22 +306,43 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
     {
         if (maxBreakTime < TimeSpan.Zero || maxBreakTime > TimeSpan.FromDays(1))
             throw new ArgumentOutOfRangeException(nameof(maxBreakTime), maxBreakTime, "maxBreakTime must be between 0 and 1 day.");
-        return Break(file, op, breaker, mode, ToTimestampTicks(maxBreakTime), cancellationToken);
+        return Break(file, op, breaker, mode, ToTimestampTicks(maxBreakTime), round: 0, cancellationToken);
     }
 
-    private ValueTask<BreakResult> Break(FileKey file, FileOperation op, Owner breaker, BreakMode mode, long maxBreakTicks, CancellationToken cancellationToken)
+    private ValueTask<BreakResult> Break(FileKey file, FileOperation op, Owner breaker, BreakMode mode, long maxBreakTicks, int round, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
+        var need = _tokens is null ? TokenRights.None : TokenRules.For(op);
         while (true)
         {
-            // The common case, a file nobody holds a grant on, costs one dictionary lookup, no lock and no allocation.
-            if (!_files.TryGetValue(file, out var state) || state.HasNoGrants)
-                return new ValueTask<BreakResult>(BreakResult.Proceed);
-            if (TryBreak(state, op, breaker, 0, mode, maxBreakTicks, out var result, out var waiter, holdFile: false, out _))
-                return result;
-            if (waiter is not null)
-                return Wait(waiter, cancellationToken);
+            FileState? state;
+            if (_tokens is null)
+            {
+                // The common case, a file nobody holds a grant on, costs one dictionary lookup, no lock and no allocation.
+                if (!_files.TryGetValue(file, out state) || state.HasNoGrants)
+                    return new ValueTask<BreakResult>(BreakResult.Proceed);
+            }
+            else
+            {
+                // A cluster node must hold the token even to read a file nobody here holds a grant on.
+                ThrowIfDisposed();
+                state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
+            }
+            switch (TryBreak(state, op, breaker, 0, mode, maxBreakTicks, need, out var result, out var waiter, holdFile: false, out _))
+            {
+                case Attempt.Done:
+                    return result;
+                case Attempt.Parked:
+                    return Wait(waiter!, cancellationToken);
+                case Attempt.LacksToken:
+                    var acquiring = AcquireForBreaker(file, need, mode, ref round, cancellationToken);
+                    if (!acquiring.IsCompletedSuccessfully)
+                        return BreakWhenAcquired(acquiring, file, op, breaker, mode, maxBreakTicks, round, cancellationToken);
+                    if (acquiring.Result is var answer && answer != TokenAnswer.Held)
+                        return new ValueTask<BreakResult>(TokenWouldBlock(op, file, breaker, need, answer));
+                    break;
+            }
         }
     }
 
@@ -298,14 +355,30 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
     {
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
+        return BeginChange(file, op, breaker, mode, round: 0, cancellationToken);
+    }
+
+    private ValueTask<FileChange> BeginChange(FileKey file, FileOperation op, Owner breaker, BreakMode mode, int round, CancellationToken cancellationToken)
+    {
+        var need = _tokens is null ? TokenRights.None : TokenRules.For(op);
         while (true)
         {
             ThrowIfDisposed();
             var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
-            if (TryBreak(state, op, breaker, 0, mode, long.MaxValue, out var result, out var waiter, holdFile: true, out var guard))
-                return new ValueTask<FileChange>(new FileChange(result.Result, guard));
-            if (waiter is not null)
-                return AwaitChange(waiter, cancellationToken);
+            switch (TryBreak(state, op, breaker, 0, mode, long.MaxValue, need, out var result, out var waiter, holdFile: true, out var guard))
+            {
+                case Attempt.Done:
+                    return new ValueTask<FileChange>(new FileChange(result.Result, guard));
+                case Attempt.Parked:
+                    return AwaitChange(waiter!, cancellationToken);
+                case Attempt.LacksToken:
+                    var acquiring = AcquireForBreaker(file, need, mode, ref round, cancellationToken);
+                    if (!acquiring.IsCompletedSuccessfully)
+                        return ChangeWhenAcquired(acquiring, file, op, breaker, mode, round, cancellationToken);
+                    if (acquiring.Result is var answer && answer != TokenAnswer.Held)
+                        return new ValueTask<FileChange>(new FileChange(TokenWouldBlock(op, file, breaker, need, answer), null));
+                    break;
+            }
         }
 
         async ValueTask<FileChange> AwaitChange(BreakWaiter waiter, CancellationToken cancellationToken) =>
@@ -327,17 +400,27 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
             ScheduleSweep();
     }
 
-    /// <summary>
-    /// One attempt under the file lock. Returns true with a result, or false with a parked waiter (Await mode), or
-    /// false with neither when the state was retired under us and the caller must look the file up again.
-    /// </summary>
-    private bool TryBreak(FileState state, FileOperation op, Owner breaker, OpenAccess openToRegister, BreakMode mode,
-        out ValueTask<BreakResult> result, out BreakWaiter? waiter) =>
-        TryBreak(state, op, breaker, openToRegister, mode, long.MaxValue, out result, out waiter, holdFile: false, out _);
+    /// <summary>How one attempt under the file lock ended.</summary>
+    private enum Attempt : byte
+    {
+        /// <summary>The state was retired under us: look the file up again.</summary>
+        Retry,
 
+        /// <summary>There is a result.</summary>
+        Done,
+
+        /// <summary>A waiter was parked (Await mode).</summary>
+        Parked,
+
+        /// <summary>The node lacks the token right the operation needs: ask the cluster outside the lock, then try again.</summary>
+        LacksToken,
+    }
+
+    /// <summary>One attempt under the file lock.</summary>
     /// <param name="maxBreakTicks">The longest any grant broken here may take, in timestamp ticks (long.MaxValue: no bound).</param>
-    private bool TryBreak(FileState state, FileOperation op, Owner breaker, OpenAccess openToRegister, BreakMode mode, long maxBreakTicks,
-        out ValueTask<BreakResult> result, out BreakWaiter? waiter, bool holdFile, out BreakWaiter? guard)
+    /// <param name="need">The node token right the operation needs (None: no check, a single server).</param>
+    private Attempt TryBreak(FileState state, FileOperation op, Owner breaker, OpenAccess openToRegister, BreakMode mode, long maxBreakTicks,
+        TokenRights need, out ValueTask<BreakResult> result, out BreakWaiter? waiter, bool holdFile, out BreakWaiter? guard)
     {
         guard = null;
         var fx = new Effects();
@@ -349,10 +432,15 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
             if (state.Retired)
             {
                 result = default;
-                return false;
+                return Attempt.Retry;
             }
             if (_disposed)
                 ThrowDisposed();
+            if (need != 0 && !state.HoldsToken(need, Volatile.Read(ref _tokenGeneration)))
+            {
+                result = default;
+                return Attempt.LacksToken;
+            }
             var now = new Now(Time);
             state.Expire(ref now, ref fx);
             int remaining = state.StartBreaks(op, breaker, maxBreakTicks, ref now, ref fx, out long earliest);
@@ -387,14 +475,14 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
         if (waiter is not null)
         {
             result = default;
-            return false;
+            return Attempt.Parked;
         }
         if (outcome.Status == BreakStatus.WouldBlock)
             Log.BreakWouldBlock(_logger, op, state.Key, breaker);
         else if (outcome.Status == BreakStatus.LayoutBusy)
             Log.LayoutBusy(_logger, op, state.Key, breaker);
         result = new ValueTask<BreakResult>(outcome);
-        return true;
+        return Attempt.Done;
     }
 
     private ValueTask<BreakResult> Wait(BreakWaiter waiter, CancellationToken cancellationToken)
@@ -475,54 +563,6 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
         return new EngineSnapshot(grants, breakers);
     }
 
-    // ================================================================ idle sweep
-
-    /// <summary>
-    /// Makes sure a sweep will come for an idle file state. Cheap when one is already armed: one volatile read.
-    /// The sweep clears the flag before it scans, so a state that goes idle during a scan arms the next one.
-    /// </summary>
-    private void ScheduleSweep()
-    {
-        if (Volatile.Read(ref _sweepArmed) != 0 || Interlocked.CompareExchange(ref _sweepArmed, 1, 0) != 0 || _disposed)
-            return;
-        var timer = Volatile.Read(ref _sweepTimer);
-        if (timer is null)
-        {
-            var created = Time.CreateTimer(static s => ((LeaseEngine)s!).Sweep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            timer = Interlocked.CompareExchange(ref _sweepTimer, created, null) ?? created;
-            if (timer != created)
-                created.Dispose();
-        }
-        timer.Change(_idleSweepInterval, Timeout.InfiniteTimeSpan);
-        if (_disposed)
-            Interlocked.Exchange(ref _sweepTimer, null)?.Dispose(); // raced with Dispose: leave no timer behind
-    }
-
-    /// <summary>Retires file states idle since the previous sweep (two-step, so a state in steady reuse is never dropped).</summary>
-    private void Sweep()
-    {
-        Volatile.Write(ref _sweepArmed, 0);
-        if (_disposed)
-            return;
-        long now = Time.GetTimestamp();
-        bool again = false;
-        foreach (var (key, file) in _files)
-        {
-            bool stillIdle, retired;
-            lock (file)
-            {
-                if (file.Retired)
-                    continue;
-                stillIdle = file.Sweep(now, out retired);
-                if (retired)
-                    _files.TryRemove(new KeyValuePair<FileKey, FileState>(key, file));
-            }
-            again |= stillIdle;
-        }
-        if (again)
-            ScheduleSweep();
-    }
-
     internal long BreakTicks(GrantKind kind) => kind switch
     {
         GrantKind.Delegation => _delegationBreakTicks,
@@ -543,49 +583,4 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(LeaseEngine), "The lease engine has been disposed.");
-
-    // ================================================================ disposal
-
-    /// <summary>
-    /// Drops every grant, open and timer, and fails every parked breaker with <see cref="ObjectDisposedException"/>.
-    /// Holder notices already queued still run; <see cref="DisposeAsync"/> waits for them.
-    /// </summary>
-    public void Dispose()
-    {
-        if (_disposed)
-            return;
-        _disposed = true; // from here no entry point parks a waiter, arms a timer or queues a notice
-        Interlocked.Exchange(ref _sweepTimer, null)?.Dispose();
-        var orphans = new List<BreakWaiter>();
-        var dropped = new List<Grant>();
-        foreach (var (_, file) in _files)
-        {
-            lock (file)
-            {
-                if (file.DetachAll(dropped) is { } waiters)
-                    orphans.AddRange(waiters.Where(w => w.Remaining > 0)); // a held FileChange has nothing left to wait for
-            }
-        }
-        _files.Clear();
-        foreach (var grant in dropped)
-            _authority.OnGrantEnded(new GrantRequest(grant.File, grant.Owner, grant.Kind, grant.CurrentMode, grant.Holder), grant);
-        if (orphans.Count > 0)
-            Log.DisposedWithWaiters(_logger, orphans.Count);
-        foreach (var waiter in orphans)
-        {
-            waiter.Registration.Unregister();
-            waiter.TrySetException(new ObjectDisposedException(nameof(LeaseEngine), $"The lease engine was disposed while this {waiter.Operation} of {waiter.File.Key} waited for a break."));
-        }
-    }
-
-    /// <summary>Disposes, then waits until no holder notice is still running.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        Dispose();
-        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _noticesDrained, drained);
-        if (Volatile.Read(ref _draining) == 0 && _notices.IsEmpty)
-            drained.TrySetResult();
-        await drained.Task.ConfigureAwait(false);
-    }
 }

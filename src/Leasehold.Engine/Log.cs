@@ -31,4 +31,16 @@ internal static partial class Log
 
     [LoggerMessage(1009, LogLevel.Information, "Lease engine disposed with {Count} breaker(s) still waiting; they fail with ObjectDisposedException")]
     public static partial void DisposedWithWaiters(ILogger logger, int count);
+
+    [LoggerMessage(1010, LogLevel.Debug, "{Operation} on file {File} by {Breaker} would block: this node could not get the {Rights} token ({Answer})")]
+    public static partial void TokenWouldBlock(ILogger logger, FileOperation operation, FileKey file, Owner breaker, TokenRights rights, TokenAnswer answer);
+
+    [LoggerMessage(1011, LogLevel.Information, "A {Kind} {Mode} on file {File} for {Owner} refused: this node could not get the {Rights} token ({Answer})")]
+    public static partial void GrantRefusedForToken(ILogger logger, GrantKind kind, GrantMode mode, FileKey file, Owner owner, TokenRights rights, TokenAnswer answer);
+
+    [LoggerMessage(1012, LogLevel.Debug, "Giving {Rights} on file {File} back to the cluster: breaking {Count} grant(s)")]
+    public static partial void TokenRecall(ILogger logger, TokenRights rights, FileKey file, int count);
+
+    [LoggerMessage(1013, LogLevel.Warning, "Node tokens fenced (generation {Generation}): kept {Keep}, breaking {Count} grant(s) within {MaxBreakTime}")]
+    public static partial void TokensFenced(ILogger logger, long generation, TokenRights keep, int count, TimeSpan maxBreakTime);
 }

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using Leasehold.Export.Native;
 using Microsoft.Extensions.Logging;
 
 namespace Leasehold.Export;
@@ -106,63 +105,19 @@ internal sealed class HandleSigner
 
     /// <summary>
     /// Reads the key from <paramref name="stateDirectory"/>, or makes one there on first start (directory 0700, key file
-    /// 0600). The key is written to a temporary file and linked into place, so a crash never leaves a short key and two
-    /// servers starting at once agree on one key. Throws on a corrupt key: silently making a new one would turn every
-    /// client's handles stale.
+    /// 0600; see <see cref="HandleKeyFile.Install"/>). Throws <see cref="InvalidDataException"/> on a corrupt key:
+    /// silently making a new one would turn every client's handles stale.
     /// </summary>
     public static HandleSigner LoadOrCreate(string stateDirectory, ILogger logger)
     {
-        if (!OperatingSystem.IsLinux())
-            throw new PlatformNotSupportedException("The export layer runs on Linux only.");
-        Directory.CreateDirectory(stateDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        string keyPath = Path.Join(stateDirectory, KeyFileName);
-        if (!File.Exists(keyPath))
-        {
-            string temporary = keyPath + ".tmp-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(8));
-            try
-            {
-                var options = new FileStreamOptions
-                {
-                    Mode = FileMode.CreateNew,
-                    Access = FileAccess.Write,
-                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                };
-                using (var stream = new FileStream(temporary, options))
-                {
-                    stream.Write(RandomNumberGenerator.GetBytes(KeySize));
-                    stream.Flush(flushToDisk: true);
-                }
-                try
-                {
-                    File.Move(temporary, keyPath, overwrite: false); // link + unlink: fails if another server won the race
-                    SyncDirectory(stateDirectory);
-                    Log.KeyCreated(logger, stateDirectory);
-                }
-                catch (IOException) when (File.Exists(keyPath))
-                {
-                    // Another server made the key first; use theirs.
-                }
-            }
-            finally
-            {
-                File.Delete(temporary);
-            }
-        }
-        else
+        if (HandleKeyFile.Read(stateDirectory) is { } existing)
         {
             Log.KeyLoaded(logger, stateDirectory);
+            return new HandleSigner(existing);
         }
-
-        byte[] key = File.ReadAllBytes(keyPath);
-        if (key.Length != KeySize)
-            throw new InvalidDataException($"{keyPath} has {key.Length} bytes, not {KeySize}: restore it, or delete it to invalidate every handle.");
+        byte[] key = HandleKeyFile.Install(stateDirectory, HandleKeyFile.NewKey(), out bool installed);
+        if (installed)
+            Log.KeyCreated(logger, stateDirectory);
         return new HandleSigner(key);
-    }
-
-    private static void SyncDirectory(string directory)
-    {
-        using SafeFd fd = LibC.openat(LibC.AT_FDCWD, directory, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
-        if (!fd.IsInvalid)
-            _ = LibC.fsync(fd);
     }
 }

@@ -104,12 +104,19 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     /// Receives local processes' access to guarded files (<see cref="ILocalAccessGuard"/>), on the export's watcher
     /// thread. Null: nothing is guarded (<see cref="Mechanism"/> None), and no watcher thread is started.
     /// </param>
-    public LocalDirectoryTree(ExportOptions options, IChangeGate gate, ILogger<LocalDirectoryTree> logger, ILocalAccessSink? localAccess = null)
-        : this(options, gate, (ILogger)logger, localAccess)
+    /// <param name="handleKey">
+    /// The base key handles are signed with (<see cref="HandleKeyFile.KeySize"/> bytes), given by the host: a cluster's
+    /// nodes share one, so a handle one node gave out works on every node. Null: the key in the state directory, made
+    /// there on first start. Either way the signing key is bound to this export's root (<see cref="HandleSigner.ForExport"/>).
+    /// </param>
+    /// <exception cref="ArgumentException"><paramref name="handleKey"/> is not <see cref="HandleKeyFile.KeySize"/> bytes.</exception>
+    public LocalDirectoryTree(ExportOptions options, IChangeGate gate, ILogger<LocalDirectoryTree> logger, ILocalAccessSink? localAccess = null,
+        byte[]? handleKey = null)
+        : this(options, gate, (ILogger)logger, localAccess, handleKey)
     {
     }
 
-    internal LocalDirectoryTree(ExportOptions options, IChangeGate gate, ILogger logger, ILocalAccessSink? localAccess = null)
+    internal LocalDirectoryTree(ExportOptions options, IChangeGate gate, ILogger logger, ILocalAccessSink? localAccess = null, byte[]? handleKey = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(gate);
@@ -146,7 +153,8 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
 
             if (!TryGetKernelHandle(_root, out int type, out byte[] kernelHandle, out _rootMountId, out int handleErrno))
                 throw new IOException($"The filesystem of {_rootPath} gives no file handles (name_to_handle_at errno {handleErrno}); it cannot be exported.");
-            _signer = HandleSigner.LoadOrCreate(stateDirectory, logger).ForExport(type, kernelHandle);
+            var baseSigner = handleKey is null ? HandleSigner.LoadOrCreate(stateDirectory, logger) : new HandleSigner((byte[])handleKey.Clone());
+            _signer = baseSigner.ForExport(type, kernelHandle);
             RootHandle = _signer.Sign(type, kernelHandle);
             Log.Exporting(logger, _rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
             (_leases, _watcher, _localAccessUnavailable) = StartLocalAccess(options, _root, localAccess, logger);

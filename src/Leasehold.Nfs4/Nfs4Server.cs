@@ -21,9 +21,14 @@ public sealed class Nfs4Server : IAsyncDisposable
     private readonly ITimer _heartbeat;
 
     /// <summary>Creates the server; opens <paramref name="records"/> (the caller keeps and disposes it), which throws <see cref="ClientRecordStoreException"/> when it is unreadable.</summary>
+    /// <param name="clusterNode">
+    /// This server's node name when it is one node of a cluster serving one shared tree (<see cref="ClusterNode"/>); null
+    /// for a server on its own. The host checks the name (<c>[A-Za-z0-9._-]{1,63}</c>).
+    /// </param>
     public Nfs4Server(IExportedTree tree, LeaseEngine engine, ExportOptions export, Nfs4Options? options = null, TimeProvider? time = null,
-        ILoggerFactory? loggers = null, IClientRecordStore? records = null)
+        ILoggerFactory? loggers = null, IClientRecordStore? records = null, string? clusterNode = null)
     {
+        ClusterNode = clusterNode;
         Export = export;
         Options = options ?? new Nfs4Options();
         Options.Validate();
@@ -52,8 +57,11 @@ public sealed class Nfs4Server : IAsyncDisposable
         // The epoch differs at every start that has stable storage; the random half tells apart two starts without it
         // (or two in the same millisecond of a frozen test clock), so a client always resends its unstable writes.
         BootVerifier = ((ulong)recovery.Epoch << 32) | (uint)System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue);
-        ServerOwner = Encoding.UTF8.GetBytes($"leasehold-{Environment.MachineName}");
-        Fattr = new Attributes.FattrContext((uint)Options.LeaseTime.TotalSeconds, (ulong)Options.MaxReadWriteSize, (ulong)Options.MaxReadWriteSize, tree.FileSystemId, tree.MaxFileSize);
+        // A cluster node is a server of its own to clients: each node has its own clients, sessions and state, so a
+        // client that mounts two nodes must not take them for one server reached twice (RFC 8881 §2.10.5 trunking).
+        ServerOwner = Encoding.UTF8.GetBytes(clusterNode is null ? $"leasehold-{Environment.MachineName}" : $"leasehold-{Environment.MachineName}-{clusterNode}");
+        var fsid = clusterNode is null ? tree.FileSystemId : ClusterFsid(tree.RootHandle);
+        Fattr = new Attributes.FattrContext((uint)Options.LeaseTime.TotalSeconds, (ulong)Options.MaxReadWriteSize, (ulong)Options.MaxReadWriteSize, fsid, tree.MaxFileSize);
         Program = new Nfs4Program(this);
         // Expire on a quarter of the lease: a client is gone at most 1.25 lease times after its last SEQUENCE.
         var tick = Options.LeaseTime / 4;
@@ -61,6 +69,35 @@ public sealed class Nfs4Server : IAsyncDisposable
     }
 
     public IRpcProgram Program { get; }
+
+    /// <summary>
+    /// The node name when this server is one node of a cluster over one shared tree, else null. In a cluster:
+    /// <list type="bullet">
+    /// <item>the server owner's so_major_id and the server scope (RFC 8881 §2.10.4) are <c>leasehold-MACHINE-NODE</c>, so
+    /// no client trunks two nodes into one server (their state is not shared);</item>
+    /// <item>the fsid is <see cref="ClusterFsid"/> of the root handle, the same on every node, where a single server sends
+    /// the export's device numbers, which differ between machines;</item>
+    /// <item>a GETATTR of size, change, space used or the modify and metadata times first breaks for a read through the
+    /// engine (<see cref="Ops.GetAttrOp"/>), so the node holds the right to read the file, and another node's write
+    /// delegation is recalled before this node answers with attributes its holder may since have changed.</item>
+    /// </list>
+    /// </summary>
+    public string? ClusterNode { get; }
+
+    /// <summary>Whether this server is one node of a cluster (<see cref="ClusterNode"/> is set).</summary>
+    public bool ClusterMode => ClusterNode is not null;
+
+    /// <summary>
+    /// The fsid (RFC 8881 §5.8.1.9) a cluster node sends for the export: the first 16 bytes of SHA-256 over the root
+    /// handle's bytes, as two big-endian 64-bit halves (major, minor). Every node signs the same root handle (one shared
+    /// handle key, one root inode), so every node sends the same fsid, and a client sees one filesystem on any of them.
+    /// </summary>
+    public static (ulong Major, ulong Minor) ClusterFsid(FileHandle rootHandle)
+    {
+        Span<byte> hash = stackalloc byte[System.Security.Cryptography.SHA256.HashSizeInBytes];
+        System.Security.Cryptography.SHA256.HashData(rootHandle.Span, hash);
+        return (System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash), System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash[8..]));
+    }
 
     public Nfs4Options Options { get; }
 

@@ -30,5 +30,11 @@ internal sealed class BreakWaiter(FileState file, FileOperation operation, Owner
     /// </summary>
     public bool HoldsFile { get; } = holdsFile;
 
+    /// <summary>
+    /// Non-zero for a node token recall (<see cref="LeaseEngine.RecallTokenRightsAsync"/>): the rights given up. Such a
+    /// waiter is blocked by the grants that use them (<see cref="FileState.GrantUses"/>), not by <see cref="Operation"/>'s conflicts.
+    /// </summary>
+    public TokenRights TokenDrop { get; init; }
+
     public CancellationTokenRegistration Registration;
 }

@@ -27,7 +27,7 @@ namespace Leasehold.Engine;
 /// than the earliest of their deadlines. (4) A waiter's <see cref="BreakWaiter.Remaining"/> equals the number of
 /// live grants that block it. (5) <see cref="_strongGrants"/> counts live Write and Exclusive grants.</para>
 /// </remarks>
-internal sealed class FileState(FileKey key, LeaseEngine engine)
+internal sealed partial class FileState(FileKey key, LeaseEngine engine)
 {
     private static readonly TimerCallback s_onTimer = static state => ((FileState)state!).Engine.OnFileTimer((FileState)state);
 
@@ -226,8 +226,11 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
         {
             foreach (var w in waiters)
             {
-                if (ConflictRules.Classify(w.Operation, request.Kind, request.Mode) != Conflict.None
-                    && !Matcher.BreakerOwns(w.Breaker, request.Owner))
+                // A node token recall keeps out the grants that use the rights it gives up (FileState.Tokens.cs).
+                bool conflicts = w.TokenDrop == 0
+                    ? ConflictRules.Classify(w.Operation, request.Kind, request.Mode) != Conflict.None
+                    : (GrantUses(request.Kind, request.Mode) & w.TokenDrop) != 0;
+                if (conflicts && !Matcher.BreakerOwns(w.Breaker, request.Owner))
                     return GrantStatus.BreakPending;
             }
         }
@@ -382,53 +385,64 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
             if (conflict == Conflict.None || Matcher.BreakerOwns(breaker, g.Owner))
                 continue;
             var target = conflict == Conflict.Downgrade ? BreakTarget.Downgrade : BreakTarget.Revoke;
-            var breaks = _breaks ??= new BreakState();
-            if (g.Kind == GrantKind.Delegation)
-                breaks.RecallUntil = Math.Max(breaks.RecallUntil, now.Value + Engine.RecallWindowTicks);
-
-            long breakTicks = Math.Min(Engine.BreakTicks(g.Kind), maxBreakTicks);
-            if (breakTicks == 0)
-            {
-                // A break time of zero means "take it back at once", never "wait forever"; a grant already Breaking
-                // towards a revoke is not let off with a downgrade.
-                Apply(g, g.CurrentState == GrantState.Breaking && g.PendingTarget > target ? g.PendingTarget : target, ref fx);
-                continue;
-            }
-
-            if (g.CurrentState == GrantState.Active)
-            {
-                g.CurrentState = GrantState.Breaking;
-                g.PendingTarget = target;
-                g.DeadlineTimestamp = now.Value + breakTicks;
-                if (_breaking++ == 0 || g.DeadlineTimestamp < breaks.NextDeadline)
-                    breaks.NextDeadline = g.DeadlineTimestamp;
-                if (utcNow == default)
-                    utcNow = Engine.Time.GetUtcNow();
-                fx.Notify(g, target, expired: false, utcNow + Engine.ToTimeSpanCeiling(breakTicks));
-            }
-            else
-            {
-                // Already Breaking: a breaker that cannot wait as long pulls the deadline in (never out).
-                if (now.Value + breakTicks < g.DeadlineTimestamp)
-                {
-                    g.DeadlineTimestamp = now.Value + breakTicks;
-                    if (g.DeadlineTimestamp < breaks.NextDeadline)
-                        breaks.NextDeadline = g.DeadlineTimestamp;
-                }
-                if (target > g.PendingTarget)
-                {
-                    // A pending downgrade meets a writer: escalate to a revoke, keeping the deadline already given.
-                    g.PendingTarget = target;
-                    if (utcNow == default)
-                        utcNow = Engine.Time.GetUtcNow();
-                    fx.Notify(g, target, expired: false, utcNow + Engine.ToTimeSpanCeiling(g.DeadlineTimestamp - now.Value));
-                }
-            }
-            remaining++;
-            if (g.DeadlineTimestamp < earliestDeadline)
-                earliestDeadline = g.DeadlineTimestamp;
+            if (BreakGrant(g, target, maxBreakTicks, ref now, ref fx, ref utcNow, ref earliestDeadline))
+                remaining++;
         }
         return remaining;
+    }
+
+    /// <summary>
+    /// Breaks one live grant towards <paramref name="target"/> (see <see cref="StartBreaks"/> for the bound). Returns
+    /// false when it was taken back here and now (a break time of zero), true when it is Breaking and blocks the caller.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BreakGrant(Grant g, BreakTarget target, long maxBreakTicks, ref Now now, ref Effects fx, ref DateTimeOffset utcNow, ref long earliestDeadline)
+    {
+        var breaks = _breaks ??= new BreakState();
+        if (g.Kind == GrantKind.Delegation)
+            breaks.RecallUntil = Math.Max(breaks.RecallUntil, now.Value + Engine.RecallWindowTicks);
+
+        long breakTicks = Math.Min(Engine.BreakTicks(g.Kind), maxBreakTicks);
+        if (breakTicks == 0)
+        {
+            // A break time of zero means "take it back at once", never "wait forever"; a grant already Breaking
+            // towards a revoke is not let off with a downgrade.
+            Apply(g, g.CurrentState == GrantState.Breaking && g.PendingTarget > target ? g.PendingTarget : target, ref fx);
+            return false;
+        }
+
+        if (g.CurrentState == GrantState.Active)
+        {
+            g.CurrentState = GrantState.Breaking;
+            g.PendingTarget = target;
+            g.DeadlineTimestamp = now.Value + breakTicks;
+            if (_breaking++ == 0 || g.DeadlineTimestamp < breaks.NextDeadline)
+                breaks.NextDeadline = g.DeadlineTimestamp;
+            if (utcNow == default)
+                utcNow = Engine.Time.GetUtcNow();
+            fx.Notify(g, target, expired: false, utcNow + Engine.ToTimeSpanCeiling(breakTicks));
+        }
+        else
+        {
+            // Already Breaking: a breaker that cannot wait as long pulls the deadline in (never out).
+            if (now.Value + breakTicks < g.DeadlineTimestamp)
+            {
+                g.DeadlineTimestamp = now.Value + breakTicks;
+                if (g.DeadlineTimestamp < breaks.NextDeadline)
+                    breaks.NextDeadline = g.DeadlineTimestamp;
+            }
+            if (target > g.PendingTarget)
+            {
+                // A pending downgrade meets a writer: escalate to a revoke, keeping the deadline already given.
+                g.PendingTarget = target;
+                if (utcNow == default)
+                    utcNow = Engine.Time.GetUtcNow();
+                fx.Notify(g, target, expired: false, utcNow + Engine.ToTimeSpanCeiling(g.DeadlineTimestamp - now.Value));
+            }
+        }
+        if (g.DeadlineTimestamp < earliestDeadline)
+            earliestDeadline = g.DeadlineTimestamp;
+        return true;
     }
 
     public BreakWaiter Park(FileOperation op, Owner breaker, OpenAccess openToRegister, int remaining, bool holdsFile = false)
@@ -487,6 +501,8 @@ internal sealed class FileState(FileKey key, LeaseEngine engine)
 
     private bool Blocks(BreakWaiter w, GrantKind kind, GrantMode mode, Owner holder)
     {
+        if (w.TokenDrop != 0)
+            return (GrantUses(kind, mode) & w.TokenDrop) != 0 && !Matcher.BreakerOwns(w.Breaker, holder);
         var conflict = ConflictRules.Classify(w.Operation, kind, mode);
         return conflict is Conflict.Downgrade or Conflict.Revoke && !Matcher.BreakerOwns(w.Breaker, holder);
     }

@@ -42,7 +42,10 @@ public enum BreakStatus : byte
     /// <summary>No conflicting grant remains: do the operation.</summary>
     Proceed,
 
-    /// <summary>Conflicting grants are being broken; try again later (NFS4ERR_DELAY). Only in <see cref="BreakMode.NonBlocking"/>.</summary>
+    /// <summary>
+    /// Conflicting grants are being broken; try again later (NFS4ERR_DELAY). Only in <see cref="BreakMode.NonBlocking"/>, except on a
+    /// cluster node that could not get the node token the operation needs (<see cref="IFileTokens"/>), in either mode.
+    /// </summary>
     WouldBlock,
 
     /// <summary>Another owner holds an exclusive layout that this layout change cannot break; it fails at once.</summary>

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using Leasehold.Cluster;
 using Leasehold.Engine;
 using Leasehold.Export;
 using Leasehold.Export.LocalAccess;
@@ -23,6 +25,14 @@ namespace Leasehold.Host.Serving;
 /// A start the machine refuses throws <see cref="StartupException"/> (no export, a corrupt handle key, a state directory
 /// in use by another server, unreadable client records) or <see cref="RpcListenException"/> (an address in use), each
 /// with one line naming the directory, the file or the address.
+/// <para>
+/// As a cluster node (<see cref="ClusterSettings.Enabled"/>) it joins the cluster right after locking the state
+/// directory, before anything else exists: the cluster's handle key signs the tree's handles, the cluster's authority
+/// admits the engine's grants, and the cluster's tokens gate the engine's opens, breaks and changes. The node checks
+/// that it exports the cluster's root before it binds the engine to the cluster (from then on other nodes' requests
+/// reach it) and starts serving. It leaves the cluster once the RPC server has stopped, before the engine goes.
+/// A refused join (etcd unreachable, the name taken, another handle key or root) is a <see cref="StartupException"/>.
+/// </para>
 /// </summary>
 internal sealed class NfsServerService(
     IOptions<ServerSettings> server,
@@ -30,6 +40,7 @@ internal sealed class NfsServerService(
     IOptions<LeaseEngineOptions> engineOptions,
     IOptions<Nfs4Options> nfsOptions,
     IOptions<RpcOptions> rpcOptions,
+    IOptions<ClusterSettings> clusterSettings,
     ILoggerFactory loggers,
     TimeProvider time,
     ClientRecordStoreFactory? recordStores = null) : IHostedService, IAsyncDisposable
@@ -42,6 +53,7 @@ internal sealed class NfsServerService(
     private RpcServer? _rpc;
     private StateDirectoryLock? _stateLock;
     private IClientRecordStore? _records;
+    private EtcdCluster? _cluster;
 
     /// <summary>Where the server really listens (the port chosen when asked for 0).</summary>
     public IPEndPoint? EndPoint => _rpc?.LocalEndPoint;
@@ -61,6 +73,9 @@ internal sealed class NfsServerService(
     /// <summary>The running NFS server, for tests that look at its grace period; null when stopped.</summary>
     internal Nfs4Server? Nfs => _nfs;
 
+    /// <summary>This node's membership of its cluster; null when stopped or not a cluster node.</summary>
+    internal EtcdCluster? Cluster => _cluster;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var exportOptions = export.Value;
@@ -79,6 +94,13 @@ internal sealed class NfsServerService(
             {
                 throw new StartupException(ex.Message, StartupFault.Environment, ex);
             }
+            var cluster = clusterSettings.Value;
+            byte[]? handleKey = null;
+            if (cluster.Enabled)
+            {
+                _cluster = await JoinAsync(cluster, cancellationToken).ConfigureAwait(false);
+                handleKey = await ShareHandleKeyAsync(_cluster, stateDirectory, cancellationToken).ConfigureAwait(false);
+            }
             // Delegations get as long as a client's lease to come back: a client that renews in time can always answer.
             var engine = engineOptions.Value;
             engine.DelegationBreakTime = nfsOptions.Value.LeaseTime;
@@ -86,14 +108,14 @@ internal sealed class NfsServerService(
             // the tree; the tree reports local access to the sink, which breaks through the engine. The engine comes
             // first, holding the authority; the authority gets the tree once it exists.
             var policy = nfsOptions.Value.Delegations;
-            _authority = new KernelLeaseAuthority(policy, inner: null, loggers.CreateLogger<KernelLeaseAuthority>());
-            _engine = new LeaseEngine(engine, time, OwnerMatchers.SameGroup, _authority, loggers.CreateLogger<LeaseEngine>());
+            _authority = new KernelLeaseAuthority(policy, inner: _cluster?.Authority, loggers.CreateLogger<KernelLeaseAuthority>());
+            _engine = new LeaseEngine(engine, time, OwnerMatchers.SameGroup, _authority, loggers.CreateLogger<LeaseEngine>(), _cluster?.Tokens);
             var sink = policy == DelegationPolicy.On
                 ? new EngineLocalAccessSink(_engine, _authority, logger: loggers.CreateLogger<EngineLocalAccessSink>())
                 : null; // no delegations, or delegations without guards: nothing for local access to recall
             try
             {
-                _tree = new LocalDirectoryTree(exportOptions, new EngineChangeGate(_engine), loggers.CreateLogger<LocalDirectoryTree>(), sink);
+                _tree = new LocalDirectoryTree(exportOptions, new EngineChangeGate(_engine), loggers.CreateLogger<LocalDirectoryTree>(), sink, handleKey);
             }
             catch (InvalidDataException ex)
             {
@@ -104,11 +126,17 @@ internal sealed class NfsServerService(
                 throw new StartupException($"cannot export {exportOptions.FullPath}: {ExportDirectory.Reason(ex)}", StartupFault.Environment, ex);
             }
             _authority.Bind(_tree);
+            if (_cluster is not null)
+            {
+                await CheckRootAsync(_cluster, _tree.RootHandle, cancellationToken).ConfigureAwait(false);
+                _cluster.Bind(_engine); // other nodes' recalls and the fencing clock reach the engine from now on
+                Log.ClusterNode(_logger, _cluster.Node, string.Join(",", cluster.Endpoints), _cluster.LeaseTtl.TotalSeconds);
+            }
             LogDelegations(policy, _tree);
             _records = recordStores is null ? new SqliteClientRecordStore(stateDirectory, time) : recordStores(stateDirectory, time);
             try
             {
-                _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers, _records);
+                _nfs = new Nfs4Server(_tree, _engine, exportOptions, nfsOptions.Value, time, loggers, _records, clusterNode: _cluster?.Node);
             }
             catch (ClientRecordStoreException ex)
             {
@@ -127,6 +155,67 @@ internal sealed class NfsServerService(
         Log.Serving(_logger, exportOptions.FullPath, _rpc.LocalEndPoint!, nfsOptions.Value.LeaseTime.TotalSeconds,
             exportOptions.ReadOnly ? "read-only" : "read-write", exportOptions.RootSquash ? "root squashed" : "root not squashed",
             exportOptions.SyncDirectoryChanges ? "sync" : "async");
+    }
+
+    /// <summary>Joins the cluster; a refusal (etcd unreachable, the node name taken) is one line and exit 1.</summary>
+    private async Task<EtcdCluster> JoinAsync(ClusterSettings cluster, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await EtcdCluster.JoinAsync(cluster.ToOptions(), time, loggers, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ClusterJoinException ex)
+        {
+            throw new StartupException(ex.Message.TrimEnd('.'), StartupFault.Environment, ex);
+        }
+    }
+
+    /// <summary>
+    /// The cluster's handle key, agreed with the other nodes: this node's own key (<c>STATE/handle-key</c>) if it is the
+    /// first to offer one, so a single server that becomes the first node keeps its clients' handles; else the key the
+    /// first node offered, installed in a state directory that has none. A node whose own key differs from the
+    /// cluster's is refused: its clients' handles would go stale without a word, so the operator moves the key aside.
+    /// </summary>
+    private static async Task<byte[]> ShareHandleKeyAsync(EtcdCluster cluster, string stateDirectory, CancellationToken cancellationToken)
+    {
+        byte[]? local;
+        try
+        {
+            local = HandleKeyFile.Read(stateDirectory);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new StartupException(ex.Message.TrimEnd('.'), StartupFault.Environment, ex);
+        }
+        byte[] key;
+        try
+        {
+            key = await cluster.ShareHandleKeyAsync(local ?? HandleKeyFile.NewKey(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ClusterJoinException ex)
+        {
+            throw new StartupException(ex.Message.TrimEnd('.'), StartupFault.Environment, ex);
+        }
+        if (key.Length != HandleKeyFile.KeySize)
+            throw new StartupException($"the cluster's handle key in etcd has {key.Length} bytes, not {HandleKeyFile.KeySize}", StartupFault.Environment);
+        local ??= HandleKeyFile.Install(stateDirectory, key); // another server racing for the directory is refused by its lock
+        if (!CryptographicOperations.FixedTimeEquals(local, key))
+            throw new StartupException($"the handle key in {HandleKeyFile.PathIn(stateDirectory)} differs from the cluster's: move it aside to join (the handles this server gave out go stale)",
+                StartupFault.Environment);
+        return key;
+    }
+
+    /// <summary>Records the root as the cluster's, or checks it is: a node that exports another directory is refused.</summary>
+    private static async Task CheckRootAsync(EtcdCluster cluster, FileHandle root, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await cluster.CheckRootAsync(root.Span.ToArray(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ClusterJoinException ex)
+        {
+            throw new StartupException(ex.Message.TrimEnd('.'), StartupFault.Environment, ex);
+        }
     }
 
     /// <summary>One line on what keeps delegations honest against local processes (the export has said how it guards).</summary>
@@ -167,6 +256,10 @@ internal sealed class NfsServerService(
             await _rpc.DisposeAsync().ConfigureAwait(false);
         if (_nfs is not null)
             await _nfs.DisposeAsync().ConfigureAwait(false);
+        // No client reaches this node any more: leave the cluster (both etcd leases revoked, so other nodes may take
+        // this node's rights at once) before the engine goes, so no recall from another node reaches a disposed engine.
+        if (_cluster is not null)
+            await _cluster.DisposeAsync().ConfigureAwait(false);
         _authority?.ReleaseAll(); // the kernel leases go with the tree: no local process waits on a server that is stopping
         _tree?.Dispose();
         if (_engine is not null)
@@ -179,6 +272,7 @@ internal sealed class NfsServerService(
         _engine = null;
         _authority = null;
         _records = null;
+        _cluster = null;
         _stateLock = null;
     }
 }
@@ -212,4 +306,7 @@ internal static partial class Log
 
     [LoggerMessage(5007, LogLevel.Information, "Delegations are off (Nfs4:Delegations = Off)")]
     public static partial void DelegationsOff(ILogger logger);
+
+    [LoggerMessage(5008, LogLevel.Information, "Cluster node {Node} joined through etcd {Endpoints} (etcd lease TTL {TtlSeconds} s)")]
+    public static partial void ClusterNode(ILogger logger, string node, string endpoints, double ttlSeconds);
 }

@@ -16,7 +16,7 @@ using Microsoft.Extensions.Options;
 namespace Leasehold.Host.Serving;
 
 /// <summary>
-/// <c>leasehold serve [DIR] [--listen ADDR[:PORT]] [--lease-time DURATION] [--create] ...</c>. Settings come, weakest
+/// <c>leasehold serve [DIR] [--listen ADDR[:PORT]] [--lease-time DURATION] [--create] [--cluster etcd=URL[,URL...] --node NAME] ...</c>. Settings come, weakest
 /// first, from the defaults, a JSON file (<c>--config</c>, or ./leasehold.json if present), environment variables
 /// (<c>LEASEHOLD_Export__Path</c>, <c>LEASEHOLD_Nfs4__LeaseTime</c>, ...) and the command line. Every key and value is
 /// checked before anything starts; a refused start prints one line on stderr and exits 2 (settings) or 1 (the
@@ -33,6 +33,9 @@ internal static class ServeCommand
     /// <summary>Prefix of the environment variables read as settings.</summary>
     public const string EnvironmentPrefix = "LEASEHOLD_";
 
+    /// <summary>What a --cluster value starts with: the kind of cluster, the only one there is.</summary>
+    private const string EtcdClusterPrefix = "etcd=";
+
     public static Command Create()
     {
         var directory = new Argument<string?>("directory") { Description = $"The directory to export; it must exist (default: ./{SettingsSchema.DefaultExportPath}, created if missing).", Arity = ArgumentArity.ZeroOrOne };
@@ -44,7 +47,20 @@ internal static class ServeCommand
         var asyncDirectoryChanges = new Option<bool>("--async-directory-changes") { Description = "Answer creates, removes and renames before they reach the disk (exports(5) async): faster, but a crash may lose acknowledged ones." };
         var config = new Option<string?>("--config") { Description = $"A JSON settings file (default: ./{DefaultConfigFile} if present).", HelpName = "file" };
         var verbose = new Option<bool>("--verbose") { Description = "Log debug events too." };
-        var command = new Command("serve", "Serve a directory over NFSv4.1.") { directory, listen, leaseTime, create, readOnly, rootSquash, asyncDirectoryChanges, config, verbose };
+        var cluster = new Option<string?>("--cluster") { Description = "Serve as one node of a cluster over one shared directory, with etcd at these endpoints as the grant authority.", HelpName = "etcd=URL[,URL...]" };
+        var node = new Option<string?>("--node") { Description = "This node's name in the cluster (A-Z, a-z, 0-9, '.', '_', '-'; at most 63); required with --cluster.", HelpName = "name" };
+        var command = new Command("serve", "Serve a directory over NFSv4.1.") { directory, listen, leaseTime, create, readOnly, rootSquash, asyncDirectoryChanges, cluster, node, config, verbose };
+        // etcd is the only kind of cluster; the prefix leaves room for others without changing what --cluster means.
+        cluster.Validators.Add(result =>
+        {
+            if (result.Tokens.Count == 0)
+                return;
+            string value = result.Tokens[0].Value;
+            if (!value.StartsWith(EtcdClusterPrefix, StringComparison.Ordinal))
+                result.AddError($"--cluster \"{value}\" is not etcd=URL[,URL...] (etcd is the only kind of cluster)");
+            else if (string.IsNullOrWhiteSpace(value[EtcdClusterPrefix.Length..]))
+                result.AddError($"--cluster \"{value}\" names no etcd endpoint; write etcd=URL[,URL...] such as etcd=http://10.0.0.1:2379");
+        });
         // A mistyped option ("--lisen") would otherwise be taken for the directory, and its value reported instead.
         // A directory whose name starts with "--" is still reachable as ./--name.
         directory.Validators.Add(result =>
@@ -60,6 +76,8 @@ internal static class ServeCommand
             ["Export:Path"] = "the directory argument",
             ["Server:Listen"] = "--listen",
             ["Nfs4:LeaseTime"] = "--lease-time",
+            ["Cluster:Etcd"] = "--cluster",
+            ["Cluster:Node"] = "--node",
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -76,6 +94,10 @@ internal static class ServeCommand
                 overrides["Export:RootSquash"] = "true";
             if (parse.GetValue(asyncDirectoryChanges))
                 overrides["Export:SyncDirectoryChanges"] = "false";
+            if (parse.GetValue(cluster) is { } etcd)
+                overrides["Cluster:Etcd"] = etcd[EtcdClusterPrefix.Length..];
+            if (parse.GetValue(node) is { } name)
+                overrides["Cluster:Node"] = name;
             if (parse.GetValue(verbose))
                 overrides["Logging:LogLevel:Default"] = "Debug";
             return await RunAsync(parse.GetValue(config), overrides, parse.GetValue(create), optionNames, parse.GetValue(verbose), ct).ConfigureAwait(false);
@@ -142,6 +164,7 @@ internal static class ServeCommand
         _ = services.GetRequiredService<IOptions<LeaseEngineOptions>>().Value;
         _ = services.GetRequiredService<IOptions<Nfs4Options>>().Value;
         _ = services.GetRequiredService<IOptions<RpcOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<ClusterSettings>>().Value;
     }
 
     /// <summary>
@@ -191,6 +214,7 @@ internal static class ServeCommand
         Bind<LeaseEngineOptions>(builder, sources, "Engine", o => o.Validate());
         Bind<Nfs4Options>(builder, sources, "Nfs4", o => o.Validate());
         Bind<RpcOptions>(builder, sources, "Rpc", o => o.Validate());
+        Bind<ClusterSettings>(builder, sources, "Cluster", o => o.Validate());
         builder.Services.AddSingleton<NfsServerService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NfsServerService>());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);

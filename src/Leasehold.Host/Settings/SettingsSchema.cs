@@ -43,6 +43,7 @@ public static class SettingsSchema
     {
         ["Export:StateDirectory"] = $"{Leasehold.Export.ExportOptions.DefaultStateDirectoryName} beside the export",
         ["Nfs4:GraceTime"] = "the lease time",
+        ["Cluster:Etcd"] = "(none: not a cluster)",
     };
 
     /// <summary>The export when none is named: ./export, which the server may create (a named one must exist).</summary>
@@ -62,6 +63,7 @@ public static class SettingsSchema
                 "is not a setting: a delegation holder gets one lease period to answer a recall, so set Nfs4:LeaseTime",
         }),
         new("Rpc", typeof(RpcOptions), new Dictionary<string, string>()),
+        new("Cluster", typeof(ClusterSettings), new Dictionary<string, string>()),
     ];
 
     public static SettingsSection? Find(string section) =>

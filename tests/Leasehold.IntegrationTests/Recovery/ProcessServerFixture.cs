@@ -56,13 +56,25 @@ public partial class ProcessServerFixture : IAsyncLifetime
     private ServerProcess? _running;
     private bool _logClosed;
     private bool _exclusiveExport; // the machine cannot guard delegations: found at the first start, kept for the others
+    private readonly bool _ownsRoot;
 
     public ProcessServerFixture()
+        : this(Path.Join(Path.GetTempPath(), $"leasehold-crash-{Guid.NewGuid():N}"), name: null)
     {
-        Root = Path.Join(Path.GetTempPath(), $"leasehold-crash-{Guid.NewGuid():N}");
+    }
+
+    /// <summary>
+    /// A server on <c>ROOT/export</c>, which other servers may share (a cluster's nodes): with a <paramref name="name"/>,
+    /// its state directory is <c>ROOT/state-NAME</c> and its log <c>ROOT/NAME.log</c>, and <see cref="DisposeAsync"/>
+    /// leaves <paramref name="root"/> to its owner; without one, it is the single server of the default constructor.
+    /// </summary>
+    protected ProcessServerFixture(string root, string? name)
+    {
+        _ownsRoot = name is null;
+        Root = root;
         ExportPath = Path.Join(Root, "export");
-        StatePath = Path.Join(Root, "state");
-        LogPath = Path.Join(Root, "leasehold.log");
+        StatePath = Path.Join(Root, name is null ? "state" : $"state-{name}");
+        LogPath = Path.Join(Root, name is null ? "leasehold.log" : $"{name}.log");
         Directory.CreateDirectory(ExportPath);
         Directory.CreateDirectory(StatePath);
         _logFile = new StreamWriter(LogPath, append: true) { AutoFlush = true };
@@ -109,6 +121,9 @@ public partial class ProcessServerFixture : IAsyncLifetime
     protected virtual void Configure(IDictionary<string, string> settings)
     {
     }
+
+    /// <summary>Options appended to the <c>serve</c> command line of every start (a cluster node's --cluster and --node).</summary>
+    protected virtual IEnumerable<string> ExtraArguments => [];
 
     /// <summary>Starts the server (xunit calls this for a class fixture; a test class that owns one calls it from its own).</summary>
     public Task InitializeAsync() => StartAsync();
@@ -170,7 +185,7 @@ public partial class ProcessServerFixture : IAsyncLifetime
     public Task<Nfs4Session> ConnectAsync(RpcCredentials? credentials = null, Nfs4SessionOptions? options = null) =>
         Nfs4Session.ConnectAsync(EndPoint, credentials ?? RpcAuth.Root, options).WaitAsync(Waits.Timeout);
 
-    /// <summary>Kills the server if it runs and deletes <see cref="Root"/> (export, state and log).</summary>
+    /// <summary>Kills the server if it runs and deletes <see cref="Root"/> (export, state and log) if it is this server's own.</summary>
     public async Task DisposeAsync()
     {
         try
@@ -189,7 +204,7 @@ public partial class ProcessServerFixture : IAsyncLifetime
                 _logClosed = true; // a pump still running after a failed wait must not write to a closed file
                 _logFile.Dispose();
             }
-            if (Directory.Exists(Root))
+            if (_ownsRoot && Directory.Exists(Root))
                 Directory.Delete(Root, recursive: true);
         }
     }
@@ -216,7 +231,7 @@ public partial class ProcessServerFixture : IAsyncLifetime
             UseShellExecute = false,
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "leasehold.dll"));
-        foreach (string a in (string[])["serve", ExportPath, "--listen", "127.0.0.1:0", "--lease-time", LeaseTime.ToString("c", CultureInfo.InvariantCulture)])
+        foreach (string a in (string[])["serve", ExportPath, "--listen", "127.0.0.1:0", "--lease-time", LeaseTime.ToString("c", CultureInfo.InvariantCulture), .. ExtraArguments])
             start.ArgumentList.Add(a);
         foreach (string name in start.Environment.Keys.Where(k => k.StartsWith("LEASEHOLD_", StringComparison.OrdinalIgnoreCase)).ToList())
             start.Environment.Remove(name);

@@ -14,7 +14,8 @@ internal readonly record struct GetAttrResult(uint[] Requested, FileAttributes A
 /// <summary>
 /// GETATTR, RFC 8881 §18.7: the attributes asked for that we support; write-only ones are INVAL. While another client
 /// holds a write delegation on the file, its size and change attribute are the holder's to tell (§10.4.3): see
-/// <see cref="AskHolderAsync"/>.
+/// <see cref="AskHolderAsync"/>. On a cluster node, another node's write delegation is recalled first
+/// (<see cref="BreakForReadAsync"/>).
 /// </summary>
 internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
 {
@@ -37,7 +38,34 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
         if ((Attr.IsSet(requested, Attr.Change) || Attr.IsSet(requested, Attr.Size))
             && ctx.Server.Delegations.FindWriteDelegation(attrs.Value.FileId) is { } held && held.Client != ctx.Client)
             return AskHolderAsync(ctx, requested, fh, attrs.Value, held);
+        if (ctx.Server.ClusterMode && attrs.Value.Type == FileType.Regular && AsksForWrittenAttributes(requested))
+            return BreakForReadAsync(ctx, requested, fh, attrs.Value);
         return ValueTask.FromResult(Answer(ctx, requested, fh, attrs.Value));
+    }
+
+    /// <summary>Whether <paramref name="requested"/> names an attribute a writer changes: change, size, space used, the modify or metadata time.</summary>
+    private static bool AsksForWrittenAttributes(uint[] requested) =>
+        Attr.IsSet(requested, Attr.Change) || Attr.IsSet(requested, Attr.Size) || Attr.IsSet(requested, Attr.SpaceUsed)
+        || Attr.IsSet(requested, Attr.TimeModify) || Attr.IsSet(requested, Attr.TimeMetadata);
+
+    /// <summary>
+    /// A cluster node's GETATTR of attributes a writer changes (<see cref="Nfs4Server.ClusterMode"/>): the caller's break
+    /// for a read through the engine first, as an OPEN for read's, non-blocking. Another node's write delegation is not
+    /// this node's to ask with CB_GETATTR; the break makes the node hold the right to read the file, which recalls that
+    /// delegation (its holder flushes and returns it) while this GETATTR answers NFS4ERR_DELAY. The caller's own
+    /// delegations are not broken (the engine's owner match). Once the break proceeds the attributes are read again:
+    /// those read before it may predate the other node's writes. Access time is left out: reads under a delegation
+    /// never reach any server, so a recall would not make it more current.
+    /// </summary>
+    private static async ValueTask<OpResult<GetAttrResult>> BreakForReadAsync(CompoundContext ctx, uint[] requested, FileHandle fh, FileAttributes attrs)
+    {
+        var change = ctx.ChangeContext;
+        var broke = await ctx.Server.Engine.BreakAsync(FileKey.From(attrs.FileId), FileOperation.OpenRead,
+            new Owner(change.BreakerGroup, change.BreakerId), BreakMode.NonBlocking).ConfigureAwait(false);
+        if (!broke.CanProceed)
+            return NfsStat4.Delay;
+        var now = ctx.Tree.GetAttributes(fh);
+        return now.IsOk ? Answer(ctx, requested, fh, now.Value) : now.Status.ToNfs();
     }
 
     /// <summary>

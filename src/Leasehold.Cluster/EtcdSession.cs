@@ -1,0 +1,461 @@
+using Etcdserverpb;
+using Google.Protobuf;
+using Leasehold.Engine;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Cluster;
+
+/// <summary>What the session tells the token side when the node's standing in the cluster changes.</summary>
+internal interface ISessionListener
+{
+    /// <summary>Keep only <paramref name="keep"/> of every file's rights and break grants using the rest within <paramref name="maxBreakTime"/> (<see cref="LeaseEngine.FenceTokens"/>). Returns the grants broken.</summary>
+    int Fence(TokenRights keep, TimeSpan maxBreakTime);
+
+    /// <summary>New leases are in place: claim again the open rights local opens use. Returns the files claimed.</summary>
+    Task<int> ReclaimAsync(CancellationToken ct);
+}
+
+/// <summary>
+/// The node's membership: two etcd leases, each kept alive by a <see cref="LeaseKeeper"/> — the short one
+/// (<see cref="ClusterOptions.LeaseTtl"/>) carries the node key and the tokens, the long one
+/// (<see cref="ClusterOptions.OpenClaimTtl"/>) the open claims — and the fencing clock of <see cref="FenceClock"/>.
+/// </summary>
+/// <remarks>
+/// State transitions happen under <c>_gate</c>, which is never held across an await or a listener call:
+/// <list type="bullet">
+/// <item>short keepalive answered: re-arm P; if fenced, unfence (6013);</item>
+/// <item>P reached: fence delegations (keep R/W) with F - now to answer (6010); arm F, which only logs (6011);</item>
+/// <item>long deadline reached: drop every right at once (6014);</item>
+/// <item>a lease gone (keepalive answered TTL 0): drop what it carried at once, then rejoin with a new lease and
+/// re-claim the open rights in use (6015, then 6012).</item>
+/// </list>
+/// </remarks>
+internal sealed class EtcdSession : IAsyncDisposable
+{
+    private readonly ClusterOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _gate = new();
+    private readonly ITimer _stopGrantingTimer;
+    private readonly ITimer _revokedTimer;
+    private readonly ITimer _openClaimsTimer;
+    private readonly List<Task> _loops = [];
+    private LeaseKeeper _short;
+    private LeaseKeeper _long;
+    private ISessionListener? _listener;
+    private bool _shortFenced;
+    private bool _longFenced;
+    private bool _rejoining;
+    private bool _disposed;
+
+    private EtcdSession(ClusterOptions options, TimeProvider time, ILogger logger, EtcdConnection connection, ClusterKeys keys, LeaseKeeper shortLease, LeaseKeeper longLease)
+    {
+        _options = options;
+        _time = time;
+        _logger = logger;
+        Connection = connection;
+        Keys = keys;
+        _short = shortLease;
+        _long = longLease;
+        _stopGrantingTimer = time.CreateTimer(_ => OnStopGrantingDue(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _revokedTimer = time.CreateTimer(_ => OnRevokedDue(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _openClaimsTimer = time.CreateTimer(_ => OnOpenClaimsDue(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    public EtcdConnection Connection { get; }
+
+    public ClusterKeys Keys { get; }
+
+    /// <summary>The short lease (node key, tokens, inbox requests).</summary>
+    public long ShortLease => Volatile.Read(ref _short).Id;
+
+    /// <summary>The long lease (open claims).</summary>
+    public long LongLease => Volatile.Read(ref _long).Id;
+
+    /// <summary>s for the short lease: when the last keepalive answered alive was sent (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    public long ShortAnsweredSend => Volatile.Read(ref _short).AnsweredSend;
+
+    /// <summary>The TTL etcd granted the short lease.</summary>
+    public TimeSpan Ttl => Volatile.Read(ref _short).Ttl;
+
+    /// <summary>Whether the node must not grant delegations or take rights beyond what its opens use: past P, a lease lost, or rejoining.</summary>
+    public bool IsFenced
+    {
+        get
+        {
+            lock (_gate)
+                return _shortFenced || _longFenced || _rejoining;
+        }
+    }
+
+    /// <summary>
+    /// Grants both leases and puts the node key if absent. Throws <see cref="ClusterJoinException"/> (one line) when no
+    /// member answers within <see cref="ClusterOptions.ConnectTimeout"/> or another live node has the name.
+    /// </summary>
+    public static async Task<EtcdSession> OpenAsync(ClusterOptions options, TimeProvider time, ILogger logger, CancellationToken ct)
+    {
+        var callTimeout = TimeSpan.FromTicks(Math.Clamp(options.LeaseTtl.Ticks / 4, TimeSpan.FromMilliseconds(500).Ticks, TimeSpan.FromSeconds(2).Ticks));
+        var connection = new EtcdConnection(options.EndpointUris, callTimeout);
+        var keys = new ClusterKeys(options.NormalizedPrefix, options.Node);
+        try
+        {
+            var shortLease = await GrantWithinAsync(connection, time, options.LeaseTtl, options.ConnectTimeout, ct).ConfigureAwait(false);
+            var longLease = await GrantWithinAsync(connection, time, options.OpenClaimTtl, options.ConnectTimeout, ct).ConfigureAwait(false);
+            if (await PutNodeKeyAsync(connection, keys, shortLease.Id, ct).ConfigureAwait(false) is { } holder)
+            {
+                await RevokeQuietlyAsync(connection, [shortLease.Id, longLease.Id]).ConfigureAwait(false);
+                throw new ClusterJoinException($"node {options.Node} is already in the cluster ({holder}); choose another --node name or stop that node");
+            }
+            Log.Joined(logger, options.Node, shortLease.Id, (long)shortLease.Ttl.TotalSeconds, (long)longLease.Ttl.TotalSeconds);
+            var session = new EtcdSession(options, time, logger, connection, keys, shortLease, longLease);
+            lock (session._gate)
+            {
+                session.StartKeeper(shortLease); // kept alive from the join on; the fencing clock starts with Start
+                session.StartKeeper(longLease);
+            }
+            return session;
+        }
+        catch (Exception e) when (e is not ClusterJoinException and not OperationCanceledException)
+        {
+            connection.Dispose();
+            throw new ClusterJoinException($"cannot reach etcd at {string.Join(",", options.Etcd)}: {OneLine(e.Message)}", e);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Starts the fencing clock (the keepalives run from the join on); from now on <paramref name="listener"/> hears about fences and rejoins.</summary>
+    public void Start(ISessionListener listener)
+    {
+        lock (_gate)
+        {
+            _listener = listener;
+            ArmStopGranting();
+            ArmOpenClaims();
+        }
+    }
+
+    /// <summary>The current value of a key, or null (a linearizable read).</summary>
+    public async Task<ByteString?> GetValueAsync(ByteString key, CancellationToken ct)
+    {
+        var got = await Connection.GetAsync(new RangeRequest { Key = key }, ct).ConfigureAwait(false);
+        return got.Kvs.Count == 0 ? null : got.Kvs[0].Value;
+    }
+
+    /// <summary>Puts <paramref name="candidate"/> at <paramref name="key"/> (no lease) unless the key exists; returns the value it has afterwards.</summary>
+    public async Task<ByteString> PutIfAbsentAsync(ByteString key, ByteString candidate, CancellationToken ct)
+    {
+        var txn = new TxnRequest
+        {
+            Compare = { new Compare { Key = key, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 } },
+            Success = { new RequestOp { RequestPut = new PutRequest { Key = key, Value = candidate } } },
+            Failure = { new RequestOp { RequestRange = new RangeRequest { Key = key } } },
+        };
+        var answer = await Connection.TxnAsync(txn, ct).ConfigureAwait(false);
+        return answer.Succeeded ? candidate : answer.Responses[0].ResponseRange.Kvs[0].Value;
+    }
+
+    private static async Task<LeaseKeeper> GrantWithinAsync(EtcdConnection connection, TimeProvider time, TimeSpan ttl, TimeSpan within, CancellationToken ct)
+    {
+        long start = time.GetTimestamp();
+        while (true)
+        {
+            try
+            {
+                return await LeaseKeeper.GrantAsync(connection, time, ttl, ct).ConfigureAwait(false);
+            }
+            catch (EtcdUnavailableException) when (time.GetElapsedTime(start) < within)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Puts the node key with <paramref name="lease"/> if it is absent (or already ours); else returns who holds it.</summary>
+    private static async Task<string?> PutNodeKeyAsync(EtcdConnection connection, ClusterKeys keys, long lease, CancellationToken ct)
+    {
+        string me = $"pid {Environment.ProcessId} on {Environment.MachineName}, since {DateTimeOffset.UtcNow:O}";
+        var txn = new TxnRequest
+        {
+            Compare = { new Compare { Key = keys.NodeKey, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 } },
+            Success = { new RequestOp { RequestPut = new PutRequest { Key = keys.NodeKey, Value = ByteString.CopyFromUtf8(me), Lease = lease } } },
+            Failure = { new RequestOp { RequestRange = new RangeRequest { Key = keys.NodeKey } } },
+        };
+        var answer = await connection.TxnAsync(txn, ct).ConfigureAwait(false);
+        if (answer.Succeeded)
+            return null;
+        var existing = answer.Responses[0].ResponseRange.Kvs[0];
+        return existing.Lease == lease ? null : existing.Value.ToStringUtf8();
+    }
+
+    private void StartKeeper(LeaseKeeper keeper)
+    {
+        keeper.Answered = OnAnswered;
+        keeper.Lost = OnLost;
+        _loops.Add(Task.Run(() => keeper.RunAsync(_stop.Token)));
+    }
+
+    // ------------------------------------------------------------------ the fencing clock
+
+    private TimeSpan Until(long s, TimeSpan after) => after - _time.GetElapsedTime(s);
+
+    private void ArmStopGranting()
+    {
+        var due = Until(_short.AnsweredSend, FenceClock.StopGranting(_short.Ttl));
+        _stopGrantingTimer.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    private void ArmOpenClaims()
+    {
+        var due = Until(_long.AnsweredSend, FenceClock.Revoked(_long.Ttl));
+        _openClaimsTimer.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    private void OnAnswered(LeaseKeeper keeper)
+    {
+        double silent = 0;
+        bool reachable = false;
+        lock (_gate)
+        {
+            if (_disposed)
+                return;
+            if (keeper == _short)
+            {
+                if (_shortFenced && !_rejoining)
+                {
+                    _shortFenced = false;
+                    reachable = true;
+                    _revokedTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                    silent = _time.GetElapsedTime(_lastAnsweredBeforeFence).TotalSeconds;
+                }
+                ArmStopGranting();
+            }
+            else if (keeper == _long)
+            {
+                ArmOpenClaims();
+            }
+        }
+        if (reachable)
+            Log.Reachable(_logger, silent);
+    }
+
+    private long _lastAnsweredBeforeFence;
+
+    private void OnStopGrantingDue()
+    {
+        ISessionListener? listener;
+        TimeSpan untilRevoked;
+        double silent;
+        lock (_gate)
+        {
+            if (_disposed || _shortFenced || _rejoining)
+                return;
+            long s = _short.AnsweredSend;
+            if (Until(s, FenceClock.StopGranting(_short.Ttl)) > TimeSpan.Zero)
+            {
+                ArmStopGranting(); // a keepalive was answered meanwhile
+                return;
+            }
+            _shortFenced = true;
+            _lastAnsweredBeforeFence = s;
+            listener = _listener;
+            untilRevoked = Until(s, FenceClock.Revoked(_short.Ttl));
+            if (untilRevoked < TimeSpan.Zero)
+                untilRevoked = TimeSpan.Zero;
+            silent = _time.GetElapsedTime(s).TotalSeconds;
+        }
+        int recalled = listener?.Fence(TokenRights.Open, untilRevoked) ?? 0;
+        Log.StopGranting(_logger, silent, recalled, untilRevoked.TotalSeconds);
+        lock (_gate)
+        {
+            if (_shortFenced && !_disposed)
+                _revokedTimer.Change(Until(_lastAnsweredBeforeFence, FenceClock.Revoked(_short.Ttl)) is { Ticks: > 0 } due ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void OnRevokedDue()
+    {
+        double silent;
+        lock (_gate)
+        {
+            if (_disposed || !_shortFenced)
+                return;
+            silent = _time.GetElapsedTime(_lastAnsweredBeforeFence).TotalSeconds;
+        }
+        Log.DelegationsRevoked(_logger, silent);
+    }
+
+    private void OnOpenClaimsDue()
+    {
+        ISessionListener? listener;
+        double silent;
+        lock (_gate)
+        {
+            if (_disposed || _longFenced)
+                return;
+            if (Until(_long.AnsweredSend, FenceClock.Revoked(_long.Ttl)) > TimeSpan.Zero)
+            {
+                ArmOpenClaims();
+                return;
+            }
+            _longFenced = true;
+            _rejoining = true; // the long lease is about to expire: claim the opens again under a new one
+            listener = _listener;
+            silent = _time.GetElapsedTime(_long.AnsweredSend).TotalSeconds;
+        }
+        int broken = listener?.Fence(TokenRights.None, TimeSpan.Zero) ?? 0;
+        Log.OpenClaimsLost(_logger, silent, broken);
+        _ = RejoinAsync(shortLost: false, longLost: true);
+    }
+
+    private void OnLost(LeaseKeeper keeper)
+    {
+        ISessionListener? listener;
+        bool isShort;
+        lock (_gate)
+        {
+            if (_disposed || (keeper != _short && keeper != _long))
+                return;
+            isShort = keeper == _short;
+            if (isShort)
+                _shortFenced = true;
+            else
+                _longFenced = true;
+            if (_rejoining)
+                return; // the running rejoin sees the lost lease when it re-grants
+            _rejoining = true;
+            listener = _listener;
+        }
+        Log.LeaseGone(_logger, keeper.Id);
+        listener?.Fence(isShort ? TokenRights.Open : TokenRights.None, TimeSpan.Zero);
+        _ = RejoinAsync(shortLost: isShort, longLost: !isShort);
+    }
+
+    private async Task RejoinAsync(bool shortLost, bool longLost)
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                if (shortLost)
+                {
+                    var fresh = await LeaseKeeper.GrantAsync(Connection, _time, _options.LeaseTtl, ct).ConfigureAwait(false);
+                    if (await PutNodeKeyAsync(Connection, Keys, fresh.Id, ct).ConfigureAwait(false) is { } holder)
+                    {
+                        await RevokeQuietlyAsync(Connection, [fresh.Id]).ConfigureAwait(false);
+                        throw new InvalidOperationException($"node {Keys.Node} is taken by {holder}");
+                    }
+                    lock (_gate)
+                    {
+                        _short = fresh;
+                        if (!_disposed)
+                            StartKeeper(fresh);
+                        ArmStopGranting();
+                    }
+                    shortLost = false;
+                }
+                if (longLost)
+                {
+                    var previous = _long.Id;
+                    var fresh = await LeaseKeeper.GrantAsync(Connection, _time, _options.OpenClaimTtl, ct).ConfigureAwait(false);
+                    lock (_gate)
+                    {
+                        _long = fresh;
+                        if (!_disposed)
+                            StartKeeper(fresh);
+                        ArmOpenClaims();
+                    }
+                    longLost = false;
+                    await RevokeQuietlyAsync(Connection, [previous]).ConfigureAwait(false);
+                }
+                int files = _listener is { } listener ? await listener.ReclaimAsync(ct).ConfigureAwait(false) : 0;
+                lock (_gate)
+                {
+                    _shortFenced = _longFenced = _rejoining = false;
+                    _revokedTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                }
+                Log.Rejoined(_logger, ShortLease, files);
+                return;
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                Log.RejoinFailed(_logger, OneLine(e.Message));
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    internal static string OneLine(string text) => text.ReplaceLineEndings(" ");
+
+    private static async Task RevokeQuietlyAsync(EtcdConnection connection, long[] leases)
+    {
+        using var within = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        foreach (long lease in leases)
+        {
+            try
+            {
+                await connection.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, within.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is EtcdUnavailableException or Grpc.Core.RpcException or OperationCanceledException)
+            {
+                // etcd expires it after its TTL anyway
+            }
+        }
+    }
+
+    /// <summary>Stops the loops and revokes both leases, so every key this node wrote under them goes at once.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+        }
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _stopGrantingTimer.DisposeAsync().ConfigureAwait(false);
+        await _revokedTimer.DisposeAsync().ConfigureAwait(false);
+        await _openClaimsTimer.DisposeAsync().ConfigureAwait(false);
+        Task[] loops;
+        lock (_gate)
+            loops = [.. _loops];
+        await Task.WhenAll(loops).ConfigureAwait(false);
+        await RevokeQuietlyAsync(Connection, [ShortLease, LongLease]).ConfigureAwait(false);
+        Log.Left(_logger);
+        Connection.Dispose();
+        _stop.Dispose();
+    }
+
+    /// <summary>Test hook: stops the loops without revoking, as if the process had been killed; etcd expires the leases after their TTL.</summary>
+    internal async ValueTask AbandonAsync()
+    {
+        lock (_gate)
+            _disposed = true;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        Task[] loops;
+        lock (_gate)
+            loops = [.. _loops];
+        await Task.WhenAll(loops).ConfigureAwait(false);
+        _stopGrantingTimer.Dispose();
+        _revokedTimer.Dispose();
+        _openClaimsTimer.Dispose();
+        Connection.Dispose();
+    }
+
+}

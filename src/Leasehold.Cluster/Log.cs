@@ -1,0 +1,47 @@
+using Leasehold.Engine;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Cluster;
+
+/// <summary>The cluster's log events, 6000-6099.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(6001, LogLevel.Information, "Joined the cluster as node {Node} (etcd lease {Lease:x}, TTL {Ttl} s; open claims TTL {OpenTtl} s)")]
+    public static partial void Joined(ILogger logger, string node, long lease, long ttl, long openTtl);
+
+    [LoggerMessage(6002, LogLevel.Information, "Left the cluster: leases revoked")]
+    public static partial void Left(ILogger logger);
+
+    [LoggerMessage(6003, LogLevel.Debug, "etcd member {Endpoint} failed ({Reason}); trying the next")]
+    public static partial void MemberFailed(ILogger logger, Uri endpoint, string reason);
+
+    [LoggerMessage(6004, LogLevel.Debug, "Watch on {Prefix} restarts from revision {Revision}: {Reason}")]
+    public static partial void WatchRestarted(ILogger logger, string prefix, long revision, string reason);
+
+    [LoggerMessage(6005, LogLevel.Debug, "Gave rights {Dropped} on file {File} back for {Requester} ({Strength}); kept {Kept}")]
+    public static partial void Yielded(ILogger logger, FileKey file, TokenRights dropped, string requester, TokenStrength strength, TokenRights kept);
+
+    [LoggerMessage(6006, LogLevel.Warning, "Token work on file {File} failed: {Reason}")]
+    public static partial void TokenWorkFailed(ILogger logger, FileKey file, string reason);
+
+    [LoggerMessage(6010, LogLevel.Warning, "etcd unreachable for {Seconds:F1} s: no new delegations; recalling {Recalled} by {Deadline:F1} s from now")]
+    public static partial void StopGranting(ILogger logger, double seconds, int recalled, double deadline);
+
+    [LoggerMessage(6011, LogLevel.Error, "lost etcd lease (no answer for {Seconds:F1} s): delegations revoked; serving existing opens only")]
+    public static partial void DelegationsRevoked(ILogger logger, double seconds);
+
+    [LoggerMessage(6012, LogLevel.Information, "Rejoined the cluster with a new etcd lease {Lease:x}: re-claimed {Files} open files")]
+    public static partial void Rejoined(ILogger logger, long lease, int files);
+
+    [LoggerMessage(6013, LogLevel.Information, "etcd reachable again after {Seconds:F1} s with the same lease: granting delegations again")]
+    public static partial void Reachable(ILogger logger, double seconds);
+
+    [LoggerMessage(6014, LogLevel.Error, "Open claims lease expired (no answer for {Seconds:F1} s): every file right dropped; {Broken} grants revoked")]
+    public static partial void OpenClaimsLost(ILogger logger, double seconds, int broken);
+
+    [LoggerMessage(6015, LogLevel.Warning, "etcd lease {Lease:x} is gone: fenced until the node rejoins")]
+    public static partial void LeaseGone(ILogger logger, long lease);
+
+    [LoggerMessage(6016, LogLevel.Warning, "Rejoining the cluster failed, retrying: {Reason}")]
+    public static partial void RejoinFailed(ILogger logger, string reason);
+}

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using Etcdserverpb;
+using Google.Protobuf;
+using Leasehold.Cluster.Tests.Etcd;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Leasehold.Cluster.Tests;
+
+/// <summary>Joining and leaving against three real etcd members: the node key, its lease, and the one-line join failures.</summary>
+[Collection(EtcdCollection.Name)]
+public sealed class EtcdSessionTests : IAsyncLifetime
+{
+    private readonly EtcdClusterFixture _etcd = new();
+
+    public async Task InitializeAsync()
+    {
+        if (EtcdClusterFixture.Unavailable is null)
+            await _etcd.StartAsync();
+    }
+
+    public async Task DisposeAsync() => await _etcd.DisposeAsync();
+
+    private ClusterOptions Options(string node) => new()
+    {
+        Etcd = _etcd.Endpoints,
+        Node = node,
+        Prefix = "/t/",
+        LeaseTtl = TimeSpan.FromSeconds(2),
+        OpenClaimTtl = TimeSpan.FromSeconds(4),
+    };
+
+    [EtcdFact]
+    public async Task JoinPutsTheNodeKeyUnderTheShortLeaseAndLeavingRevokesIt()
+    {
+        var session = await EtcdSession.OpenAsync(Options("a"), TimeProvider.System, NullLogger.Instance, default);
+        var got = await session.Connection.GetAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("/t/nodes/a") }, default);
+        Assert.Single(got.Kvs);
+        Assert.Equal(session.ShortLease, got.Kvs[0].Lease);
+        Assert.NotEqual(session.ShortLease, session.LongLease);
+        Assert.Equal(TimeSpan.FromSeconds(2), session.Ttl);
+
+        var probe = new EtcdConnection(Options("x").EndpointUris, TimeSpan.FromSeconds(2));
+        await session.DisposeAsync();
+        var after = await probe.GetAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("/t/nodes/a") }, default);
+        Assert.Empty(after.Kvs); // revoked at once, not after the TTL
+        probe.Dispose();
+    }
+
+    [EtcdFact]
+    public async Task ASecondLiveNodeWithTheSameNameIsRefusedWithOneLine()
+    {
+        await using var first = await EtcdSession.OpenAsync(Options("same"), TimeProvider.System, NullLogger.Instance, default);
+        var e = await Assert.ThrowsAsync<ClusterJoinException>(() => EtcdSession.OpenAsync(Options("same"), TimeProvider.System, NullLogger.Instance, default));
+        Assert.StartsWith("node same is already in the cluster (pid ", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [EtcdFact]
+    public async Task KeepalivesHoldTheNodeKeyPastTheTtl()
+    {
+        await using var session = await EtcdSession.OpenAsync(Options("kept"), TimeProvider.System, NullLogger.Instance, default);
+        var listener = new RecordingListener();
+        session.Start(listener);
+        var until = Stopwatch.StartNew();
+        while (until.Elapsed < TimeSpan.FromSeconds(3.5))
+        {
+            await Task.Delay(250);
+            Assert.False(session.IsFenced);
+        }
+        var got = await session.Connection.GetAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("/t/nodes/kept") }, default);
+        Assert.Single(got.Kvs);
+        Assert.Empty(listener.Fences);
+    }
+
+    [Fact]
+    public async Task UnreachableEtcdFailsTheJoinWithOneLineWithinTheConnectTimeout()
+    {
+        using var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        int port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        var options = new ClusterOptions { Etcd = [$"127.0.0.1:{port}"], Node = "n", ConnectTimeout = TimeSpan.FromSeconds(1) };
+        var clock = Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<ClusterJoinException>(() => EtcdSession.OpenAsync(options, TimeProvider.System, NullLogger.Instance, default));
+        Assert.StartsWith($"cannot reach etcd at 127.0.0.1:{port}: ", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(8));
+    }
+}
+
+/// <summary>Records what the session asks of the token side.</summary>
+internal sealed class RecordingListener : ISessionListener
+{
+    public List<(long At, Engine.TokenRights Keep, TimeSpan MaxBreakTime)> Fences { get; } = [];
+
+    public int Reclaims { get; private set; }
+
+    public int Fence(Engine.TokenRights keep, TimeSpan maxBreakTime)
+    {
+        lock (Fences)
+            Fences.Add((Stopwatch.GetTimestamp(), keep, maxBreakTime));
+        return 0;
+    }
+
+    public Task<int> ReclaimAsync(CancellationToken ct)
+    {
+        Reclaims++;
+        return Task.FromResult(0);
+    }
+}

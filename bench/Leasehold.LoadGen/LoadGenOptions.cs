@@ -11,6 +11,7 @@ internal enum Workload
     FanOut,
     DelegMemory,
     LocalOpen,
+    Tokens,
     SeqRead,
     SeqWrite,
 }
@@ -33,6 +34,7 @@ internal static class WorkloadKinds
         Workload.FanOut => "fanout",
         Workload.DelegMemory => "deleg-memory",
         Workload.LocalOpen => "local-open",
+        Workload.Tokens => "tokens",
         _ => w.ToString().ToLowerInvariant(),
     };
 }
@@ -71,6 +73,9 @@ internal sealed record LoadGenOptions
     /// <summary>recall: the server the writer opens files through (another node of a cluster over the same tree); null: <see cref="Server"/>.</summary>
     public Nfs4Endpoint? Writer { get; init; }
 
+    /// <summary>tokens: the etcd client endpoints.</summary>
+    public IReadOnlyList<string>? Etcd { get; init; }
+
     /// <summary>recall: delegations each holder session keeps outstanding.</summary>
     public int FilesPerSession { get; init; } = 100;
 
@@ -94,6 +99,7 @@ internal sealed record LoadGenOptions
         usage: Leasehold.LoadGen --server HOST:PORT [options]
                Leasehold.LoadGen --targets LABEL=HOST:PORT[/PATH][@PID],... [--rounds 3] [options]
                Leasehold.LoadGen --workload deleg-memory [--files 100000] [--sessions 10]
+               Leasehold.LoadGen --workload tokens --etcd URL[,URL...] [--sessions 8]
           --server HOST:PORT     NFSv4.1 server (required, except with --targets or --workload deleg-memory)
           --path /export         directory to work in, from the server's pseudo-root
           --workload W           meta:   OPEN+GETFH+GETATTR then CLOSE per op (closed loop, ops/s and latency)
@@ -112,6 +118,10 @@ internal sealed record LoadGenOptions
                                  local-open: a local open(O_WRONLY) of a read-delegated file, timed from call to
                                          return, while the holder answers the recall at once; and of an undelegated
                                          file (baseline). Needs the server on this machine (as root) and --export
+                                 tokens: two cluster nodes in this process acquire per-file tokens through the etcd
+                                 of --etcd (their own key prefix): uncontended acquisitions/s with --sessions
+                                 workers, then the latency of one node taking a file from the other
+          --etcd URL,...         tokens: the etcd client endpoints
           --sessions N           concurrent sessions, one TCP connection each
                                  (default 8; recall 100; fanout 1000; deleg-memory 10; local-open 1)
           --depth 1              requests in flight per session (each on its own slot)
@@ -161,9 +171,10 @@ internal sealed record LoadGenOptions
             "fanout" => Workload.FanOut,
             "deleg-memory" => Workload.DelegMemory,
             "local-open" => Workload.LocalOpen,
+            "tokens" => Workload.Tokens,
             "seqread" => Workload.SeqRead,
             "seqwrite" => Workload.SeqWrite,
-            var w => throw new ArgumentException($"--workload must be meta, read, seqread, seqwrite, recall, fanout, deleg-memory or local-open, not '{w}'"),
+            var w => throw new ArgumentException($"--workload must be meta, read, seqread, seqwrite, recall, fanout, deleg-memory, local-open or tokens, not '{w}'"),
         };
         string path = Take("path", "/export");
         IReadOnlyList<Target>? targets = values.Remove("targets", out var t) ? ParseTargets(t, path) : null;
@@ -171,9 +182,9 @@ internal sealed record LoadGenOptions
         if (targets is not null && (server is not null || !workload.IsClosedLoop()))
             throw new ArgumentException("--targets replaces --server, and only for the meta, read, seqread and seqwrite workloads");
         bool sequential = workload is Workload.SeqRead or Workload.SeqWrite;
-        if (workload == Workload.DelegMemory && server is not null)
-            throw new ArgumentException("--workload deleg-memory starts its own server in this process: no --server");
-        if (server is null && targets is null && workload != Workload.DelegMemory)
+        if (workload is Workload.DelegMemory or Workload.Tokens && server is not null)
+            throw new ArgumentException($"--workload {workload.Name()} needs no --server");
+        if (server is null && targets is null && workload is not (Workload.DelegMemory or Workload.Tokens))
             throw new ArgumentException("--server is required");
 
         var options = new LoadGenOptions
@@ -181,6 +192,7 @@ internal sealed record LoadGenOptions
             Server = server,
             Targets = targets,
             Writer = values.Remove("writer", out var writer) ? Nfs4Endpoint.Parse(writer) : null,
+            Etcd = values.Remove("etcd", out var etcd) ? etcd.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null,
             Path = path,
             Workload = workload,
             Sessions = PositiveInt(Take("sessions", workload switch
@@ -229,6 +241,8 @@ internal sealed record LoadGenOptions
             throw new ArgumentException("--retry intervals are limited to 1s");
         if (workload == Workload.Recall && (long)options.Sessions * options.FilesPerSession + options.Recalls + options.WarmupRecalls > 1_000_000)
             throw new ArgumentException("recall: sessions x files-per-session + recalls is limited to 1,000,000 files");
+        if (workload == Workload.Tokens && options.Etcd is null)
+            throw new ArgumentException("tokens needs --etcd URL[,URL...]");
         if (options.Writer is not null && workload != Workload.Recall)
             throw new ArgumentException("--writer is for the recall workload only");
         if (workload == Workload.LocalOpen && options.Export is null)

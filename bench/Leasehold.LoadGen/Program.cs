@@ -42,6 +42,7 @@ try
         { Workload: Workload.Recall } => new RecallBench(options, Console.Out).RunAsync(deadline.Token),
         { Workload: Workload.FanOut } => new FanOutBench(options, Console.Out).RunAsync(deadline.Token),
         { Workload: Workload.LocalOpen } => new LocalOpenBench(options, Console.Out).RunAsync(deadline.Token),
+        { Workload: Workload.Tokens } => new TokenBench(options, Console.Out).RunAsync(deadline.Token),
         { Workload: Workload.DelegMemory } => new DelegationMemoryBench(options, Console.Out).RunAsync(deadline.Token),
         _ => new Runner(options, options.Server!, options.Path, options.Label ?? $"{options.Server!.Host}:{options.Server.Port}", time, Console.Out, options.ServerPid)
             .RunAsync(deadline.Token),

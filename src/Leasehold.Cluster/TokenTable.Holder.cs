@@ -198,7 +198,7 @@ internal sealed partial class TokenTable
         if (engine is null)
             return 0;
         int claimed = 0;
-        foreach (var (file, entry) in _files)
+        foreach (var file in _files.Keys)
         {
             var use = engine.TokenRightsInUse(file) & TokenRights.Open;
             if (use != TokenRights.None)
@@ -210,7 +210,8 @@ internal sealed partial class TokenTable
             }
             else
             {
-                await entry.Gate.WaitAsync(ct).ConfigureAwait(false);
+                var entered = Enter(file); // the entry may have been retired meanwhile: use the live one
+                await entered.Gate.WaitAsync(ct).ConfigureAwait(false);
                 try
                 {
                     await _session.Connection.TxnAsync(new TxnRequest
@@ -221,11 +222,12 @@ internal sealed partial class TokenTable
                             new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = _keys.OpenClaim(file, _keys.Node) } },
                         },
                     }, ct).ConfigureAwait(false);
-                    entry.Published = TokenRights.None;
+                    entered.Published = TokenRights.None;
                 }
                 finally
                 {
-                    entry.Gate.Release();
+                    entered.Gate.Release();
+                    Leave(entered);
                 }
             }
         }

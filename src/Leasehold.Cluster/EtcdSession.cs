@@ -116,6 +116,16 @@ internal sealed class EtcdSession : IAsyncDisposable
                 session.StartKeeper(shortLease); // kept alive from the join on; the fencing clock starts with Start
                 session.StartKeeper(longLease);
             }
+            try
+            {
+                // One keepalive round trip each before the join completes: the first stream is the slow one.
+                await Task.WhenAll(shortLease.FirstAnswer, longLease.FirstAnswer).WaitAsync(options.ConnectTimeout, time, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                await session.DisposeAsync().ConfigureAwait(false);
+                throw new ClusterJoinException($"cannot reach etcd at {string.Join(",", options.Etcd)}: keepalives unanswered for {options.ConnectTimeout.TotalSeconds:F0} s");
+            }
             return session;
         }
         catch (Exception e) when (e is not ClusterJoinException and not OperationCanceledException)

@@ -33,6 +33,11 @@ internal sealed class LeaseKeeper
     /// <summary>s: the <see cref="TimeProvider.GetTimestamp"/> at which the last keepalive answered alive was sent (or the grant request, at first).</summary>
     public long AnsweredSend => Interlocked.Read(ref _answeredSend);
 
+    private readonly TaskCompletionSource _firstAnswer = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the first keepalive is answered with the lease alive (the join waits for it: a cold stream is slow).</summary>
+    public Task FirstAnswer => _firstAnswer.Task;
+
     /// <summary>Called after each keepalive answered with the lease alive (s has moved).</summary>
     public Action<LeaseKeeper>? Answered { get; set; }
 
@@ -93,6 +98,7 @@ internal sealed class LeaseKeeper
                 else
                 {
                     Interlocked.Exchange(ref _answeredSend, sent);
+                    _firstAnswer.TrySetResult();
                     Answered?.Invoke(this);
                 }
                 var next = ttl > 0 ? interval - _time.GetElapsedTime(sent) : TimeSpan.FromTicks(Math.Min(interval.Ticks, TimeSpan.FromMilliseconds(100).Ticks));

@@ -186,7 +186,17 @@ internal sealed partial class TokenTable
 
     // ================================================================ fences and rejoins
 
-    public int Fence(TokenRights keep, TimeSpan maxBreakTime) => _engine?.FenceTokens(keep, maxBreakTime) ?? 0;
+    public int Fence(TokenRights keep, TimeSpan maxBreakTime)
+    {
+        if (_engine is not { } engine)
+            return 0;
+        if (_history is null)
+            return engine.FenceTokens(keep, maxBreakTime);
+        var before = _files.Keys.Select(f => (File: f, Rights: engine.TokenRightsOf(f))).ToList();
+        foreach (var (file, rights) in before)
+            _history.Record(file, rights, rights & keep); // before the fence takes them: a loss is recorded early
+        return engine.FenceTokens(keep, maxBreakTime);
+    }
 
     /// <summary>
     /// After new leases: every file whose local opens still use R/W claims them again (a Need, which always succeeds

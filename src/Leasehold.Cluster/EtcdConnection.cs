@@ -42,6 +42,12 @@ internal sealed class EtcdConnection : IDisposable
 
     public IReadOnlyList<Uri> Endpoints { get; }
 
+    /// <summary>
+    /// Metadata for the long-lived streams (watches, keepalives): etcd's "require leader" flag, so a member that has lost
+    /// its leader (cut off from the majority) ends the stream instead of keeping it silently open; the node then moves on.
+    /// </summary>
+    public static Metadata RequireLeader { get; } = new() { { "hasleader", "true" } };
+
     /// <summary>The member calls go to now.</summary>
     public int Current => Volatile.Read(ref _current);
 

@@ -73,7 +73,7 @@ internal sealed class LeaseKeeper
                     if (stream is null)
                     {
                         member = _connection.Current;
-                        stream = new Lease.LeaseClient(_connection.Invoker(member)).LeaseKeepAlive(cancellationToken: ct);
+                        stream = new Lease.LeaseClient(_connection.Invoker(member)).LeaseKeepAlive(EtcdConnection.RequireLeader, cancellationToken: ct);
                     }
                     using var answer = CancellationTokenSource.CreateLinkedTokenSource(ct);
                     answer.CancelAfter(timeout);

@@ -46,8 +46,8 @@ internal sealed partial class TokenTable
             await entry.Gate.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                var got = await _session.Connection.GetAsync(new RangeRequest { Key = _keys.Token(file, _keys.Node) }, ct).ConfigureAwait(false);
-                var mine = got.Kvs.Count == 0 ? TokenRights.None : ClusterKeys.ParseRights(got.Kvs[0].Value);
+                var view = await ReadFileAsync(file, ct).ConfigureAwait(false);
+                var mine = view.MyToken | view.MyOpen; // an open claim alone (the short lease lost) counts too
                 var local = engine.TokenRightsOf(file);
                 var drop = (mine | local) & TokenRules.ConflictingWith(rights);
                 if (drop != TokenRights.None)

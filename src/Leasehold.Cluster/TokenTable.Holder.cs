@@ -25,7 +25,7 @@ internal sealed partial class TokenTable
     private void OnRequest(Mvccpb.KeyValue kv)
     {
         if (_keys.TryParseInboxKey(kv.Key, out var file, out string requester) && ClusterKeys.TryParseRequest(kv.Value, out var rights, out var strength))
-            _ = YieldAsync(file, requester, rights, strength, kv.Key);
+            _ = YieldAsync(file, requester, rights, strength, kv.Key, kv.ModRevision);
     }
 
     /// <summary>
@@ -34,7 +34,7 @@ internal sealed partial class TokenTable
     /// Want, only rights nothing local uses. Then rewrites this node's keys (only while they are still under this
     /// node's lease) and deletes the request.
     /// </summary>
-    private async Task YieldAsync(FileKey file, string requester, TokenRights rights, TokenStrength strength, ByteString request)
+    private async Task YieldAsync(FileKey file, string requester, TokenRights rights, TokenStrength strength, ByteString request, long revision)
     {
         var engine = _engine;
         if (engine is null)
@@ -62,7 +62,11 @@ internal sealed partial class TokenTable
                         await PublishAsync(file, entry, mine, after, ct).ConfigureAwait(false);
                     Log.Yielded(_logger, file, given, requester, strength, after);
                 }
-                await _session.Connection.DeleteAsync(new DeleteRangeRequest { Key = request }, ct).ConfigureAwait(false);
+                await _session.Connection.TxnAsync(new TxnRequest // unless the requester has asked again since
+                {
+                    Compare = { new Compare { Key = request, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = revision } },
+                    Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = request } } },
+                }, ct).ConfigureAwait(false);
             }
             finally
             {

@@ -15,7 +15,7 @@ internal sealed class LeaseKeeper
     private readonly TimeProvider _time;
     private long _answeredSend;
 
-    private LeaseKeeper(EtcdConnection connection, TimeProvider time, long id, TimeSpan ttl, long sent)
+    internal LeaseKeeper(EtcdConnection connection, TimeProvider time, long id, TimeSpan ttl, long sent)
     {
         _connection = connection;
         _time = time;
@@ -75,14 +75,16 @@ internal sealed class LeaseKeeper
                         member = _connection.Current;
                         stream = new Lease.LeaseClient(_connection.Invoker(member)).LeaseKeepAlive(EtcdConnection.RequireLeader, cancellationToken: ct);
                     }
-                    using var answer = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                    answer.CancelAfter(timeout);
+                    using var late = new CancellationTokenSource(timeout, _time);
+                    using var answer = CancellationTokenSource.CreateLinkedTokenSource(ct, late.Token);
                     await stream.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Id }, answer.Token).ConfigureAwait(false);
                     if (await stream.ResponseStream.MoveNext(answer.Token).ConfigureAwait(false))
                         ttl = stream.ResponseStream.Current.TTL;
                 }
-                catch (Exception e) when (!ct.IsCancellationRequested && e is RpcException or OperationCanceledException or IOException or InvalidOperationException)
+                catch (Exception) when (!ct.IsCancellationRequested)
                 {
+                    // Whatever went wrong (the member gone, the stream broken, no answer in time), this keepalive did not
+                    // count: the next one goes on a new stream to the next member.
                 }
                 if (ttl == long.MinValue)
                 {

@@ -74,7 +74,7 @@ internal sealed class ClusterWatch(
     /// <summary>One watch stream; returns why it ended.</summary>
     private async Task<string> WatchAsync(int member, CancellationToken ct)
     {
-        using var call = new Watch.WatchClient(connection.Invoker(member)).Watch(cancellationToken: ct);
+        using var call = new Watch.WatchClient(connection.Invoker(member)).Watch(EtcdConnection.RequireLeader, cancellationToken: ct);
         await call.RequestStream.WriteAsync(new WatchRequest
         {
             CreateRequest = new WatchCreateRequest

@@ -14,6 +14,7 @@ namespace Leasehold.Cluster;
 internal sealed class EtcdConnection : IDisposable
 {
     private readonly GrpcChannel[] _channels;
+    private readonly CallInvoker[] _invokers;
     private readonly EtcdClient[] _clients;
     private readonly TimeSpan _callTimeout;
     private int _current;
@@ -23,6 +24,7 @@ internal sealed class EtcdConnection : IDisposable
         _callTimeout = callTimeout;
         Endpoints = endpoints;
         _channels = new GrpcChannel[endpoints.Count];
+        _invokers = new CallInvoker[endpoints.Count];
         _clients = new EtcdClient[endpoints.Count];
         for (int i = 0; i < endpoints.Count; i++)
         {
@@ -36,19 +38,36 @@ internal sealed class EtcdConnection : IDisposable
                     KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
                 },
             });
-            _clients[i] = new EtcdClient(_channels[i].CreateCallInvoker());
+            _invokers[i] = _channels[i].CreateCallInvoker();
+            _clients[i] = new EtcdClient(_invokers[i]);
         }
+    }
+
+    /// <summary>Test hook: members reached through the given invokers (fakes) instead of channels.</summary>
+    internal EtcdConnection(CallInvoker[] invokers, TimeSpan callTimeout)
+    {
+        _callTimeout = callTimeout;
+        Endpoints = [.. invokers.Select((_, i) => new Uri($"http://fake-{i}:2379"))];
+        _channels = [];
+        _invokers = invokers;
+        _clients = [.. invokers.Select(i => new EtcdClient(i))];
     }
 
     public IReadOnlyList<Uri> Endpoints { get; }
 
+    /// <summary>
+    /// Metadata for the long-lived streams (watches, keepalives): etcd's "require leader" flag, so a member that has lost
+    /// its leader (cut off from the majority) ends the stream instead of keeping it silently open; the node then moves on.
+    /// </summary>
+    public static Metadata RequireLeader { get; } = new() { { "hasleader", "true" } };
+
     /// <summary>The member calls go to now.</summary>
     public int Current => Volatile.Read(ref _current);
 
-    public CallInvoker Invoker(int member) => _channels[member].CreateCallInvoker();
+    public CallInvoker Invoker(int member) => _invokers[member];
 
     /// <summary>Moves to the next member if <paramref name="failed"/> is still the current one.</summary>
-    public void Failed(int failed) => Interlocked.CompareExchange(ref _current, (failed + 1) % _channels.Length, failed);
+    public void Failed(int failed) => Interlocked.CompareExchange(ref _current, (failed + 1) % _invokers.Length, failed);
 
     public Task<RangeResponse> GetAsync(RangeRequest request, CancellationToken ct) =>
         CallAsync((c, d, t) => c.GetAsync(request, null, d, t), ct);
@@ -75,7 +94,7 @@ internal sealed class EtcdConnection : IDisposable
     private async Task<T> CallAsync<T>(Func<EtcdClient, DateTime, CancellationToken, Task<T>> call, CancellationToken ct)
     {
         RpcException? last = null;
-        for (int attempt = 0; attempt < 2 * _channels.Length; attempt++)
+        for (int attempt = 0; attempt < 2 * _invokers.Length; attempt++)
         {
             int member = Current;
             try

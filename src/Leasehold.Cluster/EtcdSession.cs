@@ -47,6 +47,8 @@ internal sealed class EtcdSession : IAsyncDisposable
     private bool _shortFenced;
     private bool _longFenced;
     private bool _rejoining;
+    private bool _shortLost;
+    private bool _longLost;
     private bool _disposed;
 
     private EtcdSession(ClusterOptions options, TimeProvider time, ILogger logger, EtcdConnection connection, ClusterKeys keys, LeaseKeeper shortLease, LeaseKeeper longLease)
@@ -113,6 +115,16 @@ internal sealed class EtcdSession : IAsyncDisposable
             {
                 session.StartKeeper(shortLease); // kept alive from the join on; the fencing clock starts with Start
                 session.StartKeeper(longLease);
+            }
+            try
+            {
+                // One keepalive round trip each before the join completes: the first stream is the slow one.
+                await Task.WhenAll(shortLease.FirstAnswer, longLease.FirstAnswer).WaitAsync(options.ConnectTimeout, time, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                await session.DisposeAsync().ConfigureAwait(false);
+                throw new ClusterJoinException($"cannot reach etcd at {string.Join(",", options.Etcd)}: keepalives unanswered for {options.ConnectTimeout.TotalSeconds:F0} s");
             }
             return session;
         }
@@ -293,6 +305,7 @@ internal sealed class EtcdSession : IAsyncDisposable
     {
         ISessionListener? listener;
         double silent;
+        bool start;
         lock (_gate)
         {
             if (_disposed || _longFenced)
@@ -303,45 +316,59 @@ internal sealed class EtcdSession : IAsyncDisposable
                 return;
             }
             _longFenced = true;
-            _rejoining = true; // the long lease is about to expire: claim the opens again under a new one
+            _longLost = true; // it may still live, but nothing proves it: claim the opens again under a new one
+            start = BeginRejoin();
             listener = _listener;
             silent = _time.GetElapsedTime(_long.AnsweredSend).TotalSeconds;
         }
         int broken = listener?.Fence(TokenRights.None, TimeSpan.Zero) ?? 0;
         Log.OpenClaimsLost(_logger, silent, broken);
-        _ = RejoinAsync(shortLost: false, longLost: true);
+        if (start)
+            _ = RejoinAsync();
     }
 
     private void OnLost(LeaseKeeper keeper)
     {
         ISessionListener? listener;
-        bool isShort;
+        bool isShort, start;
         lock (_gate)
         {
             if (_disposed || (keeper != _short && keeper != _long))
                 return;
             isShort = keeper == _short;
             if (isShort)
-                _shortFenced = true;
+                _shortFenced = _shortLost = true;
             else
-                _longFenced = true;
-            if (_rejoining)
-                return; // the running rejoin sees the lost lease when it re-grants
-            _rejoining = true;
+                _longFenced = _longLost = true;
+            start = BeginRejoin();
             listener = _listener;
         }
         Log.LeaseGone(_logger, keeper.Id);
         listener?.Fence(isShort ? TokenRights.Open : TokenRights.None, TimeSpan.Zero);
-        _ = RejoinAsync(shortLost: isShort, longLost: !isShort);
+        if (start)
+            _ = RejoinAsync();
     }
 
-    private async Task RejoinAsync(bool shortLost, bool longLost)
+    /// <summary>Under <c>_gate</c>: marks a rejoin running; true when the caller must start it (one at a time).</summary>
+    private bool BeginRejoin()
+    {
+        if (_rejoining)
+            return false; // the running rejoin sees the lost lease before it ends
+        _rejoining = true;
+        return true;
+    }
+
+    /// <summary>Grants new leases for the lost ones, re-registers the node, re-claims the open rights in use, then unfences. Retries every second until it succeeds or the session ends.</summary>
+    private async Task RejoinAsync()
     {
         var ct = _stop.Token;
         while (!ct.IsCancellationRequested)
         {
             try
             {
+                bool shortLost, longLost;
+                lock (_gate)
+                    (shortLost, longLost) = (_shortLost, _longLost);
                 if (shortLost)
                 {
                     var fresh = await LeaseKeeper.GrantAsync(Connection, _time, _options.LeaseTtl, ct).ConfigureAwait(false);
@@ -353,11 +380,11 @@ internal sealed class EtcdSession : IAsyncDisposable
                     lock (_gate)
                     {
                         _short = fresh;
+                        _shortLost = false;
                         if (!_disposed)
                             StartKeeper(fresh);
                         ArmStopGranting();
                     }
-                    shortLost = false;
                 }
                 if (longLost)
                 {
@@ -366,16 +393,18 @@ internal sealed class EtcdSession : IAsyncDisposable
                     lock (_gate)
                     {
                         _long = fresh;
+                        _longLost = false;
                         if (!_disposed)
                             StartKeeper(fresh);
                         ArmOpenClaims();
                     }
-                    longLost = false;
                     await RevokeQuietlyAsync(Connection, [previous]).ConfigureAwait(false);
                 }
                 int files = _listener is { } listener ? await listener.ReclaimAsync(ct).ConfigureAwait(false) : 0;
                 lock (_gate)
                 {
+                    if (_shortLost || _longLost)
+                        continue; // lost again meanwhile: once more
                     _shortFenced = _longFenced = _rejoining = false;
                     _revokedTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
                 }

@@ -15,7 +15,7 @@ internal sealed class LeaseKeeper
     private readonly TimeProvider _time;
     private long _answeredSend;
 
-    private LeaseKeeper(EtcdConnection connection, TimeProvider time, long id, TimeSpan ttl, long sent)
+    internal LeaseKeeper(EtcdConnection connection, TimeProvider time, long id, TimeSpan ttl, long sent)
     {
         _connection = connection;
         _time = time;
@@ -32,6 +32,11 @@ internal sealed class LeaseKeeper
 
     /// <summary>s: the <see cref="TimeProvider.GetTimestamp"/> at which the last keepalive answered alive was sent (or the grant request, at first).</summary>
     public long AnsweredSend => Interlocked.Read(ref _answeredSend);
+
+    private readonly TaskCompletionSource _firstAnswer = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the first keepalive is answered with the lease alive (the join waits for it: a cold stream is slow).</summary>
+    public Task FirstAnswer => _firstAnswer.Task;
 
     /// <summary>Called after each keepalive answered with the lease alive (s has moved).</summary>
     public Action<LeaseKeeper>? Answered { get; set; }
@@ -68,16 +73,18 @@ internal sealed class LeaseKeeper
                     if (stream is null)
                     {
                         member = _connection.Current;
-                        stream = new Lease.LeaseClient(_connection.Invoker(member)).LeaseKeepAlive(cancellationToken: ct);
+                        stream = new Lease.LeaseClient(_connection.Invoker(member)).LeaseKeepAlive(EtcdConnection.RequireLeader, cancellationToken: ct);
                     }
-                    using var answer = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                    answer.CancelAfter(timeout);
+                    using var late = new CancellationTokenSource(timeout, _time);
+                    using var answer = CancellationTokenSource.CreateLinkedTokenSource(ct, late.Token);
                     await stream.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Id }, answer.Token).ConfigureAwait(false);
                     if (await stream.ResponseStream.MoveNext(answer.Token).ConfigureAwait(false))
                         ttl = stream.ResponseStream.Current.TTL;
                 }
-                catch (Exception e) when (!ct.IsCancellationRequested && e is RpcException or OperationCanceledException or IOException or InvalidOperationException)
+                catch (Exception) when (!ct.IsCancellationRequested)
                 {
+                    // Whatever went wrong (the member gone, the stream broken, no answer in time), this keepalive did not
+                    // count: the next one goes on a new stream to the next member.
                 }
                 if (ttl == long.MinValue)
                 {
@@ -93,6 +100,7 @@ internal sealed class LeaseKeeper
                 else
                 {
                     Interlocked.Exchange(ref _answeredSend, sent);
+                    _firstAnswer.TrySetResult();
                     Answered?.Invoke(this);
                 }
                 var next = ttl > 0 ? interval - _time.GetElapsedTime(sent) : TimeSpan.FromTicks(Math.Min(interval.Ticks, TimeSpan.FromMilliseconds(100).Ticks));

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
 using Leasehold.Engine;
 
 namespace Leasehold.Cluster;
@@ -6,38 +8,49 @@ namespace Leasehold.Cluster;
 /// <summary>
 /// Test-only: when the environment variable LEASEHOLD_CLUSTER_HISTORY names a file, one line per change of this node's
 /// token on a file, <c>&lt;Stopwatch.GetTimestamp()&gt; &lt;node&gt; &lt;file:x&gt; &lt;rights-before&gt; &lt;rights-after&gt;</c>
-/// (rights as numbers), appended and flushed line by line so several node processes can share the file. A gain is
-/// written after etcd accepted it, a loss before etcd is told, so intervals on the file over-approximate the truth.
+/// (rights as numbers). A gain is written after etcd accepted it, a loss before etcd is told, so the intervals in the
+/// file lie inside the ones etcd granted. Each line is one write(2) on an O_APPEND descriptor, so several node
+/// processes can share the file without overwriting each other's lines (a .NET FileStream in Append mode would).
 /// </summary>
-internal sealed class TokenHistory : IDisposable
+internal sealed partial class TokenHistory : IDisposable
 {
-    private readonly StreamWriter _writer;
-    private readonly string _node;
-    private readonly Lock _gate = new();
+    private const int OWronly = 0x1, OCreat = 0x40, OAppend = 0x400, OCloexec = 0x80000;
 
-    private TokenHistory(string path, string node)
+    private readonly int _fd;
+    private readonly string _node;
+
+    private TokenHistory(int fd, string node)
     {
-        _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete));
+        _fd = fd;
         _node = node;
     }
 
-    public static TokenHistory? FromEnvironment(string node) =>
-        Environment.GetEnvironmentVariable("LEASEHOLD_CLUSTER_HISTORY") is { Length: > 0 } path ? new TokenHistory(path, node) : null;
+    public static TokenHistory? FromEnvironment(string node)
+    {
+        if (Environment.GetEnvironmentVariable("LEASEHOLD_CLUSTER_HISTORY") is not { Length: > 0 } path)
+            return null;
+        int fd = Open(path, OWronly | OCreat | OAppend | OCloexec, 0x1a4 /* 0644 */);
+        if (fd < 0)
+            throw new IOException($"cannot open the cluster history file {path}: errno {Marshal.GetLastPInvokeError()}");
+        return new TokenHistory(fd, node);
+    }
 
     public void Record(FileKey file, TokenRights before, TokenRights after)
     {
         if (before == after)
             return;
-        lock (_gate)
-        {
-            _writer.WriteLine($"{Stopwatch.GetTimestamp()} {_node} {file} {(byte)before} {(byte)after}");
-            _writer.Flush();
-        }
+        byte[] line = Encoding.ASCII.GetBytes($"{Stopwatch.GetTimestamp()} {_node} {file} {(byte)before} {(byte)after}\n");
+        _ = Write(_fd, line, line.Length); // best effort: a test-only record
     }
 
-    public void Dispose()
-    {
-        lock (_gate)
-            _writer.Dispose();
-    }
+    public void Dispose() => _ = Close(_fd);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static partial nint Write(int fd, byte[] buffer, nint count);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
 }

@@ -25,7 +25,7 @@ internal sealed partial class TokenTable
     private void OnRequest(Mvccpb.KeyValue kv)
     {
         if (_keys.TryParseInboxKey(kv.Key, out var file, out string requester) && ClusterKeys.TryParseRequest(kv.Value, out var rights, out var strength))
-            _ = YieldAsync(file, requester, rights, strength, kv.Key);
+            _ = YieldAsync(file, requester, rights, strength, kv.Key, kv.ModRevision);
     }
 
     /// <summary>
@@ -34,7 +34,7 @@ internal sealed partial class TokenTable
     /// Want, only rights nothing local uses. Then rewrites this node's keys (only while they are still under this
     /// node's lease) and deletes the request.
     /// </summary>
-    private async Task YieldAsync(FileKey file, string requester, TokenRights rights, TokenStrength strength, ByteString request)
+    private async Task YieldAsync(FileKey file, string requester, TokenRights rights, TokenStrength strength, ByteString request, long revision)
     {
         var engine = _engine;
         if (engine is null)
@@ -46,8 +46,8 @@ internal sealed partial class TokenTable
             await entry.Gate.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                var got = await _session.Connection.GetAsync(new RangeRequest { Key = _keys.Token(file, _keys.Node) }, ct).ConfigureAwait(false);
-                var mine = got.Kvs.Count == 0 ? TokenRights.None : ClusterKeys.ParseRights(got.Kvs[0].Value);
+                var view = await ReadFileAsync(file, ct).ConfigureAwait(false);
+                var mine = view.MyToken | view.MyOpen; // an open claim alone (the short lease lost) counts too
                 var local = engine.TokenRightsOf(file);
                 var drop = (mine | local) & TokenRules.ConflictingWith(rights);
                 if (drop != TokenRights.None)
@@ -62,7 +62,11 @@ internal sealed partial class TokenTable
                         await PublishAsync(file, entry, mine, after, ct).ConfigureAwait(false);
                     Log.Yielded(_logger, file, given, requester, strength, after);
                 }
-                await _session.Connection.DeleteAsync(new DeleteRangeRequest { Key = request }, ct).ConfigureAwait(false);
+                await _session.Connection.TxnAsync(new TxnRequest // unless the requester has asked again since
+                {
+                    Compare = { new Compare { Key = request, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = revision } },
+                    Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = request } } },
+                }, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -186,7 +190,17 @@ internal sealed partial class TokenTable
 
     // ================================================================ fences and rejoins
 
-    public int Fence(TokenRights keep, TimeSpan maxBreakTime) => _engine?.FenceTokens(keep, maxBreakTime) ?? 0;
+    public int Fence(TokenRights keep, TimeSpan maxBreakTime)
+    {
+        if (_engine is not { } engine)
+            return 0;
+        if (_history is null)
+            return engine.FenceTokens(keep, maxBreakTime);
+        var before = _files.Keys.Select(f => (File: f, Rights: engine.TokenRightsOf(f))).ToList();
+        foreach (var (file, rights) in before)
+            _history.Record(file, rights, rights & keep); // before the fence takes them: a loss is recorded early
+        return engine.FenceTokens(keep, maxBreakTime);
+    }
 
     /// <summary>
     /// After new leases: every file whose local opens still use R/W claims them again (a Need, which always succeeds
@@ -198,7 +212,7 @@ internal sealed partial class TokenTable
         if (engine is null)
             return 0;
         int claimed = 0;
-        foreach (var (file, entry) in _files)
+        foreach (var file in _files.Keys)
         {
             var use = engine.TokenRightsInUse(file) & TokenRights.Open;
             if (use != TokenRights.None)
@@ -210,7 +224,8 @@ internal sealed partial class TokenTable
             }
             else
             {
-                await entry.Gate.WaitAsync(ct).ConfigureAwait(false);
+                var entered = Enter(file); // the entry may have been retired meanwhile: use the live one
+                await entered.Gate.WaitAsync(ct).ConfigureAwait(false);
                 try
                 {
                     await _session.Connection.TxnAsync(new TxnRequest
@@ -221,11 +236,12 @@ internal sealed partial class TokenTable
                             new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = _keys.OpenClaim(file, _keys.Node) } },
                         },
                     }, ct).ConfigureAwait(false);
-                    entry.Published = TokenRights.None;
+                    entered.Published = TokenRights.None;
                 }
                 finally
                 {
-                    entry.Gate.Release();
+                    entered.Gate.Release();
+                    Leave(entered);
                 }
             }
         }

@@ -145,7 +145,7 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
     {
         var patience = acquisition.Strength == TokenStrength.Want ? _options.WantTimeout : _options.RecallTimeout + 2 * _session.Ttl + TimeSpan.FromSeconds(5);
         long start = _time.GetTimestamp();
-        var asked = new HashSet<string>(StringComparer.Ordinal);
+        var asked = new Dictionary<string, long>(StringComparer.Ordinal); // holder -> revision of our request
         long lastAsk = 0;
         try
         {
@@ -168,8 +168,8 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
                 bool askAgain = _time.GetElapsedTime(lastAsk) >= Poll;
                 foreach (string holder in outcome.Holders)
                 {
-                    if (asked.Add(holder) || askAgain)
-                        await AskAsync(holder, file, acquisition.Rights, acquisition.Strength, ct).ConfigureAwait(false);
+                    if (!asked.ContainsKey(holder) || askAgain)
+                        asked[holder] = await AskAsync(holder, file, acquisition.Rights, acquisition.Strength, ct).ConfigureAwait(false);
                 }
                 if (askAgain || lastAsk == 0)
                     lastAsk = _time.GetTimestamp();
@@ -177,15 +177,19 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
                 var left = patience - _time.GetElapsedTime(start);
                 if (left <= TimeSpan.Zero)
                     return TokenAnswer.Refused;
-                var nap = Task.Delay(left < Poll ? left : Poll, _time, ct);
-                await Task.WhenAny(changed, nap).ConfigureAwait(false);
+                using (var nap = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                {
+                    var napping = Task.Delay(left < Poll ? left : Poll, _time, nap.Token);
+                    await Task.WhenAny(changed, napping).ConfigureAwait(false);
+                    await nap.CancelAsync().ConfigureAwait(false);
+                }
                 ct.ThrowIfCancellationRequested();
             }
         }
         finally
         {
-            foreach (string holder in asked)
-                _ = ForgetAskAsync(holder, file);
+            foreach (var (holder, revision) in asked)
+                _ = ForgetAskAsync(holder, file, revision);
         }
     }
 
@@ -303,20 +307,26 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
         return new FileView(got.Header.Revision, myToken, myTokenLease, myOpen, myOpenLease, others);
     }
 
-    /// <summary>Puts a request in <paramref name="holder"/>'s inbox, under this node's short lease (it goes if this node dies).</summary>
-    private async Task AskAsync(string holder, FileKey file, TokenRights rights, TokenStrength strength, CancellationToken ct) =>
-        await _session.Connection.PutAsync(new PutRequest
+    /// <summary>Puts a request in <paramref name="holder"/>'s inbox, under this node's short lease (it goes if this node dies). Returns its revision.</summary>
+    private async Task<long> AskAsync(string holder, FileKey file, TokenRights rights, TokenStrength strength, CancellationToken ct) =>
+        (await _session.Connection.PutAsync(new PutRequest
         {
             Key = _keys.InboxEntry(holder, file, _keys.Node),
             Value = ClusterKeys.Request(rights, strength),
             Lease = _session.ShortLease,
-        }, ct).ConfigureAwait(false);
+        }, ct).ConfigureAwait(false)).Header.Revision;
 
-    private async Task ForgetAskAsync(string holder, FileKey file)
+    /// <summary>Deletes a request that is no longer needed, unless a later acquisition has put a new one at the same key since.</summary>
+    private async Task ForgetAskAsync(string holder, FileKey file, long revision)
     {
+        var key = _keys.InboxEntry(holder, file, _keys.Node);
         try
         {
-            await _session.Connection.DeleteAsync(new DeleteRangeRequest { Key = _keys.InboxEntry(holder, file, _keys.Node) }, _stop.Token).ConfigureAwait(false);
+            await _session.Connection.TxnAsync(new TxnRequest
+            {
+                Compare = { new Compare { Key = key, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = revision } },
+                Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = key } } },
+            }, _stop.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is EtcdUnavailableException or Grpc.Core.RpcException or OperationCanceledException or ObjectDisposedException)
         {

@@ -259,7 +259,88 @@ public sealed partial class LeaseEngine
         return total;
     }
 
-    // ================================================================ entry points lacking a right
+    // ================================================================ entry points on a cluster node
+
+    // OpenAsync, BreakAsync and BeginChangeAsync with IFileTokens: the same attempt under the file lock, which also
+    // checks the right the operation needs; lacking it, the cluster is asked outside the lock and the attempt made again.
+    // Kept apart from the single-server paths so that those pay one null check for all this.
+
+    /// <param name="round">How many times the node token was asked for already (see <see cref="AcquireForBreaker"/>).</param>
+    private ValueTask<BreakResult> OpenWithToken(FileKey file, Owner owner, OpenAccess access, BreakMode mode, int round, CancellationToken cancellationToken)
+    {
+        var op = ConflictRules.OperationFor(access);
+        var need = TokenRules.For(access);
+        while (true)
+        {
+            ThrowIfDisposed();
+            var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
+            switch (TryBreak(state, op, owner, access, mode, long.MaxValue, need, out var result, out var waiter, holdFile: false, out _))
+            {
+                case Attempt.Done:
+                    return result;
+                case Attempt.Parked:
+                    return Wait(waiter!, cancellationToken);
+                case Attempt.LacksToken:
+                    var acquiring = AcquireForBreaker(file, need, mode, ref round, cancellationToken);
+                    if (!acquiring.IsCompletedSuccessfully)
+                        return OpenWhenAcquired(acquiring, file, owner, access, mode, round, cancellationToken);
+                    if (acquiring.Result is var answer && answer != TokenAnswer.Held)
+                        return new ValueTask<BreakResult>(TokenWouldBlock(op, file, owner, need, answer));
+                    break;
+            }
+        }
+    }
+
+    private ValueTask<BreakResult> BreakWithToken(FileKey file, FileOperation op, Owner breaker, BreakMode mode, long maxBreakTicks, int round, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+        var need = TokenRules.For(op);
+        while (true)
+        {
+            // No lock-free shortcut for a file without grants: the node must hold the right even to read it.
+            ThrowIfDisposed();
+            var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
+            switch (TryBreak(state, op, breaker, 0, mode, maxBreakTicks, need, out var result, out var waiter, holdFile: false, out _))
+            {
+                case Attempt.Done:
+                    return result;
+                case Attempt.Parked:
+                    return Wait(waiter!, cancellationToken);
+                case Attempt.LacksToken:
+                    var acquiring = AcquireForBreaker(file, need, mode, ref round, cancellationToken);
+                    if (!acquiring.IsCompletedSuccessfully)
+                        return BreakWhenAcquired(acquiring, file, op, breaker, mode, maxBreakTicks, round, cancellationToken);
+                    if (acquiring.Result is var answer && answer != TokenAnswer.Held)
+                        return new ValueTask<BreakResult>(TokenWouldBlock(op, file, breaker, need, answer));
+                    break;
+            }
+        }
+    }
+
+    private ValueTask<FileChange> BeginChangeWithToken(FileKey file, FileOperation op, Owner breaker, BreakMode mode, int round, CancellationToken cancellationToken)
+    {
+        var need = TokenRules.For(op);
+        while (true)
+        {
+            ThrowIfDisposed();
+            var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
+            switch (TryBreak(state, op, breaker, 0, mode, long.MaxValue, need, out var result, out var waiter, holdFile: true, out var guard))
+            {
+                case Attempt.Done:
+                    return new ValueTask<FileChange>(new FileChange(result.Result, guard));
+                case Attempt.Parked:
+                    return AwaitChange(waiter!, cancellationToken);
+                case Attempt.LacksToken:
+                    var acquiring = AcquireForBreaker(file, need, mode, ref round, cancellationToken);
+                    if (!acquiring.IsCompletedSuccessfully)
+                        return ChangeWhenAcquired(acquiring, file, op, breaker, mode, round, cancellationToken);
+                    if (acquiring.Result is var answer && answer != TokenAnswer.Held)
+                        return new ValueTask<FileChange>(new FileChange(TokenWouldBlock(op, file, breaker, need, answer), null));
+                    break;
+            }
+        }
+    }
 
     /// <summary>
     /// Asks the cluster for the open or change right <paramref name="need"/> (Need strength). An Await caller waits for it;
@@ -284,7 +365,7 @@ public sealed partial class LeaseEngine
         var answer = await pending.ConfigureAwait(false);
         if (answer != TokenAnswer.Held)
             return TokenWouldBlock(ConflictRules.OperationFor(access), file, owner, TokenRules.For(access), answer);
-        return await Open(file, owner, access, mode, round, cancellationToken).ConfigureAwait(false);
+        return await OpenWithToken(file, owner, access, mode, round, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask<BreakResult> BreakWhenAcquired(ValueTask<TokenAnswer> pending, FileKey file, FileOperation op, Owner breaker, BreakMode mode, long maxBreakTicks, int round, CancellationToken cancellationToken)
@@ -292,7 +373,7 @@ public sealed partial class LeaseEngine
         var answer = await pending.ConfigureAwait(false);
         if (answer != TokenAnswer.Held)
             return TokenWouldBlock(op, file, breaker, TokenRules.For(op), answer);
-        return await Break(file, op, breaker, mode, maxBreakTicks, round, cancellationToken).ConfigureAwait(false);
+        return await BreakWithToken(file, op, breaker, mode, maxBreakTicks, round, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask<FileChange> ChangeWhenAcquired(ValueTask<TokenAnswer> pending, FileKey file, FileOperation op, Owner breaker, BreakMode mode, int round, CancellationToken cancellationToken)
@@ -300,7 +381,7 @@ public sealed partial class LeaseEngine
         var answer = await pending.ConfigureAwait(false);
         if (answer != TokenAnswer.Held)
             return new FileChange(TokenWouldBlock(op, file, breaker, TokenRules.For(op), answer), null);
-        return await BeginChange(file, op, breaker, mode, round, cancellationToken).ConfigureAwait(false);
+        return await BeginChangeWithToken(file, op, breaker, mode, round, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -218,31 +218,19 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
         if (access is not (OpenAccess.Read or OpenAccess.Write or OpenAccess.ReadWrite))
             throw new ArgumentOutOfRangeException(nameof(access), access, "An open reads, writes or both.");
         cancellationToken.ThrowIfCancellationRequested();
-        return Open(file, owner, access, mode, round: 0, cancellationToken);
-    }
-
-    /// <param name="round">How many times the node token was asked for already (see <see cref="AcquireForBreaker"/>).</param>
-    private ValueTask<BreakResult> Open(FileKey file, Owner owner, OpenAccess access, BreakMode mode, int round, CancellationToken cancellationToken)
-    {
+        if (_tokens is not null)
+            return OpenWithToken(file, owner, access, mode, round: 0, cancellationToken);
         var op = ConflictRules.OperationFor(access);
-        var need = _tokens is null ? TokenRights.None : TokenRules.For(access);
         while (true)
         {
             ThrowIfDisposed();
             var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
-            switch (TryBreak(state, op, owner, access, mode, long.MaxValue, need, out var result, out var waiter, holdFile: false, out _))
+            switch (TryBreak(state, op, owner, access, mode, long.MaxValue, TokenRights.None, out var result, out var waiter, holdFile: false, out _))
             {
                 case Attempt.Done:
                     return result;
                 case Attempt.Parked:
                     return Wait(waiter!, cancellationToken);
-                case Attempt.LacksToken:
-                    var acquiring = AcquireForBreaker(file, need, mode, ref round, cancellationToken);
-                    if (!acquiring.IsCompletedSuccessfully)
-                        return OpenWhenAcquired(acquiring, file, owner, access, mode, round, cancellationToken);
-                    if (acquiring.Result is var answer && answer != TokenAnswer.Held)
-                        return new ValueTask<BreakResult>(TokenWouldBlock(op, file, owner, need, answer));
-                    break;
             }
         }
     }
@@ -290,7 +278,7 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
     /// <see cref="ObjectDisposedException"/> if the engine is disposed first.
     /// </returns>
     public ValueTask<BreakResult> BreakAsync(FileKey file, FileOperation op, Owner breaker, BreakMode mode, CancellationToken cancellationToken = default) =>
-        Break(file, op, breaker, mode, long.MaxValue, round: 0, cancellationToken);
+        Break(file, op, breaker, mode, long.MaxValue, cancellationToken);
 
     /// <summary>
     /// <see cref="BreakAsync(FileKey, FileOperation, Owner, BreakMode, CancellationToken)"/> for a breaker that cannot
@@ -306,42 +294,26 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
     {
         if (maxBreakTime < TimeSpan.Zero || maxBreakTime > TimeSpan.FromDays(1))
             throw new ArgumentOutOfRangeException(nameof(maxBreakTime), maxBreakTime, "maxBreakTime must be between 0 and 1 day.");
-        return Break(file, op, breaker, mode, ToTimestampTicks(maxBreakTime), round: 0, cancellationToken);
+        return Break(file, op, breaker, mode, ToTimestampTicks(maxBreakTime), cancellationToken);
     }
 
-    private ValueTask<BreakResult> Break(FileKey file, FileOperation op, Owner breaker, BreakMode mode, long maxBreakTicks, int round, CancellationToken cancellationToken)
+    private ValueTask<BreakResult> Break(FileKey file, FileOperation op, Owner breaker, BreakMode mode, long maxBreakTicks, CancellationToken cancellationToken)
     {
+        if (_tokens is not null)
+            return BreakWithToken(file, op, breaker, mode, maxBreakTicks, round: 0, cancellationToken);
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
-        var need = _tokens is null ? TokenRights.None : TokenRules.For(op);
         while (true)
         {
-            FileState? state;
-            if (_tokens is null)
-            {
-                // The common case, a file nobody holds a grant on, costs one dictionary lookup, no lock and no allocation.
-                if (!_files.TryGetValue(file, out state) || state.HasNoGrants)
-                    return new ValueTask<BreakResult>(BreakResult.Proceed);
-            }
-            else
-            {
-                // A cluster node must hold the token even to read a file nobody here holds a grant on.
-                ThrowIfDisposed();
-                state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
-            }
-            switch (TryBreak(state, op, breaker, 0, mode, maxBreakTicks, need, out var result, out var waiter, holdFile: false, out _))
+            // The common case, a file nobody holds a grant on, costs one dictionary lookup, no lock and no allocation.
+            if (!_files.TryGetValue(file, out var state) || state.HasNoGrants)
+                return new ValueTask<BreakResult>(BreakResult.Proceed);
+            switch (TryBreak(state, op, breaker, 0, mode, maxBreakTicks, TokenRights.None, out var result, out var waiter, holdFile: false, out _))
             {
                 case Attempt.Done:
                     return result;
                 case Attempt.Parked:
                     return Wait(waiter!, cancellationToken);
-                case Attempt.LacksToken:
-                    var acquiring = AcquireForBreaker(file, need, mode, ref round, cancellationToken);
-                    if (!acquiring.IsCompletedSuccessfully)
-                        return BreakWhenAcquired(acquiring, file, op, breaker, mode, maxBreakTicks, round, cancellationToken);
-                    if (acquiring.Result is var answer && answer != TokenAnswer.Held)
-                        return new ValueTask<BreakResult>(TokenWouldBlock(op, file, breaker, need, answer));
-                    break;
             }
         }
     }
@@ -355,35 +327,24 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
     {
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
-        return BeginChange(file, op, breaker, mode, round: 0, cancellationToken);
-    }
-
-    private ValueTask<FileChange> BeginChange(FileKey file, FileOperation op, Owner breaker, BreakMode mode, int round, CancellationToken cancellationToken)
-    {
-        var need = _tokens is null ? TokenRights.None : TokenRules.For(op);
+        if (_tokens is not null)
+            return BeginChangeWithToken(file, op, breaker, mode, round: 0, cancellationToken);
         while (true)
         {
             ThrowIfDisposed();
             var state = _files.GetOrAdd(file, static (key, engine) => new FileState(key, engine), this);
-            switch (TryBreak(state, op, breaker, 0, mode, long.MaxValue, need, out var result, out var waiter, holdFile: true, out var guard))
+            switch (TryBreak(state, op, breaker, 0, mode, long.MaxValue, TokenRights.None, out var result, out var waiter, holdFile: true, out var guard))
             {
                 case Attempt.Done:
                     return new ValueTask<FileChange>(new FileChange(result.Result, guard));
                 case Attempt.Parked:
                     return AwaitChange(waiter!, cancellationToken);
-                case Attempt.LacksToken:
-                    var acquiring = AcquireForBreaker(file, need, mode, ref round, cancellationToken);
-                    if (!acquiring.IsCompletedSuccessfully)
-                        return ChangeWhenAcquired(acquiring, file, op, breaker, mode, round, cancellationToken);
-                    if (acquiring.Result is var answer && answer != TokenAnswer.Held)
-                        return new ValueTask<FileChange>(new FileChange(TokenWouldBlock(op, file, breaker, need, answer), null));
-                    break;
             }
         }
-
-        async ValueTask<FileChange> AwaitChange(BreakWaiter waiter, CancellationToken cancellationToken) =>
-            new(await Wait(waiter, cancellationToken).ConfigureAwait(false), waiter);
     }
+
+    private async ValueTask<FileChange> AwaitChange(BreakWaiter waiter, CancellationToken cancellationToken) =>
+        new(await Wait(waiter, cancellationToken).ConfigureAwait(false), waiter);
 
     internal void EndChange(BreakWaiter guard)
     {

@@ -76,8 +76,7 @@ public sealed class FaultTests : IAsyncLifetime
         Assert.Equal(GrantStatus.Granted, (await a.Engine.GrantAsync(new GrantRequest(delegated, new Owner(1, 1), GrantKind.Delegation, GrantMode.Read, holder))).Status);
         Assert.True((await a.Engine.OpenAsync(opened, new Owner(1, 2), OpenAccess.ReadWrite, BreakMode.NonBlocking)).CanProceed);
 
-        _etcd.Kill(0);
-        _etcd.Kill(1);
+        _etcd.KillMajority(); // members 0 and 1
 
         await Eventually.TrueAsync(() => !holder.Expired.IsEmpty, TimeSpan.FromSeconds(10), "the fence revokes the delegation nobody returned");
         long s = a.Cluster.Session.ShortAnsweredSend; // no keepalive was answered since

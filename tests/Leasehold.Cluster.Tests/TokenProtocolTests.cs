@@ -156,4 +156,69 @@ public sealed class TokenProtocolTests : IAsyncLifetime
         Assert.Equal(GrantStatus.RefusedByAuthority, (await b.DelegateAsync(file, GrantMode.Read)).Status);
         await a.Engine.DisposeAsync();
     }
+
+    [EtcdFact]
+    public async Task ANonBlockingOpenIsDelayedWhileTheOtherNodeRecallsThenSucceedsOnRetry()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        a.ReturnOnBreak = false;
+        var file = FileKey.From(0x4242);
+        var delegation = await a.DelegateAsync(file, GrantMode.Read);
+        Assert.Equal(GrantStatus.Granted, delegation.Status);
+
+        var first = await b.Engine.OpenAsync(file, new Owner(2, 1), OpenAccess.Write, BreakMode.NonBlocking);
+        Assert.Equal(BreakStatus.WouldBlock, first.Status); // NFS4ERR_DELAY; the acquisition goes on in the background
+        await a.Holder.WaitForAsync(1);
+        Assert.Equal(BreakStatus.WouldBlock, (await b.Engine.OpenAsync(file, new Owner(2, 1), OpenAccess.Write, BreakMode.NonBlocking)).Status);
+
+        a.Engine.Release(delegation.Grant!); // the client's DELEGRETURN
+        await Eventually.TrueAsync(async () => (await b.Engine.OpenAsync(file, new Owner(2, 1), OpenAccess.Write, BreakMode.NonBlocking)).CanProceed,
+            TimeSpan.FromSeconds(10), "B's retry finds the token");
+    }
+
+    [EtcdFact]
+    public async Task TheHistoryFileGetsOneLinePerTokenChange()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"lh-history-{Guid.NewGuid():N}");
+        Environment.SetEnvironmentVariable("LEASEHOLD_CLUSTER_HISTORY", path);
+        ClusterNode a;
+        try
+        {
+            a = await NodeAsync("a");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("LEASEHOLD_CLUSTER_HISTORY", null);
+        }
+        var b = await NodeAsync("b");
+        var file = FileKey.From(0x51);
+        Assert.True((await a.Engine.OpenAsync(file, new Owner(1, 1), OpenAccess.Read, BreakMode.NonBlocking)).CanProceed);
+        Assert.True((await b.Engine.OpenAsync(file, new Owner(2, 1), OpenAccess.Write, BreakMode.Await)).CanProceed);
+        await a.DisposeAsync();
+        _nodes.Remove(a);
+
+        var lines = File.ReadAllLines(path).Select(l => l.Split(' ')).ToList();
+        File.Delete(path);
+        Assert.Equal(2, lines.Count);
+        Assert.Equal(["a", "51", "0", "15"], lines[0][1..]); // took every right
+        Assert.Equal(["a", "51", "15", "3"], lines[1][1..]); // gave the delegation rights to B's Need
+        Assert.True(long.Parse(lines[0][0], System.Globalization.CultureInfo.InvariantCulture) < long.Parse(lines[1][0], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [EtcdFact]
+    public async Task TheFirstNodesHandleKeyAndRootWinAndADifferentRootIsRefused()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        byte[] keyA = [.. Enumerable.Repeat((byte)1, 32)], keyB = [.. Enumerable.Repeat((byte)2, 32)];
+        Assert.Equal(keyA, await a.Cluster.ShareHandleKeyAsync(keyA, default));
+        Assert.Equal(keyA, await b.Cluster.ShareHandleKeyAsync(keyB, default));
+
+        byte[] root = [1, 2, 3, 4];
+        await a.Cluster.CheckRootAsync(root, default);
+        await b.Cluster.CheckRootAsync(root, default);
+        var e = await Assert.ThrowsAsync<ClusterJoinException>(() => b.Cluster.CheckRootAsync(new byte[] { 1, 2, 3, 5 }, default));
+        Assert.Equal("node b exports a different directory than the cluster (its root handle differs from /t/root in etcd)", e.Message);
+    }
 }

@@ -60,6 +60,13 @@ public sealed class EtcdClusterFixture : IAsyncDisposable
         _members[i] = null;
     }
 
+    /// <summary>SIGKILLs members 0 .. Count/2 (a majority): the survivors have no leader and answer nothing that needs one.</summary>
+    public void KillMajority()
+    {
+        for (int i = 0; i <= _members.Length / 2; i++)
+            Kill(i);
+    }
+
     /// <summary>Starts member <paramref name="i"/> again (after <see cref="Kill"/>) and waits until it accepts connections.</summary>
     public async Task RestartAsync(int i)
     {

@@ -72,4 +72,46 @@ public sealed class ClusterHandleTests(ClusterFixture fx) : IClassFixture<Cluste
         Assert.All(seen, s => Assert.Equal(seen[0].Fsid, s.Fsid));
         Assert.All(seen, s => Assert.Equal(s.RootFsid, s.Fsid)); // one filesystem, as the client sees it
     }
+
+    [EtcdFact]
+    public async Task DifferentLocalHandleKeyRefusesToJoin()
+    {
+        // A server that served on its own with a key of its own: joining would turn its clients' handles stale unseen.
+        var stranger = new ClusterNode(fx, "n9");
+        try
+        {
+            File.WriteAllBytes(Path.Join(stranger.StatePath, "handle-key"), System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+            var refused = await Assert.ThrowsAsync<InvalidOperationException>(stranger.StartAsync);
+
+            Assert.Contains("exited with code 1 before serving", refused.Message, StringComparison.Ordinal);
+            var errors = stranger.Log.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.StartsWith("stderr: ", StringComparison.Ordinal));
+            Assert.Equal([$"stderr: leasehold: the handle key in {stranger.StatePath}/handle-key differs from the cluster's: move it aside to join (the handles this server gave out go stale)"],
+                errors);
+        }
+        finally
+        {
+            await stranger.DisposeAsync();
+        }
+    }
+
+    [EtcdFact]
+    public async Task ANodeWithoutAKeyInstallsTheClustersAndServesTheSameHandles()
+    {
+        var newcomer = new ClusterNode(fx, "n8");
+        try
+        {
+            Assert.False(File.Exists(Path.Join(newcomer.StatePath, "handle-key")));
+            await newcomer.StartAsync();
+            await using (var first = await fx.Nodes[0].ConnectPlainAsync())
+            await using (var joined = await newcomer.ConnectPlainAsync())
+                Assert.Equal((await first.LookupPathAsync("").Bounded()).ValueOrThrow(), (await joined.LookupPathAsync("").Bounded()).ValueOrThrow());
+            Assert.Equal(File.ReadAllBytes(Path.Join(fx.Nodes[0].StatePath, "handle-key")), File.ReadAllBytes(Path.Join(newcomer.StatePath, "handle-key")));
+            Assert.Equal(0, await newcomer.StopAsync()); // leaves the cluster cleanly
+        }
+        finally
+        {
+            await newcomer.DisposeAsync();
+        }
+    }
 }

@@ -13,12 +13,12 @@ namespace Leasehold.IntegrationTests.Cluster;
 /// </summary>
 public sealed class CrossNodeRecallTests(ClusterFixture fx, ITestOutputHelper output) : IClassFixture<ClusterFixture>
 {
-    private sealed record Client(Nfs4Session Session, RecordingCallbackHandler Handler) : IAsyncDisposable
+    internal sealed record Client(Nfs4Session Session, RecordingCallbackHandler Handler) : IAsyncDisposable
     {
         public ValueTask DisposeAsync() => Session.DisposeAsync();
     }
 
-    private static async Task<Client> ConnectWithBackChannelAsync(ClusterNode node)
+    internal static async Task<Client> ConnectWithBackChannelAsync(ClusterNode node)
     {
         var handler = new RecordingCallbackHandler();
         var session = await node.ConnectAsync(options: new Nfs4SessionOptions { CallbackHandler = handler });
@@ -26,7 +26,7 @@ public sealed class CrossNodeRecallTests(ClusterFixture fx, ITestOutputHelper ou
     }
 
     /// <summary>A new file holding "hello", made and closed on <paramref name="node"/> by a client that gets no delegation.</summary>
-    private static async Task<(FileHandle Root, string Name, FileHandle File)> NewFileAsync(ClusterNode node)
+    internal static async Task<(FileHandle Root, string Name, FileHandle File)> NewFileAsync(ClusterNode node)
     {
         await using var maker = await node.ConnectPlainAsync();
         var root = (await maker.LookupPathAsync("").Bounded()).ValueOrThrow();
@@ -114,7 +114,7 @@ public sealed class CrossNodeRecallTests(ClusterFixture fx, ITestOutputHelper ou
         Assert.Equal(NfsStat4.Ok, (await a.Session.CloseAsync(file, writeOnA.StateId).Bounded()).Status);
     }
 
-    private static async Task<CbRecallEvent> NextRecallAsync(Client client)
+    internal static async Task<CbRecallEvent> NextRecallAsync(Client client)
     {
         using var timeout = new CancellationTokenSource(Waits.Timeout);
         return await client.Handler.Recalls.ReadAsync(timeout.Token);
@@ -126,5 +126,54 @@ public sealed class CrossNodeRecallTests(ClusterFixture fx, ITestOutputHelper ou
         while (reader.TryRead(out var item))
             all.Add(item);
         return all;
+    }
+}
+
+/// <summary>
+/// The changes on another node that recall a read delegation, with a cluster of their own: a REMOVE frees an inode the
+/// next new file may get, and the engine keeps a recalled file (by inode) from new delegations for
+/// <c>Engine:DelegationRecallWindow</c>, which would refuse the delegations other tests of a shared cluster expect.
+/// </summary>
+public sealed class CrossNodeChangeRecallTests(ClusterFixture fx) : IClassFixture<ClusterFixture>
+{
+    /// <summary>Every change on B that breaks a read delegation locally (RFC 8881 §10.4.4) recalls A's across the nodes too.</summary>
+    [EtcdFact]
+    public async Task ReadDelegationOnARecalledByRemoveRenameAndSetattrOnB()
+    {
+        var (nodeA, nodeB) = (fx.Nodes[0], fx.Nodes[1]);
+        await using var b = await nodeB.ConnectPlainAsync();
+        var changes = new (string What, Func<FileHandle, string, FileHandle, Task<NfsStat4>> Change)[]
+        {
+            ("SETATTR size", async (_, _, file) => (await b.SetAttrAsync(file, new SetAttributes { Size = 1 }).Bounded()).Status),
+            ("SETATTR mode", async (_, _, file) => (await b.SetAttrAsync(file, new SetAttributes { Mode = Convert.ToUInt32("600", 8) }).Bounded()).Status),
+            ("RENAME", async (root, name, _) => (await b.RenameAsync(root, name, root, name + "-renamed").Bounded()).Status),
+            ("REMOVE", async (root, name, _) => (await b.RemoveAsync(root, name).Bounded()).Status),
+        };
+        foreach (var (what, change) in changes)
+        {
+            var (root, name, file) = await CrossNodeRecallTests.NewFileAsync(nodeA);
+            await using var a = await CrossNodeRecallTests.ConnectWithBackChannelAsync(nodeA);
+            var readOnA = (await a.Session.OpenAsync(root, name, ShareAccess.Read).Bounded()).ValueOrThrow();
+            Assert.Equal(DelegationType.Read, readOnA.Delegation.Type);
+
+            Assert.True(NfsStat4.Delay == await change(root, name, file), $"{what} on B did not wait for A's delegation");
+            var recall = await CrossNodeRecallTests.NextRecallAsync(a);
+            Assert.Equal(readOnA.Delegation.StateId.Other, recall.StateId.Other);
+            Assert.Equal(NfsStat4.Ok, await a.Session.DelegReturnAsync(file, readOnA.Delegation.StateId).Bounded());
+            Assert.Equal(NfsStat4.Ok, await DelegationClientRetry(() => change(root, name, file)));
+            Assert.Equal(NfsStat4.Ok, (await a.Session.CloseAsync(file, readOnA.StateId).Bounded()).Status);
+        }
+    }
+
+    private static async Task<NfsStat4> DelegationClientRetry(Func<Task<NfsStat4>> op)
+    {
+        var deadline = DateTime.UtcNow + Waits.Timeout;
+        while (true)
+        {
+            var status = await op().Bounded();
+            if (status != NfsStat4.Delay || DateTime.UtcNow > deadline)
+                return status;
+            await Task.Delay(20);
+        }
     }
 }

@@ -423,9 +423,9 @@ internal sealed class EtcdSession : IAsyncDisposable
                     return;
                 }
             }
-            catch (OperationCanceledException)
+            catch (Exception) when (ct.IsCancellationRequested)
             {
-                return;
+                return; // the session ended under the rejoin
             }
         }
     }

@@ -48,6 +48,7 @@ internal sealed class EtcdSession : IAsyncDisposable
     private bool _longFenced;
     private bool _rejoining;
     private bool _shortLost;
+    private long _lastAnsweredBeforeFence; // s when P fired
     private bool _longLost;
     private bool _disposed;
 
@@ -254,8 +255,6 @@ internal sealed class EtcdSession : IAsyncDisposable
         if (reachable)
             Log.Reachable(_logger, silent);
     }
-
-    private long _lastAnsweredBeforeFence;
 
     private void OnStopGrantingDue()
     {

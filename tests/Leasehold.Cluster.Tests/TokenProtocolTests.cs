@@ -154,6 +154,10 @@ public sealed class TokenProtocolTests : IAsyncLifetime
 
         // A's open claim lives on under its long lease: no read delegation for B until it expires too.
         Assert.Equal(GrantStatus.RefusedByAuthority, (await b.DelegateAsync(file, GrantMode.Read)).Status);
+        b.Engine.Close(file, new Owner(2, 1), OpenAccess.Write);
+        await Eventually.TrueAsync(async () => (await b.DelegateAsync(file, GrantMode.Read)).Status == GrantStatus.Granted,
+            TimeSpan.FromSeconds(10), "a read delegation once A's open claim expired with its long lease");
+        Assert.True(Stopwatch.GetElapsedTime(killed) > TimeSpan.FromSeconds(6) - TimeSpan.FromSeconds(6) / 4 - TimeSpan.FromMilliseconds(100));
         await a.Engine.DisposeAsync();
     }
 

@@ -21,6 +21,9 @@ public sealed class FakeTokens : IFileTokens
 
     public bool SetOnHeld { get; set; } = true;
 
+    /// <summary>When set, a Held answer sets exactly these rights (a node alone on the file gets them all) instead of adding the ones asked for.</summary>
+    public TokenRights? HeldSets { get; set; }
+
     /// <summary>Answers the next call when the test completes it (the rights are set before, if Held).</summary>
     public TaskCompletionSource<TokenAnswer>? Pending { get; set; }
 
@@ -44,7 +47,7 @@ public sealed class FakeTokens : IFileTokens
     private TokenAnswer Finish(TokenCall call, TokenAnswer answer, long generation)
     {
         if (answer == TokenAnswer.Held && SetOnHeld)
-            Engine!.SetTokenRights(call.File, Engine.TokenRightsOf(call.File) | call.Rights, generation);
+            Engine!.SetTokenRights(call.File, HeldSets ?? (Engine.TokenRightsOf(call.File) | call.Rights), generation);
         return answer;
     }
 }

@@ -39,6 +39,20 @@ public sealed partial class ClusterOptions
     /// <summary>How long joining waits for etcd before giving up with <see cref="ClusterJoinException"/>.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// What only this node's own incarnations share: the host gives its machine name and state directory, which one
+    /// process at a time holds (its lock file). A node key left in etcd by an incarnation with the same identity belongs to
+    /// a dead process — this one holds the state directory now — so the join revokes its leases at once instead of
+    /// refusing the name until they expire. Null: a key with the node's name always refuses the join.
+    /// </summary>
+    public string? Incarnation { get; set; }
+
+    /// <summary>
+    /// For tests and debugging: a file to append one line per change of this node's rights on a file
+    /// (<c>TIMESTAMP NODE FILE-HEX BEFORE AFTER</c>, Stopwatch timestamps), which a checker replays. Null: none.
+    /// </summary>
+    public string? HistoryFile { get; set; }
+
     internal string NormalizedPrefix => Prefix.EndsWith('/') ? Prefix : Prefix + "/";
 
     /// <summary>The endpoints as absolute URIs.</summary>

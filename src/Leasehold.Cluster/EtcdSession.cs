@@ -105,7 +105,7 @@ internal sealed class EtcdSession : IAsyncDisposable
         {
             var shortLease = await GrantWithinAsync(connection, time, options.LeaseTtl, options.ConnectTimeout, ct).ConfigureAwait(false);
             var longLease = await GrantWithinAsync(connection, time, options.OpenClaimTtl, options.ConnectTimeout, ct).ConfigureAwait(false);
-            if (await PutNodeKeyAsync(connection, keys, shortLease.Id, ct).ConfigureAwait(false) is { } holder)
+            if (await PutNodeKeyAsync(connection, keys, options.Incarnation, shortLease.Id, longLease.Id, logger, ct).ConfigureAwait(false) is { } holder)
             {
                 await RevokeQuietlyAsync(connection, [shortLease.Id, longLease.Id]).ConfigureAwait(false);
                 throw new ClusterJoinException($"node {options.Node} is already in the cluster ({holder}); choose another --node name or stop that node");
@@ -189,20 +189,55 @@ internal sealed class EtcdSession : IAsyncDisposable
     }
 
     /// <summary>Puts the node key with <paramref name="lease"/> if it is absent (or already ours); else returns who holds it.</summary>
-    private static async Task<string?> PutNodeKeyAsync(EtcdConnection connection, ClusterKeys keys, long lease, CancellationToken ct)
+    private static async Task<string?> PutNodeKeyAsync(EtcdConnection connection, ClusterKeys keys, string? incarnation, long shortLease, long longLease,
+        ILogger logger, CancellationToken ct)
     {
-        string me = $"pid {Environment.ProcessId} on {Environment.MachineName}, since {DateTimeOffset.UtcNow:O}";
-        var txn = new TxnRequest
+        for (int attempt = 0; ; attempt++)
         {
-            Compare = { new Compare { Key = keys.NodeKey, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 } },
-            Success = { new RequestOp { RequestPut = new PutRequest { Key = keys.NodeKey, Value = ByteString.CopyFromUtf8(me), Lease = lease } } },
-            Failure = { new RequestOp { RequestRange = new RangeRequest { Key = keys.NodeKey } } },
-        };
-        var answer = await connection.TxnAsync(txn, ct).ConfigureAwait(false);
-        if (answer.Succeeded)
-            return null;
-        var existing = answer.Responses[0].ResponseRange.Kvs[0];
-        return existing.Lease == lease ? null : existing.Value.ToStringUtf8();
+            string me = $"pid {Environment.ProcessId} on {Environment.MachineName}, since {DateTimeOffset.UtcNow:O}\nincarnation {incarnation}\nleases {shortLease:x} {longLease:x}";
+            var txn = new TxnRequest
+            {
+                Compare = { new Compare { Key = keys.NodeKey, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 } },
+                Success = { new RequestOp { RequestPut = new PutRequest { Key = keys.NodeKey, Value = ByteString.CopyFromUtf8(me), Lease = shortLease } } },
+                Failure = { new RequestOp { RequestRange = new RangeRequest { Key = keys.NodeKey } } },
+            };
+            var answer = await connection.TxnAsync(txn, ct).ConfigureAwait(false);
+            if (answer.Succeeded)
+                return null;
+            var existing = answer.Responses[0].ResponseRange.Kvs;
+            if (existing.Count == 0)
+                continue; // it expired between the compare and the read
+            if (existing[0].Lease == shortLease)
+                return null;
+            var (holder, theirIncarnation, theirLeases) = ParseNodeValue(existing[0].Value.ToStringUtf8());
+            if (attempt == 0 && incarnation is not null && theirIncarnation == incarnation)
+            {
+                // Our own previous incarnation: it held the state directory this process holds now, so it is dead. Its keys
+                // (tokens, open claims, inbox asks) go with its leases at once; its clients' state died with it.
+                long[] stale = [.. theirLeases.Append(existing[0].Lease).Where(l => l != 0 && l != shortLease && l != longLease).Distinct()];
+                Log.PreviousIncarnationRevoked(logger, keys.Node, holder, stale.Length);
+                await RevokeQuietlyAsync(connection, stale).ConfigureAwait(false);
+                continue;
+            }
+            return holder;
+        }
+    }
+
+    /// <summary>The node key's value: a line for people, then the incarnation and the leases (hex) the node held.</summary>
+    internal static (string Holder, string? Incarnation, long[] Leases) ParseNodeValue(string value)
+    {
+        var lines = value.Split('\n');
+        string? incarnation = null;
+        long[] leases = [];
+        foreach (string line in lines.Skip(1))
+        {
+            if (line.StartsWith("incarnation ", StringComparison.Ordinal))
+                incarnation = line["incarnation ".Length..];
+            else if (line.StartsWith("leases ", StringComparison.Ordinal))
+                leases = [.. line["leases ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(h => long.TryParse(h, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out long l) ? l : 0)];
+        }
+        return (lines[0], string.IsNullOrEmpty(incarnation) ? null : incarnation, leases);
     }
 
     private void StartKeeper(LeaseKeeper keeper)
@@ -371,7 +406,7 @@ internal sealed class EtcdSession : IAsyncDisposable
                 if (shortLost)
                 {
                     var fresh = await LeaseKeeper.GrantAsync(Connection, _time, _options.LeaseTtl, ct).ConfigureAwait(false);
-                    if (await PutNodeKeyAsync(Connection, Keys, fresh.Id, ct).ConfigureAwait(false) is { } holder)
+                    if (await PutNodeKeyAsync(Connection, Keys, _options.Incarnation, fresh.Id, LongLease, _logger, ct).ConfigureAwait(false) is { } holder)
                     {
                         await RevokeQuietlyAsync(Connection, [fresh.Id]).ConfigureAwait(false);
                         throw new InvalidOperationException($"node {Keys.Node} is taken by {holder}");

@@ -44,4 +44,7 @@ internal static partial class Log
 
     [LoggerMessage(6016, LogLevel.Warning, "Rejoining the cluster failed, retrying: {Reason}")]
     public static partial void RejoinFailed(ILogger logger, string reason);
+
+    [LoggerMessage(6017, LogLevel.Warning, "Node {Node}'s previous incarnation ({Holder}) is dead (this process holds its state directory): revoked its {Leases} etcd leases, so its tokens and open claims go now")]
+    public static partial void PreviousIncarnationRevoked(ILogger logger, string node, string holder, int leases);
 }

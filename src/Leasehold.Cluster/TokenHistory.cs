@@ -6,7 +6,7 @@ using Leasehold.Engine;
 namespace Leasehold.Cluster;
 
 /// <summary>
-/// Test-only: when the environment variable LEASEHOLD_CLUSTER_HISTORY names a file, one line per change of this node's
+/// For tests and debugging: when <see cref="ClusterOptions.HistoryFile"/> names a file, one line per change of this node's
 /// token on a file, <c>&lt;Stopwatch.GetTimestamp()&gt; &lt;node&gt; &lt;file:x&gt; &lt;rights-before&gt; &lt;rights-after&gt;</c>
 /// (rights as numbers). A gain is written after etcd accepted it, a loss before etcd is told, so the intervals in the
 /// file lie inside the ones etcd granted. Each line is one write(2) on an O_APPEND descriptor, so several node
@@ -25,28 +25,41 @@ internal sealed partial class TokenHistory : IDisposable
         _node = node;
     }
 
-    public static TokenHistory? FromEnvironment(string node)
+    public static TokenHistory? Open(ClusterOptions options)
     {
-        if (Environment.GetEnvironmentVariable("LEASEHOLD_CLUSTER_HISTORY") is not { Length: > 0 } path)
+        if (options.HistoryFile is not { Length: > 0 } path)
             return null;
-        int fd = Open(path, OWronly | OCreat | OAppend | OCloexec, 0x1a4 /* 0644 */);
+        string node = options.Node;
+        int fd = OpenFile(path, OWronly | OCreat | OAppend | OCloexec, 0x1a4 /* 0644 */);
         if (fd < 0)
             throw new IOException($"cannot open the cluster history file {path}: errno {Marshal.GetLastPInvokeError()}");
         return new TokenHistory(fd, node);
     }
 
-    public void Record(FileKey file, TokenRights before, TokenRights after)
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<FileKey, TokenRights> _last = new();
+
+    /// <summary>
+    /// The node may now use <paramref name="after"/> on <paramref name="file"/>. Written only when that differs from the
+    /// last line for the file, with that line's value as the "before", so the file is a sequence of changes whatever
+    /// path (acquisition, yield, linger, fence, rejoin) made them.
+    /// </summary>
+    public void Record(FileKey file, TokenRights after)
     {
-        if (before == after)
-            return;
-        byte[] line = Encoding.ASCII.GetBytes($"{Stopwatch.GetTimestamp()} {_node} {file} {(byte)before} {(byte)after}\n");
-        _ = Write(_fd, line, line.Length); // best effort: a test-only record
+        lock (_last)
+        {
+            var before = _last.GetValueOrDefault(file);
+            if (before == after)
+                return;
+            _last[file] = after;
+            byte[] line = Encoding.ASCII.GetBytes($"{Stopwatch.GetTimestamp()} {_node} {file} {(byte)before} {(byte)after}\n");
+            _ = Write(_fd, line, line.Length); // best effort: a test and debugging record
+        }
     }
 
     public void Dispose() => _ = Close(_fd);
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags, int mode);
+    private static partial int OpenFile(string path, int flags, int mode);
 
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static partial nint Write(int fd, byte[] buffer, nint count);

@@ -57,7 +57,8 @@ internal sealed partial class TokenTable
                         : engine.YieldUnusedTokenRights(file, drop);
                     var given = drop & ~kept;
                     var after = mine & ~given;
-                    _history?.Record(file, local, kept);
+                    // What this node may use from now on is what it publishes (the engine's cache can only lag behind it).
+                    _history?.Record(file, after);
                     if (after != mine)
                         await PublishAsync(file, entry, mine, after, ct).ConfigureAwait(false);
                     Log.Yielded(_logger, file, given, requester, strength, after);
@@ -149,9 +150,8 @@ internal sealed partial class TokenTable
             try
             {
                 var mine = entry.Published;
-                var before = engine.TokenRightsOf(file);
                 var kept = engine.YieldUnusedTokenRights(file, TokenRights.All);
-                _history?.Record(file, before, kept);
+                _history?.Record(file, mine & kept);
                 if (mine != kept && (mine & ~kept) != TokenRights.None)
                     await PublishAsync(file, entry, mine, mine & kept, ct).ConfigureAwait(false);
                 retire = entry.Published == TokenRights.None;
@@ -196,9 +196,10 @@ internal sealed partial class TokenTable
             return 0;
         if (_history is null)
             return engine.FenceTokens(keep, maxBreakTime);
-        var before = _files.Keys.Select(f => (File: f, Rights: engine.TokenRightsOf(f))).ToList();
-        foreach (var (file, rights) in before)
-            _history.Record(file, rights, rights & keep); // before the fence takes them: a loss is recorded early
+        // Before the fence takes them (a loss is recorded early), and from what the node published: a file whose engine
+        // state was swept still counts what etcd says the node holds.
+        foreach (var (file, entry) in _files)
+            _history.Record(file, (entry.Published | engine.TokenRightsOf(file)) & keep);
         return engine.FenceTokens(keep, maxBreakTime);
     }
 
@@ -237,6 +238,7 @@ internal sealed partial class TokenTable
                         },
                     }, ct).ConfigureAwait(false);
                     entered.Published = TokenRights.None;
+                    _history?.Record(file, TokenRights.None);
                 }
                 finally
                 {

@@ -47,7 +47,7 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
         _options = options;
         _time = time;
         _logger = logger;
-        _history = TokenHistory.FromEnvironment(options.Node);
+        _history = TokenHistory.Open(options);
     }
 
     /// <summary>Token writes etcd accepted (compare-and-swap transactions that granted rights).</summary>
@@ -245,11 +245,10 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
                         continue; // a key of the file changed since the read: read again
                     Interlocked.Increment(ref _acquisitions);
                 }
-                var before = engine.TokenRightsOf(file);
                 if (!engine.SetTokenRights(file, take, generation))
                     return new(TokenAnswer.Refused, []);
                 entry.Published = take;
-                _history?.Record(file, before, take);
+                _history?.Record(file, take);
                 return new(TokenAnswer.Held, []);
             }
         }

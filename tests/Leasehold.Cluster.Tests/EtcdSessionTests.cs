@@ -56,6 +56,45 @@ public sealed class EtcdSessionTests : IAsyncLifetime
     }
 
     [EtcdFact]
+    public async Task ARestartedIncarnationTakesItsNameBackAtOnceAndItsPredecessorsKeysGo()
+    {
+        var options = Options("phoenix");
+        options.LeaseTtl = TimeSpan.FromSeconds(10); // far longer than the test: only a revoke can free the name in time
+        options.OpenClaimTtl = TimeSpan.FromSeconds(60);
+        options.Incarnation = "host-a:/var/lib/leasehold/state";
+        var dead = await EtcdSession.OpenAsync(options, TimeProvider.System, NullLogger.Instance, default);
+        var claim = ByteString.CopyFromUtf8("/t/f/0000000000000007/open/phoenix");
+        await dead.Connection.PutAsync(new PutRequest { Key = claim, Value = ByteString.CopyFrom(3), Lease = dead.LongLease }, default);
+        await dead.AbandonAsync(); // as SIGKILL: nothing revoked
+
+        // Another process with another identity is still refused: the name looks live to it.
+        var stranger = Options("phoenix");
+        stranger.Incarnation = "host-b:/var/lib/leasehold/state";
+        var refused = await Assert.ThrowsAsync<ClusterJoinException>(() => EtcdSession.OpenAsync(stranger, TimeProvider.System, NullLogger.Instance, default));
+        Assert.StartsWith("node phoenix is already in the cluster (pid ", refused.Message, StringComparison.Ordinal);
+
+        // The same identity (the host holds the state directory's lock, so the predecessor is dead) takes over at once.
+        var log = new TestLog();
+        var clock = Stopwatch.StartNew();
+        await using var reborn = await EtcdSession.OpenAsync(options, TimeProvider.System, log.CreateLogger("t"), default);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the takeover took {clock.Elapsed}");
+        var node = await reborn.Connection.GetAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("/t/nodes/phoenix") }, default);
+        Assert.Equal(reborn.ShortLease, Assert.Single(node.Kvs).Lease);
+        Assert.Empty((await reborn.Connection.GetAsync(new RangeRequest { Key = claim }, default)).Kvs); // went with the old long lease
+        Assert.Contains(log.Lines, l => l.Id == 6017 && l.Message.Contains("revoked its 2 etcd leases", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TheNodeValueNamesTheIncarnationAndLeases()
+    {
+        var (holder, incarnation, leases) = EtcdSession.ParseNodeValue("pid 7 on vm, since 2026-12-01T00:00:00Z\nincarnation vm:/s\nleases 1a 2b");
+        Assert.Equal("pid 7 on vm, since 2026-12-01T00:00:00Z", holder);
+        Assert.Equal("vm:/s", incarnation);
+        Assert.Equal([0x1a, 0x2b], leases);
+        Assert.Equal(("pid 7 on vm", (string?)null, Array.Empty<long>()), (EtcdSession.ParseNodeValue("pid 7 on vm").Holder, EtcdSession.ParseNodeValue("pid 7 on vm").Incarnation, EtcdSession.ParseNodeValue("pid 7 on vm").Leases));
+    }
+
+    [EtcdFact]
     public async Task KeepalivesHoldTheNodeKeyPastTheTtl()
     {
         var options = Options("kept");

@@ -33,15 +33,11 @@ public sealed class RandomizedHistoryTests : IAsyncLifetime
     [EtcdFact]
     public async Task TwoNodesNeverHoldConflictingRightsAtOnce()
     {
-        Environment.SetEnvironmentVariable("LEASEHOLD_CLUSTER_HISTORY", _history);
-        try
+        foreach (string name in new[] { "a", "b" })
         {
-            foreach (string name in new[] { "a", "b" })
-                _nodes.Add(await ClusterNode.StartAsync(ClusterNode.Options(_etcd.Endpoints, name)));
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("LEASEHOLD_CLUSTER_HISTORY", null);
+            var options = ClusterNode.Options(_etcd.Endpoints, name);
+            options.HistoryFile = _history;
+            _nodes.Add(await ClusterNode.StartAsync(options));
         }
         int seed = Environment.TickCount;
         var until = Stopwatch.StartNew();

@@ -185,16 +185,7 @@ public sealed class TokenProtocolTests : IAsyncLifetime
     public async Task TheHistoryFileGetsOneLinePerTokenChange()
     {
         string path = Path.Combine(Path.GetTempPath(), $"lh-history-{Guid.NewGuid():N}");
-        Environment.SetEnvironmentVariable("LEASEHOLD_CLUSTER_HISTORY", path);
-        ClusterNode a;
-        try
-        {
-            a = await NodeAsync("a");
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("LEASEHOLD_CLUSTER_HISTORY", null);
-        }
+        var a = await NodeAsync("a", o => o.HistoryFile = path);
         var b = await NodeAsync("b");
         var file = FileKey.From(0x51);
         Assert.True((await a.Engine.OpenAsync(file, new Owner(1, 1), OpenAccess.Read, BreakMode.NonBlocking)).CanProceed);

@@ -86,7 +86,7 @@ public sealed class ClusterSettingsTests : IDisposable
         Assert.Equal(defaults.OpenClaimTtl, settings.OpenClaimTtl);
         Assert.Equal(defaults.TokenLinger, settings.TokenLinger);
         var section = SettingsSchema.Find("Cluster")!;
-        Assert.Equal(["Etcd", "Node", "LeaseTtl", "OpenClaimTtl", "TokenLinger"], section.Keys.Select(k => k.Name));
+        Assert.Equal(["Etcd", "Node", "LeaseTtl", "OpenClaimTtl", "TokenLinger", "HistoryFile"], section.Keys.Select(k => k.Name));
         Assert.Equal("(none: not a cluster)", SettingsSchema.FormatDefault(section, section.Find("Etcd")!, settings));
         Assert.Equal("10s", SettingsSchema.FormatDefault(section, section.Find("LeaseTtl")!, settings));
     }

@@ -39,6 +39,12 @@ public sealed partial class ClusterSettings
     /// <summary>A file's token nothing local has used for this long gives back its unused rights, so other nodes need not ask. Positive, at most a day. 30 s.</summary>
     public TimeSpan TokenLinger { get; set; } = Defaults.TokenLinger;
 
+    /// <summary>
+    /// For tests and debugging: a file to append a line to each time this node's rights on a file change
+    /// (<c>TIMESTAMP NODE FILE-HEX BEFORE AFTER</c>), which the cluster's randomized test replays. Unset: none.
+    /// </summary>
+    public string? HistoryFile { get; set; }
+
     /// <summary>Whether the server joins a cluster (<see cref="Etcd"/> names an endpoint).</summary>
     public bool Enabled => !string.IsNullOrWhiteSpace(Etcd);
 
@@ -76,9 +82,14 @@ public sealed partial class ClusterSettings
             throw new ArgumentException("TokenLinger must be positive and at most a day", nameof(TokenLinger));
     }
 
-    /// <summary>The cluster layer's options for these settings (the others at their defaults).</summary>
-    public ClusterOptions ToOptions() => new()
+    /// <summary>
+    /// The cluster layer's options for these settings (the others at their defaults). <paramref name="incarnation"/>
+    /// names what only this node's own processes share (the machine and the state directory whose lock the caller holds).
+    /// </summary>
+    public ClusterOptions ToOptions(string? incarnation = null) => new()
     {
+        Incarnation = incarnation,
+        HistoryFile = string.IsNullOrEmpty(HistoryFile) ? null : HistoryFile,
         Etcd = Endpoints,
         Node = Node ?? "",
         LeaseTtl = LeaseTtl,

@@ -98,7 +98,7 @@ internal sealed class NfsServerService(
             byte[]? handleKey = null;
             if (cluster.Enabled)
             {
-                _cluster = await JoinAsync(cluster, cancellationToken).ConfigureAwait(false);
+                _cluster = await JoinAsync(cluster, stateDirectory, cancellationToken).ConfigureAwait(false);
                 handleKey = await ShareHandleKeyAsync(_cluster, stateDirectory, cancellationToken).ConfigureAwait(false);
             }
             // Delegations get as long as a client's lease to come back: a client that renews in time can always answer.
@@ -157,12 +157,17 @@ internal sealed class NfsServerService(
             exportOptions.SyncDirectoryChanges ? "sync" : "async");
     }
 
-    /// <summary>Joins the cluster; a refusal (etcd unreachable, the node name taken) is one line and exit 1.</summary>
-    private async Task<EtcdCluster> JoinAsync(ClusterSettings cluster, CancellationToken cancellationToken)
+    /// <summary>
+    /// Joins the cluster; a refusal (etcd unreachable, the node name taken) is one line and exit 1. The incarnation is this
+    /// machine and state directory: this process holds its lock, so a node key left by the same incarnation belongs to a
+    /// dead process (a crash, SIGKILL), and the join takes the name back at once instead of waiting out its lease.
+    /// </summary>
+    private async Task<EtcdCluster> JoinAsync(ClusterSettings cluster, string stateDirectory, CancellationToken cancellationToken)
     {
         try
         {
-            return await EtcdCluster.JoinAsync(cluster.ToOptions(), time, loggers, cancellationToken).ConfigureAwait(false);
+            string incarnation = $"{Environment.MachineName}:{Path.GetFullPath(stateDirectory)}";
+            return await EtcdCluster.JoinAsync(cluster.ToOptions(incarnation), time, loggers, cancellationToken).ConfigureAwait(false);
         }
         catch (ClusterJoinException ex)
         {

@@ -44,6 +44,7 @@ public static class SettingsSchema
         ["Export:StateDirectory"] = $"{Leasehold.Export.ExportOptions.DefaultStateDirectoryName} beside the export",
         ["Nfs4:GraceTime"] = "the lease time",
         ["Cluster:Etcd"] = "(none: not a cluster)",
+        ["Cluster:HistoryFile"] = "(none)",
     };
 
     /// <summary>The export when none is named: ./export, which the server may create (a named one must exist).</summary>

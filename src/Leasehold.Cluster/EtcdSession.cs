@@ -48,6 +48,7 @@ internal sealed class EtcdSession : IAsyncDisposable
     private bool _longFenced;
     private bool _rejoining;
     private bool _shortLost;
+    private long _lastAnsweredBeforeFence; // s when P fired
     private bool _longLost;
     private bool _disposed;
 
@@ -255,8 +256,6 @@ internal sealed class EtcdSession : IAsyncDisposable
             Log.Reachable(_logger, silent);
     }
 
-    private long _lastAnsweredBeforeFence;
-
     private void OnStopGrantingDue()
     {
         ISessionListener? listener;
@@ -423,9 +422,9 @@ internal sealed class EtcdSession : IAsyncDisposable
                     return;
                 }
             }
-            catch (OperationCanceledException)
+            catch (Exception) when (ct.IsCancellationRequested)
             {
-                return;
+                return; // the session ended under the rejoin
             }
         }
     }

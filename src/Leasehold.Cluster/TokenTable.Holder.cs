@@ -73,10 +73,10 @@ internal sealed partial class TokenTable
                 entry.Gate.Release();
             }
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception) when (ct.IsCancellationRequested)
         {
         }
-        catch (Exception e) when (e is EtcdUnavailableException or Grpc.Core.RpcException or ObjectDisposedException)
+        catch (Exception e)
         {
             Log.TokenWorkFailed(_logger, file, EtcdSession.OneLine(e.Message)); // the requester asks again
         }
@@ -161,10 +161,10 @@ internal sealed partial class TokenTable
                 entry.Gate.Release();
             }
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception) when (ct.IsCancellationRequested)
         {
         }
-        catch (Exception e) when (e is EtcdUnavailableException or Grpc.Core.RpcException or ObjectDisposedException)
+        catch (Exception e)
         {
             Log.TokenWorkFailed(_logger, file, EtcdSession.OneLine(e.Message));
         }

@@ -120,7 +120,7 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
         {
             answer = await AcquireLoopAsync(file, entry, acquisition, _stop.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (Exception) when (_stop.IsCancellationRequested)
         {
         }
         catch (Exception e)

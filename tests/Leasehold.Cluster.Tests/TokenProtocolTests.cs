@@ -154,6 +154,10 @@ public sealed class TokenProtocolTests : IAsyncLifetime
 
         // A's open claim lives on under its long lease: no read delegation for B until it expires too.
         Assert.Equal(GrantStatus.RefusedByAuthority, (await b.DelegateAsync(file, GrantMode.Read)).Status);
+        b.Engine.Close(file, new Owner(2, 1), OpenAccess.Write);
+        await Eventually.TrueAsync(async () => (await b.DelegateAsync(file, GrantMode.Read)).Status == GrantStatus.Granted,
+            TimeSpan.FromSeconds(10), "a read delegation once A's open claim expired with its long lease");
+        Assert.True(Stopwatch.GetElapsedTime(killed) > TimeSpan.FromSeconds(6) - TimeSpan.FromSeconds(6) / 4 - TimeSpan.FromMilliseconds(100));
         await a.Engine.DisposeAsync();
     }
 
@@ -220,5 +224,27 @@ public sealed class TokenProtocolTests : IAsyncLifetime
         await b.Cluster.CheckRootAsync(root, default);
         var e = await Assert.ThrowsAsync<ClusterJoinException>(() => b.Cluster.CheckRootAsync(new byte[] { 1, 2, 3, 5 }, default));
         Assert.Equal("node b exports a different directory than the cluster (its root handle differs from /t/root in etcd)", e.Message);
+    }
+
+    [EtcdFact]
+    public async Task WriteDelegationOnAIsRecalledByAnAttributeReadOnCAndBKeepsItsRead()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        var c = await NodeAsync("c");
+        var file = FileKey.From(0x3c);
+        Assert.Equal(GrantStatus.Granted, (await a.DelegateAsync(file, GrantMode.Write)).Status);
+
+        // A GETATTR on C asking for size/change: the host's BreakAsync(OpenRead) needs R, which A's DW conflicts with.
+        var read = await c.Engine.BreakAsync(file, FileOperation.OpenRead, new Owner(3, 1), BreakMode.Await).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(read.CanProceed);
+        Assert.Single(a.Holder.Breaks);
+        Assert.Equal(TokenRights.None, a.Engine.TokenRightsOf(file) & TokenRights.WriteDelegation);
+        Assert.True((c.Engine.TokenRightsOf(file) & TokenRights.Read) != 0);
+
+        // A read open on B needs nothing more from anyone: R conflicts only with DW, which nobody has now.
+        long before = a.Holder.Breaks.Count;
+        Assert.True((await b.Engine.OpenAsync(file, new Owner(2, 1), OpenAccess.Read, BreakMode.Await)).CanProceed);
+        Assert.Equal(before, a.Holder.Breaks.Count);
     }
 }

@@ -16,46 +16,55 @@ public sealed class TokenRaceTests
         var stop = DateTime.UtcNow + TimeSpan.FromSeconds(1);
         int violations = 0, opened = 0, changed = 0, yields = 0;
 
-        var users = Enumerable.Range(0, 3).Select(i => Task.Run(async () =>
+        // Dedicated threads and synchronous calls (every call here completes at once but a recall waiting for a release,
+        // which the notice drainer delivers on the thread pool): no pool starvation decides who runs.
+        var threads = Enumerable.Range(0, 3).Select(i => new Thread(() =>
         {
             var owner = new Owner((ulong)i + 1, 1);
+            var access = i == 0 ? OpenAccess.Read : OpenAccess.Write;
+            var need = TokenRules.For(access);
             while (DateTime.UtcNow < stop)
             {
-                var access = i == 0 ? OpenAccess.Read : OpenAccess.Write;
-                var need = TokenRules.For(access);
-                if ((await f.Engine.OpenAsync(FileA, owner, access, BreakMode.NonBlocking)).CanProceed)
+                if (f.Engine.OpenAsync(FileA, owner, access, BreakMode.NonBlocking).Now().CanProceed)
                 {
                     Interlocked.Increment(ref opened);
-                    if ((f.Engine.TokenRightsOf(FileA) & need) != need)
-                        Interlocked.Increment(ref violations);
+                    for (int k = 0; k < 3; k++)
+                    {
+                        Thread.Yield(); // hold the open while the other threads run
+                        if ((f.Engine.TokenRightsOf(FileA) & need) != need)
+                            Interlocked.Increment(ref violations);
+                    }
                     f.Engine.Close(FileA, owner, access);
                 }
-                using (var change = await f.Engine.BeginChangeAsync(FileA, FileOperation.SetAttributes, owner, BreakMode.NonBlocking))
+                using (var change = f.Engine.BeginChangeAsync(FileA, FileOperation.SetAttributes, owner, BreakMode.NonBlocking).Now())
                 {
                     if (change.CanProceed)
                     {
                         Interlocked.Increment(ref changed);
+                        Thread.Yield();
                         if ((f.Engine.TokenRightsOf(FileA) & TokenRights.Write) == 0)
                             Interlocked.Increment(ref violations);
                     }
                 }
-                var grant = await f.Engine.GrantAsync(new GrantRequest(FileA, owner, GrantKind.Lease, GrantMode.Read, holder));
+                var grant = f.Engine.GrantAsync(new GrantRequest(FileA, owner, GrantKind.Lease, GrantMode.Read, holder)).Now();
                 if (grant.IsGranted)
                     f.Engine.Release(grant.Grant!);
             }
-        })).ToArray();
-        var yielder = Task.Run(async () =>
+        })).Append(new Thread(() =>
         {
             var node = new Owner(0xC1, 9);
             while (DateTime.UtcNow < stop)
             {
-                await f.Engine.RecallTokenRightsAsync(FileA, TokenRights.All, node, TimeSpan.FromSeconds(30));
+                f.Engine.RecallTokenRightsAsync(FileA, TokenRights.All, node, TimeSpan.FromSeconds(30)).AsTask().GetAwaiter().GetResult();
                 f.Engine.YieldUnusedTokenRights(FileA, TokenRights.All);
                 Interlocked.Increment(ref yields);
+                Thread.Yield();
             }
-        });
-
-        await Task.WhenAll([.. users, yielder]).WaitAsync(TimeSpan.FromSeconds(30));
+        })).ToArray();
+        foreach (var t in threads)
+            t.Start();
+        foreach (var t in threads)
+            Assert.True(t.Join(TimeSpan.FromSeconds(30)));
 
         Assert.Equal(0, violations);
         Assert.True(opened > 0 && changed > 0 && yields > 0, $"opened {opened}, changed {changed}, yields {yields}");

@@ -114,6 +114,30 @@ public sealed class CrossNodeRecallTests(ClusterFixture fx, ITestOutputHelper ou
         Assert.Equal(NfsStat4.Ok, (await a.Session.CloseAsync(file, writeOnA.StateId).Bounded()).Status);
     }
 
+    [EtcdFact]
+    public async Task WriteDelegationOnARecalledByOpenOnC()
+    {
+        var (nodeA, nodeC) = (fx.Nodes[0], fx.Nodes[2]);
+        var (root, name, file) = await NewFileAsync(nodeA);
+        await using var a = await ConnectWithBackChannelAsync(nodeA);
+        await using var c = await nodeC.ConnectPlainAsync();
+        var writeOnA = (await a.Session.OpenAsync(root, name, ShareAccess.Both).Bounded()).ValueOrThrow();
+        Assert.Equal(DelegationType.Write, writeOnA.Delegation.Type);
+        Assert.Equal(NfsStat4.Ok, (await a.Session.WriteAsync(file, writeOnA.StateId, 0, ServerFixture.Bytes("from A")).Bounded()).Status);
+
+        // Even an OPEN for read on C needs A's write delegation gone (its holder may cache writes the server has not seen).
+        Assert.Equal(NfsStat4.Delay, (await c.OpenAsync(root, name, ShareAccess.Read).Bounded()).Status);
+        var recall = await NextRecallAsync(a);
+        Assert.Equal(writeOnA.Delegation.StateId.Other, recall.StateId.Other);
+        Assert.Equal(NfsStat4.Ok, await a.Session.DelegReturnAsync(file, writeOnA.Delegation.StateId).Bounded());
+
+        var readOnC = (await ClusterHandleTests.RetryWhileDelayAsync(() => c.OpenAsync(root, name, ShareAccess.Read))).ValueOrThrow();
+        var read = (await c.ReadAsync(file, readOnC.StateId, 0, 100).Bounded()).ValueOrThrow();
+        Assert.Equal("from A", System.Text.Encoding.UTF8.GetString(read.Data.Span));
+        Assert.Equal(NfsStat4.Ok, (await c.CloseAsync(file, readOnC.StateId).Bounded()).Status);
+        Assert.Equal(NfsStat4.Ok, (await a.Session.CloseAsync(file, writeOnA.StateId).Bounded()).Status);
+    }
+
     internal static async Task<CbRecallEvent> NextRecallAsync(Client client)
     {
         using var timeout = new CancellationTokenSource(Waits.Timeout);

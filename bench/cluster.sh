@@ -48,7 +48,7 @@ wait_port() { # PORT LOG
     echo "error: nothing listens on $1; see $2" >&2; exit 1
 }
 
-rm -rf "$state" && mkdir -p "$state/shared" "$state/single"
+rm -rf "$state" && mkdir -p "$state/shared" "$state/single" "$state/nodes"
 cluster=
 endpoints=
 for i in 0 1 2; do
@@ -69,12 +69,12 @@ node_pids=()
 start() { # NAME PORT EXPORT [cluster args...]
     local name=$1 port=$2 export=$3
     shift 3
-    mkdir -p "$state/$name"
-    LEASEHOLD_Export__StateDirectory="$state/$name/state" LEASEHOLD_Nfs4__Delegations=ExclusiveExport \
-        "$leasehold" serve "$export" --listen "127.0.0.1:$port" "$@" >"$state/$name/server.log" 2>&1 &
+    mkdir -p "$state/nodes/$name"
+    LEASEHOLD_Export__StateDirectory="$state/nodes/$name/state" LEASEHOLD_Nfs4__Delegations=ExclusiveExport \
+        "$leasehold" serve "$export" --listen "127.0.0.1:$port" "$@" >"$state/nodes/$name/server.log" 2>&1 &
     pids+=($!)
     node_pids+=($!)
-    wait_port "$port" "$state/$name/server.log"
+    wait_port "$port" "$state/nodes/$name/server.log"
 }
 start a 20511 "$state/shared" --cluster "etcd=$endpoints" --node a
 start b 20512 "$state/shared" --cluster "etcd=$endpoints" --node b

@@ -121,7 +121,12 @@ internal sealed partial class TokenTable
 
     // ================================================================ linger
 
-    /// <summary>Every <see cref="ClusterOptions.TokenLinger"/>/2: files no acquisition touched for TokenLinger give back their unused rights.</summary>
+    /// <summary>
+    /// Every <see cref="ClusterOptions.TokenLinger"/>/2: files no acquisition touched for TokenLinger give back their unused
+    /// rights — a file open now keeps only what its opens use; a file nothing has open keeps everything while the engine
+    /// still tracks it (it was used within the engine's idle sweep interval, as a file opened and closed in a loop is), and
+    /// gives everything back once the engine has let it go.
+    /// </summary>
     private void Linger()
     {
         long now = _time.GetTimestamp();
@@ -150,6 +155,8 @@ internal sealed partial class TokenTable
             try
             {
                 var mine = entry.Published;
+                if (engine.TokenRightsOf(file) != TokenRights.None && engine.TokenRightsInUse(file) == TokenRights.None)
+                    return; // used a moment ago: the engine keeps an idle file's state until its idle sweep, and so do we
                 var kept = engine.YieldUnusedTokenRights(file, TokenRights.All);
                 _history?.Record(file, mine & kept);
                 if (mine != kept && (mine & ~kept) != TokenRights.None)

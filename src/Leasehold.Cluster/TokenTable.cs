@@ -27,6 +27,9 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
 
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often a Want looks whether the holders it asked have answered.</summary>
+    private static readonly TimeSpan WantCheck = TimeSpan.FromMilliseconds(10);
+
     private readonly EtcdSession _session;
     private readonly ClusterKeys _keys;
     private readonly ClusterOptions _options;
@@ -147,6 +150,7 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
         long start = _time.GetTimestamp();
         var asked = new Dictionary<string, long>(StringComparer.Ordinal); // holder -> revision of our request
         long lastAsk = 0;
+        bool answered = false; // a Want's holders have each taken its request out of their inbox
         try
         {
             for (int fences = 0; ; )
@@ -163,8 +167,8 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
                         return TokenAnswer.Refused;
                     continue; // a fence raced with the attempt: once more under the new generation
                 }
-                if (acquisition.Strength == TokenStrength.Want && _session.IsFenced)
-                    return TokenAnswer.Refused;
+                if (acquisition.Strength == TokenStrength.Want && (_session.IsFenced || answered))
+                    return TokenAnswer.Refused; // the holders read the request and kept what conflicts: it is in use
                 bool askAgain = _time.GetElapsedTime(lastAsk) >= Poll;
                 foreach (string holder in outcome.Holders)
                 {
@@ -177,13 +181,19 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
                 var left = patience - _time.GetElapsedTime(start);
                 if (left <= TimeSpan.Zero)
                     return TokenAnswer.Refused;
+                // A Need waits for the holders' keys to change. A Want also looks, every few milliseconds, whether the holders
+                // have answered without changing anything (what conflicts is in use), so it is refused at once instead of
+                // after the whole WantTimeout.
+                var step = acquisition.Strength == TokenStrength.Want ? WantCheck : Poll;
                 using (var nap = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {
-                    var napping = Task.Delay(left < Poll ? left : Poll, _time, nap.Token);
+                    var napping = Task.Delay(left < step ? left : step, _time, nap.Token);
                     await Task.WhenAny(changed, napping).ConfigureAwait(false);
                     await nap.CancelAsync().ConfigureAwait(false);
                 }
                 ct.ThrowIfCancellationRequested();
+                if (acquisition.Strength == TokenStrength.Want && !changed.IsCompleted)
+                    answered = await AsksAnsweredAsync(file, asked.Keys, ct).ConfigureAwait(false);
             }
         }
         finally
@@ -191,6 +201,18 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
             foreach (var (holder, revision) in asked)
                 _ = ForgetAskAsync(holder, file, revision);
         }
+    }
+
+    /// <summary>Whether every holder asked has taken this node's request for <paramref name="file"/> out of its inbox (it deletes a request once it has answered it).</summary>
+    private async Task<bool> AsksAnsweredAsync(FileKey file, IEnumerable<string> holders, CancellationToken ct)
+    {
+        foreach (string holder in holders)
+        {
+            var got = await _session.Connection.GetAsync(new RangeRequest { Key = _keys.InboxEntry(holder, file, _keys.Node), CountOnly = true }, ct).ConfigureAwait(false);
+            if (got.Count != 0)
+                return false;
+        }
+        return true;
     }
 
     private readonly record struct Outcome(TokenAnswer Answer, IReadOnlyList<string> Holders);

@@ -44,7 +44,7 @@ internal sealed class ClusterNode : IAsyncDisposable
         var log = new TestLog();
         var cluster = await EtcdCluster.JoinAsync(options, TimeProvider.System, log, default);
         var engine = new LeaseEngine(
-            new LeaseEngineOptions { DelegationBreakTime = TimeSpan.FromSeconds(10) },
+            new LeaseEngineOptions { DelegationBreakTime = TimeSpan.FromSeconds(10), IdleSweepInterval = TimeSpan.FromMilliseconds(250) },
             authority: cluster.Authority,
             ownerMatcher: OwnerMatchers.SameGroup,
             logger: new Microsoft.Extensions.Logging.Logger<LeaseEngine>(log),

@@ -95,11 +95,14 @@ public sealed class TokenProtocolTests : IAsyncLifetime
     public async Task AWantIsRefusedWhileTheOtherNodeHasTheFileOpenForWriteAndGrantedOnceItCloses()
     {
         var a = await NodeAsync("a");
-        var b = await NodeAsync("b");
+        var b = await NodeAsync("b", o => o.WantTimeout = TimeSpan.FromSeconds(10));
         var file = FileKey.From(0x99);
         Assert.True((await a.Engine.OpenAsync(file, new Owner(1, 1), OpenAccess.Write, BreakMode.NonBlocking)).CanProceed);
 
+        // Refused as soon as A has read the request and kept its W (in use), not after the whole WantTimeout.
+        var asked = Stopwatch.StartNew();
         Assert.Equal(GrantStatus.RefusedByAuthority, (await b.DelegateAsync(file, GrantMode.Read)).Status);
+        Assert.True(asked.Elapsed < TimeSpan.FromSeconds(5), $"the refusal took {asked.Elapsed.TotalMilliseconds:F0} ms");
         Assert.True((a.Engine.TokenRightsOf(file) & TokenRights.Write) != 0); // the Want did not take A's used right
 
         a.Engine.Close(file, new Owner(1, 1), OpenAccess.Write);

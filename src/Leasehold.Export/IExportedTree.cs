@@ -26,6 +26,17 @@ public interface IExportedTree
     FsResult<FileAttributes> GetAttributes(FileHandle handle);
 
     /// <summary>
+    /// The file id (inode number, the file's engine key) of a regular file whose handle the export has resolved
+    /// recently, from its cache, with no system call; false for anything else (not cached, not a regular file), and the
+    /// caller reads the attributes instead. Lets a caller that must break before it reads attributes skip a second read.
+    /// </summary>
+    bool TryGetCachedRegularFileId(FileHandle handle, out ulong fileId)
+    {
+        fileId = 0;
+        return false;
+    }
+
+    /// <summary>
     /// Takes the bytes of a handle a client sent (PUTFH): BadHandle if this export did not make it (or its length is not
     /// 1 to <see cref="FileHandle.MaxSize"/>), Stale if its file is gone and not pinned; otherwise the handle to keep,
     /// which is the cached instance when the handle is known, so accepting it copies nothing. The check is the one

@@ -99,7 +99,7 @@ public sealed partial class LocalDirectoryTree
         checkedAt = Time.GetTimestamp();
         // The cache keeps the descriptor; the caller borrows it (no dup, no close), unless another thread cached it first.
         SafeFd borrowed = SafeFd.TryBorrow(opened)!; // just opened: neither disposed nor invalid
-        if (TryRemember(handle, opened, st.Ino, checkedAt))
+        if (TryRemember(handle, opened, st.Ino, st.IsRegular, checkedAt))
         {
             fd = borrowed;
         }
@@ -185,14 +185,14 @@ public sealed partial class LocalDirectoryTree
     /// as the verified descriptor of <paramref name="handle"/>. True: the cache owns it now. False (the handle is cached
     /// already): the caller still owns it.
     /// </summary>
-    private bool TryRemember(FileHandle handle, SafeFd fd, ulong ino, long checkedAt)
+    private bool TryRemember(FileHandle handle, SafeFd fd, ulong ino, bool isRegular, long checkedAt)
     {
         if (_resolved.Count >= MaxResolvedHandles)
         {
             foreach (var (key, old) in _resolved)
                 Forget(key, old);
         }
-        return _resolved.TryAdd(handle, new ResolvedHandle(fd, checkedAt, ino));
+        return _resolved.TryAdd(handle, new ResolvedHandle(fd, checkedAt, ino, isRegular));
     }
 
     /// <summary>
@@ -204,7 +204,7 @@ public sealed partial class LocalDirectoryTree
     private void RememberOpened(FileHandle handle, SafeFd fd, long checkedAt)
     {
         if (checkedAt == NeverChecked || TryGetFresh(handle, out _) || Stat(fd, out Statx st) != 0 || st.NumLinks == 0
-            || !TryRemember(handle, fd, st.Ino, checkedAt))
+            || !TryRemember(handle, fd, st.Ino, st.IsRegular, checkedAt))
             fd.Dispose();
     }
 

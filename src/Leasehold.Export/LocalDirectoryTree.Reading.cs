@@ -23,6 +23,17 @@ public sealed partial class LocalDirectoryTree
         return Attributes.From(st);
     }
 
+    public bool TryGetCachedRegularFileId(FileHandle handle, out ulong fileId)
+    {
+        if (_resolved.TryGetValue(handle, out var entry) && entry.IsRegular)
+        {
+            fileId = entry.Ino;
+            return true;
+        }
+        fileId = 0;
+        return false;
+    }
+
     public FsResult<FileHandle> Accept(ReadOnlySpan<byte> received)
     {
         if (received.Length is 0 or > FileHandle.MaxSize)

@@ -73,12 +73,15 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     /// <summary>The clock for <see cref="ExportCheckInterval"/>.</summary>
     internal TimeProvider Time { get; set; } = TimeProvider.System;
 
-    private sealed class ResolvedHandle(SafeFd fd, long checkedAt, ulong ino)
+    private sealed class ResolvedHandle(SafeFd fd, long checkedAt, ulong ino, bool isRegular)
     {
         public SafeFd Fd { get; } = fd;
 
         /// <summary>The file's inode number (a write guard drops every cached reader of its inode).</summary>
         public ulong Ino { get; } = ino;
+
+        /// <summary>Whether the file is a regular file (an inode never changes type).</summary>
+        public bool IsRegular { get; } = isRegular;
 
         public long CheckedAt { get; } = checkedAt;
 

@@ -31,6 +31,22 @@ public sealed class CacheTests(ExportFixture fixture) : IClassFixture<ExportFixt
     }
 
     [Fact]
+    public async Task A_cached_regular_files_id_is_known_without_a_read_and_nothing_else_is()
+    {
+        using var tree = fixture.OpenTree();
+        var (dir, path) = await fixture.NewDirectoryAsync();
+        FileHandle file = await tree.CreateFileAsync(dir, "known");
+
+        Assert.True(tree.IsCached(file));
+        Assert.True(tree.TryGetCachedRegularFileId(file, out ulong id));
+        Assert.Equal(tree.Attributes(file).FileId, id);
+        Assert.True(tree.IsCached(dir));
+        Assert.False(tree.TryGetCachedRegularFileId(dir, out _)); // a directory: its attributes are read as before
+        Assert.False(tree.TryGetCachedRegularFileId(new FileHandle([1, 2, 3]), out ulong none)); // never resolved
+        Assert.Equal(0ul, none);
+    }
+
+    [Fact]
     public async Task A_file_removed_after_its_last_close_is_freed_at_once()
     {
         using var tree = fixture.OpenTree();

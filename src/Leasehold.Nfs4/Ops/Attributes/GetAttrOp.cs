@@ -31,6 +31,10 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
             return ValueTask.FromResult<OpResult<GetAttrResult>>(status);
         if (Attr.IsSet(requested, Attr.TimeAccessSet) || Attr.IsSet(requested, Attr.TimeModifySet))
             return ValueTask.FromResult<OpResult<GetAttrResult>>(NfsStat4.Inval);
+        // A cluster node whose export knows the file's id without reading its attributes breaks first and reads once.
+        if (ctx.Server.ClusterMode && AsksForWrittenAttributes(requested) && ctx.Tree.TryGetCachedRegularFileId(fh, out ulong cachedId)
+            && !(ctx.Server.Delegations.FindWriteDelegation(cachedId) is { } local && local.Client != ctx.Client))
+            return BreakThenReadAsync(ctx, requested, fh, cachedId);
         var attrs = ctx.Tree.GetAttributes(fh);
         if (!attrs.IsOk)
             return ValueTask.FromResult<OpResult<GetAttrResult>>(attrs.Status.ToNfs());
@@ -66,6 +70,21 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
             return NfsStat4.Delay;
         var now = ctx.Tree.GetAttributes(fh);
         return now.IsOk ? Answer(ctx, requested, fh, now.Value) : now.Status.ToNfs();
+    }
+
+    /// <summary>
+    /// <see cref="BreakForReadAsync"/> for a file whose id the export has cached: the break comes first, so the one
+    /// attribute read after it is current (no other node holds a write delegation on the file any more).
+    /// </summary>
+    private static async ValueTask<OpResult<GetAttrResult>> BreakThenReadAsync(CompoundContext ctx, uint[] requested, FileHandle fh, ulong fileId)
+    {
+        var change = ctx.ChangeContext;
+        var broke = await ctx.Server.Engine.BreakAsync(FileKey.From(fileId), FileOperation.OpenRead,
+            new Owner(change.BreakerGroup, change.BreakerId), BreakMode.NonBlocking).ConfigureAwait(false);
+        if (!broke.CanProceed)
+            return NfsStat4.Delay;
+        var attrs = ctx.Tree.GetAttributes(fh);
+        return attrs.IsOk ? Answer(ctx, requested, fh, attrs.Value) : attrs.Status.ToNfs();
     }
 
     /// <summary>

@@ -6,11 +6,12 @@
 # Starts a 3-member etcd on loopback (Debian's etcd-server), two Leasehold nodes over ONE export ("a" on
 # 127.0.0.1:20511, "b" on :20512, each with its own state directory) and a plain single server on its own export
 # (:20513), all in Release, and measures:
-#   1. cross-node recall latency: holders on node a keep read delegations; a writer opens each file for write through
+# in this order (the node-local comparison first, while node a has served nothing else):
+#   1. OPEN/CLOSE throughput on files only one node uses (`meta`), cluster node a against the single server,
+#      alternating rounds in the same run (`--targets`), SESSIONS ("1 8");
+#   2. cross-node recall latency: holders on node a keep read delegations; a writer opens each file for write through
 #      node b, which asks a (through etcd) for the file's token; a recalls its client's delegation (load generator
 #      `recall --writer`), RECALLS (500) measured recalls; and the same with the writer on node a, for comparison;
-#   2. OPEN/CLOSE throughput on files only one node uses (`meta`), cluster node a against the single server,
-#      alternating rounds in the same run (`--targets`), SESSIONS ("1 8");
 #   3. token acquisitions per second through etcd (`tokens`: an in-process node acquiring rights on distinct files,
 #      with TOKEN_CONCURRENCY ("1 8 64") in flight).
 # Delegations are ExclusiveExport on every server: the nodes share one machine, and kernel leases would add a second
@@ -86,19 +87,19 @@ out="$state/cluster-$(date -u +%Y%m%d-%H%M%S).txt"
     echo "# bench/cluster.sh on $(hostname), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$repo" rev-parse --short HEAD)"
     echo "# etcd $(etcd --version | head -1 | awk '{print $3}'), 3 members on loopback"
     echo
-    echo "## 1. recall latency, writer on node b (cross-node)"
-    "${loadgen[@]}" --server 127.0.0.1:20511 --path / --workload recall --writer 127.0.0.1:20512 \
-        --sessions 10 --files-per-session 10 --recalls "$recalls" --warmup-recalls 50 --dir recall-cross --server-pid "$pid_a"
-    echo
-    echo "## 1b. recall latency, writer on node a (same node)"
-    "${loadgen[@]}" --server 127.0.0.1:20511 --path / --workload recall \
-        --sessions 10 --files-per-session 10 --recalls "$recalls" --warmup-recalls 50 --dir recall-local --server-pid "$pid_a"
     for s in $sessions; do
         echo
-        echo "## 2. meta (OPEN+GETFH+GETATTR, CLOSE) on files one node uses, $s sessions: cluster node vs single server"
+        echo "## 1. meta (OPEN+GETFH+GETATTR, CLOSE) on files one node uses, $s sessions: cluster node vs single server"
         "${loadgen[@]}" --targets "cluster=127.0.0.1:20511/@$pid_a,single=127.0.0.1:20513/@$pid_single" \
             --workload meta --sessions "$s" --rounds "$rounds" --warmup "$warmup" --duration "$duration" --dir "meta-$s"
     done
+    echo "## 2. recall latency, writer on node b (cross-node)"
+    "${loadgen[@]}" --server 127.0.0.1:20511 --path / --workload recall --writer 127.0.0.1:20512 \
+        --sessions 10 --files-per-session 10 --recalls "$recalls" --warmup-recalls 50 --dir recall-cross --server-pid "$pid_a"
+    echo
+    echo "## 2b. recall latency, writer on node a (same node)"
+    "${loadgen[@]}" --server 127.0.0.1:20511 --path / --workload recall \
+        --sessions 10 --files-per-session 10 --recalls "$recalls" --warmup-recalls 50 --dir recall-local --server-pid "$pid_a"
     for c in $token_concurrency; do
         echo
         echo "## 3. token acquisitions through etcd, $c in flight"

@@ -108,7 +108,8 @@ internal sealed class EtcdSession : IAsyncDisposable
             if (await PutNodeKeyAsync(connection, keys, options.Incarnation, shortLease.Id, longLease.Id, logger, ct).ConfigureAwait(false) is { } holder)
             {
                 await RevokeQuietlyAsync(connection, [shortLease.Id, longLease.Id]).ConfigureAwait(false);
-                throw new ClusterJoinException($"node {options.Node} is already in the cluster ({holder}); choose another --node name or stop that node");
+                throw new ClusterJoinException($"node {options.Node} is already in the cluster ({holder}); if that process is gone, the name frees " +
+                    $"within {(long)options.LeaseTtl.TotalSeconds} s (Cluster:LeaseTtl), or at once when it is restarted on its own state directory; otherwise choose another --node name");
             }
             Log.Joined(logger, options.Node, shortLease.Id, (long)shortLease.Ttl.TotalSeconds, (long)longLease.Ttl.TotalSeconds);
             var session = new EtcdSession(options, time, logger, connection, keys, shortLease, longLease);
@@ -466,20 +467,24 @@ internal sealed class EtcdSession : IAsyncDisposable
 
     internal static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
-    private static async Task RevokeQuietlyAsync(EtcdConnection connection, long[] leases)
+    /// <summary>Revokes <paramref name="leases"/>, each within 2 s; returns how many etcd confirmed (the rest expire after their TTL).</summary>
+    private static async Task<int> RevokeQuietlyAsync(EtcdConnection connection, long[] leases)
     {
         using var within = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        int revoked = 0;
         foreach (long lease in leases)
         {
             try
             {
                 await connection.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, within.Token).ConfigureAwait(false);
+                revoked++;
             }
             catch (Exception e) when (e is EtcdUnavailableException or Grpc.Core.RpcException or OperationCanceledException)
             {
                 // etcd expires it after its TTL anyway
             }
         }
+        return revoked;
     }
 
     /// <summary>Stops the loops and revokes both leases, so every key this node wrote under them goes at once.</summary>
@@ -499,8 +504,10 @@ internal sealed class EtcdSession : IAsyncDisposable
         lock (_gate)
             loops = [.. _loops];
         await Task.WhenAll(loops).ConfigureAwait(false);
-        await RevokeQuietlyAsync(Connection, [ShortLease, LongLease]).ConfigureAwait(false);
-        Log.Left(_logger);
+        if (await RevokeQuietlyAsync(Connection, [ShortLease, LongLease]).ConfigureAwait(false) == 2)
+            Log.Left(_logger);
+        else
+            Log.LeftUnrevoked(_logger, (long)Ttl.TotalSeconds, (long)Volatile.Read(ref _long).Ttl.TotalSeconds);
         Connection.Dispose();
         _stop.Dispose();
     }

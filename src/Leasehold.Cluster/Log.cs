@@ -27,7 +27,7 @@ internal static partial class Log
     [LoggerMessage(6010, LogLevel.Warning, "etcd unreachable for {Seconds:F1} s: no new delegations; recalling {Recalled} by {Deadline:F1} s from now")]
     public static partial void StopGranting(ILogger logger, double seconds, int recalled, double deadline);
 
-    [LoggerMessage(6011, LogLevel.Error, "lost etcd lease (no answer for {Seconds:F1} s): delegations revoked; serving existing opens only")]
+    [LoggerMessage(6011, LogLevel.Error, "etcd silent for {Seconds:F1} s, so this node's lease may have expired: delegations revoked; opens and I/O go on for files this node holds rights on, opens of any other file answer NFS4ERR_DELAY until etcd answers")]
     public static partial void DelegationsRevoked(ILogger logger, double seconds);
 
     [LoggerMessage(6012, LogLevel.Information, "Rejoined the cluster with a new etcd lease {Lease:x}: re-claimed {Files} open files")]
@@ -47,4 +47,10 @@ internal static partial class Log
 
     [LoggerMessage(6017, LogLevel.Warning, "Node {Node}'s previous incarnation ({Holder}) is dead (this process holds its state directory): revoked its {Leases} etcd leases, so its tokens and open claims go now")]
     public static partial void PreviousIncarnationRevoked(ILogger logger, string node, string holder, int leases);
+
+    [LoggerMessage(6018, LogLevel.Warning, "Left the cluster without revoking its etcd leases (etcd did not answer): other nodes can take its files' rights after {Ttl} s, and its open claims go after {OpenTtl} s")]
+    public static partial void LeftUnrevoked(ILogger logger, long ttl, long openTtl);
+
+    [LoggerMessage(6019, LogLevel.Debug, "Token work on file {File} failed while cut off from etcd: {Reason}")]
+    public static partial void TokenWorkFailedWhileFenced(ILogger logger, FileKey file, string reason);
 }

@@ -79,7 +79,7 @@ internal sealed partial class TokenTable
         }
         catch (Exception e)
         {
-            Log.TokenWorkFailed(_logger, file, EtcdSession.OneLine(e.Message)); // the requester asks again
+            LogTokenWorkFailed(file, e); // the requester asks again
         }
         finally
         {
@@ -173,7 +173,7 @@ internal sealed partial class TokenTable
         }
         catch (Exception e)
         {
-            Log.TokenWorkFailed(_logger, file, EtcdSession.OneLine(e.Message));
+            LogTokenWorkFailed(file, e);
         }
         finally
         {

@@ -129,7 +129,7 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
         catch (Exception e)
         {
             // etcd unreachable or refusing (a lease gone), or the engine disposed: the caller hears Refused and asks again later.
-            Log.TokenWorkFailed(_logger, file, EtcdSession.OneLine(e.Message));
+            LogTokenWorkFailed(file, e);
         }
         finally
         {
@@ -201,6 +201,18 @@ internal sealed partial class TokenTable : IFileTokens, ISessionListener, IAsync
             foreach (var (holder, revision) in asked)
                 _ = ForgetAskAsync(holder, file, revision);
         }
+    }
+
+    /// <summary>
+    /// A failed acquisition, yield or linger: a warning while the node is in the cluster, a debug line while it is cut
+    /// off from etcd (6010/6011 have said so, and every refused request would otherwise add a warning).
+    /// </summary>
+    private void LogTokenWorkFailed(FileKey file, Exception e)
+    {
+        if (_session.IsFenced)
+            Log.TokenWorkFailedWhileFenced(_logger, file, EtcdSession.OneLine(e.Message));
+        else
+            Log.TokenWorkFailed(_logger, file, EtcdSession.OneLine(e.Message));
     }
 
     /// <summary>Whether every holder asked has taken this node's request for <paramref name="file"/> out of its inbox (it deletes a request once it has answered it).</summary>

@@ -102,8 +102,8 @@ public sealed class StateDirectoryInUseException : IOException
 {
     public StateDirectoryInUseException(string stateDirectory, int? pid)
         : base(pid is { } p
-            ? $"the state directory {stateDirectory} is in use by another leasehold (pid {p})"
-            : $"the state directory {stateDirectory} is in use by another leasehold")
+            ? $"the state directory {stateDirectory} is in use by another leasehold (pid {p}); give this one its own with Export:StateDirectory"
+            : $"the state directory {stateDirectory} is in use by another leasehold; give this one its own with Export:StateDirectory")
     {
         StateDirectory = stateDirectory;
         Pid = pid;

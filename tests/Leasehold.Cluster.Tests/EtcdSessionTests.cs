@@ -52,6 +52,7 @@ public sealed class EtcdSessionTests : IAsyncLifetime
         await using var first = await EtcdSession.OpenAsync(Options("same"), TimeProvider.System, NullLogger.Instance, default);
         var e = await Assert.ThrowsAsync<ClusterJoinException>(() => EtcdSession.OpenAsync(Options("same"), TimeProvider.System, NullLogger.Instance, default));
         Assert.StartsWith("node same is already in the cluster (pid ", e.Message, StringComparison.Ordinal);
+        Assert.EndsWith("; if that process is gone, the name frees within 2 s (Cluster:LeaseTtl), or at once when it is restarted on its own state directory; otherwise choose another --node name", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', e.Message);
     }
 
@@ -82,6 +83,18 @@ public sealed class EtcdSessionTests : IAsyncLifetime
         Assert.Equal(reborn.ShortLease, Assert.Single(node.Kvs).Lease);
         Assert.Empty((await reborn.Connection.GetAsync(new RangeRequest { Key = claim }, default)).Kvs); // went with the old long lease
         Assert.Contains(log.Lines, l => l.Id == 6017 && l.Message.Contains("revoked its 2 etcd leases", StringComparison.Ordinal));
+    }
+
+    [EtcdFact]
+    public async Task LeavingWhileEtcdIsDownSaysTheLeasesWereNotRevoked()
+    {
+        var log = new TestLog();
+        var session = await EtcdSession.OpenAsync(Options("cut"), TimeProvider.System, log.CreateLogger("t"), default);
+        for (int i = 0; i < _etcd.Count; i++)
+            _etcd.Kill(i);
+        await session.DisposeAsync();
+        Assert.True(log.Has(6018), log.ToString());
+        Assert.False(log.Has(6002), log.ToString()); // "Left the cluster: leases revoked" would be untrue
     }
 
     [Fact]

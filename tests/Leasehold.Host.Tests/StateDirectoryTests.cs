@@ -20,7 +20,7 @@ public sealed class StateDirectoryTests : IDisposable
         var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "b", "--listen", $"{Scratch.UnusedLoopback()}:0"]);
 
         Assert.Equal(1, outcome.ExitCode);
-        Assert.Equal($"leasehold: the state directory {_scratch.PathOf(".leasehold-state")} is in use by another leasehold (pid {first.Pid})", outcome.ErrorLine);
+        Assert.Equal($"leasehold: the state directory {_scratch.PathOf(".leasehold-state")} is in use by another leasehold (pid {first.Pid}); give this one its own with Export:StateDirectory", outcome.ErrorLine);
     }
 
     [Fact]

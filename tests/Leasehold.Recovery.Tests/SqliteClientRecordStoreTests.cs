@@ -158,7 +158,7 @@ public sealed class SqliteClientRecordStoreTests : IDisposable
         var held = StateDirectoryLock.Acquire(_dir.Path);
         var refused = Assert.Throws<StateDirectoryInUseException>(() => StateDirectoryLock.Acquire(_dir.Path));
         Assert.Equal(Environment.ProcessId, refused.Pid);
-        Assert.Equal($"the state directory {_dir.Path} is in use by another leasehold (pid {Environment.ProcessId})", refused.Message);
+        Assert.Equal($"the state directory {_dir.Path} is in use by another leasehold (pid {Environment.ProcessId}); give this one its own with Export:StateDirectory", refused.Message);
 
         held.Dispose();
         using var again = StateDirectoryLock.Acquire(_dir.Path);

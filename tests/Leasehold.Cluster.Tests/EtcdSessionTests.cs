@@ -111,19 +111,18 @@ public sealed class EtcdSessionTests : IAsyncLifetime
     public async Task KeepalivesHoldTheNodeKeyPastTheTtl()
     {
         var options = Options("kept");
-        options.LeaseTtl = TimeSpan.FromSeconds(3); // P = 1.5 s: slack for a busy test machine
+        options.LeaseTtl = TimeSpan.FromSeconds(3);
         await using var session = await EtcdSession.OpenAsync(options, TimeProvider.System, NullLogger.Instance, default);
-        var listener = new RecordingListener();
-        session.Start(listener);
-        var until = Stopwatch.StartNew();
-        while (until.Elapsed < TimeSpan.FromSeconds(4))
-        {
-            await Task.Delay(250);
-            Assert.False(session.IsFenced);
-        }
+        long lease = session.ShortLease;
+        session.Start(new RecordingListener());
+        await Task.Delay(options.LeaseTtl * 1.5);
+
+        // Still the same lease, still alive: without keepalives etcd would have expired it (and the key) by now. Whether
+        // the node fenced for a moment on the way is not asserted: on a loaded test machine a keepalive answer can miss
+        // its 0.5 s deadline, and fencing then is the intended reaction.
         var got = await session.Connection.GetAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("/t/nodes/kept") }, default);
-        Assert.Single(got.Kvs);
-        Assert.Empty(listener.Fences);
+        Assert.Equal(lease, Assert.Single(got.Kvs).Lease);
+        Assert.Equal(lease, session.ShortLease);
     }
 
     [Fact]

@@ -78,7 +78,7 @@ public sealed class NodeFailureTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    /// <summary>Killing one of three etcd members (each in turn, so the leader too) changes nothing the clients see, and no node fences.</summary>
+    /// <summary>Killing one of three etcd members (each in turn, so the leader too) changes nothing the clients see, and no node revokes.</summary>
     [EtcdFact]
     public async Task OneEtcdMemberKilled_TheClusterGoesOn()
     {
@@ -89,11 +89,10 @@ public sealed class NodeFailureTests(ITestOutputHelper output) : IAsyncLifetime
             await RecallAcrossNodesAsync(nodeA, nodeB);
             await _fx.Etcd.RestartAsync(member);
         }
+        // No node reached F (delegations revoked as if its lease were gone). A short stop at P (6010) is not ruled out: on
+        // a loaded test machine one keepalive answer can miss its deadline while a member dies.
         foreach (var node in _fx.Nodes)
-        {
-            Assert.DoesNotContain("[6010]", node.Log, StringComparison.Ordinal);
             Assert.DoesNotContain("[6011]", node.Log, StringComparison.Ordinal);
-        }
     }
 
     /// <summary>

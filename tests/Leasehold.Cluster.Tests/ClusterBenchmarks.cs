@@ -21,24 +21,8 @@ internal sealed class ClusterBenchmarkAttribute : FactAttribute
 
 /// <summary>What the token protocol costs against three local etcd members, engines in-process (no NFS).</summary>
 [Collection(EtcdCollection.Name)]
-public sealed class ClusterBenchmarks(ITestOutputHelper output) : IAsyncLifetime
+public sealed class ClusterBenchmarks(ITestOutputHelper output) : EtcdNodeTests
 {
-    private readonly EtcdClusterFixture _etcd = new();
-    private readonly List<ClusterNode> _nodes = [];
-
-    public async Task InitializeAsync()
-    {
-        if (EtcdClusterFixture.Unavailable is null)
-            await _etcd.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var node in _nodes)
-            await node.DisposeAsync();
-        await _etcd.DisposeAsync();
-    }
-
     private static string Percentiles(List<double> ms)
     {
         ms.Sort();
@@ -49,9 +33,9 @@ public sealed class ClusterBenchmarks(ITestOutputHelper output) : IAsyncLifetime
     [ClusterBenchmark]
     public async Task Cross_node_recall_and_acquisition()
     {
-        var a = await ClusterNode.StartAsync(ClusterNode.Options(_etcd.Endpoints, "a"));
-        var b = await ClusterNode.StartAsync(ClusterNode.Options(_etcd.Endpoints, "b"));
-        _nodes.AddRange([a, b]);
+        var a = await ClusterNode.StartAsync(ClusterNode.Options(Etcd.Endpoints, "a"));
+        var b = await ClusterNode.StartAsync(ClusterNode.Options(Etcd.Endpoints, "b"));
+        Nodes.AddRange([a, b]);
 
         // B's write open while A holds a read delegation (returned at once): until A's holder hears the recall, and until B's open proceeds.
         var toRecall = new List<double>();

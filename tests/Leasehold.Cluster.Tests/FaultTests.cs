@@ -8,36 +8,8 @@ namespace Leasehold.Cluster.Tests;
 
 /// <summary>Losing etcd members, a majority, or the node's own lease, with real etcd and real engines.</summary>
 [Collection(EtcdCollection.Name)]
-public sealed class FaultTests : IAsyncLifetime
+public sealed class FaultTests : EtcdNodeTests
 {
-    private readonly EtcdClusterFixture _etcd = new();
-    private readonly List<ClusterNode> _nodes = [];
-
-    public async Task InitializeAsync()
-    {
-        if (EtcdClusterFixture.Unavailable is null)
-            await _etcd.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var node in _nodes)
-        {
-            Console.Error.WriteLine($"--- node {node.Cluster.Node}:\n{node.Log}");
-            await node.DisposeAsync();
-        }
-        await _etcd.DisposeAsync();
-    }
-
-    private async Task<ClusterNode> NodeAsync(string name, Action<ClusterOptions>? configure = null)
-    {
-        var options = ClusterNode.Options(_etcd.Endpoints, name);
-        configure?.Invoke(options);
-        var node = await ClusterNode.StartAsync(options);
-        _nodes.Add(node);
-        return node;
-    }
-
     [EtcdFact]
     public async Task KillingTheEtcdMemberBothNodesUseDoesNotStopAcquisitionsOrRecalls()
     {
@@ -49,7 +21,7 @@ public sealed class FaultTests : IAsyncLifetime
 
         int member = a.Cluster.Session.Connection.Current;
         Assert.Equal(member, b.Cluster.Session.Connection.Current);
-        _etcd.Kill(member);
+        Etcd.Kill(member);
 
         var fresh = FileKey.From(0x11);
         var open = await a.Engine.OpenAsync(fresh, new Owner(1, 1), OpenAccess.Read, BreakMode.Await).AsTask().WaitAsync(TimeSpan.FromSeconds(15));
@@ -76,7 +48,7 @@ public sealed class FaultTests : IAsyncLifetime
         Assert.Equal(GrantStatus.Granted, (await a.Engine.GrantAsync(new GrantRequest(delegated, new Owner(1, 1), GrantKind.Delegation, GrantMode.Read, holder))).Status);
         Assert.True((await a.Engine.OpenAsync(opened, new Owner(1, 2), OpenAccess.ReadWrite, BreakMode.NonBlocking)).CanProceed);
 
-        _etcd.KillMajority(); // members 0 and 1
+        Etcd.KillMajority(); // members 0 and 1
 
         await Eventually.TrueAsync(() => !holder.Expired.IsEmpty, TimeSpan.FromSeconds(10), "the fence revokes the delegation nobody returned");
         long s = a.Cluster.Session.ShortAnsweredSend; // no keepalive was answered since
@@ -94,8 +66,8 @@ public sealed class FaultTests : IAsyncLifetime
         Assert.True((await a.Engine.OpenAsync(opened, new Owner(1, 3), OpenAccess.Write, BreakMode.NonBlocking)).CanProceed);
         Assert.Equal(GrantStatus.RefusedByAuthority, (await a.DelegateAsync(opened, GrantMode.Read, client: 7)).Status);
 
-        await _etcd.RestartAsync(0);
-        await _etcd.RestartAsync(1);
+        await Etcd.RestartAsync(0);
+        await Etcd.RestartAsync(1);
         await Eventually.TrueAsync(() => !a.Cluster.IsFenced, TimeSpan.FromSeconds(15), "the node unfences once etcd answers");
         Assert.True(a.Log.Has(6013) || a.Log.Has(6012), a.Log.ToString());
         Assert.Equal(GrantStatus.Granted, (await a.DelegateAsync(FileKey.From(0x22), GrantMode.Write, client: 8)).Status);

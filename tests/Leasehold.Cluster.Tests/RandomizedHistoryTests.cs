@@ -10,23 +10,13 @@ namespace Leasehold.Cluster.Tests;
 /// checked: no two nodes ever held conflicting rights on one file at the same time.
 /// </summary>
 [Collection(EtcdCollection.Name)]
-public sealed class RandomizedHistoryTests : IAsyncLifetime
+public sealed class RandomizedHistoryTests : EtcdNodeTests
 {
-    private readonly EtcdClusterFixture _etcd = new();
     private readonly string _history = Path.Combine(Path.GetTempPath(), $"lh-history-{Guid.NewGuid():N}");
-    private readonly List<ClusterNode> _nodes = [];
 
-    public async Task InitializeAsync()
+    public override async Task DisposeAsync()
     {
-        if (EtcdClusterFixture.Unavailable is null)
-            await _etcd.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var node in _nodes)
-            await node.DisposeAsync();
-        await _etcd.DisposeAsync();
+        await base.DisposeAsync();
         File.Delete(_history);
     }
 
@@ -35,19 +25,19 @@ public sealed class RandomizedHistoryTests : IAsyncLifetime
     {
         foreach (string name in new[] { "a", "b" })
         {
-            var options = ClusterNode.Options(_etcd.Endpoints, name);
+            var options = ClusterNode.Options(Etcd.Endpoints, name);
             options.HistoryFile = _history;
-            _nodes.Add(await ClusterNode.StartAsync(options));
+            Nodes.Add(await ClusterNode.StartAsync(options));
         }
         int seed = Environment.TickCount;
         var until = Stopwatch.StartNew();
         int opens = 0, delegations = 0;
         var workers = new List<Task>();
-        for (int n = 0; n < _nodes.Count; n++)
+        for (int n = 0; n < Nodes.Count; n++)
         {
             for (int w = 0; w < 3; w++)
             {
-                var node = _nodes[n];
+                var node = Nodes[n];
                 var random = new Random(seed + n * 10 + w);
                 var owner = new Owner((ulong)(n * 10 + w + 1), 1);
                 workers.Add(Task.Run(async () =>
@@ -82,9 +72,9 @@ public sealed class RandomizedHistoryTests : IAsyncLifetime
             }
         }
         await Task.WhenAll(workers);
-        foreach (var node in _nodes)
+        foreach (var node in Nodes)
             await node.DisposeAsync();
-        _nodes.Clear();
+        Nodes.Clear();
 
         var lines = File.ReadAllLines(_history);
         Console.Error.WriteLine($"randomized history: seed {seed}, {opens} opens, {delegations} delegations, {lines.Length} token changes");

@@ -6,36 +6,8 @@ namespace Leasehold.Cluster.Tests;
 
 /// <summary>Two in-process nodes, each a real <see cref="LeaseEngine"/>, against three real etcd members.</summary>
 [Collection(EtcdCollection.Name)]
-public sealed class TokenProtocolTests : IAsyncLifetime
+public sealed class TokenProtocolTests : EtcdNodeTests
 {
-    private readonly EtcdClusterFixture _etcd = new();
-    private readonly List<ClusterNode> _nodes = [];
-
-    public async Task InitializeAsync()
-    {
-        if (EtcdClusterFixture.Unavailable is null)
-            await _etcd.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var node in _nodes)
-        {
-            Console.Error.WriteLine($"--- node {node.Cluster.Node}:\n{node.Log}");
-            await node.DisposeAsync();
-        }
-        await _etcd.DisposeAsync();
-    }
-
-    private async Task<ClusterNode> NodeAsync(string name, Action<ClusterOptions>? configure = null)
-    {
-        var options = ClusterNode.Options(_etcd.Endpoints, name);
-        configure?.Invoke(options);
-        var node = await ClusterNode.StartAsync(options);
-        _nodes.Add(node);
-        return node;
-    }
-
     [EtcdFact]
     public async Task ALoneNodeTakesEveryRightWithOneTransactionAndKeysCarryTheRightLeases()
     {
@@ -144,7 +116,7 @@ public sealed class TokenProtocolTests : IAsyncLifetime
         var file = FileKey.From(0xdead);
         Assert.Equal(GrantStatus.Granted, (await a.DelegateAsync(file, GrantMode.Write)).Status); // A holds every right
 
-        _nodes.Remove(a);
+        Nodes.Remove(a);
         long killed = Stopwatch.GetTimestamp();
         await a.Cluster.AbandonAsync(); // as SIGKILL: nothing revoked, nothing answered
         var ttl = a.Cluster.LeaseTtl;
@@ -194,7 +166,7 @@ public sealed class TokenProtocolTests : IAsyncLifetime
         Assert.True((await a.Engine.OpenAsync(file, new Owner(1, 1), OpenAccess.Read, BreakMode.NonBlocking)).CanProceed);
         Assert.True((await b.Engine.OpenAsync(file, new Owner(2, 1), OpenAccess.Write, BreakMode.Await)).CanProceed);
         await a.DisposeAsync();
-        _nodes.Remove(a);
+        Nodes.Remove(a);
 
         var lines = File.ReadAllLines(path).Select(l => l.Split(' ')).ToList();
         File.Delete(path);

@@ -12,6 +12,10 @@ namespace Leasehold.IntegrationTests.Cluster;
 public sealed class ClusterHandleTests(ClusterFixture fx) : IClassFixture<ClusterFixture>
 {
     /// <summary>Retries <paramref name="op"/> while it answers DELAY (the node may first have to get the file's token from another), at most <see cref="Waits.Timeout"/>.</summary>
+    /// <summary>Sends <paramref name="op"/> again while it answers NFS4ERR_DELAY, within <see cref="Waits.Timeout"/>; its last status.</summary>
+    internal static async Task<NfsStat4> RetryWhileDelayAsync(Func<Task<NfsStat4>> op) =>
+        (await RetryWhileDelayAsync(async () => new Nfs4Result<bool>(await op(), default))).Status;
+
     internal static async Task<Nfs4Result<T>> RetryWhileDelayAsync<T>(Func<Task<Nfs4Result<T>>> op)
     {
         var deadline = DateTime.UtcNow + Waits.Timeout;

@@ -184,20 +184,8 @@ public sealed class CrossNodeChangeRecallTests(ClusterFixture fx) : IClassFixtur
             var recall = await CrossNodeRecallTests.NextRecallAsync(a);
             Assert.Equal(readOnA.Delegation.StateId.Other, recall.StateId.Other);
             Assert.Equal(NfsStat4.Ok, await a.Session.DelegReturnAsync(file, readOnA.Delegation.StateId).Bounded());
-            Assert.Equal(NfsStat4.Ok, await DelegationClientRetry(() => change(root, name, file)));
+            Assert.Equal(NfsStat4.Ok, await ClusterHandleTests.RetryWhileDelayAsync(() => change(root, name, file)));
             Assert.Equal(NfsStat4.Ok, (await a.Session.CloseAsync(file, readOnA.StateId).Bounded()).Status);
-        }
-    }
-
-    private static async Task<NfsStat4> DelegationClientRetry(Func<Task<NfsStat4>> op)
-    {
-        var deadline = DateTime.UtcNow + Waits.Timeout;
-        while (true)
-        {
-            var status = await op().Bounded();
-            if (status != NfsStat4.Delay || DateTime.UtcNow > deadline)
-                return status;
-            await Task.Delay(20);
         }
     }
 }

@@ -116,7 +116,7 @@ public sealed class NodeFailureTests(ITestOutputHelper output) : IAsyncLifetime
         var recalledAfter = Stopwatch.GetElapsedTime(lost);
         Assert.Equal(held.Delegation.StateId.Other, recall.StateId.Other);
         Assert.Equal(NfsStat4.Ok, await a.Session.DelegReturnAsync(file, held.Delegation.StateId).Bounded());
-        await Until(() => nodeA.Log.Contains("[6011]", StringComparison.Ordinal), "node A logs that it lost its etcd lease (6011)");
+        await Waits.WaitUntilAsync(() => nodeA.Log.Contains("[6011]", StringComparison.Ordinal), "node A logs that it lost its etcd lease (6011)");
         Assert.Contains("[6010]", nodeA.Log, StringComparison.Ordinal);
         Assert.True(recalledAfter <= _fx.LeaseTtl, $"the fence's recall came {recalledAfter.TotalMilliseconds:F0} ms after the majority was lost");
 
@@ -133,7 +133,7 @@ public sealed class NodeFailureTests(ITestOutputHelper output) : IAsyncLifetime
         // etcd back: the node unfences (same lease, or a new one) and grants again, on a file recalled never.
         for (int member = 0; member <= _fx.Etcd.Count / 2; member++)
             await _fx.Etcd.RestartAsync(member);
-        await Until(() => nodeA.Log.Contains("[6013]", StringComparison.Ordinal) || nodeA.Log.Contains("[6012]", StringComparison.Ordinal),
+        await Waits.WaitUntilAsync(() => nodeA.Log.Contains("[6013]", StringComparison.Ordinal) || nodeA.Log.Contains("[6012]", StringComparison.Ordinal),
             "node A logs that etcd answers again (6013) or that it rejoined (6012)");
         var (_, freshName, freshFile) = await CrossNodeRecallTests.NewFileAsync(nodeA);
         var again = (await ClusterHandleTests.RetryWhileDelayAsync(() => other.Session.OpenAsync(root, freshName, ShareAccess.Read))).ValueOrThrow();
@@ -156,16 +156,5 @@ public sealed class NodeFailureTests(ITestOutputHelper output) : IAsyncLifetime
         var writeOnB = (await ClusterHandleTests.RetryWhileDelayAsync(() => b.OpenAsync(root, name, ShareAccess.Write))).ValueOrThrow();
         Assert.Equal(NfsStat4.Ok, (await b.CloseAsync(writeOnB.FileHandle, writeOnB.StateId).Bounded()).Status);
         Assert.Equal(NfsStat4.Ok, (await a.Session.CloseAsync(file, readOnA.StateId).Bounded()).Status);
-    }
-
-    private static async Task Until(Func<bool> condition, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (deadline.Elapsed > Waits.Timeout)
-                Assert.Fail($"not within {Waits.Timeout}: {what}");
-            await Task.Delay(50);
-        }
     }
 }

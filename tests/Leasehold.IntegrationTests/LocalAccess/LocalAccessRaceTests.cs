@@ -6,6 +6,7 @@ using Leasehold.Testing;
 using Xunit.Abstractions;
 using Microsoft.Extensions.Logging;
 using static Leasehold.IntegrationTests.LocalAccess.LocalScene;
+using static Leasehold.IntegrationTests.Waits;
 
 namespace Leasehold.IntegrationTests.LocalAccess;
 

@@ -6,6 +6,7 @@ using Leasehold.Nfs4.Client;
 using Leasehold.IntegrationTests.Delegations;
 using Leasehold.Testing;
 using static Leasehold.IntegrationTests.LocalAccess.LocalScene;
+using static Leasehold.IntegrationTests.Waits;
 
 namespace Leasehold.IntegrationTests.LocalAccess;
 

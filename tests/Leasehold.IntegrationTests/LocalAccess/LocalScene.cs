@@ -59,26 +59,4 @@ internal static class LocalScene
 
     /// <summary>Stopwatch ticks to a TimeSpan (nanoseconds on Linux).</summary>
     public static TimeSpan Elapsed(long from, long to) => TimeSpan.FromSeconds((double)(to - from) / Stopwatch.Frequency);
-
-    /// <summary>Retries until <paramref name="condition"/> (an NFS call, say) holds, within <see cref="Waits.Timeout"/>.</summary>
-    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Waits.Timeout;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
-            await Task.Delay(50);
-        }
-    }
-
-    /// <summary>Retries until <paramref name="condition"/> holds, within <see cref="Waits.Timeout"/>.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Waits.Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
-            await Task.Delay(10);
-        }
-    }
 }

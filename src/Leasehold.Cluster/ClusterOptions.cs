@@ -70,7 +70,7 @@ public sealed partial class ClusterOptions
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https") || uri.AbsolutePath != "/")
                 throw new ArgumentException($"Cluster:Etcd endpoint '{e}' is not an http(s)://host:port URL");
         }
-        if (!NodeName().IsMatch(Node))
+        if (!IsNodeName(Node))
             throw new ArgumentException($"Cluster:Node '{Node}' is not a node name ([A-Za-z0-9._-], 1 to 63 characters)");
         if (string.IsNullOrEmpty(Prefix) || !Prefix.StartsWith('/'))
             throw new ArgumentException($"Cluster:Prefix '{Prefix}' must start with '/'");
@@ -87,6 +87,9 @@ public sealed partial class ClusterOptions
         if (ConnectTimeout <= TimeSpan.Zero)
             throw new ArgumentException($"Cluster:ConnectTimeout {ConnectTimeout} must be positive");
     }
+
+    /// <summary>Whether <paramref name="name"/> can name a node: 1 to 63 of A-Z, a-z, 0-9, '.', '_' and '-' (it becomes part of etcd keys).</summary>
+    public static bool IsNodeName(string name) => NodeName().IsMatch(name);
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,63}$")]
     private static partial Regex NodeName();

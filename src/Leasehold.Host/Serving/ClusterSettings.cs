@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Leasehold.Cluster;
 
 namespace Leasehold.Host.Serving;
@@ -9,7 +8,7 @@ namespace Leasehold.Host.Serving;
 /// <see cref="Etcd"/> and <see cref="Node"/>. With no <see cref="Etcd"/> the server serves on its own and never contacts
 /// etcd. One value per key, as every other section: the endpoints are one comma-separated list.
 /// </summary>
-public sealed partial class ClusterSettings
+public sealed class ClusterSettings
 {
     private static readonly ClusterOptions Defaults = new();
 
@@ -72,7 +71,7 @@ public sealed partial class ClusterSettings
         }
         if (string.IsNullOrEmpty(Node))
             throw new ArgumentException("a cluster node needs a name: --node NAME (Cluster:Node)", nameof(Etcd));
-        if (!NodeName().IsMatch(Node))
+        if (!ClusterOptions.IsNodeName(Node))
             throw new ArgumentException("Node must be 1 to 63 of A-Z, a-z, 0-9, '.', '_' and '-'", nameof(Node));
         if (LeaseTtl < TimeSpan.FromSeconds(2) || LeaseTtl > TimeSpan.FromHours(1) || LeaseTtl.Ticks % TimeSpan.TicksPerSecond != 0)
             throw new ArgumentException("LeaseTtl must be whole seconds from 2 s to 1 h", nameof(LeaseTtl));
@@ -97,6 +96,4 @@ public sealed partial class ClusterSettings
         TokenLinger = TokenLinger,
     };
 
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,63}$")]
-    private static partial Regex NodeName();
 }

@@ -11,6 +11,10 @@ public sealed class ExportDirectoryTests : IDisposable
 
     public void Dispose() => _scratch.Dispose();
 
+    /// <summary><c>serve ARGS</c> on a loopback address of its own: the export is checked after the address is bound,
+    /// and a machine may already serve 2049.</summary>
+    private static string[] Serve(params string[] args) => ["serve", .. args, "--listen", $"{Scratch.UnusedLoopback()}:0"];
+
     [Theory]
     [InlineData("no/such/dir")]
     [InlineData("shre")]
@@ -19,7 +23,7 @@ public sealed class ExportDirectoryTests : IDisposable
         _scratch.MakeDirectory("share");
         string path = _scratch.PathOf(name);
 
-        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", name]);
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, Serve(name));
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Equal($"leasehold: the export {path} does not exist (create it, or pass --create to have it created)", outcome.ErrorLine);
@@ -32,7 +36,7 @@ public sealed class ExportDirectoryTests : IDisposable
     {
         _scratch.Write("leasehold.json", """{"Export":{"Path":"srv/share"}}""");
 
-        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve"]);
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, Serve());
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Equal($"leasehold: the export {_scratch.PathOf("srv/share")} does not exist (create it, or pass --create to have it created)", outcome.ErrorLine);
@@ -64,7 +68,7 @@ public sealed class ExportDirectoryTests : IDisposable
     {
         string path = _scratch.Write("notes.txt", "hello");
 
-        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "notes.txt"]);
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, Serve("notes.txt"));
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Equal($"leasehold: the export {path} is a file, not a directory", outcome.ErrorLine);
@@ -75,7 +79,7 @@ public sealed class ExportDirectoryTests : IDisposable
     {
         string file = _scratch.Write("notes.txt", "hello");
 
-        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "notes.txt/share", "--create"]);
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, Serve("notes.txt/share", "--create"));
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Equal($"leasehold: the export {file}/share cannot exist: {file} is a file, not a directory", outcome.ErrorLine);
@@ -87,7 +91,7 @@ public sealed class ExportDirectoryTests : IDisposable
         _scratch.MakeDirectory("share");
         string state = _scratch.Write(".leasehold-state", "");
 
-        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "share"]);
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, Serve("share"));
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Equal($"leasehold: the state directory {state} is a file, not a directory (it holds the key that signs file handles)", outcome.ErrorLine);
@@ -106,7 +110,7 @@ public sealed class ExportDirectoryTests : IDisposable
         File.SetUnixFileMode(_scratch.PathOf("state"), (UnixFileMode)0b111_111_111);
         File.SetUnixFileMode(path, (UnixFileMode)mode);
 
-        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "share"],
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, Serve("share"),
             new Dictionary<string, string> { ["LEASEHOLD_Export__StateDirectory"] = _scratch.PathOf("state") }, asNobody);
 
         Assert.Equal(1, outcome.ExitCode);
@@ -121,7 +125,7 @@ public sealed class ExportDirectoryTests : IDisposable
         File.SetUnixFileMode(_scratch.PathOf("share"), (UnixFileMode)0b111_111_111);
 
         // The scratch directory (the export's parent) is 0755 root: nobody cannot make .leasehold-state there.
-        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "share"], asNobody: asNobody);
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, Serve("share"), asNobody: asNobody);
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Equal($"leasehold: cannot create the state directory {_scratch.PathOf(".leasehold-state")}: permission denied (set Export:StateDirectory to a writable place)", outcome.ErrorLine);

@@ -164,7 +164,8 @@ public sealed class RefusedStartTests : IDisposable
         string key = Path.Join(state, "handle-key");
         File.WriteAllBytes(key, [1, 2, 3, 4, 5]);
 
-        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "share"]);
+        // The key is read after the address is bound: listen where nothing else can be (CI machines may serve 2049).
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "share", "--listen", $"{Scratch.UnusedLoopback()}:0"]);
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Equal($"leasehold: {key} has 5 bytes, not 32: restore it, or delete it to invalidate every handle", outcome.ErrorLine);

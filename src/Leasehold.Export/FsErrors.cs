@@ -27,6 +27,10 @@ internal static class FsErrors
         Errno.EFBIG => FsStatus.FileTooBig,
         Errno.EMLINK => FsStatus.TooManyLinks,
         Errno.ELOOP => FsStatus.Symlink,
+        Errno.EOPNOTSUPP => FsStatus.NotSupported,
+        Errno.ENXIO => FsStatus.NoData,
+        Errno.ENODATA => FsStatus.NoXattr,
+        Errno.E2BIG or Errno.ERANGE => FsStatus.XattrTooBig,
         _ => FsStatus.Io,
     };
 }

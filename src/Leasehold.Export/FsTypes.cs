@@ -29,6 +29,10 @@ public enum FsStatus
     Io,                // EIO and anything unexpected
     Delay,             // the change gate is recalling grants on the file: try again shortly
     LayoutBusy,        // the change gate refused: someone holds an exclusive layout on the file
+    NotSupported,      // EOPNOTSUPP: the filesystem (or this export) cannot do it, e.g. a clone on ext4
+    NoData,            // ENXIO: SEEK found no data (or hole) at or after the offset, or the offset is past the end
+    NoXattr,           // ENODATA: no extended attribute of that name
+    XattrTooBig,       // E2BIG, ERANGE: the value or the name list is over the limit
 }
 
 /// <summary>A result or a status: <see cref="Value"/> is meaningful only when <see cref="Status"/> is Ok.</summary>

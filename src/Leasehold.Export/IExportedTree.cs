@@ -110,6 +110,12 @@ public interface IExportedTree
     ValueTask<FsStatus> RenameAsync(Caller caller, FileHandle fromDirectory, FileName fromName, FileHandle toDirectory, FileName toName, ChangeContext context, CancellationToken cancellationToken);
 
     ValueTask<FsResult<FileAttributes>> SetAttributesAsync(Caller caller, FileHandle handle, SetAttributes changes, ChangeContext context, CancellationToken cancellationToken);
+
+    /// <summary>The space operations of NFSv4.2 (ALLOCATE, DEALLOCATE, SEEK, READ_PLUS, COPY, CLONE, IO_ADVISE), or null when this tree has none (the NFS layer then answers NFS4ERR_NOTSUPP).</summary>
+    IFileSpace? Space => null;
+
+    /// <summary>The user extended attributes of RFC 8276, or null when this tree has none (NFS4ERR_NOTSUPP, and xattr_support is false).</summary>
+    IExtendedAttributes? ExtendedAttributes => null;
 }
 
 /// <summary>Who is changing a file, for the change gate: the breaker identity the engine needs, opaque here.</summary>
@@ -129,6 +135,12 @@ public enum ChangeKind
     Unlink,
     Rename,
     Create,
+
+    /// <summary>ALLOCATE, DEALLOCATE (hole punch) or CLONE onto the file: its block layout and its data or size change.</summary>
+    SpaceChange,
+
+    /// <summary>SETXATTR or REMOVEXATTR: the file's extended attributes change (RFC 8276 §4.9.1: delegations are recalled).</summary>
+    ExtendedAttributes,
 }
 
 /// <summary>

@@ -47,7 +47,7 @@ public sealed partial class LocalDirectoryTree
     /// EBADF, so for one "." is opened through it for reading: a lookup of the directory's own entry, no path walk
     /// and no new inode. That open costs a few microseconds against the fsync's journal commit.
     /// </summary>
-    private FsStatus Sync(SafeFd fd, bool isPath, string change)
+    internal FsStatus Sync(SafeFd fd, bool isPath, string change)
     {
         using SafeFd? opened = isPath ? LibC.openat(fd, ".", LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0) : null;
         SafeFd target = opened ?? fd;

@@ -16,13 +16,13 @@ public sealed partial class LocalDirectoryTree
     /// owns <paramref name="fd"/> and disposes it; it is usually a borrow of a cached descriptor (<see cref="SafeFd.TryBorrow"/>),
     /// so it must not be used to change the open file description (O_PATH descriptors have nothing to change).
     /// </summary>
-    private FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st) => Resolve(handle, out fd, out st, out _);
+    internal FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st) => Resolve(handle, out fd, out st, out _);
 
     /// <summary>
     /// <see cref="Resolve(FileHandle, out SafeFd, out Statx)"/>, and when the file was last found inside the export
     /// (a <see cref="Time"/> timestamp; <see cref="NeverChecked"/> for a file reached through its pin alone, never a directory).
     /// </summary>
-    private FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt)
+    internal FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt)
     {
         FsStatus status = ResolveLinked(handle, out fd, out st, out checkedAt);
         if (status == FsStatus.Stale && ResolvePinned(handle, out fd, out st))
@@ -244,11 +244,11 @@ public sealed partial class LocalDirectoryTree
             entry.Dispose(); // SafeHandle keeps a descriptor open until a call using it returns
     }
 
-    private FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st) =>
+    internal FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st) =>
         ResolveDirectory(handle, forLookup, out fd, out st, out _);
 
     /// <summary>A directory, and when it was last found inside the export (<see cref="Resolve(FileHandle, out SafeFd, out Statx, out long)"/>).</summary>
-    private FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st, out long checkedAt)
+    internal FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st, out long checkedAt)
     {
         FsStatus status = Resolve(handle, out fd, out st, out checkedAt);
         if (status != FsStatus.Ok)
@@ -261,7 +261,7 @@ public sealed partial class LocalDirectoryTree
         return status;
     }
 
-    private FsStatus ResolveRegular(FileHandle handle, out SafeFd fd, out Statx st)
+    internal FsStatus ResolveRegular(FileHandle handle, out SafeFd fd, out Statx st)
     {
         FsStatus status = Resolve(handle, out fd, out st);
         if (status != FsStatus.Ok)

@@ -64,7 +64,7 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
     /// otherwise a reopen of <paramref name="fd"/> (see <see cref="KernelLeases.OpenOwn"/>). Check
     /// <see cref="OwnIo.Fd"/>.IsInvalid and answer <see cref="OwnOpenFailed"/>.
     /// </summary>
-    private OwnIo OpenOwn(SafeFd fd, ulong ino, int flags)
+    internal OwnIo OpenOwn(SafeFd fd, ulong ino, int flags)
     {
         if (_leases is not null)
             return _leases.OpenOwn(ino, flags, f => Reopen(fd, f));
@@ -77,7 +77,7 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
     /// process's): the open's O_NONBLOCK made it fail at once instead of parking this thread for lease-break-time, and
     /// the break it started recalls the delegation; the client retries.
     /// </summary>
-    private FsStatus OwnOpenFailed(in OwnIo io, string operation, ulong ino)
+    internal FsStatus OwnOpenFailed(in OwnIo io, string operation, ulong ino)
     {
         if (io.Errno == Errno.EAGAIN)
         {
@@ -88,7 +88,7 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
     }
 
     /// <summary>A suspension of the guard on <paramref name="ino"/> around the export's own change of <paramref name="kind"/>, where it would break it.</summary>
-    private KernelLeases.Suspension SuspendFor(ulong ino, ChangeKind kind) =>
+    internal KernelLeases.Suspension SuspendFor(ulong ino, ChangeKind kind) =>
         _leases is null ? default : _leases.SuspendFor(ino, kind);
 
     /// <summary>Starts guarding local access as the probe finds possible, or says why not (logs 2010 or 2011; nothing without a sink).</summary>

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using Leasehold.Export.Local;
 using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
 using Microsoft.Extensions.Logging;
@@ -161,6 +162,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
             RootHandle = _signer.Sign(type, kernelHandle);
             Log.Exporting(logger, _rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
             (_leases, _watcher, _localAccessUnavailable) = StartLocalAccess(options, _root, localAccess, logger);
+            _copies = new FileCopy(this);
+            _space = new FileSpace(this, _copies);
+            _xattrs = new ExtendedAttributes(this);
             _sweeper = TimeProvider.System.CreateTimer(static tree => ((LocalDirectoryTree)tree!).SweepStale(), this, SweepInterval, SweepInterval);
         }
         catch
@@ -177,6 +181,24 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     public (ulong Major, ulong Minor) FileSystemId { get; }
 
     public ulong MaxFileSize { get; }
+
+    public IFileSpace Space => _space;
+
+    public IExtendedAttributes ExtendedAttributes => _xattrs;
+
+    // The NFSv4.2 operations, each a class of its own over the members below marked "the seam".
+    private readonly FileCopy _copies = null!;
+    private readonly FileSpace _space = null!;
+    private readonly ExtendedAttributes _xattrs = null!;
+
+    /// <summary>The seam: the change gate every change asks first.</summary>
+    internal IChangeGate Gate => _gate;
+
+    /// <summary>The seam: the export's options (ReadOnly, SyncDirectoryChanges, ...).</summary>
+    internal ExportOptions Options => _options;
+
+    /// <summary>The seam: the export's logger.</summary>
+    internal ILogger Logger => _logger;
 
     /// <summary>Stops the watcher, then releases every guard (so no local process waits on us), then closes the cache.</summary>
     public void Dispose()
@@ -236,10 +258,10 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     /// (no effect on regular file I/O) is the safety net for kernel leases: an open that conflicts with one fails with
     /// EWOULDBLOCK at once instead of parking the thread for lease-break-time.
     /// </summary>
-    private static SafeFd Reopen(SafeFd fd, int flags) =>
+    internal static SafeFd Reopen(SafeFd fd, int flags) =>
         LibC.openat(LibC.AT_FDCWD, fd.ProcPath, flags | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
 
-    private static int Stat(SafeFd fd, out Statx st) =>
+    internal static int Stat(SafeFd fd, out Statx st) =>
         LibC.statx(fd, "", LibC.AT_EMPTY_PATH | LibC.AT_SYMLINK_NOFOLLOW, Attributes.StatxMask, out st);
 
     private static int StatAt(SafeFd dir, in FileName name, out Statx st) =>
@@ -283,16 +305,16 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
         return fd.IsInvalid ? null : ReadProcLink(fd);
     }
 
-    private static FsStatus Refused(in ChangeGrant grant) => grant.Refusal switch
+    internal static FsStatus Refused(in ChangeGrant grant) => grant.Refusal switch
     {
         ChangeRefusal.LayoutBusy => FsStatus.LayoutBusy,
         _ => FsStatus.Delay,
     };
 
-    private FsStatus Fail(string operation) => Fail(operation, LibC.LastErrno);
+    internal FsStatus Fail(string operation) => Fail(operation, LibC.LastErrno);
 
     /// <summary>Maps errno through <see cref="FsErrors.ToFsStatus"/>; an errno it does not name is logged, once, here.</summary>
-    private FsStatus Fail(string operation, int errno)
+    internal FsStatus Fail(string operation, int errno)
     {
         FsStatus status = FsErrors.ToFsStatus(errno);
         if (status == FsStatus.Io)

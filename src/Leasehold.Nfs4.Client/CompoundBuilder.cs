@@ -11,7 +11,7 @@ namespace Leasehold.Nfs4.Client;
 /// count in front. <see cref="Nfs4Session"/> adds the SEQUENCE itself, so a builder passed to a session starts with
 /// the first real operation.
 /// </summary>
-public sealed class CompoundBuilder : IDisposable
+public sealed partial class CompoundBuilder : IDisposable
 {
     private readonly XdrWriter _ops = new(512);
     private readonly List<NfsOpcode> _opcodes = [];
@@ -21,7 +21,7 @@ public sealed class CompoundBuilder : IDisposable
     /// <summary>COMPOUND4args.tag: echoed by the server, handy in traces.</summary>
     public string Tag { get; set; }
 
-    /// <summary>1: this client speaks NFSv4.1.</summary>
+    /// <summary>1 (NFSv4.1) or 2 (NFSv4.2); a session stamps its own on the compounds it sends (<see cref="Nfs4SessionOptions.MinorVersion"/>).</summary>
     public uint MinorVersion { get; set; } = 1;
 
     public IReadOnlyList<NfsOpcode> Opcodes => _opcodes;

@@ -7,7 +7,7 @@ namespace Leasehold.Nfs4.Client;
 /// server ran. The server stops at the first operation that fails, so the last result is the failed one when
 /// <see cref="Status"/> is not OK, and operations after it have no result at all.
 /// </summary>
-public sealed class CompoundReply
+public sealed partial class CompoundReply
 {
     private readonly List<OpResult> _results;
 
@@ -80,6 +80,8 @@ public sealed class CompoundReply
         var op = (NfsOpcode)r.ReadUInt32();
         var status = (NfsStat4)r.ReadUInt32();
         bool ok = status == NfsStat4.Ok;
+        if (op is >= NfsOpcode.Allocate and <= NfsOpcode.RemoveXattr)
+            return DecodeMinor2(op, status, ref r);
 
         // Results with a body even when the op failed.
         switch (op)

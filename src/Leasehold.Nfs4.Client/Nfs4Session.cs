@@ -114,7 +114,7 @@ public sealed class Nfs4Session : IAsyncDisposable
     {
         string ownerId = _options.OwnerId ?? $"leasehold-nfs4-client/{Environment.MachineName}/{Convert.ToHexString(RandomNumberGenerator.GetBytes(8))}";
         ulong verifier = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
-        using (var exchange = new CompoundBuilder("exchange_id").ExchangeId(new ExchangeIdArgs(verifier, Encoding.UTF8.GetBytes(ownerId),
+        using (var exchange = new CompoundBuilder("exchange_id") { MinorVersion = _options.MinorVersion }.ExchangeId(new ExchangeIdArgs(verifier, Encoding.UTF8.GetBytes(ownerId),
             ExchangeIdFlags.None, new ImplementationId("leasehold.dev", "Leasehold.Nfs4.Client", default))))
         {
             var reply = (await SendAsync(exchange, cancellationToken).ConfigureAwait(false)).ThrowIfFailed();
@@ -128,13 +128,13 @@ public sealed class Nfs4Session : IAsyncDisposable
 
         if (_options.ReclaimComplete)
         {
-            using var rc = new CompoundBuilder("reclaim_complete").ReclaimComplete();
+            using var rc = new CompoundBuilder("reclaim_complete") { MinorVersion = _options.MinorVersion }.ReclaimComplete();
             var reply = await CompoundAsync(rc, cancellationToken).ConfigureAwait(false);
             if (!reply.IsOk && reply.Status != NfsStat4.CompleteAlready)
                 throw new Nfs4StatusException(reply.Status, reply.Failed?.Op);
         }
 
-        using (var lease = new CompoundBuilder("lease_time").PutRootFh().GetAttr(FileAttr.LeaseTime))
+        using (var lease = new CompoundBuilder("lease_time") { MinorVersion = _options.MinorVersion }.PutRootFh().GetAttr(FileAttr.LeaseTime))
         {
             var reply = await CompoundAsync(lease, cancellationToken).ConfigureAwait(false);
             if (reply.Find<GetAttrResult>()?.Attributes?.LeaseTime is { } seconds and > 0)
@@ -158,7 +158,7 @@ public sealed class Nfs4Session : IAsyncDisposable
         var flags = _options.BackChannel ? CreateSessionFlags.ConnBackChannel : CreateSessionFlags.None;
         IReadOnlyList<RpcCredentials> cbSecurity = _options.CallbackSecurity
             ?? (_credentials.Flavor == AuthFlavor.Sys ? [_credentials] : [RpcCredentials.None]);
-        using var create = new CompoundBuilder("create_session").CreateSession(new CreateSessionArgs(ClientId,
+        using var create = new CompoundBuilder("create_session") { MinorVersion = _options.MinorVersion }.CreateSession(new CreateSessionArgs(ClientId,
             _createSessionSequence, flags, fore, back, _options.CallbackProgram, cbSecurity));
         var reply = await SendAsync(create, cancellationToken).ConfigureAwait(false);
         if (!reply.IsOk)
@@ -189,7 +189,7 @@ public sealed class Nfs4Session : IAsyncDisposable
         CompoundReply reply;
         try
         {
-            using var bind = new CompoundBuilder("bind_conn").BindConnToSession(SessionId, direction);
+            using var bind = new CompoundBuilder("bind_conn") { MinorVersion = _options.MinorVersion }.BindConnToSession(SessionId, direction);
             var rpcReply = await rpc.CallAsync(NfsProgram, NfsVersion, ProcCompound, _credentials, bind,
                 static (w, c) => c.WriteTo(w), cancellationToken).ConfigureAwait(false);
             reply = CompoundReply.Decode(rpcReply.Results);
@@ -224,14 +224,14 @@ public sealed class Nfs4Session : IAsyncDisposable
     public async Task<NfsStat4> BackchannelCtlAsync(uint callbackProgram, IReadOnlyList<RpcCredentials> security,
         CancellationToken cancellationToken = default)
     {
-        using var c = new CompoundBuilder("backchannel_ctl").BackchannelCtl(callbackProgram, security);
+        using var c = new CompoundBuilder("backchannel_ctl") { MinorVersion = _options.MinorVersion }.BackchannelCtl(callbackProgram, security);
         return (await CompoundAsync(c, cancellationToken).ConfigureAwait(false)).Status;
     }
 
     /// <summary>DESTROY_SESSION (§18.37) of this object's session, alone in its COMPOUND; the status.</summary>
     public async Task<NfsStat4> DestroySessionAsync(CancellationToken cancellationToken = default)
     {
-        using var c = new CompoundBuilder("destroy_session").DestroySession(SessionId);
+        using var c = new CompoundBuilder("destroy_session") { MinorVersion = _options.MinorVersion }.DestroySession(SessionId);
         return (await SendAsync(c, cancellationToken).ConfigureAwait(false)).Status;
     }
 
@@ -241,7 +241,7 @@ public sealed class Nfs4Session : IAsyncDisposable
     /// </summary>
     public async Task<NfsStat4> DestroyClientIdAsync(CancellationToken cancellationToken = default)
     {
-        using var c = new CompoundBuilder("destroy_clientid").DestroyClientId(ClientId);
+        using var c = new CompoundBuilder("destroy_clientid") { MinorVersion = _options.MinorVersion }.DestroyClientId(ClientId);
         return (await SendAsync(c, cancellationToken).ConfigureAwait(false)).Status;
     }
 
@@ -265,6 +265,8 @@ public sealed class Nfs4Session : IAsyncDisposable
     public async Task<CompoundReply> CompoundAsync(CompoundBuilder ops, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ops);
+        if (ops.MinorVersion < _options.MinorVersion)
+            ops.MinorVersion = _options.MinorVersion; // a session of minor version 2 sends every COMPOUND as 4.2
         var (slot, seq) = await _slots.AcquireAsync(cancellationToken).ConfigureAwait(false);
         var sequence = new SequenceArgs(SessionId, seq, slot, _slots.HighestSlotId, CacheThis: false);
         CompoundReply reply;
@@ -305,7 +307,7 @@ public sealed class Nfs4Session : IAsyncDisposable
     /// <summary>A SEQUENCE alone: renews the lease (§8.3) and reports the server's status flags.</summary>
     public async Task<NfsStat4> RenewAsync(CancellationToken cancellationToken = default)
     {
-        using var empty = new CompoundBuilder("renew");
+        using var empty = new CompoundBuilder("renew") { MinorVersion = _options.MinorVersion };
         return (await CompoundAsync(empty, cancellationToken).ConfigureAwait(false)).Status;
     }
 
@@ -589,10 +591,10 @@ public sealed class Nfs4Session : IAsyncDisposable
             {
                 if (SessionId != default)
                 {
-                    using var ds = new CompoundBuilder("destroy_session").DestroySession(SessionId);
+                    using var ds = new CompoundBuilder("destroy_session") { MinorVersion = _options.MinorVersion }.DestroySession(SessionId);
                     await SendAsync(ds).ConfigureAwait(false);
                 }
-                using var dc = new CompoundBuilder("destroy_clientid").DestroyClientId(ClientId);
+                using var dc = new CompoundBuilder("destroy_clientid") { MinorVersion = _options.MinorVersion }.DestroyClientId(ClientId);
                 await SendAsync(dc).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or TimeoutException or RpcException or XdrException)

@@ -6,6 +6,9 @@ namespace Leasehold.Nfs4.Client;
 /// <summary>How <see cref="Nfs4Session.ConnectAsync(System.Net.EndPoint, Leasehold.Rpc.Messages.RpcCredentials, Nfs4SessionOptions?, CancellationToken)"/> sets up a session. Defaults carry their reasons.</summary>
 public sealed class Nfs4SessionOptions
 {
+    /// <summary>The minor version every COMPOUND of the session carries: 1 (RFC 8881, the default) or 2 (RFC 7862, for the NFSv4.2 operations).</summary>
+    public uint MinorVersion { get; init; } = 1;
+
     /// <summary>Fore-channel slots asked for (the server may grant fewer): how many compounds may be in flight. 64, like Linux's default.</summary>
     public uint Slots { get; init; } = 64;
 

@@ -1,6 +1,6 @@
 namespace Leasehold.Nfs4.Protocol;
 
-/// <summary>NFSv4.1 operation numbers (RFC 8881 §16.2.1, nfs_opnum4).</summary>
+/// <summary>NFSv4.1 and NFSv4.2 operation numbers (RFC 8881 §16.2.1, RFC 7862 §16, nfs_opnum4).</summary>
 public enum NfsOpcode : uint
 {
     Access = 3,
@@ -59,6 +59,25 @@ public enum NfsOpcode : uint
     WantDelegation = 56,
     DestroyClientId = 57,
     ReclaimComplete = 58,
+
+    // NFSv4.2 (RFC 7862 §16; the xattr operations are RFC 8276 §8).
+    Allocate = 59,
+    Copy = 60,
+    CopyNotify = 61,
+    Deallocate = 62,
+    IoAdvise = 63,
+    LayoutError = 64,
+    LayoutStats = 65,
+    OffloadCancel = 66,
+    OffloadStatus = 67,
+    ReadPlus = 68,
+    Seek = 69,
+    WriteSame = 70,
+    Clone = 71,
+    GetXattr = 72,
+    SetXattr = 73,
+    ListXattrs = 74,
+    RemoveXattr = 75,
     Illegal = 10044,
 }
 
@@ -77,5 +96,6 @@ public enum CbOpcode : uint
     CbWantsCancelled = 12,
     CbNotifyLock = 13,
     CbNotifyDeviceId = 14,
+    CbOffload = 15, // NFSv4.2, RFC 7862 §16.1
     CbIllegal = 10044,
 }

@@ -126,6 +126,23 @@ public sealed class BreakTests
     }
 
     [Fact]
+    public async Task Space_change_recalls_delegations_and_shared_layouts_of_others_but_not_the_changers_own()
+    {
+        var f = new EngineFixture();
+        var holder = new RecordingHolder();
+        var delegation = f.Grant(FileA, Alice, GrantKind.Delegation, GrantMode.Read, holder);
+        var layout = f.Grant(FileA, Carol, GrantKind.Layout, GrantMode.Shared, holder);
+        var own = f.Grant(FileB, Bob, GrantKind.Delegation, GrantMode.Write, holder);
+
+        Assert.Equal(BreakStatus.WouldBlock, f.Break(FileA, FileOperation.SpaceChange, Bob).Status);
+        Assert.Equal(BreakStatus.Proceed, f.Break(FileB, FileOperation.SpaceChange, Bob).Status);
+        await f.DisposeAsync();
+
+        Assert.Equal([delegation, layout], holder.Breaks.Select(e => e.Grant).OrderBy(g => g == layout));
+        Assert.DoesNotContain(holder.Breaks, e => e.Grant == own);
+    }
+
+    [Fact]
     public async Task Cancelled_breaker_fails_with_cancellation_and_registers_no_open()
     {
         await using var f = new EngineFixture();

@@ -36,6 +36,13 @@ public sealed class ConflictRulesTests
         { FileOperation.LayoutChange, GrantKind.Layout, GrantMode.Shared, nameof(Conflict.Revoke) },
         { FileOperation.Truncate, GrantKind.Layout, GrantMode.Exclusive, nameof(Conflict.Busy) },
         { FileOperation.LayoutChange, GrantKind.Layout, GrantMode.Exclusive, nameof(Conflict.Busy) },
+
+        // Space changes (ALLOCATE, DEALLOCATE, CLONE onto a file): data and layout at once.
+        { FileOperation.SpaceChange, GrantKind.Lease, GrantMode.Read, nameof(Conflict.Revoke) },
+        { FileOperation.SpaceChange, GrantKind.Delegation, GrantMode.Read, nameof(Conflict.Revoke) },
+        { FileOperation.SpaceChange, GrantKind.Delegation, GrantMode.Write, nameof(Conflict.Revoke) },
+        { FileOperation.SpaceChange, GrantKind.Layout, GrantMode.Shared, nameof(Conflict.Revoke) },
+        { FileOperation.SpaceChange, GrantKind.Layout, GrantMode.Exclusive, nameof(Conflict.Busy) },
     };
 
     [Theory]

@@ -43,6 +43,7 @@ internal enum OwnChange : byte
 ///   SetAttributes  -         -          Revoke    Revoke    -         -
 ///   Link/Unlink/Rename  -    -          Revoke    Revoke    -         -
 ///   LayoutChange   -         -          -         -         Revoke    Busy
+///   SpaceChange    Revoke    Revoke     Revoke    Revoke    Revoke    Busy
 /// </code>
 /// A write delegation is revoked, not downgraded, by a reader: NFSv4 has no way to downgrade one.
 /// </summary>
@@ -60,7 +61,7 @@ internal static class ConflictRules
     {
         if (kind == GrantKind.Layout)
         {
-            return op is FileOperation.Truncate or FileOperation.LayoutChange
+            return op is FileOperation.Truncate or FileOperation.LayoutChange or FileOperation.SpaceChange
                 ? (mode == GrantMode.Exclusive ? Conflict.Busy : Conflict.Revoke)
                 : Conflict.None;
         }
@@ -73,6 +74,7 @@ internal static class ConflictRules
                 return kind == GrantKind.Lease ? Conflict.Downgrade : Conflict.Revoke;
             case FileOperation.OpenWrite:
             case FileOperation.Truncate:
+            case FileOperation.SpaceChange:
                 return Conflict.Revoke;
             case FileOperation.SetAttributes:
             case FileOperation.Link:

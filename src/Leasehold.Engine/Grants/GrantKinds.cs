@@ -70,6 +70,13 @@ public enum FileOperation : byte
 
     /// <summary>A change to the block layout that is not a truncate: hole punch, fallocate, remap (reflink, dedupe).</summary>
     LayoutChange,
+
+    /// <summary>
+    /// A change to both the block layout and the data or size a client may cache: NFSv4.2 ALLOCATE, DEALLOCATE (a hole
+    /// punch) and CLONE onto a file (RFC 7862 §15.1, §15.4, §15.13), fallocate(2). Breaks what <see cref="Truncate"/>
+    /// breaks: every other owner's lease and delegation, and layouts (Busy on an exclusive one).
+    /// </summary>
+    SpaceChange,
 }
 
 /// <summary>Access of an open, as registered with the engine.</summary>

@@ -16,11 +16,13 @@ internal static class SelfConflicts
     {
         (LocalAccessMechanism.None, _, _) => false,
         // A write descriptor of our own beside a read lease breaks it; a write guard's O_RDWR descriptor serves these.
-        (_, ChangeKind.Write, GuardMode.Read) => true,
+        (_, ChangeKind.Write or ChangeKind.SpaceChange, GuardMode.Read) => true,
         (LocalAccessMechanism.LeasesAndFanotify, ChangeKind.Truncate, GuardMode.Read) => true,
         // A kernel delegation is broken by notify_change (truncate, chmod, chown, utimes) even through its own
         // descriptor, and by unlink, rename and link (try_break_deleg).
-        (LocalAccessMechanism.Delegations, ChangeKind.Truncate or ChangeKind.SetAttributes or ChangeKind.Link or ChangeKind.Unlink or ChangeKind.Rename, _) => true,
+        // setxattr and removexattr break it too (try_break_deleg in __vfs_setxattr_locked, __vfs_removexattr_locked).
+        (LocalAccessMechanism.Delegations, ChangeKind.Truncate or ChangeKind.SetAttributes or ChangeKind.Link or ChangeKind.Unlink or ChangeKind.Rename
+            or ChangeKind.ExtendedAttributes, _) => true,
         _ => false,
     };
 }

@@ -8,6 +8,8 @@ internal static class Errno
     public const int ESRCH = 3;
     public const int EINTR = 4;
     public const int EIO = 5;
+    public const int ENXIO = 6;
+    public const int E2BIG = 7;
     public const int EBADF = 9;
     public const int EAGAIN = 11; // = EWOULDBLOCK
     public const int EACCES = 13;
@@ -22,10 +24,13 @@ internal static class Errno
     public const int ENOSPC = 28;
     public const int EROFS = 30;
     public const int EMLINK = 31;
+    public const int ERANGE = 34;
     public const int ENAMETOOLONG = 36;
     public const int ENOTEMPTY = 39;
     public const int ELOOP = 40;
+    public const int ENODATA = 61;
     public const int EOVERFLOW = 75;
+    public const int EOPNOTSUPP = 95; // = ENOTSUP
     public const int ESTALE = 116;
     public const int EDQUOT = 122;
 }

@@ -10,8 +10,11 @@ namespace Leasehold.Nfs4.Compound;
 /// stateids, and, after SEQUENCE, the session, slot and client. Shared lookups live here so the operations do not
 /// repeat them.
 /// </summary>
-internal sealed class CompoundContext(Nfs4Server server, RpcCall call, Caller caller, int operationCount)
+internal sealed class CompoundContext(Nfs4Server server, RpcCall call, Caller caller, int operationCount, uint minorVersion = 1)
 {
+    /// <summary>The COMPOUND's minor version: 1 (RFC 8881) or 2 (RFC 7862).</summary>
+    public uint MinorVersion { get; } = minorVersion;
+
     public Nfs4Server Server { get; } = server;
 
     public RpcCall Call { get; } = call;

@@ -16,7 +16,7 @@ namespace Leasehold.Nfs4.Compound;
 /// reply cache, and one error boundary that turns a bug into NFS4ERR_SERVERFAULT. Operations are picked by one flat
 /// switch, without reflection.
 /// </summary>
-internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
+internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
 {
     public const uint NfsProgram = 100003;
     private const uint ProcCompound = 1;
@@ -45,13 +45,14 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
         results.WriteOpaque(tag);
         int countAt = results.ReserveUInt32();
 
-        if (minorVersion != 1)
+        if (minorVersion is not (1 or 2))
         {
+            // Minor version 0 has no sessions and is not served (NFS4ERR_MINOR_VERS_MISMATCH, RFC 8881 §15.1.3.3).
             results.PatchUInt32(statusAt, (uint)NfsStat4.MinorVersMismatch);
             return AcceptStat.Success;
         }
 
-        var ctx = new CompoundContext(server, call, ToCaller(call.Credentials), count);
+        var ctx = new CompoundContext(server, call, ToCaller(call.Credentials), count, minorVersion);
         var status = NfsStat4.Ok;
         int done = 0;
         bool replayed = false;
@@ -234,6 +235,14 @@ internal sealed class Nfs4Program(Nfs4Server server) : IRpcProgram
             NfsOpcode.Lock => RunAsync<LockOp, LockArgs, LockResult>(LockOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.LockT => RunAsync<LockTOp, LockTestArgs, LockDenied?>(LockTOp.Instance, ctx, args, position, w, ct),
             NfsOpcode.LockU => RunAsync<LockUOp, LockUArgs, StateId>(LockUOp.Instance, ctx, args, position, w, ct),
+            // The operations of minor version 2 (RFC 7862 §16): outside a 4.2 COMPOUND they are not operations at all.
+            >= NfsOpcode.Allocate and <= NfsOpcode.RemoveXattr when ctx.MinorVersion < 2 => new((WriteBare(w, NfsOpcode.Illegal, NfsStat4.OpIllegal), position)),
+            NfsOpcode.Allocate or NfsOpcode.Deallocate or NfsOpcode.Seek or NfsOpcode.ReadPlus or NfsOpcode.IoAdvise =>
+                DispatchSpaceAsync((NfsOpcode)opnum, ctx, args, position, w, ct),
+            NfsOpcode.Copy or NfsOpcode.OffloadStatus or NfsOpcode.OffloadCancel or NfsOpcode.Clone =>
+                DispatchCopyAsync((NfsOpcode)opnum, ctx, args, position, w, ct),
+            NfsOpcode.GetXattr or NfsOpcode.SetXattr or NfsOpcode.ListXattrs or NfsOpcode.RemoveXattr =>
+                DispatchXattrAsync((NfsOpcode)opnum, ctx, args, position, w, ct),
             NfsOpcode.Illegal => new((WriteBare(w, NfsOpcode.Illegal, NfsStat4.OpIllegal), position)),
             _ when Enum.IsDefined((NfsOpcode)opnum) => new((WriteBare(w, (NfsOpcode)opnum, NfsStat4.NotSupp), position)),
             // §15.2: an operation number outside the protocol is answered as OP_ILLEGAL.

@@ -20,6 +20,8 @@ public sealed class EngineChangeGate(LeaseEngine engine) : IChangeGate
             ChangeKind.Link => FileOperation.Link,
             ChangeKind.Unlink => FileOperation.Unlink,
             ChangeKind.Rename => FileOperation.Rename,
+            ChangeKind.SpaceChange => FileOperation.SpaceChange,
+            ChangeKind.ExtendedAttributes => FileOperation.SetAttributes,
             _ => (FileOperation?)null,
         };
         if (op is null)

@@ -39,6 +39,7 @@ internal static class StressOracle
     ///   SetAttributes  -         -          Revoke    Revoke    -         -
     ///   Link/Unlink/Rename  -    -          Revoke    Revoke    -         -
     ///   LayoutChange   -         -          -         -         Revoke    Busy
+    ///   SpaceChange    Revoke    Revoke     Revoke    Revoke    Revoke    Busy
     /// </code>
     /// </summary>
     public static Needed NeededFor(FileOperation op, GrantKind kind, GrantMode mode)
@@ -46,11 +47,11 @@ internal static class StressOracle
         bool write = mode == GrantMode.Write;
         return (op, kind) switch
         {
-            (FileOperation.Truncate or FileOperation.LayoutChange, GrantKind.Layout) =>
+            (FileOperation.Truncate or FileOperation.LayoutChange or FileOperation.SpaceChange, GrantKind.Layout) =>
                 mode == GrantMode.Exclusive ? Needed.Unbreakable : Needed.Revoke,
             (_, GrantKind.Layout) => Needed.Nothing,
             (FileOperation.LayoutChange, _) => Needed.Nothing,
-            (FileOperation.OpenWrite or FileOperation.Truncate, _) => Needed.Revoke,
+            (FileOperation.OpenWrite or FileOperation.Truncate or FileOperation.SpaceChange, _) => Needed.Revoke,
             (FileOperation.OpenRead, GrantKind.Lease) => write ? Needed.Downgrade : Needed.Nothing,
             (FileOperation.OpenRead, GrantKind.Delegation) => write ? Needed.Revoke : Needed.Nothing,
             (_, GrantKind.Delegation) => Needed.Revoke, // SetAttributes, Link, Unlink, Rename

@@ -339,7 +339,7 @@ internal sealed class StressRun
         BreakResult? result = random.Next(2) == 0
             ? await RetryAsync(what, random, () => Engine.BreakAsync(file, op, breaker, BreakMode.NonBlocking)).ConfigureAwait(false)
             : await AwaitAsync(what, random, ct => Engine.BreakAsync(file, op, breaker, BreakMode.Await, ct)).ConfigureAwait(false);
-        if (result is { Status: BreakStatus.LayoutBusy } && op is not (FileOperation.Truncate or FileOperation.LayoutChange))
+        if (result is { Status: BreakStatus.LayoutBusy } && op is not (FileOperation.Truncate or FileOperation.LayoutChange or FileOperation.SpaceChange))
             Violation($"{what} answered LayoutBusy, but only truncates and layout changes meet exclusive layouts");
     }
 

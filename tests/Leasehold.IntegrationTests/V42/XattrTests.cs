@@ -227,6 +227,26 @@ public sealed class XattrTests(ServerFixture fx) : IClassFixture<ServerFixture>,
         Assert.Equal("root's", DiskXattrs.Get(Path.Join(fx.ExportPath, name), "user.k"));
     }
 
+    // RFC 8276 §8.5: ACCESS4_XAREAD, ACCESS4_XAWRITE, ACCESS4_XALIST.
+    private const AccessBits XaRead = (AccessBits)0x40, XaWrite = (AccessBits)0x80, XaList = (AccessBits)0x100;
+
+    [Fact]
+    public async Task ACCESS_in_4_2_answers_the_xattr_bits_as_the_operations_decide_and_4_1_refuses_them()
+    {
+        var (_, name, file) = await NewFileAsync();
+        File.SetUnixFileMode(Path.Join(fx.ExportPath, name), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        await using var user = await ConnectAsync(RpcAuth.Sys(2000, 2000));
+        var all = AccessBits.Read | XaRead | XaWrite | XaList;
+
+        var asUser = (await user.AccessAsync(file, all).Bounded()).ValueOrThrow();
+        var asRoot = (await _s.AccessAsync(file, all).Bounded()).ValueOrThrow();
+
+        Assert.Equal(all, asUser.Supported);
+        Assert.Equal(AccessBits.Read | XaRead | XaList, asUser.Access);
+        Assert.Equal(all, asRoot.Access);
+        Assert.Equal(NfsStat4.Inval, (await fx.Session.AccessAsync(file, AccessBits.Read | XaRead).Bounded()).Status); // 4.1
+    }
+
     [Fact]
     public async Task A_SETXATTR_by_another_client_recalls_a_read_delegation_and_is_delayed_until_DELEGRETURN()
     {
@@ -316,6 +336,8 @@ public sealed class ReadOnlyXattrTests(ReadOnlyXattrServerFixture fx) : IClassFi
         Assert.Equal(NfsStat4.Rofs, remove.Status);
         Assert.Equal("blue", Encoding.UTF8.GetString(get.Get<GetXattrResult>().Value));
         Assert.Equal(["colour"], list.Get<ListXattrsResult>().Names);
+        var access = (await s.AccessAsync(file, (AccessBits)0x1C0).Bounded()).ValueOrThrow();
+        Assert.Equal((AccessBits)0x140, access.Access); // XAREAD and XALIST, never XAWRITE
         Assert.Equal("blue", DiskXattrs.Get(Path.Join(fx.ExportPath, ReadOnlyXattrServerFixture.ExistingFile), "user.colour"));
     }
 }

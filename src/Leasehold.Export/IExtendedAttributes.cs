@@ -8,9 +8,11 @@ namespace Leasehold.Export;
 /// special files).
 /// </summary>
 /// <remarks>Permission is the file's (RFC 8276 §8.4.1 defers to it): reading and listing need read permission, setting
-/// and removing write permission (or ownership). Changes ask the change gate with
+/// and removing write permission (or ownership); on a sticky directory only its owner (or root) may set or remove
+/// (NotPermitted), as Linux's xattr_permission() rules for user.*. Changes ask the change gate with
 /// <see cref="ChangeKind.ExtendedAttributes"/> first (other clients' delegations are recalled, §8.4.2.1); a read-only
-/// export refuses them with ReadOnly.</remarks>
+/// export refuses them with ReadOnly. Reading and listing ask no gate: no delegation lets a client cache xattr
+/// changes, so the file's own are always current.</remarks>
 public interface IExtendedAttributes
 {
     /// <summary>The largest value, in bytes (64 KiB, Linux's XATTR_SIZE_MAX, unless the filesystem allows less).</summary>

@@ -1,6 +1,9 @@
 using System.Text;
 using Leasehold.Export;
+using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
+using Leasehold.Export.Tests.LocalAccess;
+using Leasehold.Testing;
 using static Leasehold.Export.Tests.TreeSteps;
 
 namespace Leasehold.Export.Tests;
@@ -281,5 +284,27 @@ public sealed class ExtendedAttributeTests(ExportFixture fixture) : IClassFixtur
         Assert.Equal(0, SetOnDisk(path, "trusted.hidden", "x"));
 
         Assert.Equal(["mine"], Xattrs.List(Caller.Root, file, 0, 64).Value.Names);
+    }
+
+    [LocalAccessTheory]
+    [InlineData(GuardMode.Read)]
+    [InlineData(GuardMode.Write)]
+    public async Task The_exports_own_changes_under_a_guard_break_nothing_and_are_not_reported(GuardMode mode)
+    {
+        using var scene = await GuardScene.StartAsync(fixture);
+        var (file, path, ino) = await scene.NewFileAsync("data");
+        await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
+        using var guard = scene.GuardOk(file, mode);
+        var xattrs = scene.Tree.ExtendedAttributes;
+
+        Assert.Equal(FsStatus.Ok, await xattrs.SetAsync(Caller.Root, file, "k", Bytes("v"), XattrSetMode.Either, Context, default));
+        Assert.Equal(FsStatus.Ok, await xattrs.RemoveAsync(Caller.Root, file, "k", Context, default));
+
+        Assert.Equal([mode == GuardMode.Read ? "ACTIVE READ" : "ACTIVE WRITE"], KernelView.Leases(ino));
+        // A local process's change after ours is reported; ours, before it, was not (fanotify keeps the order).
+        await child.OkAsync($"utimes {path}");
+        await scene.Sink.WaitForAsync(ino, LocalAccessKind.AttributesChanged);
+        Assert.Single(scene.Sink.Calls);
+        Assert.Equal(0, scene.Tree.Watcher!.KernelBreaks);
     }
 }

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
+using static Leasehold.Export.Local.Descriptors;
 using Microsoft.Extensions.Logging;
 
 namespace Leasehold.Export;

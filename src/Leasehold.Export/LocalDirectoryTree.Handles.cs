@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using Leasehold.Export.Native;
+using static Leasehold.Export.Local.Descriptors;
 using Microsoft.Extensions.Logging;
 
 namespace Leasehold.Export;

@@ -5,6 +5,7 @@ using System.Text;
 using Leasehold.Export.Local;
 using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
+using static Leasehold.Export.Local.Descriptors;
 using Microsoft.Extensions.Logging;
 
 namespace Leasehold.Export;
@@ -48,6 +49,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     private readonly ExportOptions _options;
     private readonly IChangeGate _gate;
     private readonly ILogger _logger;
+    private readonly Failures _failures;
     private readonly HandleSigner _signer;
 
     // O_RDONLY rather than O_PATH: on current kernels open_by_handle_at refuses an O_PATH mount fd (EBADF).
@@ -131,6 +133,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
         _options = options;
         _gate = gate;
         _logger = logger;
+        _failures = new Failures(logger);
         _pins = new PinnedFiles(LastPinReleased);
 
         _root = LibC.openat(LibC.AT_FDCWD, options.FullPath, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
@@ -253,27 +256,11 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
 
     // ---------------------------------------------------------------- shared helpers
 
-    /// <summary>
-    /// Opens the file behind an O_PATH fd for I/O, through its /proc magic link (same inode, no path walk). O_NONBLOCK
-    /// (no effect on regular file I/O) is the safety net for kernel leases: an open that conflicts with one fails with
-    /// EWOULDBLOCK at once instead of parking the thread for lease-break-time.
-    /// </summary>
-    internal static SafeFd Reopen(SafeFd fd, int flags) =>
-        LibC.openat(LibC.AT_FDCWD, fd.ProcPath, flags | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
+    /// <summary>The seam: <see cref="Descriptors.Reopen"/>.</summary>
+    internal static SafeFd Reopen(SafeFd fd, int flags) => Descriptors.Reopen(fd, flags);
 
-    internal static int Stat(SafeFd fd, out Statx st) =>
-        LibC.statx(fd, "", LibC.AT_EMPTY_PATH | LibC.AT_SYMLINK_NOFOLLOW, Attributes.StatxMask, out st);
-
-    private static int StatAt(SafeFd dir, in FileName name, out Statx st) =>
-        LibC.statx(dir, name, LibC.AT_SYMLINK_NOFOLLOW, Attributes.StatxMask, out st);
-
-    private static unsafe string? ReadProcLink(SafeFd fd)
-    {
-        const int Size = 4096 + 16; // PATH_MAX, plus room for " (deleted)"
-        byte* buffer = stackalloc byte[Size];
-        nint length = LibC.readlink(fd.ProcPath, buffer, Size);
-        return length is < 0 or >= Size ? null : Encoding.UTF8.GetString(buffer, (int)length);
-    }
+    /// <summary>The seam: <see cref="Descriptors.Stat"/>.</summary>
+    internal static int Stat(SafeFd fd, out Statx st) => Descriptors.Stat(fd, out st);
 
     /// <summary>
     /// The filesystem's largest file size (its s_maxbytes), which no system call reports directly: lseek(2) on a regular
@@ -305,20 +292,12 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
         return fd.IsInvalid ? null : ReadProcLink(fd);
     }
 
-    internal static FsStatus Refused(in ChangeGrant grant) => grant.Refusal switch
-    {
-        ChangeRefusal.LayoutBusy => FsStatus.LayoutBusy,
-        _ => FsStatus.Delay,
-    };
+    /// <summary>The seam: <see cref="Failures.Refused"/>.</summary>
+    internal static FsStatus Refused(in ChangeGrant grant) => Failures.Refused(grant);
 
-    internal FsStatus Fail(string operation) => Fail(operation, LibC.LastErrno);
+    /// <summary>The seam: <see cref="Failures.Fail(string)"/> (reads errno: call it right after the failing call).</summary>
+    internal FsStatus Fail(string operation) => _failures.Fail(operation);
 
-    /// <summary>Maps errno through <see cref="FsErrors.ToFsStatus"/>; an errno it does not name is logged, once, here.</summary>
-    internal FsStatus Fail(string operation, int errno)
-    {
-        FsStatus status = FsErrors.ToFsStatus(errno);
-        if (status == FsStatus.Io)
-            Log.UnexpectedErrno(_logger, operation, errno);
-        return status;
-    }
+    /// <summary>The seam: <see cref="Failures.Fail(string, int)"/>.</summary>
+    internal FsStatus Fail(string operation, int errno) => _failures.Fail(operation, errno);
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using Leasehold.Export.Local;
 using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
 using static Leasehold.Export.Local.Descriptors;
@@ -85,7 +86,7 @@ public sealed partial class LocalDirectoryTree
                 if (path.IsInvalid)
                     path.Dispose();
                 else
-                    RememberOpened(handle.Value, path, checkedAt);
+                    _handles.RememberOpened(handle.Value, path, checkedAt);
             }
             return handle.IsOk ? (handle.Value, true) : handle.Status;
         }
@@ -109,7 +110,7 @@ public sealed partial class LocalDirectoryTree
             FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode);
             if (handle.IsOk && (status = SyncCreated(dir, created, createdIsPath: true)) != FsStatus.Ok)
                 return status;
-            return RememberCreated(handle, created, checkedAt);
+            return _handles.RememberCreated(handle, created, checkedAt);
         }
     }
 
@@ -140,7 +141,7 @@ public sealed partial class LocalDirectoryTree
             FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode: null);
             if (handle.IsOk && (status = SyncEntries(dir, "create")) != FsStatus.Ok)
                 return status;
-            return RememberCreated(handle, created, checkedAt);
+            return _handles.RememberCreated(handle, created, checkedAt);
         }
     }
 
@@ -180,7 +181,7 @@ public sealed partial class LocalDirectoryTree
             FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode: mode & 0xFFF);
             if (handle.IsOk && (status = SyncEntries(dir, "create")) != FsStatus.Ok)
                 return status;
-            return RememberCreated(handle, created, checkedAt);
+            return _handles.RememberCreated(handle, created, checkedAt);
         }
     }
 
@@ -190,8 +191,8 @@ public sealed partial class LocalDirectoryTree
             return FsStatus.ReadOnly;
         // Only a file with a name in the export gains another: one reached through its pin alone (unlinked, or its names
         // left the export) is NotFound, as link(2) refuses a file with no links (ENOENT).
-        FsStatus status = ResolveLinked(file, out SafeFd source, out Statx sourceStat, out _);
-        if (status == FsStatus.Stale && _pins.Borrow(file) is { } pinned)
+        FsStatus status = _handles.ResolveLinked(file, out SafeFd source, out Statx sourceStat, out _);
+        if (status == FsStatus.Stale && _handles.BorrowPinned(file) is { } pinned)
         {
             pinned.Dispose();
             return FsStatus.NotFound;
@@ -221,7 +222,7 @@ public sealed partial class LocalDirectoryTree
                 // One journal transaction holds the new entry and the link count, so the directory's sync covers both.
                 if ((status = SyncEntries(dir, "link")) != FsStatus.Ok)
                     return status;
-                return MakeHandle(source);
+                return _handles.MakeHandle(source);
             }
         }
     }
@@ -243,7 +244,7 @@ public sealed partial class LocalDirectoryTree
             using var suspension = SuspendFor(victim.Ino, ChangeKind.Unlink);
             if (LibC.unlinkat(dir, name, victim.IsDirectory ? LibC.AT_REMOVEDIR : 0) != 0)
                 return Fail(nameof(LibC.unlinkat));
-            ForgetUnlinked(victim.Ino);
+            _handles.ForgetUnlinked(victim.Ino);
             return SyncEntries(dir, "remove");
         }
     }
@@ -301,7 +302,7 @@ public sealed partial class LocalDirectoryTree
                 if (LibC.renameat(from, fromName, to, toName) != 0)
                     return Fail(nameof(LibC.renameat));
                 if (replaces)
-                    ForgetUnlinked(target.Ino);
+                    _handles.ForgetUnlinked(target.Ino);
                 // Both directories, as knfsd commits both: ext4 and XFS journal the rename as one transaction, so the
                 // second sync finds it committed and costs a cache flush, but POSIX promises nothing about the other.
                 if ((status = SyncEntries(to, "rename")) != FsStatus.Ok)
@@ -353,19 +354,7 @@ public sealed partial class LocalDirectoryTree
         using SafeFd fd = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
         if (fd.IsInvalid)
             return Fail(nameof(LibC.openat));
-        return RememberCreated(MakeHandle(fd), fd, checkedAt);
-    }
-
-    /// <summary>
-    /// Caches a borrow of <paramref name="created"/>, an O_PATH descriptor opened by name in a verified directory, as the
-    /// verified descriptor of the handle made from it (<see cref="RememberOpened"/>), so the GETATTR that follows a
-    /// create is a cache hit. The caller still disposes <paramref name="created"/>; the borrow keeps it open.
-    /// </summary>
-    private FsResult<FileHandle> RememberCreated(FsResult<FileHandle> handle, SafeFd created, long checkedAt)
-    {
-        if (handle.IsOk && SafeFd.TryBorrow(created) is { } borrowed)
-            RememberOpened(handle.Value, borrowed, checkedAt);
-        return handle;
+        return _handles.RememberCreated(_handles.MakeHandle(fd), fd, checkedAt);
     }
 
     /// <summary>
@@ -393,7 +382,7 @@ public sealed partial class LocalDirectoryTree
                 result = Fail(nameof(LibC.fchmodat));
         }
         if (result.Status == FsStatus.Ok)
-            result = MakeHandle(created);
+            result = _handles.MakeHandle(created);
         if (!result.IsOk)
             _ = LibC.unlinkat(dir, name, Stat(created, out Statx made) == 0 && made.IsDirectory ? LibC.AT_REMOVEDIR : 0);
         return result;
@@ -510,7 +499,7 @@ public sealed partial class LocalDirectoryTree
     {
         dir = null!;
         dirStat = default;
-        checkedAt = NeverChecked;
+        checkedAt = HandleTable.NeverChecked;
         if (_options.ReadOnly)
             return FsStatus.ReadOnly;
         FsStatus status = ResolveDirectory(directory, forLookup: false, out dir, out dirStat, out checkedAt);

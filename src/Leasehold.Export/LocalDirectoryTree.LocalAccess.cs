@@ -1,3 +1,4 @@
+using Leasehold.Export.Local;
 using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
 using Microsoft.Extensions.Logging;
@@ -41,21 +42,11 @@ public sealed partial class LocalDirectoryTree : ILocalAccessGuard
             return GuardStatus.Unavailable;
         using (fd)
         {
-            if (!TryGetKernelHandle(fd, out _, out byte[] kernelHandle, out _, out _))
+            if (!HandleTable.TryGetKernelHandle(fd, out _, out byte[] kernelHandle, out _, out _))
                 return GuardStatus.Unavailable;
             // A READ still using a dropped cached reader keeps it open until its pread returns: then this is Busy, and
             // the client simply gets no delegation this time.
-            return _leases.Acquire(st.Ino, kernelHandle, mode, flags => Reopen(fd, flags), () => DropReaders(st.Ino), out guard);
-        }
-    }
-
-    /// <summary>Closes the cached O_RDONLY descriptors of the inode: a write lease is refused beside one of our own.</summary>
-    private void DropReaders(ulong ino)
-    {
-        foreach (var entry in _resolved.Values)
-        {
-            if (entry.Ino == ino && Volatile.Read(ref entry.Reader) is { } reader)
-                Interlocked.CompareExchange(ref entry.Reader, null, reader)?.Dispose();
+            return _leases.Acquire(st.Ino, kernelHandle, mode, flags => Reopen(fd, flags), () => _handles.DropReaders(st.Ino), out guard);
         }
     }
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using Leasehold.Export.Local;
 using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
 using static Leasehold.Export.Local.Descriptors;
@@ -15,40 +16,13 @@ public sealed partial class LocalDirectoryTree
     public FsResult<FileAttributes> GetAttributes(FileHandle handle)
     {
         // Fast path: a recently verified handle is one statx on its cached descriptor (no dup, no close).
-        if (TryGetFresh(handle, out var entry) && TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
+        if (_handles.TryGetFresh(handle, out var entry) && HandleTable.TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
             return Attributes.From(cached);
         FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
             return status;
         fd.Dispose();
         return Attributes.From(st);
-    }
-
-    public bool TryGetCachedRegularFileId(FileHandle handle, out ulong fileId)
-    {
-        if (_resolved.TryGetValue(handle, out var entry) && entry.IsRegular)
-        {
-            fileId = entry.Ino;
-            return true;
-        }
-        fileId = 0;
-        return false;
-    }
-
-    public FsResult<FileHandle> Accept(ReadOnlySpan<byte> received)
-    {
-        if (received.Length is 0 or > FileHandle.MaxSize)
-            return FsStatus.BadHandle;
-        // Fast path: a handle in the cache is taken as the cached instance (no copy) and checked with one statx.
-        if (_resolved.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(received, out FileHandle known, out _)
-            && TryGetFresh(known, out var entry) && TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
-            return known;
-        var handle = new FileHandle(received.ToArray());
-        FsStatus status = Resolve(handle, out SafeFd fd, out _);
-        if (status != FsStatus.Ok)
-            return status;
-        fd.Dispose();
-        return handle;
     }
 
     public FsResult<FsStats> GetFileSystemStats(FileHandle handle)
@@ -81,8 +55,8 @@ public sealed partial class LocalDirectoryTree
                 return status;
             if (!ModeBits.Allows(caller, dirStat, ModeBits.Execute))
                 return FsStatus.AccessDenied;
-            FsResult<FileHandle> named = MakeHandleAt(dir, name);
-            if (!named.IsOk || TryGetFresh(named.Value, out _))
+            FsResult<FileHandle> named = _handles.MakeHandleAt(dir, name);
+            if (!named.IsOk || _handles.TryGetFresh(named.Value, out _))
                 return named;
             SafeFd child = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
             if (child.IsInvalid)
@@ -91,9 +65,9 @@ public sealed partial class LocalDirectoryTree
                 child.Dispose();
                 return Fail(nameof(LibC.openat), errno); // removed since its handle was made
             }
-            FsResult<FileHandle> handle = MakeHandle(child); // of what the name holds now, which is what is cached
+            FsResult<FileHandle> handle = _handles.MakeHandle(child); // of what the name holds now, which is what is cached
             if (handle.IsOk)
-                RememberOpened(handle.Value, child, checkedAt);
+                _handles.RememberOpened(handle.Value, child, checkedAt);
             else
                 child.Dispose();
             return handle;
@@ -107,7 +81,7 @@ public sealed partial class LocalDirectoryTree
             return status;
         using (dir)
         {
-            if (dirStat.Ino == _rootIno)
+            if (dirStat.Ino == _handles.RootIno)
                 return FsStatus.NotFound; // the root has no parent in the export (one filesystem: the inode says it)
             if (!ModeBits.Allows(caller, dirStat, ModeBits.Execute))
                 return FsStatus.AccessDenied;
@@ -119,9 +93,9 @@ public sealed partial class LocalDirectoryTree
                 return Fail(nameof(LibC.openat), errno);
             }
             // The parent of a directory inside the export that is not its root is inside it too: cache it.
-            FsResult<FileHandle> handle = MakeHandle(parent);
+            FsResult<FileHandle> handle = _handles.MakeHandle(parent);
             if (handle.IsOk)
-                RememberOpened(handle.Value, parent, checkedAt);
+                _handles.RememberOpened(handle.Value, parent, checkedAt);
             else
                 parent.Dispose();
             return handle;
@@ -131,7 +105,7 @@ public sealed partial class LocalDirectoryTree
     public FsResult<AccessMask> CheckAccess(Caller caller, FileHandle handle, AccessMask asked)
     {
         // Fast path, as in GetAttributes: one statx on a recently verified handle's cached descriptor.
-        if (TryGetFresh(handle, out var entry) && TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
+        if (_handles.TryGetFresh(handle, out var entry) && HandleTable.TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
             return ModeBits.Granted(caller, cached, asked, _options.ReadOnly);
         FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
@@ -242,6 +216,13 @@ public sealed partial class LocalDirectoryTree
     }
 
     /// <summary>
+    /// Read bits, the owner (knfsd's owner override: a file created 0444 is still read by its creator), or execute bits
+    /// (a client reads a program to run it: knfsd's MAY_READ_IF_EXEC).
+    /// </summary>
+    private static bool MayRead(Caller caller, in Statx st) =>
+        ModeBits.Allows(caller, st, ModeBits.Read) || caller.Uid == st.Uid || ModeBits.Allows(caller, st, ModeBits.Execute);
+
+    /// <summary>
     /// READ's fast path: a recently verified handle with a read descriptor already open costs one statx (for the
     /// permission check and the link count) and the pread.
     /// </summary>
@@ -264,7 +245,7 @@ public sealed partial class LocalDirectoryTree
     private bool TryReadCachedCore(Caller caller, FileHandle file, long offset, Span<byte> destination, out FsResult<(int Count, bool EndOfFile)> result)
     {
         result = default;
-        if (!TryGetFresh(file, out var entry))
+        if (!_handles.TryGetFresh(file, out var entry))
             return false;
         if (_leases is not null)
         {
@@ -366,7 +347,7 @@ public sealed partial class LocalDirectoryTree
             status = Fail(nameof(LibC.openat), errno);
             return null;
         }
-        FsResult<FileHandle> handle = MakeHandle(child);
+        FsResult<FileHandle> handle = _handles.MakeHandle(child);
         if (handle.Status == FsStatus.CrossDevice)
         {
             Log.SkippedMountPoint(_logger, FileName.FromBytes(name).ToString());

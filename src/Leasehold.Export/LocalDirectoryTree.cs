@@ -50,58 +50,17 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     private readonly IChangeGate _gate;
     private readonly ILogger _logger;
     private readonly Failures _failures;
-    private readonly HandleSigner _signer;
+    // Handles to verified descriptors and back: the root, the signer, the cache, the pins.
+    private readonly HandleTable _handles;
 
-    // O_RDONLY rather than O_PATH: on current kernels open_by_handle_at refuses an O_PATH mount fd (EBADF).
-    private readonly SafeFd _root;
-
-    // Verified handles and an O_PATH descriptor for each: a hit costs a statx on a borrow of the cached descriptor
-    // (SafeFd.TryBorrow: no dup, no close) instead of HMAC, open_by_handle_at, a /proc readlink and a close. LOOKUP and
-    // the creating calls put the descriptor they opened by name here too. "Still inside the export" is checked again
-    // once an entry is older than ExportCheckInterval, so a file moved out of the export is refused at most that long
-    // after the move; a deleted file is refused at once (its link count is 0), and its entry is dropped when the export
-    // removes its last name or its last pin goes. Bounded: the cache is emptied when it fills.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<FileHandle, ResolvedHandle> _resolved = new(FileHandleComparer.Instance);
-    private const int MaxResolvedHandles = 8192;
-
-    // Files kept reachable after their last name is removed (open files); see Pin and ResolvePinned.
-    private readonly PinnedFiles _pins;
-
-    // Empties stale entries out of _resolved (SweepStale); started last in the constructor.
+    // Empties stale entries out of the cache (HandleTable.SweepStale); started last in the constructor.
     private readonly ITimer _sweeper;
 
-    /// <summary>How long a verified handle is trusted to still be inside the export. Tests set it to zero.</summary>
-    internal TimeSpan ExportCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long a verified handle is trusted to still be inside the export (<see cref="HandleTable.ExportCheckInterval"/>). Tests set it to zero.</summary>
+    internal TimeSpan ExportCheckInterval { get => _handles.ExportCheckInterval; set => _handles.ExportCheckInterval = value; }
 
     /// <summary>The clock for <see cref="ExportCheckInterval"/>.</summary>
-    internal TimeProvider Time { get; set; } = TimeProvider.System;
-
-    private sealed class ResolvedHandle(SafeFd fd, long checkedAt, ulong ino, bool isRegular)
-    {
-        public SafeFd Fd { get; } = fd;
-
-        /// <summary>The file's inode number (a write guard drops every cached reader of its inode).</summary>
-        public ulong Ino { get; } = ino;
-
-        /// <summary>Whether the file is a regular file (an inode never changes type).</summary>
-        public bool IsRegular { get; } = isRegular;
-
-        public long CheckedAt { get; } = checkedAt;
-
-        /// <summary>An O_RDONLY descriptor, opened by the first READ and kept for the next ones.</summary>
-        public SafeFd? Reader;
-
-        public void Dispose()
-        {
-            Fd.Dispose();
-            Interlocked.Exchange(ref Reader, null)?.Dispose();
-        }
-    }
-    // The export's path as /proc/self/fd shows it. _root follows the directory when it (or a parent) is renamed, and
-    // "inside the export" means under that directory wherever it is now, so this is updated then (RootMovedTo).
-    private string _rootPath;
-    private readonly ulong _rootIno;
-    private readonly int _rootMountId;
+    internal TimeProvider Time { get => _handles.Time; set => _handles.Time = value; }
 
     /// <param name="options">What is exported, and how (Export:LocalAccess, Export:MaxKernelLeases among them).</param>
     /// <param name="gate">Asked before every change.</param>
@@ -134,45 +93,45 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
         _gate = gate;
         _logger = logger;
         _failures = new Failures(logger);
-        _pins = new PinnedFiles(LastPinReleased);
 
-        _root = LibC.openat(LibC.AT_FDCWD, options.FullPath, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
-        if (_root.IsInvalid)
+        // O_RDONLY rather than O_PATH: on current kernels open_by_handle_at refuses an O_PATH mount fd (EBADF).
+        SafeFd root = LibC.openat(LibC.AT_FDCWD, options.FullPath, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
+        if (root.IsInvalid)
         {
             int errno = LibC.LastErrno;
-            _root.Dispose();
+            root.Dispose();
             throw new DirectoryNotFoundException($"Cannot open the export {options.FullPath}: errno {errno}.");
         }
         try
         {
-            _rootPath = ReadProcLink(_root) ?? throw new IOException("Cannot read the export's path from /proc/self/fd.");
+            string rootPath = ReadProcLink(root) ?? throw new IOException("Cannot read the export's path from /proc/self/fd.");
             string stateDirectory = options.ResolvedStateDirectory;
             Directory.CreateDirectory(stateDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             string canonicalState = CanonicalPath(stateDirectory) ?? stateDirectory;
-            if (ExportOptions.IsSameOrInside(canonicalState, _rootPath))
-                throw new ArgumentException($"State directory {canonicalState} is inside the export {_rootPath}: clients could read the handle key.");
+            if (ExportOptions.IsSameOrInside(canonicalState, rootPath))
+                throw new ArgumentException($"State directory {canonicalState} is inside the export {rootPath}: clients could read the handle key.");
 
-            if (Stat(_root, out Statx rootStat) != 0)
-                throw new IOException($"Cannot stat the export {_rootPath}: errno {LibC.LastErrno}.");
-            _rootIno = rootStat.Ino;
+            if (Stat(root, out Statx rootStat) != 0)
+                throw new IOException($"Cannot stat the export {rootPath}: errno {LibC.LastErrno}.");
             FileSystemId = (rootStat.DevMajor, rootStat.DevMinor);
-            MaxFileSize = ProbeMaxFileSize(_root);
+            MaxFileSize = ProbeMaxFileSize(root);
 
-            if (!TryGetKernelHandle(_root, out int type, out byte[] kernelHandle, out _rootMountId, out int handleErrno))
-                throw new IOException($"The filesystem of {_rootPath} gives no file handles (name_to_handle_at errno {handleErrno}); it cannot be exported.");
+            if (!HandleTable.TryGetKernelHandle(root, out int type, out byte[] kernelHandle, out int rootMountId, out int handleErrno))
+                throw new IOException($"The filesystem of {rootPath} gives no file handles (name_to_handle_at errno {handleErrno}); it cannot be exported.");
             var baseSigner = handleKey is null ? HandleSigner.LoadOrCreate(stateDirectory, logger) : new HandleSigner((byte[])handleKey.Clone());
-            _signer = baseSigner.ForExport(type, kernelHandle);
-            RootHandle = _signer.Sign(type, kernelHandle);
-            Log.Exporting(logger, _rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
-            (_leases, _watcher, _localAccessUnavailable) = StartLocalAccess(options, _root, localAccess, logger);
+            HandleSigner signer = baseSigner.ForExport(type, kernelHandle);
+            RootHandle = signer.Sign(type, kernelHandle);
+            _handles = new HandleTable(root, rootPath, rootStat.Ino, rootMountId, signer, _failures, logger);
+            Log.Exporting(logger, rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
+            (_leases, _watcher, _localAccessUnavailable) = StartLocalAccess(options, root, localAccess, logger);
             _copies = new FileCopy(this);
             _space = new FileSpace(this, _copies);
             _xattrs = new ExtendedAttributes(this);
-            _sweeper = TimeProvider.System.CreateTimer(static tree => ((LocalDirectoryTree)tree!).SweepStale(), this, SweepInterval, SweepInterval);
+            _sweeper = TimeProvider.System.CreateTimer(static handles => ((HandleTable)handles!).SweepStale(), _handles, SweepInterval, SweepInterval);
         }
         catch
         {
-            _root.Dispose();
+            root.Dispose();
             throw;
         }
     }
@@ -210,49 +169,43 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
         _watcher?.Stop();
         _leases?.Dispose();
         _watcher?.Dispose();
-        foreach (var entry in _resolved.Values)
-            entry.Dispose();
-        _resolved.Clear();
-        _pins.Dispose();
-        _root.Dispose();
+        _handles.Dispose();
     }
 
     /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
-    internal int PinnedCount => _pins.Count;
+    internal int PinnedCount => _handles.PinnedCount;
 
-    /// <summary>
-    /// Drops every cached verification older than <see cref="ExportCheckInterval"/>, closing its descriptors; returns
-    /// how many. A lookup drops a stale entry too, but only when its handle is used again: without the sweep a file a
-    /// local process deleted would stay allocated (its inode held by our O_PATH descriptor) until then. Runs every
-    /// <see cref="SweepInterval"/>.
-    /// </summary>
-    internal int SweepStale()
-    {
-        int dropped = 0;
-        foreach (var (handle, entry) in _resolved)
-        {
-            if (Time.GetElapsedTime(entry.CheckedAt) > ExportCheckInterval)
-            {
-                Forget(handle, entry);
-                dropped++;
-            }
-        }
-        return dropped;
-    }
+    /// <summary><see cref="HandleTable.SweepStale"/>: drops stale cached verifications; returns how many.</summary>
+    internal int SweepStale() => _handles.SweepStale();
 
-    /// <summary>How often <see cref="SweepStale"/> runs: a deleted file's space is given back at most this long after its entry went stale.</summary>
-    internal static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(5);
+    /// <summary>How often <see cref="SweepStale"/> runs.</summary>
+    internal static TimeSpan SweepInterval => HandleTable.SweepInterval;
 
     /// <summary>Whether the cache of verified handles holds <paramref name="handle"/> (fresh or not), for tests.</summary>
-    internal bool IsCached(FileHandle handle) => _resolved.ContainsKey(handle);
+    internal bool IsCached(FileHandle handle) => _handles.IsCached(handle);
 
-    public FsResult<FilePin> Pin(FileHandle handle)
-    {
-        FsStatus status = Resolve(handle, out SafeFd fd, out _);
-        if (status != FsStatus.Ok)
-            return status;
-        return _pins.Add(handle, fd);
-    }
+    public FsResult<FilePin> Pin(FileHandle handle) => _handles.Pin(handle);
+
+    public FsResult<FileHandle> Accept(ReadOnlySpan<byte> received) => _handles.Accept(received);
+
+    public bool TryGetCachedRegularFileId(FileHandle handle, out ulong fileId) => _handles.TryGetCachedRegularFileId(handle, out fileId);
+
+    /// <summary>
+    /// The seam: <see cref="HandleTable.Resolve(FileHandle, out SafeFd, out Statx)"/>. On Ok the caller owns
+    /// <paramref name="fd"/> (an O_PATH descriptor, usually a borrow of a cached one) and disposes it.
+    /// </summary>
+    internal FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st) => _handles.Resolve(handle, out fd, out st);
+
+    /// <summary>The seam: <see cref="HandleTable.ResolveRegular"/> (IsDirectory or WrongType for anything else).</summary>
+    internal FsStatus ResolveRegular(FileHandle handle, out SafeFd fd, out Statx st) => _handles.ResolveRegular(handle, out fd, out st);
+
+    /// <summary>The seam: <see cref="HandleTable.ResolveDirectory(FileHandle, bool, out SafeFd, out Statx)"/>.</summary>
+    internal FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st) =>
+        _handles.ResolveDirectory(handle, forLookup, out fd, out st);
+
+    /// <summary>The seam: <see cref="HandleTable.ResolveDirectory(FileHandle, bool, out SafeFd, out Statx, out long)"/>.</summary>
+    internal FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st, out long checkedAt) =>
+        _handles.ResolveDirectory(handle, forLookup, out fd, out st, out checkedAt);
 
     // ---------------------------------------------------------------- shared helpers
 

@@ -76,7 +76,7 @@ public sealed partial class LocalDirectoryTree
                 return Fail(nameof(LibC.openat), errno);
             }
             FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode);
-            if (handle.IsOk && (status = SyncCreated(dir, created, createdIsPath: false)) != FsStatus.Ok)
+            if (handle.IsOk && (status = _durability.SyncCreated(dir, created, createdIsPath: false)) != FsStatus.Ok)
                 return status;
             if (handle.IsOk)
             {
@@ -108,7 +108,7 @@ public sealed partial class LocalDirectoryTree
             if (created.IsInvalid)
                 return Fail(nameof(LibC.openat));
             FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode);
-            if (handle.IsOk && (status = SyncCreated(dir, created, createdIsPath: true)) != FsStatus.Ok)
+            if (handle.IsOk && (status = _durability.SyncCreated(dir, created, createdIsPath: true)) != FsStatus.Ok)
                 return status;
             return _handles.RememberCreated(handle, created, checkedAt);
         }
@@ -139,7 +139,7 @@ public sealed partial class LocalDirectoryTree
             if (created.IsInvalid)
                 return Fail(nameof(LibC.openat));
             FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode: null);
-            if (handle.IsOk && (status = SyncEntries(dir, "create")) != FsStatus.Ok)
+            if (handle.IsOk && (status = _durability.SyncEntries(dir, "create")) != FsStatus.Ok)
                 return status;
             return _handles.RememberCreated(handle, created, checkedAt);
         }
@@ -179,7 +179,7 @@ public sealed partial class LocalDirectoryTree
             if (created.IsInvalid)
                 return Fail(nameof(LibC.openat));
             FsResult<FileHandle> handle = FinishCreate(dir, name, created, caller, dirStat, mode: mode & 0xFFF);
-            if (handle.IsOk && (status = SyncEntries(dir, "create")) != FsStatus.Ok)
+            if (handle.IsOk && (status = _durability.SyncEntries(dir, "create")) != FsStatus.Ok)
                 return status;
             return _handles.RememberCreated(handle, created, checkedAt);
         }
@@ -220,7 +220,7 @@ public sealed partial class LocalDirectoryTree
                 if (LibC.linkat(source, dir, name, LibC.AT_EMPTY_PATH) != 0)
                     return Fail(nameof(LibC.linkat));
                 // One journal transaction holds the new entry and the link count, so the directory's sync covers both.
-                if ((status = SyncEntries(dir, "link")) != FsStatus.Ok)
+                if ((status = _durability.SyncEntries(dir, "link")) != FsStatus.Ok)
                     return status;
                 return _handles.MakeHandle(source);
             }
@@ -245,7 +245,7 @@ public sealed partial class LocalDirectoryTree
             if (LibC.unlinkat(dir, name, victim.IsDirectory ? LibC.AT_REMOVEDIR : 0) != 0)
                 return Fail(nameof(LibC.unlinkat));
             _handles.ForgetUnlinked(victim.Ino);
-            return SyncEntries(dir, "remove");
+            return _durability.SyncEntries(dir, "remove");
         }
     }
 
@@ -305,9 +305,9 @@ public sealed partial class LocalDirectoryTree
                     _handles.ForgetUnlinked(target.Ino);
                 // Both directories, as knfsd commits both: ext4 and XFS journal the rename as one transaction, so the
                 // second sync finds it committed and costs a cache flush, but POSIX promises nothing about the other.
-                if ((status = SyncEntries(to, "rename")) != FsStatus.Ok)
+                if ((status = _durability.SyncEntries(to, "rename")) != FsStatus.Ok)
                     return status;
-                return fromStat.Ino == toStat.Ino ? FsStatus.Ok : SyncEntries(from, "rename");
+                return fromStat.Ino == toStat.Ino ? FsStatus.Ok : _durability.SyncEntries(from, "rename");
             }
         }
     }

@@ -50,6 +50,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     private readonly IChangeGate _gate;
     private readonly ILogger _logger;
     private readonly Failures _failures;
+    // The fsyncs of directory changes.
+    private readonly Durability _durability;
+
     // Handles to verified descriptors and back: the root, the signer, the cache, the pins.
     private readonly HandleTable _handles;
 
@@ -93,6 +96,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
         _gate = gate;
         _logger = logger;
         _failures = new Failures(logger);
+        _durability = new Durability(options, logger);
 
         // O_RDONLY rather than O_PATH: on current kernels open_by_handle_at refuses an O_PATH mount fd (EBADF).
         SafeFd root = LibC.openat(LibC.AT_FDCWD, options.FullPath, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
@@ -244,6 +248,18 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
         using SafeFd fd = LibC.openat(LibC.AT_FDCWD, path, LibC.O_PATH | LibC.O_CLOEXEC, 0);
         return fd.IsInvalid ? null : ReadProcLink(fd);
     }
+
+    /// <summary>
+    /// Tests: called with the inode number of every file or directory synced by a directory change (after its fsync
+    /// succeeded), on the thread that made the change (<see cref="Durability.Synced"/>).
+    /// </summary>
+    internal Action<ulong>? Synced { get => _durability.Synced; set => _durability.Synced = value; }
+
+    /// <summary>Tests: when not 0, every directory-change sync fails with this errno instead of calling fsync (<see cref="Durability.FailSyncsWith"/>).</summary>
+    internal int FailSyncsWith { get => _durability.FailSyncsWith; set => _durability.FailSyncsWith = value; }
+
+    /// <summary>The seam: <see cref="Durability.Sync"/>, fsync(2) of a descriptor (an O_PATH one with <paramref name="isPath"/>); Io when it fails.</summary>
+    internal FsStatus Sync(SafeFd fd, bool isPath, string change) => _durability.Sync(fd, isPath, change);
 
     /// <summary>The seam: <see cref="Failures.Refused"/>.</summary>
     internal static FsStatus Refused(in ChangeGrant grant) => Failures.Refused(grant);

@@ -247,13 +247,13 @@ public sealed partial class LocalDirectoryTree
         result = default;
         if (!_handles.TryGetFresh(file, out var entry))
             return false;
-        if (_leases is not null)
+        if (_guards.Leases is { } leases)
         {
             // A guarded file is read through its guard (a new O_RDONLY descriptor breaks a write lease); an unguarded
             // one gets its cached reader under the table lock, so no guard can appear between the check and the open.
             if (Stat(entry.Fd, out Statx pathStat) != 0)
                 return false;
-            using GuardIo guardIo = _leases.BorrowOr(pathStat.Ino, () => EnsureReader(entry));
+            using GuardIo guardIo = leases.BorrowOr(pathStat.Ino, () => EnsureReader(entry));
             if (guardIo.Fd is { } guardFd)
                 return ReadThrough(guardFd, caller, offset, destination, out result);
         }

@@ -36,7 +36,7 @@ namespace Leasehold.Export;
 /// signature (it was inside when its handle was issued), as knfsd does with no_subtree_check. Directories are always
 /// reconnected by the kernel and always checked.</para>
 /// </remarks>
-public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
+public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisposable
 {
     /// <summary>
     /// getdents64 offsets become cookies by adding 3, so no cookie is 0, 1 or 2, which NFSv4 reserves (RFC 8881
@@ -55,6 +55,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
 
     // Handles to verified descriptors and back: the root, the signer, the cache, the pins.
     private readonly HandleTable _handles;
+
+    // Guards against local processes, and the export's own descriptors and suspensions beside them.
+    private readonly LocalAccessGuards _guards;
 
     // Empties stale entries out of the cache (HandleTable.SweepStale); started last in the constructor.
     private readonly ITimer _sweeper;
@@ -127,7 +130,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
             RootHandle = signer.Sign(type, kernelHandle);
             _handles = new HandleTable(root, rootPath, rootStat.Ino, rootMountId, signer, _failures, logger);
             Log.Exporting(logger, rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
-            (_leases, _watcher, _localAccessUnavailable) = StartLocalAccess(options, root, localAccess, logger);
+            _guards = LocalAccessGuards.Start(options, root, localAccess, _handles, _failures, logger);
             _copies = new FileCopy(this);
             _space = new FileSpace(this, _copies);
             _xattrs = new ExtendedAttributes(this);
@@ -170,11 +173,38 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     public void Dispose()
     {
         _sweeper.Dispose();
-        _watcher?.Stop();
-        _leases?.Dispose();
-        _watcher?.Dispose();
+        _guards.Dispose();
         _handles.Dispose();
     }
+
+    public LocalAccessMechanism Mechanism => _guards.Mechanism;
+
+    public string? UnavailableReason => _guards.UnavailableReason;
+
+    /// <summary>
+    /// Guards a regular file against local processes until the guard is disposed (ILocalAccessGuard). Unavailable when
+    /// nothing can guard here, or the handle is bad, stale or not a regular file; Busy when a local process (or the
+    /// export's own descriptor) has it open in a conflicting way; Resource at Export:MaxKernelLeases or out of descriptors.
+    /// </summary>
+    public GuardStatus Guard(FileHandle file, GuardMode mode, out IDisposable? guard) => _guards.Guard(file, mode, out guard);
+
+    /// <summary>The guard table, for tests; null when local access is not guarded.</summary>
+    internal KernelLeases? Leases => _guards.Leases;
+
+    /// <summary>The watcher, for tests; null when local access is not guarded.</summary>
+    internal LocalAccessWatcher? Watcher => _guards.Watcher;
+
+    /// <summary>
+    /// The seam: <see cref="LocalAccessGuards.OpenOwn"/>, the export's own descriptor for I/O on <paramref name="ino"/>
+    /// (never one that breaks our own guard). Check <see cref="OwnIo.Fd"/>.IsInvalid and answer <see cref="OwnOpenFailed"/>.
+    /// </summary>
+    internal OwnIo OpenOwn(SafeFd fd, ulong ino, int flags) => _guards.OpenOwn(fd, ino, flags);
+
+    /// <summary>The seam: <see cref="LocalAccessGuards.OwnOpenFailed"/> (Delay when the open conflicted with a kernel lease).</summary>
+    internal FsStatus OwnOpenFailed(in OwnIo io, string operation, ulong ino) => _guards.OwnOpenFailed(io, operation, ino);
+
+    /// <summary>The seam: <see cref="LocalAccessGuards.SuspendFor"/>, around the export's own change where a guard would break it.</summary>
+    internal KernelLeases.Suspension SuspendFor(ulong ino, ChangeKind kind) => _guards.SuspendFor(ino, kind);
 
     /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
     internal int PinnedCount => _handles.PinnedCount;

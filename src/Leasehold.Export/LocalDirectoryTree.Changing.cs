@@ -13,33 +13,6 @@ namespace Leasehold.Export;
 // LocalDirectoryTree, changing: WRITE, creating, linking, removing, renaming and setting attributes, each behind the change gate.
 public sealed partial class LocalDirectoryTree
 {
-    public async ValueTask<FsResult<(int Count, WriteStability Committed)>> WriteAsync(Caller caller, FileHandle file, long offset, ReadOnlyMemory<byte> data, WriteStability stability, ChangeContext context, CancellationToken cancellationToken)
-    {
-        if (_options.ReadOnly)
-            return FsStatus.ReadOnly;
-        if (offset < 0)
-            return FsStatus.Invalid;
-        if (!data.IsEmpty && (ulong)offset + (ulong)data.Length > MaxFileSize)
-            return FsStatus.FileTooBig; // all or nothing: the kernel would write the part below the limit, then refuse
-        FsStatus status = ResolveRegular(file, out SafeFd fd, out Statx st);
-        if (status != FsStatus.Ok)
-            return status;
-        using (fd)
-        {
-            if (!ModeBits.Allows(caller, st, ModeBits.Write) && caller.Uid != st.Uid) // owner override, as for Read
-                return FsStatus.AccessDenied;
-            using ChangeGrant grant = await _gate.BeginAsync(st.Ino, ChangeKind.Write, context, cancellationToken).ConfigureAwait(false);
-            if (!grant.CanProceed)
-                return Refused(grant);
-            // Under a write guard through its own descriptor; under a read guard (the holder's own write beside its read
-            // delegation) inside a suspension; never by a descriptor that breaks our own lease.
-            using OwnIo output = OpenOwn(fd, st.Ino, LibC.O_WRONLY);
-            if (output.Fd.IsInvalid)
-                return OwnOpenFailed(output, "write", st.Ino);
-            return WriteAll(output.Fd, offset, data.Span, stability);
-        }
-    }
-
     public async ValueTask<FsResult<(FileHandle Handle, bool Created)>> CreateFileAsync(Caller caller, FileHandle directory, FileName name, uint mode, bool exclusive, ChangeContext context, CancellationToken cancellationToken)
     {
         if (_options.ReadOnly)
@@ -340,8 +313,6 @@ public sealed partial class LocalDirectoryTree
         }
     }
 
-
-
     /// <summary>An existing regular file's handle, for a non-exclusive create; its descriptor is cached (<see cref="RememberOpened"/>).</summary>
     private FsResult<FileHandle> OpenExisting(SafeFd dir, FileName name, bool exclusive, long checkedAt)
     {
@@ -458,36 +429,6 @@ public sealed partial class LocalDirectoryTree
         static Timespec TimeSpec(FsTime? time, bool now) => now
             ? new Timespec { Nanoseconds = LibC.UTIME_NOW }
             : time is FsTime t ? new Timespec { Seconds = t.Seconds, Nanoseconds = t.Nanoseconds } : new Timespec { Nanoseconds = LibC.UTIME_OMIT };
-    }
-
-    private unsafe FsResult<(int Count, WriteStability Committed)> WriteAll(SafeFd output, long offset, ReadOnlySpan<byte> data, WriteStability stability)
-    {
-        if (offset > long.MaxValue - data.Length)
-            return FsStatus.FileTooBig;
-        int total = 0;
-        fixed (byte* start = data)
-        {
-            while (total < data.Length)
-            {
-                nint written = LibC.pwrite(output, start + total, (nuint)(data.Length - total), offset + total);
-                if (written < 0)
-                {
-                    if (LibC.LastErrno == Errno.EINTR)
-                        continue;
-                    return Fail(nameof(LibC.pwrite));
-                }
-                total += (int)written;
-            }
-        }
-        switch (stability)
-        {
-            case WriteStability.FileSync when LibC.fsync(output) != 0:
-                return Fail(nameof(LibC.fsync));
-            case WriteStability.DataSync when LibC.fdatasync(output) != 0:
-                return Fail(nameof(LibC.fdatasync));
-            default:
-                return (total, stability);
-        }
     }
 
     /// <summary>

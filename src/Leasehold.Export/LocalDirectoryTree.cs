@@ -59,6 +59,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
     // Guards against local processes, and the export's own descriptors and suspensions beside them.
     private readonly LocalAccessGuards _guards;
 
+    // READ, WRITE, COMMIT.
+    private readonly FileData _data;
+
     // Empties stale entries out of the cache (HandleTable.SweepStale); started last in the constructor.
     private readonly ITimer _sweeper;
 
@@ -131,6 +134,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
             _handles = new HandleTable(root, rootPath, rootStat.Ino, rootMountId, signer, _failures, logger);
             Log.Exporting(logger, rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
             _guards = LocalAccessGuards.Start(options, root, localAccess, _handles, _failures, logger);
+            _data = new FileData(_handles, _guards, options, gate, _failures, MaxFileSize);
             _copies = new FileCopy(this);
             _space = new FileSpace(this, _copies);
             _xattrs = new ExtendedAttributes(this);
@@ -176,6 +180,15 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
         _guards.Dispose();
         _handles.Dispose();
     }
+
+    public FsResult<(int Count, bool EndOfFile)> Read(Caller caller, FileHandle file, long offset, Span<byte> destination) =>
+        _data.Read(caller, file, offset, destination);
+
+    public ValueTask<FsResult<(int Count, WriteStability Committed)>> WriteAsync(Caller caller, FileHandle file, long offset, ReadOnlyMemory<byte> data,
+        WriteStability stability, ChangeContext context, CancellationToken cancellationToken) =>
+        _data.WriteAsync(caller, file, offset, data, stability, context, cancellationToken);
+
+    public FsResult<bool> Commit(FileHandle file) => _data.Commit(file);
 
     public LocalAccessMechanism Mechanism => _guards.Mechanism;
 

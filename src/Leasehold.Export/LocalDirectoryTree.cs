@@ -62,6 +62,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
     // READ, WRITE, COMMIT.
     private readonly FileData _data;
 
+    // Creating, linking, removing, renaming.
+    private readonly NamespaceChanges _namespace;
+
     // Empties stale entries out of the cache (HandleTable.SweepStale); started last in the constructor.
     private readonly ITimer _sweeper;
 
@@ -135,6 +138,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
             Log.Exporting(logger, rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
             _guards = LocalAccessGuards.Start(options, root, localAccess, _handles, _failures, logger);
             _data = new FileData(_handles, _guards, options, gate, _failures, MaxFileSize);
+            _namespace = new NamespaceChanges(_handles, _guards, _durability, options, gate, _failures);
             _copies = new FileCopy(this);
             _space = new FileSpace(this, _copies);
             _xattrs = new ExtendedAttributes(this);
@@ -189,6 +193,33 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
         _data.WriteAsync(caller, file, offset, data, stability, context, cancellationToken);
 
     public FsResult<bool> Commit(FileHandle file) => _data.Commit(file);
+
+    public ValueTask<FsResult<(FileHandle Handle, bool Created)>> CreateFileAsync(Caller caller, FileHandle directory, FileName name, uint mode, bool exclusive,
+        ChangeContext context, CancellationToken cancellationToken) =>
+        _namespace.CreateFileAsync(caller, directory, name, mode, exclusive, context, cancellationToken);
+
+    public ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, FileName name, uint mode, ChangeContext context,
+        CancellationToken cancellationToken) =>
+        _namespace.CreateDirectoryAsync(caller, directory, name, mode, context, cancellationToken);
+
+    public ValueTask<FsResult<FileHandle>> CreateSymlinkAsync(Caller caller, FileHandle directory, FileName name, ReadOnlyMemory<byte> target, ChangeContext context,
+        CancellationToken cancellationToken) =>
+        _namespace.CreateSymlinkAsync(caller, directory, name, target, context, cancellationToken);
+
+    public ValueTask<FsResult<FileHandle>> CreateNodeAsync(Caller caller, FileHandle directory, FileName name, FileType type, uint mode, uint major, uint minor,
+        ChangeContext context, CancellationToken cancellationToken) =>
+        _namespace.CreateNodeAsync(caller, directory, name, type, mode, major, minor, context, cancellationToken);
+
+    public ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, FileName name, ChangeContext context,
+        CancellationToken cancellationToken) =>
+        _namespace.LinkAsync(caller, file, directory, name, context, cancellationToken);
+
+    public ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, FileName name, ChangeContext context, CancellationToken cancellationToken) =>
+        _namespace.RemoveAsync(caller, directory, name, context, cancellationToken);
+
+    public ValueTask<FsStatus> RenameAsync(Caller caller, FileHandle fromDirectory, FileName fromName, FileHandle toDirectory, FileName toName,
+        ChangeContext context, CancellationToken cancellationToken) =>
+        _namespace.RenameAsync(caller, fromDirectory, fromName, toDirectory, toName, context, cancellationToken);
 
     public LocalAccessMechanism Mechanism => _guards.Mechanism;
 

@@ -31,7 +31,7 @@ internal sealed class Durability(ExportOptions options, ILogger logger)
 
     /// <summary>
     /// <see cref="SyncEntries"/> for a new entry, after the new file itself: its owner and mode were set by separate
-    /// calls after it was made (<see cref="NamespaceChanges"/>), which a journal may commit after the directory's entry,
+    /// calls after it was made (<see cref="NamespaceChanges.FinishCreate"/>), which a journal may commit after the directory's entry,
     /// so the directory's sync alone would not cover them (knfsd commits both too). Only a regular file or a directory
     /// is synced itself: a symlink opens only as O_PATH, on which fsync fails, and opening a device or fifo would have
     /// the device's effects; for those the directory's sync is all, which on ext4 and XFS covers them too unless a

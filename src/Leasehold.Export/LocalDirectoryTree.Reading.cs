@@ -13,31 +13,6 @@ namespace Leasehold.Export;
 // LocalDirectoryTree, reading: attributes, lookups, access checks, READLINK, directory listings, READ, COMMIT.
 public sealed partial class LocalDirectoryTree
 {
-    public FsResult<FileAttributes> GetAttributes(FileHandle handle)
-    {
-        // Fast path: a recently verified handle is one statx on its cached descriptor (no dup, no close).
-        if (_handles.TryGetFresh(handle, out var entry) && HandleTable.TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
-            return Attributes.From(cached);
-        FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
-        if (status != FsStatus.Ok)
-            return status;
-        fd.Dispose();
-        return Attributes.From(st);
-    }
-
-    public FsResult<FsStats> GetFileSystemStats(FileHandle handle)
-    {
-        FsStatus status = Resolve(handle, out SafeFd fd, out _);
-        if (status != FsStatus.Ok)
-            return status;
-        using (fd)
-        {
-            if (LibC.fstatfs(fd, out StatFs fs) != 0)
-                return Fail(nameof(LibC.fstatfs));
-            return Attributes.From(fs);
-        }
-    }
-
     /// <remarks>
     /// The handle is made from the name (name_to_handle_at, one component, no symlink followed). When it is not cached
     /// yet, the child is opened (O_PATH, O_NOFOLLOW, relative to the verified directory: inside the export by
@@ -100,18 +75,6 @@ public sealed partial class LocalDirectoryTree
                 parent.Dispose();
             return handle;
         }
-    }
-
-    public FsResult<AccessMask> CheckAccess(Caller caller, FileHandle handle, AccessMask asked)
-    {
-        // Fast path, as in GetAttributes: one statx on a recently verified handle's cached descriptor.
-        if (_handles.TryGetFresh(handle, out var entry) && HandleTable.TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
-            return ModeBits.Granted(caller, cached, asked, _options.ReadOnly);
-        FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
-        if (status != FsStatus.Ok)
-            return status;
-        fd.Dispose();
-        return ModeBits.Granted(caller, st, asked, _options.ReadOnly);
     }
 
     public unsafe FsResult<byte[]> ReadLink(Caller caller, FileHandle handle)

@@ -65,6 +65,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
     // Creating, linking, removing, renaming.
     private readonly NamespaceChanges _namespace;
 
+    // GETATTR, SETATTR, ACCESS, filesystem statistics.
+    private readonly AttributeAccess _attributes;
+
     // Empties stale entries out of the cache (HandleTable.SweepStale); started last in the constructor.
     private readonly ITimer _sweeper;
 
@@ -139,6 +142,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
             _guards = LocalAccessGuards.Start(options, root, localAccess, _handles, _failures, logger);
             _data = new FileData(_handles, _guards, options, gate, _failures, MaxFileSize);
             _namespace = new NamespaceChanges(_handles, _guards, _durability, options, gate, _failures);
+            _attributes = new AttributeAccess(_handles, _guards, options, gate, _failures);
             _copies = new FileCopy(this);
             _space = new FileSpace(this, _copies);
             _xattrs = new ExtendedAttributes(this);
@@ -184,6 +188,16 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
         _guards.Dispose();
         _handles.Dispose();
     }
+
+    public FsResult<FileAttributes> GetAttributes(FileHandle handle) => _attributes.GetAttributes(handle);
+
+    public ValueTask<FsResult<FileAttributes>> SetAttributesAsync(Caller caller, FileHandle handle, SetAttributes changes, ChangeContext context,
+        CancellationToken cancellationToken) =>
+        _attributes.SetAttributesAsync(caller, handle, changes, context, cancellationToken);
+
+    public FsResult<AccessMask> CheckAccess(Caller caller, FileHandle handle, AccessMask asked) => _attributes.CheckAccess(caller, handle, asked);
+
+    public FsResult<FsStats> GetFileSystemStats(FileHandle handle) => _attributes.GetFileSystemStats(handle);
 
     public FsResult<(int Count, bool EndOfFile)> Read(Caller caller, FileHandle file, long offset, Span<byte> destination) =>
         _data.Read(caller, file, offset, destination);

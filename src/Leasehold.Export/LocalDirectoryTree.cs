@@ -36,16 +36,8 @@ namespace Leasehold.Export;
 /// signature (it was inside when its handle was issued), as knfsd does with no_subtree_check. Directories are always
 /// reconnected by the kernel and always checked.</para>
 /// </remarks>
-public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisposable
+public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisposable
 {
-    /// <summary>
-    /// getdents64 offsets become cookies by adding 3, so no cookie is 0, 1 or 2, which NFSv4 reserves (RFC 8881
-    /// §18.23.3); d_off is a non-negative 63-bit value, so the sum never overflows.
-    /// </summary>
-    internal const ulong CookieBias = 3;
-
-    private const int DirectoryBufferSize = 32 * 1024;
-
     private readonly ExportOptions _options;
     private readonly IChangeGate _gate;
     private readonly ILogger _logger;
@@ -67,6 +59,9 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
 
     // GETATTR, SETATTR, ACCESS, filesystem statistics.
     private readonly AttributeAccess _attributes;
+
+    // LOOKUP, LOOKUPP, READDIR, READLINK.
+    private readonly DirectoryReader _directories;
 
     // Empties stale entries out of the cache (HandleTable.SweepStale); started last in the constructor.
     private readonly ITimer _sweeper;
@@ -143,6 +138,7 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
             _data = new FileData(_handles, _guards, options, gate, _failures, MaxFileSize);
             _namespace = new NamespaceChanges(_handles, _guards, _durability, options, gate, _failures);
             _attributes = new AttributeAccess(_handles, _guards, options, gate, _failures);
+            _directories = new DirectoryReader(_handles, _failures, logger);
             _copies = new FileCopy(this);
             _space = new FileSpace(this, _copies);
             _xattrs = new ExtendedAttributes(this);
@@ -198,6 +194,18 @@ public sealed partial class LocalDirectoryTree : IExportedTree, ILocalAccessGuar
     public FsResult<AccessMask> CheckAccess(Caller caller, FileHandle handle, AccessMask asked) => _attributes.CheckAccess(caller, handle, asked);
 
     public FsResult<FsStats> GetFileSystemStats(FileHandle handle) => _attributes.GetFileSystemStats(handle);
+
+    /// <remarks>
+    /// The handle is made from the name (name_to_handle_at, one component, no symlink followed): see <see cref="DirectoryReader.Lookup"/>.
+    /// </remarks>
+    public FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, FileName name) => _directories.Lookup(caller, directory, name);
+
+    public FsResult<FileHandle> LookupParent(Caller caller, FileHandle directory) => _directories.LookupParent(caller, directory);
+
+    public FsResult<(IReadOnlyList<DirectoryEntry> Entries, bool EndOfDirectory)> ReadDirectory(Caller caller, FileHandle directory, ulong cookie, int maxEntries) =>
+        _directories.ReadDirectory(caller, directory, cookie, maxEntries);
+
+    public FsResult<byte[]> ReadLink(Caller caller, FileHandle handle) => _directories.ReadLink(caller, handle);
 
     public FsResult<(int Count, bool EndOfFile)> Read(Caller caller, FileHandle file, long offset, Span<byte> destination) =>
         _data.Read(caller, file, offset, destination);

@@ -1,18 +1,26 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Text;
-using Leasehold.Export.Local;
-using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
-using static Leasehold.Export.Local.Descriptors;
 using Microsoft.Extensions.Logging;
+using static Leasehold.Export.Local.Descriptors;
 
-namespace Leasehold.Export;
+namespace Leasehold.Export.Local;
 
-// LocalDirectoryTree, reading: attributes, lookups, access checks, READLINK, directory listings, READ, COMMIT.
-public sealed partial class LocalDirectoryTree
+/// <summary>
+/// Reading directories: LOOKUP and LOOKUPP (caching what they open, <see cref="HandleTable.RememberOpened"/>), READDIR
+/// (getdents64, cookies from d_off) and READLINK.
+/// </summary>
+internal sealed class DirectoryReader(HandleTable handles, Failures failures, ILogger logger)
 {
+    /// <summary>
+    /// getdents64 offsets become cookies by adding 3, so no cookie is 0, 1 or 2, which NFSv4 reserves (RFC 8881
+    /// §18.23.3); d_off is a non-negative 63-bit value, so the sum never overflows.
+    /// </summary>
+    public const ulong CookieBias = 3;
+
+    private const int DirectoryBufferSize = 32 * 1024;
+
     /// <remarks>
     /// The handle is made from the name (name_to_handle_at, one component, no symlink followed). When it is not cached
     /// yet, the child is opened (O_PATH, O_NOFOLLOW, relative to the verified directory: inside the export by
@@ -21,7 +29,7 @@ public sealed partial class LocalDirectoryTree
     /// </remarks>
     public FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, FileName name)
     {
-        FsStatus status = ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat, out long checkedAt);
+        FsStatus status = handles.ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat, out long checkedAt);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
@@ -30,19 +38,19 @@ public sealed partial class LocalDirectoryTree
                 return status;
             if (!ModeBits.Allows(caller, dirStat, ModeBits.Execute))
                 return FsStatus.AccessDenied;
-            FsResult<FileHandle> named = _handles.MakeHandleAt(dir, name);
-            if (!named.IsOk || _handles.TryGetFresh(named.Value, out _))
+            FsResult<FileHandle> named = handles.MakeHandleAt(dir, name);
+            if (!named.IsOk || handles.TryGetFresh(named.Value, out _))
                 return named;
             SafeFd child = LibC.openat(dir, name, LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
             if (child.IsInvalid)
             {
                 int errno = LibC.LastErrno;
                 child.Dispose();
-                return Fail(nameof(LibC.openat), errno); // removed since its handle was made
+                return failures.Fail(nameof(LibC.openat), errno); // removed since its handle was made
             }
-            FsResult<FileHandle> handle = _handles.MakeHandle(child); // of what the name holds now, which is what is cached
+            FsResult<FileHandle> handle = handles.MakeHandle(child); // of what the name holds now, which is what is cached
             if (handle.IsOk)
-                _handles.RememberOpened(handle.Value, child, checkedAt);
+                handles.RememberOpened(handle.Value, child, checkedAt);
             else
                 child.Dispose();
             return handle;
@@ -51,12 +59,12 @@ public sealed partial class LocalDirectoryTree
 
     public FsResult<FileHandle> LookupParent(Caller caller, FileHandle directory)
     {
-        FsStatus status = ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat, out long checkedAt);
+        FsStatus status = handles.ResolveDirectory(directory, forLookup: true, out SafeFd dir, out Statx dirStat, out long checkedAt);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
         {
-            if (dirStat.Ino == _handles.RootIno)
+            if (dirStat.Ino == handles.RootIno)
                 return FsStatus.NotFound; // the root has no parent in the export (one filesystem: the inode says it)
             if (!ModeBits.Allows(caller, dirStat, ModeBits.Execute))
                 return FsStatus.AccessDenied;
@@ -65,12 +73,12 @@ public sealed partial class LocalDirectoryTree
             {
                 int errno = LibC.LastErrno;
                 parent.Dispose();
-                return Fail(nameof(LibC.openat), errno);
+                return failures.Fail(nameof(LibC.openat), errno);
             }
             // The parent of a directory inside the export that is not its root is inside it too: cache it.
-            FsResult<FileHandle> handle = _handles.MakeHandle(parent);
+            FsResult<FileHandle> handle = handles.MakeHandle(parent);
             if (handle.IsOk)
-                _handles.RememberOpened(handle.Value, parent, checkedAt);
+                handles.RememberOpened(handle.Value, parent, checkedAt);
             else
                 parent.Dispose();
             return handle;
@@ -79,7 +87,7 @@ public sealed partial class LocalDirectoryTree
 
     public unsafe FsResult<byte[]> ReadLink(Caller caller, FileHandle handle)
     {
-        FsStatus status = Resolve(handle, out SafeFd fd, out Statx st);
+        FsStatus status = handles.Resolve(handle, out SafeFd fd, out Statx st);
         if (status != FsStatus.Ok)
             return status;
         using (fd)
@@ -89,7 +97,7 @@ public sealed partial class LocalDirectoryTree
             byte* buffer = stackalloc byte[Names.MaxSymlinkTargetBytes + 1];
             nint length = LibC.readlinkat(fd, "", buffer, Names.MaxSymlinkTargetBytes + 1);
             if (length < 0)
-                return Fail(nameof(LibC.readlinkat));
+                return failures.Fail(nameof(LibC.readlinkat));
             return new ReadOnlySpan<byte>(buffer, (int)length).ToArray();
         }
     }
@@ -98,7 +106,7 @@ public sealed partial class LocalDirectoryTree
     {
         if (maxEntries <= 0 || cookie is 1 or 2 || (cookie != 0 && cookie - CookieBias > long.MaxValue))
             return FsStatus.Invalid;
-        FsStatus status = ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
+        FsStatus status = handles.ResolveDirectory(directory, forLookup: false, out SafeFd dir, out Statx dirStat);
         if (status != FsStatus.Ok)
             return status;
         using (dir)
@@ -109,9 +117,9 @@ public sealed partial class LocalDirectoryTree
             // getdents64 needs a readable fd; reopen the same directory through its O_PATH fd.
             using SafeFd stream = LibC.openat(dir, ".", LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
             if (stream.IsInvalid)
-                return Fail(nameof(LibC.openat));
+                return failures.Fail(nameof(LibC.openat));
             if (cookie != 0 && LibC.lseek(stream, (long)(cookie - CookieBias), LibC.SEEK_SET) < 0)
-                return Fail(nameof(LibC.lseek));
+                return failures.Fail(nameof(LibC.lseek));
 
             var entries = new List<DirectoryEntry>(Math.Min(maxEntries, 256));
             byte[] buffer = ArrayPool<byte>.Shared.Rent(DirectoryBufferSize);
@@ -123,7 +131,7 @@ public sealed partial class LocalDirectoryTree
                     {
                         nint read = LibC.getdents64(stream, start, (nuint)buffer.Length);
                         if (read < 0)
-                            return Fail(nameof(LibC.getdents64));
+                            return failures.Fail(nameof(LibC.getdents64));
                         if (read == 0)
                             return ((IReadOnlyList<DirectoryEntry>)entries, true);
 
@@ -164,13 +172,13 @@ public sealed partial class LocalDirectoryTree
             int errno = LibC.LastErrno;
             if (errno == Errno.ENOENT)
                 return null; // removed since getdents64 saw it
-            status = Fail(nameof(LibC.openat), errno);
+            status = failures.Fail(nameof(LibC.openat), errno);
             return null;
         }
-        FsResult<FileHandle> handle = _handles.MakeHandle(child);
+        FsResult<FileHandle> handle = handles.MakeHandle(child);
         if (handle.Status == FsStatus.CrossDevice)
         {
-            Log.SkippedMountPoint(_logger, FileName.FromBytes(name).ToString());
+            Log.SkippedMountPoint(logger, FileName.FromBytes(name).ToString());
             return null;
         }
         if (!handle.IsOk)
@@ -180,7 +188,7 @@ public sealed partial class LocalDirectoryTree
         }
         if (Stat(child, out Statx st) != 0)
         {
-            status = Fail(nameof(LibC.statx));
+            status = failures.Fail(nameof(LibC.statx));
             return null;
         }
         return new DirectoryEntry(FileName.FromBytes(name), cookie, handle.Value, Attributes.From(st)); // the bytes as stored, never decoded

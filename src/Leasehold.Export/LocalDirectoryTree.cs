@@ -1,12 +1,8 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
-using System.Text;
 using Leasehold.Export.Local;
 using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
-using static Leasehold.Export.Local.Descriptors;
 using Microsoft.Extensions.Logging;
+using static Leasehold.Export.Local.Descriptors;
 
 namespace Leasehold.Export;
 
@@ -28,49 +24,44 @@ namespace Leasehold.Export;
 /// <item>Every fd is a <see cref="SafeFd"/>, disposed on every path. errno is read right after the failing call,
 /// before any other call (closing an fd sets errno too).</item>
 /// </list>
+/// <para>This class is the facade: it builds the export's parts, forwards each operation to the part that owns it, and
+/// disposes them. Each concern is a class of its own in Local/ (namespace Leasehold.Export.Local):</para>
+/// <list type="bullet">
+/// <item><see cref="HandleTable"/>: handles to verified descriptors and back: signing, open_by_handle_at, the
+/// inside-the-export check, the cache of verified handles (<see cref="ResolvedHandle"/>) and its sweep, pins, making
+/// handles (PIN, ACCEPT and the seam's Resolve*).</item>
+/// <item><see cref="FileData"/>: READ (with cached readers), WRITE, COMMIT.</item>
+/// <item><see cref="NamespaceChanges"/>: creating files, directories, symlinks and nodes, LINK, REMOVE, RENAME.</item>
+/// <item><see cref="AttributeAccess"/>: GETATTR, SETATTR, ACCESS, filesystem statistics.</item>
+/// <item><see cref="DirectoryReader"/>: LOOKUP, LOOKUPP, READDIR, READLINK.</item>
+/// <item><see cref="LocalAccessGuards"/>: guards against local processes (<see cref="ILocalAccessGuard"/>), and the
+/// export's own descriptors and suspensions beside them.</item>
+/// <item><see cref="Durability"/>: the fsyncs that make a directory change durable before it is answered.</item>
+/// <item><see cref="FileSpace"/>, <see cref="FileCopy"/>, <see cref="Local.ExtendedAttributes"/>: the NFSv4.2
+/// operations, over the members marked "the seam".</item>
+/// <item><see cref="Descriptors"/> and <see cref="Failures"/>: the descriptor calls and the errno mapping they all share.</item>
+/// </list>
 /// <para>No locks: the kernel orders concurrent calls, as it would for local processes. The only mutable state after
-/// construction is the cache of verified handles and the pinned files (<see cref="Pin"/>), each safe for concurrent
-/// use.</para>
-/// <para>Limitation: a regular file whose dentry the kernel has evicted comes back from open_by_handle_at
-/// "disconnected" (its /proc path reads "/"), so where it lives cannot be checked; it is accepted on the strength of the
-/// signature (it was inside when its handle was issued), as knfsd does with no_subtree_check. Directories are always
-/// reconnected by the kernel and always checked.</para>
+/// construction is the cache of verified handles and the pinned files (<see cref="HandleTable"/>), each safe for
+/// concurrent use. A regular file the kernel returns "disconnected" is accepted on the strength of its signature (see
+/// the limitation in <see cref="HandleTable"/>).</para>
 /// </remarks>
 public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisposable
 {
-    private readonly ExportOptions _options;
-    private readonly IChangeGate _gate;
-    private readonly ILogger _logger;
     private readonly Failures _failures;
-    // The fsyncs of directory changes.
     private readonly Durability _durability;
-
-    // Handles to verified descriptors and back: the root, the signer, the cache, the pins.
     private readonly HandleTable _handles;
-
-    // Guards against local processes, and the export's own descriptors and suspensions beside them.
     private readonly LocalAccessGuards _guards;
-
-    // READ, WRITE, COMMIT.
     private readonly FileData _data;
-
-    // Creating, linking, removing, renaming.
     private readonly NamespaceChanges _namespace;
-
-    // GETATTR, SETATTR, ACCESS, filesystem statistics.
     private readonly AttributeAccess _attributes;
-
-    // LOOKUP, LOOKUPP, READDIR, READLINK.
     private readonly DirectoryReader _directories;
+    private readonly FileCopy _copies;
+    private readonly FileSpace _space;
+    private readonly ExtendedAttributes _xattrs;
 
     // Empties stale entries out of the cache (HandleTable.SweepStale); started last in the constructor.
     private readonly ITimer _sweeper;
-
-    /// <summary>How long a verified handle is trusted to still be inside the export (<see cref="HandleTable.ExportCheckInterval"/>). Tests set it to zero.</summary>
-    internal TimeSpan ExportCheckInterval { get => _handles.ExportCheckInterval; set => _handles.ExportCheckInterval = value; }
-
-    /// <summary>The clock for <see cref="ExportCheckInterval"/>.</summary>
-    internal TimeProvider Time { get => _handles.Time; set => _handles.Time = value; }
 
     /// <param name="options">What is exported, and how (Export:LocalAccess, Export:MaxKernelLeases among them).</param>
     /// <param name="gate">Asked before every change.</param>
@@ -99,9 +90,9 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
         if (!OperatingSystem.IsLinux())
             throw new PlatformNotSupportedException("LocalDirectoryTree needs Linux: file handles, O_PATH and /proc/self/fd.");
         options.Validate();
-        _options = options;
-        _gate = gate;
-        _logger = logger;
+        Options = options;
+        Gate = gate;
+        Logger = logger;
         _failures = new Failures(logger);
         _durability = new Durability(options, logger);
 
@@ -153,7 +144,7 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
 
     public FileHandle RootHandle { get; }
 
-    public bool IsReadOnly => _options.ReadOnly;
+    public bool IsReadOnly => Options.ReadOnly;
 
     public (ulong Major, ulong Minor) FileSystemId { get; }
 
@@ -163,20 +154,6 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
 
     public IExtendedAttributes ExtendedAttributes => _xattrs;
 
-    // The NFSv4.2 operations, each a class of its own over the members below marked "the seam".
-    private readonly FileCopy _copies = null!;
-    private readonly FileSpace _space = null!;
-    private readonly ExtendedAttributes _xattrs = null!;
-
-    /// <summary>The seam: the change gate every change asks first.</summary>
-    internal IChangeGate Gate => _gate;
-
-    /// <summary>The seam: the export's options (ReadOnly, SyncDirectoryChanges, ...).</summary>
-    internal ExportOptions Options => _options;
-
-    /// <summary>The seam: the export's logger.</summary>
-    internal ILogger Logger => _logger;
-
     /// <summary>Stops the watcher, then releases every guard (so no local process waits on us), then closes the cache.</summary>
     public void Dispose()
     {
@@ -184,6 +161,14 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
         _guards.Dispose();
         _handles.Dispose();
     }
+
+    // ---------------------------------------------------------------- IExportedTree, by the part that owns each
+
+    public FsResult<FilePin> Pin(FileHandle handle) => _handles.Pin(handle);
+
+    public FsResult<FileHandle> Accept(ReadOnlySpan<byte> received) => _handles.Accept(received);
+
+    public bool TryGetCachedRegularFileId(FileHandle handle, out ulong fileId) => _handles.TryGetCachedRegularFileId(handle, out fileId);
 
     public FsResult<FileAttributes> GetAttributes(FileHandle handle) => _attributes.GetAttributes(handle);
 
@@ -243,6 +228,8 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
         ChangeContext context, CancellationToken cancellationToken) =>
         _namespace.RenameAsync(caller, fromDirectory, fromName, toDirectory, toName, context, cancellationToken);
 
+    // ---------------------------------------------------------------- ILocalAccessGuard
+
     public LocalAccessMechanism Mechanism => _guards.Mechanism;
 
     public string? UnavailableReason => _guards.UnavailableReason;
@@ -254,41 +241,16 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
     /// </summary>
     public GuardStatus Guard(FileHandle file, GuardMode mode, out IDisposable? guard) => _guards.Guard(file, mode, out guard);
 
-    /// <summary>The guard table, for tests; null when local access is not guarded.</summary>
-    internal KernelLeases? Leases => _guards.Leases;
+    // ---------------------------------------------------------------- the seam (FileSpace, FileCopy, ExtendedAttributes)
 
-    /// <summary>The watcher, for tests; null when local access is not guarded.</summary>
-    internal LocalAccessWatcher? Watcher => _guards.Watcher;
+    /// <summary>The seam: the change gate every change asks first.</summary>
+    internal IChangeGate Gate { get; }
 
-    /// <summary>
-    /// The seam: <see cref="LocalAccessGuards.OpenOwn"/>, the export's own descriptor for I/O on <paramref name="ino"/>
-    /// (never one that breaks our own guard). Check <see cref="OwnIo.Fd"/>.IsInvalid and answer <see cref="OwnOpenFailed"/>.
-    /// </summary>
-    internal OwnIo OpenOwn(SafeFd fd, ulong ino, int flags) => _guards.OpenOwn(fd, ino, flags);
+    /// <summary>The seam: the export's options (ReadOnly, SyncDirectoryChanges, ...).</summary>
+    internal ExportOptions Options { get; }
 
-    /// <summary>The seam: <see cref="LocalAccessGuards.OwnOpenFailed"/> (Delay when the open conflicted with a kernel lease).</summary>
-    internal FsStatus OwnOpenFailed(in OwnIo io, string operation, ulong ino) => _guards.OwnOpenFailed(io, operation, ino);
-
-    /// <summary>The seam: <see cref="LocalAccessGuards.SuspendFor"/>, around the export's own change where a guard would break it.</summary>
-    internal KernelLeases.Suspension SuspendFor(ulong ino, ChangeKind kind) => _guards.SuspendFor(ino, kind);
-
-    /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
-    internal int PinnedCount => _handles.PinnedCount;
-
-    /// <summary><see cref="HandleTable.SweepStale"/>: drops stale cached verifications; returns how many.</summary>
-    internal int SweepStale() => _handles.SweepStale();
-
-    /// <summary>How often <see cref="SweepStale"/> runs.</summary>
-    internal static TimeSpan SweepInterval => HandleTable.SweepInterval;
-
-    /// <summary>Whether the cache of verified handles holds <paramref name="handle"/> (fresh or not), for tests.</summary>
-    internal bool IsCached(FileHandle handle) => _handles.IsCached(handle);
-
-    public FsResult<FilePin> Pin(FileHandle handle) => _handles.Pin(handle);
-
-    public FsResult<FileHandle> Accept(ReadOnlySpan<byte> received) => _handles.Accept(received);
-
-    public bool TryGetCachedRegularFileId(FileHandle handle, out ulong fileId) => _handles.TryGetCachedRegularFileId(handle, out fileId);
+    /// <summary>The seam: the export's logger.</summary>
+    internal ILogger Logger { get; }
 
     /// <summary>
     /// The seam: <see cref="HandleTable.Resolve(FileHandle, out SafeFd, out Statx)"/>. On Ok the caller owns
@@ -307,13 +269,72 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
     internal FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st, out long checkedAt) =>
         _handles.ResolveDirectory(handle, forLookup, out fd, out st, out checkedAt);
 
-    // ---------------------------------------------------------------- shared helpers
+    /// <summary>
+    /// The seam: <see cref="LocalAccessGuards.OpenOwn"/>, the export's own descriptor for I/O on <paramref name="ino"/>
+    /// (never one that breaks our own guard). Check <see cref="OwnIo.Fd"/>.IsInvalid and answer <see cref="OwnOpenFailed"/>.
+    /// </summary>
+    internal OwnIo OpenOwn(SafeFd fd, ulong ino, int flags) => _guards.OpenOwn(fd, ino, flags);
+
+    /// <summary>The seam: <see cref="LocalAccessGuards.OwnOpenFailed"/> (Delay when the open conflicted with a kernel lease).</summary>
+    internal FsStatus OwnOpenFailed(in OwnIo io, string operation, ulong ino) => _guards.OwnOpenFailed(io, operation, ino);
+
+    /// <summary>The seam: <see cref="LocalAccessGuards.SuspendFor"/>, around the export's own change where a guard would break it.</summary>
+    internal KernelLeases.Suspension SuspendFor(ulong ino, ChangeKind kind) => _guards.SuspendFor(ino, kind);
 
     /// <summary>The seam: <see cref="Descriptors.Reopen"/>.</summary>
     internal static SafeFd Reopen(SafeFd fd, int flags) => Descriptors.Reopen(fd, flags);
 
     /// <summary>The seam: <see cref="Descriptors.Stat"/>.</summary>
     internal static int Stat(SafeFd fd, out Statx st) => Descriptors.Stat(fd, out st);
+
+    /// <summary>The seam: <see cref="Durability.Sync"/>, fsync(2) of a descriptor (an O_PATH one with <paramref name="isPath"/>); Io when it fails.</summary>
+    internal FsStatus Sync(SafeFd fd, bool isPath, string change) => _durability.Sync(fd, isPath, change);
+
+    /// <summary>The seam: <see cref="Failures.Refused"/>.</summary>
+    internal static FsStatus Refused(in ChangeGrant grant) => Failures.Refused(grant);
+
+    /// <summary>The seam: <see cref="Failures.Fail(string)"/> (reads errno: call it right after the failing call).</summary>
+    internal FsStatus Fail(string operation) => _failures.Fail(operation);
+
+    /// <summary>The seam: <see cref="Failures.Fail(string, int)"/>.</summary>
+    internal FsStatus Fail(string operation, int errno) => _failures.Fail(operation, errno);
+
+    // ---------------------------------------------------------------- for tests
+
+    /// <summary>How long a verified handle is trusted to still be inside the export (<see cref="HandleTable.ExportCheckInterval"/>). Tests set it to zero.</summary>
+    internal TimeSpan ExportCheckInterval { get => _handles.ExportCheckInterval; set => _handles.ExportCheckInterval = value; }
+
+    /// <summary>The clock for <see cref="ExportCheckInterval"/>.</summary>
+    internal TimeProvider Time { get => _handles.Time; set => _handles.Time = value; }
+
+    /// <summary><see cref="HandleTable.SweepStale"/>: drops stale cached verifications; returns how many.</summary>
+    internal int SweepStale() => _handles.SweepStale();
+
+    /// <summary>How often <see cref="SweepStale"/> runs (<see cref="HandleTable.SweepInterval"/>).</summary>
+    internal static TimeSpan SweepInterval => HandleTable.SweepInterval;
+
+    /// <summary>Whether the cache of verified handles holds <paramref name="handle"/> (fresh or not).</summary>
+    internal bool IsCached(FileHandle handle) => _handles.IsCached(handle);
+
+    /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
+    internal int PinnedCount => _handles.PinnedCount;
+
+    /// <summary>The guard table; null when local access is not guarded.</summary>
+    internal KernelLeases? Leases => _guards.Leases;
+
+    /// <summary>The watcher; null when local access is not guarded.</summary>
+    internal LocalAccessWatcher? Watcher => _guards.Watcher;
+
+    /// <summary>
+    /// Called with the inode number of every file or directory synced by a directory change (after its fsync
+    /// succeeded), on the thread that made the change (<see cref="Durability.Synced"/>).
+    /// </summary>
+    internal Action<ulong>? Synced { get => _durability.Synced; set => _durability.Synced = value; }
+
+    /// <summary>When not 0, every directory-change sync fails with this errno instead of calling fsync (<see cref="Durability.FailSyncsWith"/>).</summary>
+    internal int FailSyncsWith { get => _durability.FailSyncsWith; set => _durability.FailSyncsWith = value; }
+
+    // ---------------------------------------------------------------- construction
 
     /// <summary>
     /// The filesystem's largest file size (its s_maxbytes), which no system call reports directly: lseek(2) on a regular
@@ -344,25 +365,4 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
         using SafeFd fd = LibC.openat(LibC.AT_FDCWD, path, LibC.O_PATH | LibC.O_CLOEXEC, 0);
         return fd.IsInvalid ? null : ReadProcLink(fd);
     }
-
-    /// <summary>
-    /// Tests: called with the inode number of every file or directory synced by a directory change (after its fsync
-    /// succeeded), on the thread that made the change (<see cref="Durability.Synced"/>).
-    /// </summary>
-    internal Action<ulong>? Synced { get => _durability.Synced; set => _durability.Synced = value; }
-
-    /// <summary>Tests: when not 0, every directory-change sync fails with this errno instead of calling fsync (<see cref="Durability.FailSyncsWith"/>).</summary>
-    internal int FailSyncsWith { get => _durability.FailSyncsWith; set => _durability.FailSyncsWith = value; }
-
-    /// <summary>The seam: <see cref="Durability.Sync"/>, fsync(2) of a descriptor (an O_PATH one with <paramref name="isPath"/>); Io when it fails.</summary>
-    internal FsStatus Sync(SafeFd fd, bool isPath, string change) => _durability.Sync(fd, isPath, change);
-
-    /// <summary>The seam: <see cref="Failures.Refused"/>.</summary>
-    internal static FsStatus Refused(in ChangeGrant grant) => Failures.Refused(grant);
-
-    /// <summary>The seam: <see cref="Failures.Fail(string)"/> (reads errno: call it right after the failing call).</summary>
-    internal FsStatus Fail(string operation) => _failures.Fail(operation);
-
-    /// <summary>The seam: <see cref="Failures.Fail(string, int)"/>.</summary>
-    internal FsStatus Fail(string operation, int errno) => _failures.Fail(operation, errno);
 }

@@ -8,7 +8,7 @@ namespace Leasehold.Export.Local;
 /// <summary>
 /// Local access: guards (kernel leases) against local processes (<see cref="ILocalAccessGuard"/>), and the export's own
 /// descriptors that must never break them (docs/local-access-design.md §4.1): every READ, WRITE, COMMIT and truncate
-/// opens its descriptor through <see cref="OpenOwn"/>, and every change a guard would see is made inside
+/// opens its descriptor through <see cref="OpenOwn"/>, and LINK, REMOVE, RENAME and SETATTR run inside
 /// <see cref="SuspendFor"/>.
 /// </summary>
 internal sealed class LocalAccessGuards : IDisposable

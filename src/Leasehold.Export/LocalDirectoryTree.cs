@@ -14,7 +14,7 @@ namespace Leasehold.Export;
 /// <para>Invariants:</para>
 /// <list type="bullet">
 /// <item>Every file is reached from a handle this export signed (<see cref="HandleSigner"/>), through
-/// open_by_handle_at(2) on the export root, and is then checked to still be inside the export (<see cref="Resolve"/>).
+/// open_by_handle_at(2) on the export root, and is then checked to still be inside the export (<see cref="HandleTable.Resolve(FileHandle, out SafeFd, out Statx)"/>).
 /// A name is one component (<see cref="Names"/>), opened with O_NOFOLLOW relative to a directory fd: no path walk,
 /// no symlink is ever followed on the server, so nothing a client sends can reach above the root.</item>
 /// <item>The process runs as root (open_by_handle_at needs CAP_DAC_READ_SEARCH); permission is decided here from the
@@ -257,6 +257,12 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
     /// <paramref name="fd"/> (an O_PATH descriptor, usually a borrow of a cached one) and disposes it.
     /// </summary>
     internal FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st) => _handles.Resolve(handle, out fd, out st);
+
+    /// <summary>
+    /// The seam: <see cref="HandleTable.Resolve(FileHandle, out SafeFd, out Statx, out long)"/>, and when the file was last
+    /// found inside the export (<see cref="HandleTable.NeverChecked"/> for a file reached through its pin alone).
+    /// </summary>
+    internal FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt) => _handles.Resolve(handle, out fd, out st, out checkedAt);
 
     /// <summary>The seam: <see cref="HandleTable.ResolveRegular"/> (IsDirectory or WrongType for anything else).</summary>
     internal FsStatus ResolveRegular(FileHandle handle, out SafeFd fd, out Statx st) => _handles.ResolveRegular(handle, out fd, out st);

@@ -14,8 +14,8 @@ namespace Leasehold.Export;
 /// <para>Invariants:</para>
 /// <list type="bullet">
 /// <item>Every file is reached from a handle this export signed (<see cref="HandleSigner"/>), through
-/// open_by_handle_at(2) on the export root, and is then checked to still be inside the export (<see cref="HandleTable.Resolve(FileHandle, out SafeFd, out Statx)"/>).
-/// A name is one component (<see cref="Names"/>), opened with O_NOFOLLOW relative to a directory fd: no path walk,
+/// open_by_handle_at(2) on the export root, and is then checked to still be inside the export
+/// (<see cref="HandleTable.Resolve(FileHandle, out SafeFd, out Statx)"/>). A name is one component (<see cref="Names"/>), opened with O_NOFOLLOW relative to a directory fd: no path walk,
 /// no symlink is ever followed on the server, so nothing a client sends can reach above the root.</item>
 /// <item>The process runs as root (open_by_handle_at needs CAP_DAC_READ_SEARCH); permission is decided here from the
 /// mode bits for the <see cref="Caller"/> (<see cref="ModeBits"/>), and new files are chowned to the caller.</item>

@@ -58,7 +58,7 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
     private readonly DirectoryReader _directories;
     private readonly FileCopy _copies;
     private readonly FileSpace _space;
-    private readonly ExtendedAttributes _xattrs;
+    private readonly ExtendedAttributes? _xattrs;
 
     // Empties stale entries out of the cache (HandleTable.SweepStale); started last in the constructor.
     private readonly ITimer _sweeper;
@@ -132,7 +132,7 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
             _directories = new DirectoryReader(_handles, _failures, logger);
             _copies = new FileCopy(this);
             _space = new FileSpace(this, _copies);
-            _xattrs = new ExtendedAttributes(this);
+            _xattrs = Local.ExtendedAttributes.IsSupportedAt(rootPath) ? new ExtendedAttributes(this) : null;
             _sweeper = TimeProvider.System.CreateTimer(static handles => ((HandleTable)handles!).SweepStale(), _handles, SweepInterval, SweepInterval);
         }
         catch
@@ -152,7 +152,8 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
 
     public IFileSpace Space => _space;
 
-    public IExtendedAttributes ExtendedAttributes => _xattrs;
+    /// <summary>The user extended attributes, or null when the export's filesystem keeps none (probed at start).</summary>
+    public IExtendedAttributes? ExtendedAttributes => _xattrs;
 
     /// <summary>Stops the watcher, then releases every guard (so no local process waits on us), then closes the cache.</summary>
     public void Dispose()

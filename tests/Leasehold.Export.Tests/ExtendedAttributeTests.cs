@@ -21,7 +21,7 @@ public sealed class ExtendedAttributeTests(ExportFixture fixture) : IClassFixtur
 
     private LocalDirectoryTree Tree => fixture.Tree;
 
-    private IExtendedAttributes Xattrs => fixture.Tree.ExtendedAttributes;
+    private IExtendedAttributes Xattrs => fixture.Tree.ExtendedAttributes!;
 
     private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
 
@@ -125,12 +125,12 @@ public sealed class ExtendedAttributeTests(ExportFixture fixture) : IClassFixtur
         using var tree = fixture.OpenTree(gate);
         var (file, _) = await NewFileAsync();
 
-        Assert.Equal(65536, tree.ExtendedAttributes.MaxValueSize);
-        FsStatus status = await tree.ExtendedAttributes.SetAsync(Caller.Root, file, "big", new byte[65537], XattrSetMode.Either, Context, default);
+        Assert.Equal(65536, tree.ExtendedAttributes!.MaxValueSize);
+        FsStatus status = await tree.ExtendedAttributes!.SetAsync(Caller.Root, file, "big", new byte[65537], XattrSetMode.Either, Context, default);
 
         Assert.Equal(FsStatus.XattrTooBig, status);
         Assert.Empty(gate.Calls);
-        Assert.Equal(FsStatus.NoXattr, tree.ExtendedAttributes.Get(Caller.Root, file, "big").Status);
+        Assert.Equal(FsStatus.NoXattr, tree.ExtendedAttributes!.Get(Caller.Root, file, "big").Status);
     }
 
     [Fact]
@@ -238,16 +238,16 @@ public sealed class ExtendedAttributeTests(ExportFixture fixture) : IClassFixtur
         var (file, path) = await NewFileAsync();
         ulong id = tree.Attributes(file).FileId;
 
-        Assert.Equal(FsStatus.Ok, await tree.ExtendedAttributes.SetAsync(Caller.Root, file, "k", Bytes("v"), XattrSetMode.Either, Context, default));
-        Assert.Equal(FsStatus.Ok, await tree.ExtendedAttributes.RemoveAsync(Caller.Root, file, "k", Context, default));
-        _ = tree.ExtendedAttributes.Get(Caller.Root, file, "k");
-        _ = tree.ExtendedAttributes.List(Caller.Root, file, 0, 64);
+        Assert.Equal(FsStatus.Ok, await tree.ExtendedAttributes!.SetAsync(Caller.Root, file, "k", Bytes("v"), XattrSetMode.Either, Context, default));
+        Assert.Equal(FsStatus.Ok, await tree.ExtendedAttributes!.RemoveAsync(Caller.Root, file, "k", Context, default));
+        _ = tree.ExtendedAttributes!.Get(Caller.Root, file, "k");
+        _ = tree.ExtendedAttributes!.List(Caller.Root, file, 0, 64);
 
         Assert.Equal([(id, ChangeKind.ExtendedAttributes), (id, ChangeKind.ExtendedAttributes)], gate.Calls);
         Assert.Equal(0, gate.Outstanding);
 
         gate.Refusal = ChangeRefusal.RecallPending;
-        Assert.Equal(FsStatus.Delay, await tree.ExtendedAttributes.SetAsync(Caller.Root, file, "k", Bytes("v"), XattrSetMode.Either, Context, default));
+        Assert.Equal(FsStatus.Delay, await tree.ExtendedAttributes!.SetAsync(Caller.Root, file, "k", Bytes("v"), XattrSetMode.Either, Context, default));
         Assert.Null(OnDisk(path, "user.k"));
     }
 
@@ -269,10 +269,10 @@ public sealed class ExtendedAttributeTests(ExportFixture fixture) : IClassFixtur
         await SetOkAsync(file, "k", "v");
         using var readOnly = fixture.OpenTree(configure: o => o.ReadOnly = true);
 
-        Assert.Equal(FsStatus.ReadOnly, await readOnly.ExtendedAttributes.SetAsync(Caller.Root, file, "k", Bytes("w"), XattrSetMode.Either, Context, default));
-        Assert.Equal(FsStatus.ReadOnly, await readOnly.ExtendedAttributes.RemoveAsync(Caller.Root, file, "k", Context, default));
-        Assert.Equal("v", Encoding.UTF8.GetString(readOnly.ExtendedAttributes.Get(Caller.Root, file, "k").Value));
-        Assert.Equal(["k"], readOnly.ExtendedAttributes.List(Caller.Root, file, 0, 64).Value.Names);
+        Assert.Equal(FsStatus.ReadOnly, await readOnly.ExtendedAttributes!.SetAsync(Caller.Root, file, "k", Bytes("w"), XattrSetMode.Either, Context, default));
+        Assert.Equal(FsStatus.ReadOnly, await readOnly.ExtendedAttributes!.RemoveAsync(Caller.Root, file, "k", Context, default));
+        Assert.Equal("v", Encoding.UTF8.GetString(readOnly.ExtendedAttributes!.Get(Caller.Root, file, "k").Value));
+        Assert.Equal(["k"], readOnly.ExtendedAttributes!.List(Caller.Root, file, 0, 64).Value.Names);
         Assert.Equal("v", OnDisk(path, "user.k"));
     }
 
@@ -295,7 +295,7 @@ public sealed class ExtendedAttributeTests(ExportFixture fixture) : IClassFixtur
         var (file, path, ino) = await scene.NewFileAsync("data");
         await using var child = await ProbeProcess.StartAsync(holdLeaseBreakTimeShared: true);
         using var guard = scene.GuardOk(file, mode);
-        var xattrs = scene.Tree.ExtendedAttributes;
+        var xattrs = scene.Tree.ExtendedAttributes!;
 
         Assert.Equal(FsStatus.Ok, await xattrs.SetAsync(Caller.Root, file, "k", Bytes("v"), XattrSetMode.Either, Context, default));
         Assert.Equal(FsStatus.Ok, await xattrs.RemoveAsync(Caller.Root, file, "k", Context, default));

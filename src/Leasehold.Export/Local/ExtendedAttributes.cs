@@ -19,6 +19,21 @@ internal sealed class ExtendedAttributes(LocalDirectoryTree tree) : IExtendedAtt
 
     public int MaxValueSize => LibC.XATTR_SIZE_MAX;
 
+    /// <summary>
+    /// Whether the filesystem at <paramref name="rootPath"/> keeps user.* attributes: a getxattr of a name nobody sets
+    /// answers ENODATA where it does and EOPNOTSUPP where it does not (tmpfs before 6.6, some FUSE filesystems, a
+    /// mount with nouser_xattr). The export reports xattr_support from this, as knfsd asks the inode.
+    /// </summary>
+    public static unsafe bool IsSupportedAt(string rootPath)
+    {
+        fixed (byte* name = "user.leasehold.probe\0"u8)
+        {
+            if (LibC.getxattr(rootPath, name, null, 0) >= 0)
+                return true;
+            return LibC.LastErrno != Errno.EOPNOTSUPP;
+        }
+    }
+
     public unsafe FsResult<byte[]> Get(Caller caller, FileHandle file, string name)
     {
         FsStatus status = KeyOf(name, out byte[] key);

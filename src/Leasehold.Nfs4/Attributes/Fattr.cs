@@ -235,16 +235,18 @@ internal static class FattrEncoder
 internal static class FattrDecoder
 {
     /// <summary>
-    /// Reads a fattr4. Returns Ok with the changes, or the status RFC 8881 asks for: ATTRNOTSUPP for an attribute we do not
-    /// support, INVAL for a read-only one, BADOWNER for an owner that is not a number, BADXDR for values that do not parse.
-    /// mode_umask (RFC 8275) is taken as the mode with the umask applied (mu_mode &amp; ~mu_umask), as knfsd applies it
-    /// (no default ACLs here); with mode beside it, INVAL.
+    /// Reads a fattr4. Returns Ok with the changes, or the status RFC 8881 asks for: ATTRNOTSUPP for an attribute
+    /// <paramref name="server"/> (the COMPOUND's minor version: <see cref="Nfs4Server.FattrFor"/>) does not support, INVAL
+    /// for a read-only one, BADOWNER for an owner that is not a number, BADXDR for values that do not parse.
+    /// mode_umask (RFC 8275, minor version 2) is taken as the mode with the umask applied (mu_mode &amp; ~mu_umask), as
+    /// knfsd applies it (no default ACLs here); only a create (<paramref name="creating"/>: OPEN's and CREATE's
+    /// createattrs) may send it, and not beside mode: INVAL otherwise.
     /// </summary>
-    public static NfsStat4 Read(uint[] bitmap, ReadOnlySpan<byte> values, out SetAttributes changes)
+    public static NfsStat4 Read(uint[] bitmap, ReadOnlySpan<byte> values, FattrContext server, bool creating, out SetAttributes changes)
     {
         changes = new SetAttributes();
         var r = new XdrReader(values);
-        if (Attr.IsSet(bitmap, Attr.Mode) && Attr.IsSet(bitmap, Attr.ModeUmask))
+        if (Attr.IsSet(bitmap, Attr.ModeUmask) && Attr.IsSet(server.Supported, Attr.ModeUmask) && (!creating || Attr.IsSet(bitmap, Attr.Mode)))
             return NfsStat4.Inval;
         try
         {
@@ -252,7 +254,7 @@ internal static class FattrDecoder
             {
                 if (!Attr.IsSet(bitmap, attr))
                     continue;
-                if (!Attr.IsSet(Attr.Supported, attr) && attr != Attr.ModeUmask)
+                if (!Attr.IsSet(server.Supported, attr))
                     return NfsStat4.AttrNotSupp;
                 if (!Attr.IsSet(Attr.Settable, attr))
                     return NfsStat4.Inval;

@@ -80,5 +80,21 @@ public sealed class SpaceAttributeTests(ServerFixture fx) : IClassFixture<Server
         // mode and mode_umask together say two things: INVAL.
         var both = await s.MkdirAsync(root, ServerFixture.NewName("both"), new SetAttributes { Mode = 0x1FF, ModeUmask = (0x1FF, 0x12) }).Bounded();
         Assert.Equal(NfsStat4.Inval, both.Status);
+        // Only a create's attributes may carry it (RFC 8275 §3): SETATTR is INVAL, and the mode stays.
+        Assert.Equal(NfsStat4.Inval, (await s.SetAttrAsync(file.FileHandle, new SetAttributes { ModeUmask = (0x1FF, 0) }).Bounded()).Status);
+        Assert.Equal(0x1A4u, (await s.GetAttrAsync(file.FileHandle, AttrBitmap.Of(FileAttr.Mode)).Bounded()).ValueOrThrow().Mode);
+    }
+
+    [Fact]
+    public async Task mode_umask_is_ATTRNOTSUPP_in_a_4_1_create()
+    {
+        await using var s = await ConnectAsync(1);
+        var root = await fx.RootAsync();
+        string name = ServerFixture.NewName("umask41");
+
+        var made = await s.CreateAsync(root, name, new SetAttributes { ModeUmask = (0x1B6, 0x12) }).Bounded();
+
+        Assert.Equal(NfsStat4.AttrNotSupp, made.Status);
+        Assert.False(File.Exists(Path.Join(fx.ExportPath, name)));
     }
 }

@@ -22,13 +22,15 @@ public interface IFileSpace
     /// <summary>
     /// ALLOCATE (RFC 7862 §15.1): reserves blocks for [offset, offset+length) as fallocate(2) with mode 0 does, so later
     /// writes there cannot fail for space; the file grows when the range ends past its size. NoSpace when the
-    /// filesystem is full, NotSupported when it cannot preallocate.
+    /// filesystem is full, NotSupported when it cannot preallocate, FileTooBig when the range ends past
+    /// <see cref="IExportedTree.MaxFileSize"/>, Invalid for an empty range (fallocate's EINVAL).
     /// </summary>
     ValueTask<FsStatus> AllocateAsync(Caller caller, FileHandle file, long offset, long length, ChangeContext context, CancellationToken cancellationToken);
 
     /// <summary>
     /// DEALLOCATE (RFC 7862 §15.4): punches a hole over [offset, offset+length) (FALLOC_FL_PUNCH_HOLE | KEEP_SIZE): the
-    /// range reads as zeros and its blocks are freed; the size never changes; a range past the end is fine.
+    /// range reads as zeros and its blocks are freed; the size never changes; a range past the end (even past
+    /// <see cref="IExportedTree.MaxFileSize"/>) is fine; an empty range is Invalid.
     /// </summary>
     ValueTask<FsStatus> DeallocateAsync(Caller caller, FileHandle file, long offset, long length, ChangeContext context, CancellationToken cancellationToken);
 

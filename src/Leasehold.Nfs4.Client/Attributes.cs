@@ -83,6 +83,12 @@ public enum FileAttr
     ModeSetMasked = 74,
     SuppattrExclcreat = 75,
     FsCharsetCap = 76,
+    CloneBlksize = 77,
+    SpaceFreed = 78,
+    ChangeAttrType = 79,
+    SecLabel = 80,
+    ModeUmask = 81,
+    XattrSupport = 82,
 }
 
 /// <summary>
@@ -245,6 +251,11 @@ public sealed class FileAttributes
     public uint? LayoutBlksize { get; init; }
     public AttrBitmap? SuppattrExclcreat { get; init; }
     public uint? FsCharsetCap { get; init; }
+    public uint? CloneBlksize { get; init; }
+    public ulong? SpaceFreed { get; init; }
+    /// <summary>change_attr_type4 (RFC 7862 §12.2.3): 0 monotonic, 1 version counter, 2 counter without pNFS, 3 time_metadata, 4 undefined.</summary>
+    public uint? ChangeAttrType { get; init; }
+    public bool? XattrSupport { get; init; }
 
     /// <summary>Decodes a fattr4: the bitmap, then the attrlist4 opaque, which must be consumed exactly.</summary>
     public static FileAttributes Read(ref XdrReader r)
@@ -263,12 +274,12 @@ public sealed class FileAttributes
         AttrBitmap? supported = null, exclcreat = null;
         NfsFileType? type = null;
         uint? fhExpire = null, lease = null, aclSupport = null, maxLink = null, maxName = null, mode = null, numLinks = null,
-            layoutBlksize = null, charsetCap = null;
+            layoutBlksize = null, charsetCap = null, cloneBlksize = null, changeAttrType = null;
         ulong? change = null, size = null, fileId = null, filesAvail = null, filesFree = null, filesTotal = null, maxFileSize = null,
             maxRead = null, maxWrite = null, quotaHard = null, quotaSoft = null, quotaUsed = null, spaceAvail = null,
-            spaceFree = null, spaceTotal = null, spaceUsed = null, mountedOn = null;
+            spaceFree = null, spaceTotal = null, spaceUsed = null, mountedOn = null, spaceFreed = null;
         bool? linkSupport = null, symlinkSupport = null, namedAttr = null, uniqueHandles = null, canSetTime = null,
-            caseInsensitive = null, casePreserving = null, chownRestricted = null, homogeneous = null, noTrunc = null;
+            caseInsensitive = null, casePreserving = null, chownRestricted = null, homogeneous = null, noTrunc = null, xattrSupport = null;
         Fsid? fsid = null;
         NfsStat4? rdattrError = null;
         List<NfsAce>? acl = null;
@@ -355,6 +366,10 @@ public sealed class FileAttributes
                 case FileAttr.RetentionHold: a.ReadUInt64(); break;
                 case FileAttr.SuppattrExclcreat: exclcreat = AttrBitmap.Read(ref a); break;
                 case FileAttr.FsCharsetCap: charsetCap = a.ReadUInt32(); break;
+                case FileAttr.CloneBlksize: cloneBlksize = a.ReadUInt32(); break;
+                case FileAttr.SpaceFreed: spaceFreed = a.ReadUInt64(); break;
+                case FileAttr.ChangeAttrType: changeAttrType = a.ReadUInt32(); break;
+                case FileAttr.XattrSupport: xattrSupport = a.ReadBool(); break;
                 default:
                     XdrException.Throw($"Attribute {(int)attr} ({attr}) cannot be decoded by this client; do not ask for it.");
                     break;
@@ -374,7 +389,8 @@ public sealed class FileAttributes
             SpaceAvail = spaceAvail, SpaceFree = spaceFree, SpaceTotal = spaceTotal, SpaceUsed = spaceUsed, TimeAccess = tAccess,
             TimeBackup = tBackup, TimeCreate = tCreate, TimeDelta = tDelta, TimeMetadata = tMetadata, TimeModify = tModify,
             MountedOnFileId = mountedOn, FsLayoutTypes = fsLayoutTypes, LayoutBlksize = layoutBlksize,
-            SuppattrExclcreat = exclcreat, FsCharsetCap = charsetCap,
+            SuppattrExclcreat = exclcreat, FsCharsetCap = charsetCap, CloneBlksize = cloneBlksize, SpaceFreed = spaceFreed,
+            ChangeAttrType = changeAttrType, XattrSupport = xattrSupport,
         };
     }
 }
@@ -388,6 +404,9 @@ public sealed record SetAttributes
     public ulong? Size { get; init; }
     public uint? Mode { get; init; }
     public string? Owner { get; init; }
+
+    /// <summary>mode_umask (RFC 8275, a 4.2 create's attribute): the mode asked for and the umask the server applies to it.</summary>
+    public (uint Mode, uint Umask)? ModeUmask { get; init; }
     public string? OwnerGroup { get; init; }
 
     /// <summary>time_access_set: null leaves it, <see cref="NfsTimeSet.ServerTime"/> asks for the server's clock.</summary>
@@ -413,6 +432,7 @@ public sealed record SetAttributes
             if (OwnerGroup is not null) attrs.Add(FileAttr.OwnerGroup);
             if (TimeAccess is not null) attrs.Add(FileAttr.TimeAccessSet);
             if (TimeModify is not null) attrs.Add(FileAttr.TimeModifySet);
+            if (ModeUmask is not null) attrs.Add(FileAttr.ModeUmask);
             return attrs.Count == 0 ? new AttrBitmap() : AttrBitmap.Of([.. attrs]);
         }
     }
@@ -430,6 +450,11 @@ public sealed record SetAttributes
         if (OwnerGroup is { } group) w.WriteString(group);
         TimeAccess?.Write(w);
         TimeModify?.Write(w);
+        if (ModeUmask is { } mu)
+        {
+            w.WriteUInt32(mu.Mode);
+            w.WriteUInt32(mu.Umask);
+        }
         w.PatchUInt32(lengthAt, (uint)(w.Position - start));
     }
 }

@@ -17,7 +17,10 @@ internal static class Attr
         SpaceFree = 43, SpaceTotal = 44, SpaceUsed = 45, TimeAccess = 47, TimeAccessSet = 48, TimeCreate = 50, TimeDelta = 51,
         TimeMetadata = 52, TimeModify = 53, TimeModifySet = 54, MountedOnFileId = 55, SuppAttrExclCreat = 75, FsCharsetCap = 76;
 
-    public const int MaxAttr = 77;
+    /// <summary>The attributes of minor version 2 (RFC 7862 §12.2, RFC 8275, RFC 8276 §8.6).</summary>
+    public const int CloneBlksize = 77, SpaceFreed = 78, ChangeAttrType = 79, ModeUmask = 81, XattrSupport = 82;
+
+    public const int MaxAttr = 83;
 
     /// <summary>Every attribute GETATTR can return, plus the two write-only time setters.</summary>
     public static readonly uint[] Supported = Bitmap(
@@ -27,8 +30,26 @@ internal static class Attr
         OwnerGroup, RawDev, SpaceAvail, SpaceFree, SpaceTotal, SpaceUsed, TimeAccess, TimeAccessSet, TimeCreate, TimeDelta,
         TimeMetadata, TimeModify, TimeModifySet, MountedOnFileId, SuppAttrExclCreat, FsCharsetCap);
 
-    /// <summary>What SETATTR can change.</summary>
-    public static readonly uint[] Settable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet);
+    /// <summary>What SETATTR can change; mode_umask only in a create's attributes (see <see cref="FattrDecoder"/>).</summary>
+    public static readonly uint[] Settable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet, ModeUmask);
+
+    /// <summary>
+    /// The supported attributes of a minor version 2 COMPOUND: the 4.1 ones, change_attr_type, mode_umask and
+    /// xattr_support (its value says whether the export has extended attributes), clone_blksize only where the
+    /// filesystem clones (<paramref name="cloneBlockSize"/> above 0), and space_freed only where it does not: with
+    /// shared blocks, what a remove frees is not the file's space_used (knfsd and Ganesha support neither).
+    /// A 4.1 COMPOUND sees <see cref="Supported"/>, as knfsd's nfsd_suppattrs[minorversion].
+    /// </summary>
+    public static uint[] SupportedMinor2(uint cloneBlockSize)
+    {
+        var words = (uint[])Supported.Clone();
+        foreach (int attr in (int[])[cloneBlockSize > 0 ? CloneBlksize : SpaceFreed, ChangeAttrType, ModeUmask, XattrSupport])
+            words[attr / 32] |= 1u << (attr % 32);
+        return words;
+    }
+
+    /// <summary>change_attr_type4 (RFC 7862 §12.2.3): our change attribute is the ctime (<see cref="FileAttributes.Change"/>).</summary>
+    public const uint ChangeTypeIsTimeMetadata = 3;
 
     /// <summary>
     /// What an EXCLUSIVE4_1 create may set along with its verifier (suppattr_exclcreat, §18.16.3, §5.8.1.14): everything
@@ -66,8 +87,28 @@ internal static class Attr
     public static bool IsSet(ReadOnlySpan<uint> bitmap, int attr) => attr / 32 < bitmap.Length && (bitmap[attr / 32] & (1u << (attr % 32))) != 0;
 }
 
-/// <summary>Server-wide values some attributes report; <see cref="MaxFileSize"/> is the export's (its filesystem's s_maxbytes).</summary>
-internal sealed record FattrContext(uint LeaseSeconds, ulong MaxRead, ulong MaxWrite, (ulong Major, ulong Minor) Fsid, ulong MaxFileSize);
+/// <summary>
+/// Server-wide values some attributes report; <see cref="MaxFileSize"/> is the export's (its filesystem's s_maxbytes).
+/// One per minor version: <see cref="Supported"/> is what a COMPOUND of <see cref="MinorVersion"/> supports.
+/// </summary>
+internal sealed record FattrContext(uint LeaseSeconds, ulong MaxRead, ulong MaxWrite, (ulong Major, ulong Minor) Fsid, ulong MaxFileSize)
+{
+    public uint MinorVersion { get; private init; } = 1;
+
+    public uint[] Supported { get; private init; } = Attr.Supported;
+
+    /// <summary>clone_blksize: the export's IFileSpace.CloneBlockSize (0: no clones, and no such attribute).</summary>
+    public uint CloneBlockSize { get; private init; }
+
+    /// <summary>xattr_support: whether the export has extended attributes (IExportedTree.ExtendedAttributes).</summary>
+    public bool XattrSupport { get; private init; }
+
+    /// <summary>The same values for minor version 2 COMPOUNDs, with the export's 4.2 capabilities.</summary>
+    public FattrContext ForMinorVersion2(uint cloneBlockSize, bool xattrSupport) => this with
+    {
+        MinorVersion = 2, Supported = Attr.SupportedMinor2(cloneBlockSize), CloneBlockSize = cloneBlockSize, XattrSupport = xattrSupport,
+    };
+}
 
 /// <summary>Encodes fattr4 (a bitmap and the values of the attributes in it, in attribute order).</summary>
 internal static class FattrEncoder
@@ -94,7 +135,7 @@ internal static class FattrEncoder
 
         for (int attr = 0; attr < Attr.MaxAttr && attr / 32 < requested.Length; attr++)
         {
-            if (!Attr.IsSet(requested, attr) || !Attr.IsSet(Attr.Supported, attr) || attr is Attr.TimeAccessSet or Attr.TimeModifySet)
+            if (!Attr.IsSet(requested, attr) || !Attr.IsSet(server.Supported, attr) || attr is Attr.TimeAccessSet or Attr.TimeModifySet or Attr.ModeUmask)
                 continue;
             if (attr is Attr.FilesAvail or Attr.FilesFree or Attr.FilesTotal or Attr.SpaceAvail or Attr.SpaceFree or Attr.SpaceTotal && !fsFetched)
             {
@@ -117,7 +158,7 @@ internal static class FattrEncoder
     {
         switch (attr)
         {
-            case Attr.SupportedAttrs: Wire.WriteBitmap(w, Attr.Supported); break;
+            case Attr.SupportedAttrs: Wire.WriteBitmap(w, server.Supported); break;
             case Attr.Type: w.WriteUInt32((uint)a.Type); break;
             case Attr.FhExpireType: w.WriteUInt32(0); break; // FH4_PERSISTENT: handles survive restarts
             case Attr.Change: w.WriteUInt64(a.Change); break;
@@ -163,6 +204,11 @@ internal static class FattrEncoder
             case Attr.MountedOnFileId: w.WriteUInt64(a.FileId); break;
             case Attr.SuppAttrExclCreat: Wire.WriteBitmap(w, Attr.ExclusiveCreateSettable); break;
             case Attr.FsCharsetCap: w.WriteUInt32(Attr.FsCharsetContainsNonUtf8); break; // names are bytes, passed through
+            case Attr.CloneBlksize: w.WriteUInt32(server.CloneBlockSize); break;
+            // What a remove would free (no blocks are shared where this is supported): the file's blocks, unless another name keeps them.
+            case Attr.SpaceFreed: w.WriteUInt64(a.Type == FileType.Directory || a.NumLinks <= 1 ? a.SpaceUsed : 0); break;
+            case Attr.ChangeAttrType: w.WriteUInt32(Attr.ChangeTypeIsTimeMetadata); break;
+            case Attr.XattrSupport: w.WriteBool(server.XattrSupport); break;
             default: return false;
         }
         return true;
@@ -189,20 +235,26 @@ internal static class FattrEncoder
 internal static class FattrDecoder
 {
     /// <summary>
-    /// Reads a fattr4. Returns Ok with the changes, or the status RFC 8881 asks for: ATTRNOTSUPP for an attribute we do not
-    /// support, INVAL for a read-only one, BADOWNER for an owner that is not a number, BADXDR for values that do not parse.
+    /// Reads a fattr4. Returns Ok with the changes, or the status RFC 8881 asks for: ATTRNOTSUPP for an attribute
+    /// <paramref name="server"/> (the COMPOUND's minor version: <see cref="Nfs4Server.FattrFor"/>) does not support, INVAL
+    /// for a read-only one, BADOWNER for an owner that is not a number, BADXDR for values that do not parse.
+    /// mode_umask (RFC 8275, minor version 2) is taken as the mode with the umask applied (mu_mode &amp; ~mu_umask), as
+    /// knfsd applies it (no default ACLs here); only a create (<paramref name="creating"/>: OPEN's and CREATE's
+    /// createattrs) may send it, and not beside mode: INVAL otherwise.
     /// </summary>
-    public static NfsStat4 Read(uint[] bitmap, ReadOnlySpan<byte> values, out SetAttributes changes)
+    public static NfsStat4 Read(uint[] bitmap, ReadOnlySpan<byte> values, FattrContext server, bool creating, out SetAttributes changes)
     {
         changes = new SetAttributes();
         var r = new XdrReader(values);
+        if (Attr.IsSet(bitmap, Attr.ModeUmask) && Attr.IsSet(server.Supported, Attr.ModeUmask) && (!creating || Attr.IsSet(bitmap, Attr.Mode)))
+            return NfsStat4.Inval;
         try
         {
             for (int attr = 0; attr < bitmap.Length * 32; attr++)
             {
                 if (!Attr.IsSet(bitmap, attr))
                     continue;
-                if (!Attr.IsSet(Attr.Supported, attr))
+                if (!Attr.IsSet(server.Supported, attr))
                     return NfsStat4.AttrNotSupp;
                 if (!Attr.IsSet(Attr.Settable, attr))
                     return NfsStat4.Inval;
@@ -213,6 +265,10 @@ internal static class FattrDecoder
                         break;
                     case Attr.Mode:
                         changes = changes with { Mode = r.ReadUInt32() & 0xFFF };
+                        break;
+                    case Attr.ModeUmask:
+                        uint mode = r.ReadUInt32(), umask = r.ReadUInt32();
+                        changes = changes with { Mode = mode & 0xFFF & ~(umask & 0x1FF) };
                         break;
                     case Attr.Owner:
                         if (!TryParseId(r.ReadOpaque(Wire.MaxOpaque), out uint uid))

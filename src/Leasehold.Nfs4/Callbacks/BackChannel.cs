@@ -61,6 +61,7 @@ internal sealed class BackChannel
     private readonly TimeSpan _timeout;
     private readonly ILogger _logger;
     private readonly Action? _usable;
+    private readonly uint _minorVersion;
     private Configuration _config;
     private BackChannelState _state;
     /// <summary>Bumped by every bind and reconfiguration, so a probe's late answer never overrides a newer one's.</summary>
@@ -75,10 +76,12 @@ internal sealed class BackChannel
     /// a connection was bound, or a probe or call was answered while it was not Up. Callbacks that found no usable
     /// channel wait for this (<see cref="RecallSender"/>). It must return quickly.
     /// </param>
+    /// <param name="minorVersion">The session's minor version (its CREATE_SESSION's), which every CB_COMPOUND carries, as knfsd's cl_minorversion.</param>
     public BackChannel(byte[] sessionId, ulong clientId, ChannelAttributes attributes, uint program, CallbackSecurity security, TimeSpan timeout, ILogger logger,
-        Action? usable = null)
+        Action? usable = null, uint minorVersion = 1)
     {
         _usable = usable;
+        _minorVersion = minorVersion;
         _sessionId = sessionId;
         _clientId = clientId;
         Attributes = attributes;
@@ -315,7 +318,7 @@ internal sealed class BackChannel
             byte[] request;
             using (var w = new XdrWriter(512))
             {
-                compound.Write(w, _sessionId, slot, Slots.HighestSlotId);
+                compound.Write(w, _sessionId, slot, Slots.HighestSlotId, _minorVersion);
                 request = w.WrittenSpan.ToArray();
             }
             if (request.Length > Attributes.MaxRequestSize)

@@ -155,7 +155,7 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
 
     private static OpResult<GetAttrResult> Answer(CompoundContext ctx, uint[] requested, FileHandle fh, FileAttributes attrs)
     {
-        return OpResult<GetAttrResult>.Ok(new GetAttrResult(requested, attrs, fh, ctx.Server.Fattr, ctx.Tree));
+        return OpResult<GetAttrResult>.Ok(new GetAttrResult(requested, attrs, fh, ctx.Server.FattrFor(ctx.MinorVersion), ctx.Tree));
     }
 
     public static void Encode(in OpResult<GetAttrResult> result, XdrWriter w)

@@ -22,7 +22,7 @@ internal sealed class SetAttrOp : INfsOp<SetAttrArgs, uint[]>
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))
             return status;
-        status = FattrDecoder.Read(args.Mask, args.Values, out var changes);
+        status = FattrDecoder.Read(args.Mask, args.Values, ctx.Server.FattrFor(ctx.MinorVersion), creating: false, out var changes);
         if (status != NfsStat4.Ok)
             return status;
         // A size change writes the range it truncates or adds (§9.1.2): share reservations and the open's access apply.

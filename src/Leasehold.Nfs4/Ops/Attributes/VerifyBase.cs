@@ -19,16 +19,16 @@ internal abstract class VerifyBase
         {
             if (!Attr.IsSet(args.Mask, attr))
                 continue;
-            if (!Attr.IsSet(Attr.Supported, attr))
+            if (!Attr.IsSet(ctx.Server.FattrFor(ctx.MinorVersion).Supported, attr))
                 return NfsStat4.AttrNotSupp;
-            if (attr is Attr.RdattrError or Attr.TimeAccessSet or Attr.TimeModifySet)
+            if (attr is Attr.RdattrError or Attr.TimeAccessSet or Attr.TimeModifySet or Attr.ModeUmask)
                 return NfsStat4.Inval;
         }
         var attrs = ctx.Tree.GetAttributes(fh);
         if (!attrs.IsOk)
             return attrs.Status.ToNfs();
         var tree = ctx.Tree;
-        var ours = FattrEncoder.Values(args.Mask, attrs.Value, fh, ctx.Server.Fattr, tree);
+        var ours = FattrEncoder.Values(args.Mask, attrs.Value, fh, ctx.Server.FattrFor(ctx.MinorVersion), tree);
         same = ours.AsSpan().SequenceEqual(args.Values);
         return NfsStat4.Ok;
     }

@@ -55,7 +55,7 @@ internal sealed class CreateOp : INfsOp<CreateArgs, (ChangeInfo Change, uint[] A
             return status;
         if (args.Type == FileType.Symlink && (status = Names.ValidateLinkText(args.LinkData)) != NfsStat4.Ok)
             return status;
-        status = FattrDecoder.Read(args.AttrMask, args.AttrValues, out var changes);
+        status = FattrDecoder.Read(args.AttrMask, args.AttrValues, ctx.Server.FattrFor(ctx.MinorVersion), creating: true, out var changes);
         if (status != NfsStat4.Ok)
             return status;
         uint mode = changes.Mode ?? (args.Type == FileType.Directory ? 0x1EDu : 0x1A4u); // 0755, 0644

@@ -310,7 +310,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         var changes = new SetAttributes();
         if (args.AttrMask is { } mask)
         {
-            var decoded = FattrDecoder.Read(mask, args.AttrValues!, out changes);
+            var decoded = FattrDecoder.Read(mask, args.AttrValues!, ctx.Server.FattrFor(ctx.MinorVersion), creating: true, out changes);
             if (decoded != NfsStat4.Ok)
                 return decoded;
             if (args.Mode == CreateMode.Exclusive41 && !Attr.IsSubset(mask, Attr.ExclusiveCreateSettable))

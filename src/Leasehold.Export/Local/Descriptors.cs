@@ -3,7 +3,7 @@ using Leasehold.Export.Native;
 
 namespace Leasehold.Export.Local;
 
-/// <summary>The few calls on a descriptor every part of the tree makes: stat, stat by name, reopen, and its /proc path.</summary>
+/// <summary>The few calls on a descriptor every part of the tree makes: stat, stat by name, reopen, a full pread, and its /proc path.</summary>
 internal static class Descriptors
 {
     /// <summary>
@@ -19,6 +19,32 @@ internal static class Descriptors
 
     public static int StatAt(SafeFd dir, in FileName name, out Statx st) =>
         LibC.statx(dir, name, LibC.AT_SYMLINK_NOFOLLOW, Attributes.StatxMask, out st);
+
+    /// <summary>
+    /// pread(2) until <paramref name="destination"/> is full or the file ends (EINTR retried): the bytes read, or -1 with
+    /// errno left as the failing pread set it (read <see cref="LibC.LastErrno"/> next).
+    /// </summary>
+    public static unsafe int ReadFully(SafeFd fd, long offset, Span<byte> destination)
+    {
+        int total = 0;
+        fixed (byte* start = destination)
+        {
+            while (total < destination.Length)
+            {
+                nint read = LibC.pread(fd, start + total, (nuint)(destination.Length - total), offset + total);
+                if (read < 0)
+                {
+                    if (LibC.LastErrno == Errno.EINTR)
+                        continue;
+                    return -1;
+                }
+                if (read == 0)
+                    break;
+                total += (int)read;
+            }
+        }
+        return total;
+    }
 
     /// <summary>Where the kernel says the descriptor's file is (/proc/self/fd/N); null when that cannot be read.</summary>
     public static unsafe string? ReadProcLink(SafeFd fd)

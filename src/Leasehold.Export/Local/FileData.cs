@@ -136,25 +136,13 @@ internal sealed class FileData(HandleTable handles, LocalAccessGuards guards, Ex
         return reader;
     }
 
-    private unsafe FsResult<(int Count, bool EndOfFile)> ReadAll(SafeFd data, long offset, Span<byte> destination)
+    private FsResult<(int Count, bool EndOfFile)> ReadAll(SafeFd data, long offset, Span<byte> destination)
     {
-        int total = 0;
-        fixed (byte* start = destination)
-        {
-            while (total < destination.Length)
-            {
-                nint read = LibC.pread(data, start + total, (nuint)(destination.Length - total), offset + total);
-                if (read < 0)
-                {
-                    if (LibC.LastErrno == Errno.EINTR)
-                        continue;
-                    return failures.Fail(nameof(LibC.pread));
-                }
-                if (read == 0)
-                    return (total, true);
-                total += (int)read;
-            }
-        }
+        int total = ReadFully(data, offset, destination);
+        if (total < 0)
+            return failures.Fail(nameof(LibC.pread));
+        if (total < destination.Length)
+            return (total, true);
         if (Stat(data, out Statx st) != 0)
             return failures.Fail(nameof(LibC.statx));
         return (total, (ulong)offset + (ulong)total >= st.Size);

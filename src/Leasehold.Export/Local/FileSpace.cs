@@ -216,25 +216,9 @@ internal sealed class FileSpace(LocalDirectoryTree tree, FileCopy copies) : IFil
     }
 
     /// <summary>pread until <paramref name="destination"/> is full or the file ends: the bytes read.</summary>
-    private unsafe FsResult<int> ReadAt(SafeFd data, long offset, Span<byte> destination)
+    private FsResult<int> ReadAt(SafeFd data, long offset, Span<byte> destination)
     {
-        int total = 0;
-        fixed (byte* start = destination)
-        {
-            while (total < destination.Length)
-            {
-                nint read = LibC.pread(data, start + total, (nuint)(destination.Length - total), offset + total);
-                if (read < 0)
-                {
-                    if (LibC.LastErrno == Errno.EINTR)
-                        continue;
-                    return tree.Fail(nameof(LibC.pread));
-                }
-                if (read == 0)
-                    break;
-                total += (int)read;
-            }
-        }
-        return total;
+        int total = Descriptors.ReadFully(data, offset, destination);
+        return total < 0 ? tree.Fail(nameof(LibC.pread)) : total;
     }
 }

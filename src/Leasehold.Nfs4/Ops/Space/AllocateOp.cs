@@ -10,6 +10,23 @@ namespace Leasehold.Nfs4.Ops;
 internal sealed record SpaceRangeArgs(StateId StateId, ulong Offset, ulong Length)
 {
     public static SpaceRangeArgs Read(ref XdrReader r) => new(StateId.Read(ref r), r.ReadUInt64(), r.ReadUInt64());
+
+    /// <summary>
+    /// What ALLOCATE and DEALLOCATE share: <see cref="SpaceStateIds.Check"/> with write access, then the operation's own range check
+    /// (<paramref name="checkRange"/>: Ok or the status to answer), then <paramref name="change"/>.
+    /// </summary>
+    public async ValueTask<OpResult<Unit>> RunAsync(CompoundContext ctx, Func<SpaceRangeArgs, NfsStat4> checkRange,
+        Func<IFileSpace, FileHandle, ValueTask<FsStatus>> change)
+    {
+        var status = SpaceStateIds.Check(ctx, StateId, Share.Write, out var fh, out var space, out var io);
+        if (status != NfsStat4.Ok)
+            return status;
+        using var unreserved = io;
+        if ((status = checkRange(this)) != NfsStat4.Ok)
+            return status;
+        var done = await change(space, fh).ConfigureAwait(false);
+        return done == FsStatus.Ok ? NfsStat4.Ok : IoStateIds.NotAFile(ctx, fh, done);
+    }
 }
 
 /// <summary>
@@ -30,24 +47,12 @@ internal sealed class AllocateOp : INfsOp<SpaceRangeArgs, Unit>
     /// <summary>Reserving blocks (and the sync of a sync export) waits on the disk.</summary>
     public static bool MayWaitOnDisk(SpaceRangeArgs args) => true;
 
-    public async ValueTask<OpResult<Unit>> ExecuteAsync(CompoundContext ctx, SpaceRangeArgs args, CancellationToken cancellationToken)
-    {
-        if (!ctx.TryGetCurrentFh(out var fh, out var status))
-            return status;
-        if (ctx.Tree.Space is not { } space)
-            return NfsStat4.NotSupp;
-        status = IoStateIds.Check(ctx, args.StateId, fh, Share.Write, out var io);
-        if (status != NfsStat4.Ok)
-            return status;
-        using var unreserved = io;
-        if (args.Length == 0)
-            return NfsStat4.Inval;
-        ulong maxFileSize = ctx.Tree.MaxFileSize;
-        if (args.Offset > maxFileSize || args.Length > maxFileSize - args.Offset)
-            return NfsStat4.FBig;
-        var done = await space.AllocateAsync(ctx.Caller, fh, (long)args.Offset, (long)args.Length, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
-        return done == FsStatus.Ok ? NfsStat4.Ok : IoStateIds.NotAFile(ctx, fh, done);
-    }
+    public ValueTask<OpResult<Unit>> ExecuteAsync(CompoundContext ctx, SpaceRangeArgs args, CancellationToken cancellationToken) =>
+        args.RunAsync(ctx,
+            a => a.Length == 0 ? NfsStat4.Inval
+                : a.Offset > ctx.Tree.MaxFileSize || a.Length > ctx.Tree.MaxFileSize - a.Offset ? NfsStat4.FBig
+                : NfsStat4.Ok,
+            (space, fh) => space.AllocateAsync(ctx.Caller, fh, (long)args.Offset, (long)args.Length, ctx.ChangeContext, cancellationToken));
 
     public static void Encode(in OpResult<Unit> result, XdrWriter w)
     {

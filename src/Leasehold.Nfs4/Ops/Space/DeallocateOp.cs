@@ -25,23 +25,12 @@ internal sealed class DeallocateOp : INfsOp<SpaceRangeArgs, Unit>
     /// <summary>Freeing extents (and the sync of a sync export) waits on the disk.</summary>
     public static bool MayWaitOnDisk(SpaceRangeArgs args) => true;
 
-    public async ValueTask<OpResult<Unit>> ExecuteAsync(CompoundContext ctx, SpaceRangeArgs args, CancellationToken cancellationToken)
-    {
-        if (!ctx.TryGetCurrentFh(out var fh, out var status))
-            return status;
-        if (ctx.Tree.Space is not { } space)
-            return NfsStat4.NotSupp;
-        status = IoStateIds.Check(ctx, args.StateId, fh, Share.Write, out var io);
-        if (status != NfsStat4.Ok)
-            return status;
-        using var unreserved = io;
-        if (args.Length == 0 || args.Length > ulong.MaxValue - args.Offset)
-            return NfsStat4.Inval;
-        if (args.Offset + args.Length > long.MaxValue)
-            return NfsStat4.FBig;
-        var done = await space.DeallocateAsync(ctx.Caller, fh, (long)args.Offset, (long)args.Length, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
-        return done == FsStatus.Ok ? NfsStat4.Ok : IoStateIds.NotAFile(ctx, fh, done);
-    }
+    public ValueTask<OpResult<Unit>> ExecuteAsync(CompoundContext ctx, SpaceRangeArgs args, CancellationToken cancellationToken) =>
+        args.RunAsync(ctx,
+            static a => a.Length == 0 || a.Length > ulong.MaxValue - a.Offset ? NfsStat4.Inval
+                : a.Offset + a.Length > long.MaxValue ? NfsStat4.FBig
+                : NfsStat4.Ok,
+            (space, fh) => space.DeallocateAsync(ctx.Caller, fh, (long)args.Offset, (long)args.Length, ctx.ChangeContext, cancellationToken));
 
     public static void Encode(in OpResult<Unit> result, XdrWriter w)
     {

@@ -32,11 +32,7 @@ internal sealed class IoAdviseOp : INfsOp<IoAdviseArgs, uint[]>
 
     private static OpResult<uint[]> Execute(CompoundContext ctx, IoAdviseArgs args)
     {
-        if (!ctx.TryGetCurrentFh(out var fh, out var status))
-            return status;
-        if (ctx.Tree.Space is not { } space)
-            return NfsStat4.NotSupp;
-        status = IoStateIds.Check(ctx, args.StateId, fh, Share.None, out var io);
+        var status = SpaceStateIds.Check(ctx, args.StateId, Share.None, out var fh, out var space, out var io);
         if (status != NfsStat4.Ok)
             return status;
         using var unreserved = io;

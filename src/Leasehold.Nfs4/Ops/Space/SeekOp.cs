@@ -38,11 +38,7 @@ internal sealed class SeekOp : INfsOp<SeekArgs, SeekResult>
 
     private static OpResult<SeekResult> Execute(CompoundContext ctx, SeekArgs args)
     {
-        if (!ctx.TryGetCurrentFh(out var fh, out var status))
-            return status;
-        if (ctx.Tree.Space is not { } space)
-            return NfsStat4.NotSupp;
-        status = IoStateIds.Check(ctx, args.StateId, fh, Share.Read, out var io);
+        var status = SpaceStateIds.Check(ctx, args.StateId, Share.Read, out var fh, out var space, out var io);
         if (status != NfsStat4.Ok)
             return status;
         using var unreserved = io;

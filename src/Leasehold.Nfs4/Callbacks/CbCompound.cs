@@ -38,6 +38,9 @@ internal sealed record CbGetAttr(FileHandle FileHandle, uint[] Mask) : CbOperati
 /// </summary>
 internal sealed record CbCompound(string Tag, CbOperation Operation)
 {
+    /// <summary>The CB_COMPOUND's minorversion: 1, or 2 for an operation of NFSv4.2 (CB_OFFLOAD, RFC 7862 §16.1).</summary>
+    public uint Minor { get; init; } = MinorVersion;
+
     /// <summary>NFS4_CALLBACK version 1 (RFC 8881 §20: "program NFS4_CALLBACK, version NFS_CB = 1").</summary>
     public const uint Version = 1;
 
@@ -49,17 +52,17 @@ internal sealed record CbCompound(string Tag, CbOperation Operation)
     /// <summary>Writes CB_COMPOUND4args with CB_SEQUENCE4args for <paramref name="slot"/>, then the operation.</summary>
     public void Write(XdrWriter w, ReadOnlySpan<byte> sessionId, CallbackSlot slot, uint highestSlotId)
     {
-        WriteHeader(w, Tag, 2);
+        WriteHeader(w, Tag, 2, Minor);
         WriteSequence(w, sessionId, slot, highestSlotId);
         w.WriteUInt32((uint)Operation.Opcode);
         Operation.WriteArguments(w);
     }
 
-    /// <summary>tag, minorversion 1, callback_ident 0 (NFSv4.0 only), and the operation count.</summary>
-    public static void WriteHeader(XdrWriter w, string tag, int operations)
+    /// <summary>tag, minorversion (1 unless given), callback_ident 0 (NFSv4.0 only), and the operation count.</summary>
+    public static void WriteHeader(XdrWriter w, string tag, int operations, uint minorVersion = MinorVersion)
     {
         w.WriteString(tag);
-        w.WriteUInt32(MinorVersion);
+        w.WriteUInt32(minorVersion);
         w.WriteUInt32(0);
         w.WriteUInt32((uint)operations);
     }

@@ -53,10 +53,13 @@ public interface IFileSpace
     /// COPY inside the export (RFC 7862 §15.2), with copy_file_range(2), so a filesystem that can share blocks (XFS,
     /// btrfs) shares them: <paramref name="count"/> bytes (0 = to the end of the source) from <paramref name="source"/>
     /// at <paramref name="sourceOffset"/> to <paramref name="destination"/> at <paramref name="destinationOffset"/>.
-    /// Copies in chunks; between chunks it reports the bytes copied so far to <paramref name="progress"/> and stops when
-    /// <paramref name="cancellationToken"/> is cancelled, answering Ok with the count copied until then. A source range
-    /// past the end copies what there is (a count of 0 when the offset is past the end). Same file with overlapping
-    /// ranges is Invalid. With DataSync or FileSync the copied data is on disk before this returns.
+    /// Copies in chunks; <paramref name="progress"/> hears 0 once the copy has passed its checks and the gate (the copy has
+    /// started: what an asynchronous COPY waits for before it answers), then the bytes copied so far after each chunk;
+    /// it stops when <paramref name="cancellationToken"/> is cancelled, answering Ok with the count copied until then. A
+    /// source range past the end copies what there is (a count of 0 when the offset is past the end). Same file with
+    /// overlapping ranges is Invalid. With DataSync or FileSync the copied data is on disk before this returns. The
+    /// gate's grant on the destination (<see cref="ChangeKind.Write"/>) is held for the whole copy. A filesystem that
+    /// cannot share blocks (ext4) gets the source's holes written as zeros, as knfsd's copy does there.
     /// </summary>
     ValueTask<FsResult<CopyOutcome>> CopyAsync(Caller caller, FileHandle source, long sourceOffset, FileHandle destination, long destinationOffset,
         long count, WriteStability stability, ChangeContext context, Action<long>? progress, CancellationToken cancellationToken);

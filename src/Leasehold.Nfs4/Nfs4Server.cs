@@ -45,9 +45,11 @@ public sealed class Nfs4Server : IAsyncDisposable
         Recorder = new ClientRecorder(Records, Clients, States.HoldsState, Logger);
         Delegations = new DelegationRegistry(this);
         Recalls = new Callbacks.RecallSender(this);
+        Offloads = new State.Offload.OffloadTable(this);
         Clients.ClientGone += client =>
         {
             Recalls.Forget(client);
+            Offloads.CancelAll(client);
             Delegations.ReleaseAll(client);
             foreach (var open in States.OpensOf(client))
                 OpenRegistry.Close(this, open);
@@ -126,6 +128,9 @@ public sealed class Nfs4Server : IAsyncDisposable
     /// <summary>Sends CB_RECALL for broken delegations, retries it, and keeps recalls that wait for a back channel.</summary>
     internal Callbacks.RecallSender Recalls { get; }
 
+    /// <summary>The asynchronous COPYs running or waiting for their CB_OFFLOAD answer (RFC 7862 §15.2.3).</summary>
+    internal State.Offload.OffloadTable Offloads { get; }
+
     /// <summary>Directories this server is changing now: decides whether a change_info4 is atomic.</summary>
     internal Ops.DirectoryChanges DirectoryChanges { get; }
 
@@ -175,11 +180,13 @@ public sealed class Nfs4Server : IAsyncDisposable
         return true;
     }
 
-    public ValueTask DisposeAsync()
+    /// <summary>Stops the heartbeat and the grace period, and stops every asynchronous COPY, waiting until each has stopped.</summary>
+    public async ValueTask DisposeAsync()
     {
         _heartbeat.Dispose();
         Grace.Dispose();
-        return ValueTask.CompletedTask;
+        await Offloads.StopAsync().ConfigureAwait(false);
+        Offloads.Dispose();
     }
 }
 

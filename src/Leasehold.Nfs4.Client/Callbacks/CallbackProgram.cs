@@ -86,6 +86,11 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
                         WriteAttributes(w, getAttr.Mask, answer);
                     break;
                 }
+                case CbOffloadEvent offload:
+                    status = await Handler.OnOffloadAsync(offload, cancellationToken).ConfigureAwait(false);
+                    w.WriteUInt32((uint)CbOpcode.CbOffload);
+                    w.WriteUInt32((uint)status);
+                    break;
                 case CbOtherEvent other when other.Op == CbOpcode.CbIllegal:
                     status = NfsStat4.OpIllegal;
                     w.WriteUInt32((uint)CbOpcode.CbIllegal);
@@ -164,6 +169,9 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
                 case CbOpcode.CbGetAttr:
                     ops.Add(new CbGetAttrEvent(FileHandle.Read(ref r), AttrBitmap.Read(ref r)));
                     break;
+                case CbOpcode.CbOffload:
+                    ops.Add(DecodeOffload(ref r));
+                    break;
                 case CbOpcode.CbRecallAny:
                     r.ReadUInt32(); // craa_objects_to_keep
                     AttrBitmap.Read(ref r); // craa_type_mask
@@ -175,5 +183,18 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
             }
         }
         return ops;
+    }
+
+    /// <summary>CB_OFFLOAD4args: coa_fh, coa_stateid, and offload_info4 (write_response4 for NFS4_OK, coa_bytes_copied otherwise).</summary>
+    private static CbOffloadEvent DecodeOffload(ref XdrReader r)
+    {
+        var fh = FileHandle.Read(ref r);
+        var stateId = StateId.Read(ref r);
+        var status = (NfsStat4)r.ReadUInt32();
+        if (status != NfsStat4.Ok)
+            return new CbOffloadEvent(fh, stateId, status, r.ReadUInt64(), StableHow.Unstable, 0);
+        if (r.ReadArrayCount(1, 16) == 1)
+            StateId.Read(ref r); // wr_callback_id: no use here
+        return new CbOffloadEvent(fh, stateId, status, r.ReadUInt64(), (StableHow)r.ReadUInt32(), r.ReadUInt64());
     }
 }

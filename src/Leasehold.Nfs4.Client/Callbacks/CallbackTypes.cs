@@ -33,6 +33,15 @@ public sealed record CbGetAttrAnswer(NfsStat4 Status, ulong? Change = null, ulon
     public static CbGetAttrAnswer Attributes(ulong change, ulong size) => new(NfsStat4.Ok, change, size);
 }
 
+/// <summary>
+/// CB_OFFLOAD4args (RFC 7862 §16.1): the asynchronous copy <see cref="StateId"/> onto <see cref="FileHandle"/> is over.
+/// <see cref="Status"/> is its offload_info4 status: NFS4_OK with the bytes copied, their stability and the write
+/// verifier (write_response4), or an error with the bytes copied before it (<see cref="Committed"/> and
+/// <see cref="Verifier"/> are then Unstable and 0).
+/// </summary>
+public sealed record CbOffloadEvent(FileHandle FileHandle, StateId StateId, NfsStat4 Status, ulong Count, StableHow Committed, ulong Verifier)
+    : CallbackEvent;
+
 /// <summary>A callback operation this client only acknowledges (CB_RECALL_ANY…) or refuses (the rest).</summary>
 public sealed record CbOtherEvent(CbOpcode Op) : CallbackEvent;
 
@@ -58,6 +67,9 @@ public interface INfs4CallbackHandler
     /// <summary>CB_GETATTR (RFC 8881 §20.1). By default NFS4ERR_NOTSUPP, which makes the server recall the delegation.</summary>
     ValueTask<CbGetAttrAnswer> OnGetAttrAsync(CbGetAttrEvent getAttr, CancellationToken cancellationToken) =>
         ValueTask.FromResult(CbGetAttrAnswer.NotSupported);
+
+    /// <summary>CB_OFFLOAD (RFC 7862 §16.1): an asynchronous COPY is over. By default OK ("noted").</summary>
+    ValueTask<NfsStat4> OnOffloadAsync(CbOffloadEvent offload, CancellationToken cancellationToken) => ValueTask.FromResult(NfsStat4.Ok);
 
     /// <summary>Any other callback operation; the default handler acknowledges CB_RECALL_ANY and refuses the rest.</summary>
     ValueTask<NfsStat4> OnOtherAsync(CbOtherEvent other, CancellationToken cancellationToken);

@@ -3,9 +3,9 @@ using System.Threading.Channels;
 namespace Leasehold.Nfs4.Client.Callbacks;
 
 /// <summary>
-/// The default back-channel handler: answers CB_NULL, CB_SEQUENCE and CB_RECALL with OK, CB_GETATTR with
+/// The default back-channel handler: answers CB_NULL, CB_SEQUENCE, CB_RECALL and CB_OFFLOAD with OK, CB_GETATTR with
 /// <see cref="GetAttrAnswer"/> (NFS4ERR_NOTSUPP when unset), and records every event so a test can wait for it
-/// (<see cref="Events"/>, <see cref="Recalls"/>, <see cref="GetAttrs"/>). It never returns a delegation by itself.
+/// (<see cref="Events"/>, <see cref="Recalls"/>, <see cref="GetAttrs"/>, <see cref="Offloads"/>). It never returns a delegation by itself.
 /// <see cref="SequenceAnswer"/> and <see cref="RecallAnswer"/> change the answers (an error, a late answer, none at
 /// all); events are recorded before the answer is asked for.
 /// </summary>
@@ -14,6 +14,7 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
     private readonly Channel<CallbackEvent> _events = Channel.CreateUnbounded<CallbackEvent>();
     private readonly Channel<CbRecallEvent> _recalls = Channel.CreateUnbounded<CbRecallEvent>();
     private readonly Channel<CbGetAttrEvent> _getAttrs = Channel.CreateUnbounded<CbGetAttrEvent>();
+    private readonly Channel<CbOffloadEvent> _offloads = Channel.CreateUnbounded<CbOffloadEvent>();
     private int _nullCount;
     private int _sequenceCount;
 
@@ -25,6 +26,12 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
 
     /// <summary>The CB_GETATTRs alone, recorded before they are answered.</summary>
     public ChannelReader<CbGetAttrEvent> GetAttrs => _getAttrs.Reader;
+
+    /// <summary>The CB_OFFLOADs alone (answered OK, or with <see cref="OffloadAnswer"/>), recorded before they are answered.</summary>
+    public ChannelReader<CbOffloadEvent> Offloads => _offloads.Reader;
+
+    /// <summary>Decides the status of each CB_OFFLOAD (for instance NFS4ERR_DELAY); null answers OK.</summary>
+    public Func<CbOffloadEvent, CancellationToken, ValueTask<NfsStat4>>? OffloadAnswer { get; set; }
 
     /// <summary>
     /// How CB_GETATTR is answered (a holder of a write delegation reports its change attribute and size); null:
@@ -77,6 +84,13 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
         _events.Writer.TryWrite(getAttr);
         _getAttrs.Writer.TryWrite(getAttr);
         return GetAttrAnswer is { } answer ? answer(getAttr, cancellationToken) : ValueTask.FromResult(CbGetAttrAnswer.NotSupported);
+    }
+
+    public ValueTask<NfsStat4> OnOffloadAsync(CbOffloadEvent offload, CancellationToken cancellationToken)
+    {
+        _events.Writer.TryWrite(offload);
+        _offloads.Writer.TryWrite(offload);
+        return OffloadAnswer is { } answer ? answer(offload, cancellationToken) : ValueTask.FromResult(NfsStat4.Ok);
     }
 
     public ValueTask<NfsStat4> OnOtherAsync(CbOtherEvent other, CancellationToken cancellationToken)

@@ -62,6 +62,9 @@ internal sealed class BackChannel
     private readonly ILogger _logger;
     private readonly Action? _usable;
     private readonly uint _minorVersion;
+
+    /// <summary>The session's minor version, which every CB_COMPOUND on this channel carries.</summary>
+    public uint MinorVersion => _minorVersion;
     private Configuration _config;
     private BackChannelState _state;
     /// <summary>Bumped by every bind and reconfiguration, so a probe's late answer never overrides a newer one's.</summary>

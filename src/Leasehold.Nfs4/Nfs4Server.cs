@@ -62,6 +62,7 @@ public sealed class Nfs4Server : IAsyncDisposable
         ServerOwner = Encoding.UTF8.GetBytes(clusterNode is null ? $"leasehold-{Environment.MachineName}" : $"leasehold-{Environment.MachineName}-{clusterNode}");
         var fsid = clusterNode is null ? tree.FileSystemId : ClusterFsid(tree.RootHandle);
         Fattr = new Attributes.FattrContext((uint)Options.LeaseTime.TotalSeconds, (ulong)Options.MaxReadWriteSize, (ulong)Options.MaxReadWriteSize, fsid, tree.MaxFileSize);
+        _fattrMinor2 = Fattr with { MinorVersion = 2 };
         Program = new Nfs4Program(this);
         // Expire on a quarter of the lease: a client is gone at most 1.25 lease times after its last SEQUENCE.
         var tick = Options.LeaseTime / 4;
@@ -135,6 +136,11 @@ public sealed class Nfs4Server : IAsyncDisposable
     internal ulong BootVerifier { get; }
 
     internal Attributes.FattrContext Fattr { get; }
+
+    private readonly Attributes.FattrContext _fattrMinor2;
+
+    /// <summary><see cref="Fattr"/> for a COMPOUND of <paramref name="minorVersion"/>: what it supports differs (4.2 adds attributes).</summary>
+    internal Attributes.FattrContext FattrFor(uint minorVersion) => minorVersion >= 2 ? _fattrMinor2 : Fattr;
 
     internal byte[] ServerOwner { get; }
 

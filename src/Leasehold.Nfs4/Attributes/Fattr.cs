@@ -17,7 +17,10 @@ internal static class Attr
         SpaceFree = 43, SpaceTotal = 44, SpaceUsed = 45, TimeAccess = 47, TimeAccessSet = 48, TimeCreate = 50, TimeDelta = 51,
         TimeMetadata = 52, TimeModify = 53, TimeModifySet = 54, MountedOnFileId = 55, SuppAttrExclCreat = 75, FsCharsetCap = 76;
 
-    public const int MaxAttr = 77;
+    /// <summary>RFC 9754 (NFSv4.2 only): the holder's delegated times, and what OPEN supports. See <see cref="DelegationAttributes"/>.</summary>
+    public const int TimeDelegAccess = 84, TimeDelegModify = 85, OpenArguments = 86;
+
+    public const int MaxAttr = 87;
 
     /// <summary>Every attribute GETATTR can return, plus the two write-only time setters.</summary>
     public static readonly uint[] Supported = Bitmap(
@@ -27,8 +30,11 @@ internal static class Attr
         OwnerGroup, RawDev, SpaceAvail, SpaceFree, SpaceTotal, SpaceUsed, TimeAccess, TimeAccessSet, TimeCreate, TimeDelta,
         TimeMetadata, TimeModify, TimeModifySet, MountedOnFileId, SuppAttrExclCreat, FsCharsetCap);
 
-    /// <summary>What SETATTR can change.</summary>
-    public static readonly uint[] Settable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet);
+    /// <summary>Every attribute a minor version 2 GETATTR can return (plus the write-only ones): 4.1's and RFC 9754's.</summary>
+    public static readonly uint[] SupportedMinor2 = Or(Supported, DelegationAttributes.Supported);
+
+    /// <summary>What SETATTR can change (time_deleg_access and time_deleg_modify only in minor version 2, by their holder).</summary>
+    public static readonly uint[] Settable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet, TimeDelegAccess, TimeDelegModify);
 
     /// <summary>
     /// What an EXCLUSIVE4_1 create may set along with its verifier (suppattr_exclcreat, §18.16.3, §5.8.1.14): everything
@@ -63,11 +69,23 @@ internal static class Attr
         return words;
     }
 
+    /// <summary>The union of two three-word bitmaps.</summary>
+    public static uint[] Or(uint[] a, uint[] b) => [a[0] | b[0], a[1] | b[1], a[2] | b[2]];
+
     public static bool IsSet(ReadOnlySpan<uint> bitmap, int attr) => attr / 32 < bitmap.Length && (bitmap[attr / 32] & (1u << (attr % 32))) != 0;
 }
 
-/// <summary>Server-wide values some attributes report; <see cref="MaxFileSize"/> is the export's (its filesystem's s_maxbytes).</summary>
-internal sealed record FattrContext(uint LeaseSeconds, ulong MaxRead, ulong MaxWrite, (ulong Major, ulong Minor) Fsid, ulong MaxFileSize);
+/// <summary>
+/// Server-wide values some attributes report; <see cref="MaxFileSize"/> is the export's (its filesystem's s_maxbytes).
+/// <see cref="MinorVersion"/> is the COMPOUND's: it decides <see cref="Supported"/> (see <c>Nfs4Server.FattrFor</c>).
+/// </summary>
+internal sealed record FattrContext(uint LeaseSeconds, ulong MaxRead, ulong MaxWrite, (ulong Major, ulong Minor) Fsid, ulong MaxFileSize)
+{
+    public uint MinorVersion { get; init; } = 1;
+
+    /// <summary>The attributes supported in <see cref="MinorVersion"/>.</summary>
+    public uint[] Supported => MinorVersion >= 2 ? Attr.SupportedMinor2 : Attr.Supported;
+}
 
 /// <summary>Encodes fattr4 (a bitmap and the values of the attributes in it, in attribute order).</summary>
 internal static class FattrEncoder
@@ -94,7 +112,8 @@ internal static class FattrEncoder
 
         for (int attr = 0; attr < Attr.MaxAttr && attr / 32 < requested.Length; attr++)
         {
-            if (!Attr.IsSet(requested, attr) || !Attr.IsSet(Attr.Supported, attr) || attr is Attr.TimeAccessSet or Attr.TimeModifySet)
+            if (!Attr.IsSet(requested, attr) || !Attr.IsSet(server.Supported, attr)
+                || attr is Attr.TimeAccessSet or Attr.TimeModifySet or Attr.TimeDelegAccess or Attr.TimeDelegModify)
                 continue;
             if (attr is Attr.FilesAvail or Attr.FilesFree or Attr.FilesTotal or Attr.SpaceAvail or Attr.SpaceFree or Attr.SpaceTotal && !fsFetched)
             {
@@ -117,7 +136,7 @@ internal static class FattrEncoder
     {
         switch (attr)
         {
-            case Attr.SupportedAttrs: Wire.WriteBitmap(w, Attr.Supported); break;
+            case Attr.SupportedAttrs: Wire.WriteBitmap(w, server.Supported); break;
             case Attr.Type: w.WriteUInt32((uint)a.Type); break;
             case Attr.FhExpireType: w.WriteUInt32(0); break; // FH4_PERSISTENT: handles survive restarts
             case Attr.Change: w.WriteUInt64(a.Change); break;
@@ -163,6 +182,7 @@ internal static class FattrEncoder
             case Attr.MountedOnFileId: w.WriteUInt64(a.FileId); break;
             case Attr.SuppAttrExclCreat: Wire.WriteBitmap(w, Attr.ExclusiveCreateSettable); break;
             case Attr.FsCharsetCap: w.WriteUInt32(Attr.FsCharsetContainsNonUtf8); break; // names are bytes, passed through
+            case Attr.OpenArguments: DelegationAttributes.WriteOpenArguments(w); break;
             default: return false;
         }
         return true;
@@ -191,9 +211,12 @@ internal static class FattrDecoder
     /// <summary>
     /// Reads a fattr4. Returns Ok with the changes, or the status RFC 8881 asks for: ATTRNOTSUPP for an attribute we do not
     /// support, INVAL for a read-only one, BADOWNER for an owner that is not a number, BADXDR for values that do not parse.
+    /// time_deleg_access and time_deleg_modify (minor version 2; only SETATTR passes <paramref name="delegatedTimes"/>,
+    /// elsewhere they are INVAL) come back as the access and modify times; SETATTR vets them (<see cref="DelegationAttributes"/>).
     /// </summary>
-    public static NfsStat4 Read(uint[] bitmap, ReadOnlySpan<byte> values, out SetAttributes changes)
+    public static NfsStat4 Read(uint[] bitmap, ReadOnlySpan<byte> values, out SetAttributes changes, uint minorVersion = 1, bool delegatedTimes = false)
     {
+        var supported = minorVersion >= 2 ? Attr.SupportedMinor2 : Attr.Supported;
         changes = new SetAttributes();
         var r = new XdrReader(values);
         try
@@ -202,9 +225,9 @@ internal static class FattrDecoder
             {
                 if (!Attr.IsSet(bitmap, attr))
                     continue;
-                if (!Attr.IsSet(Attr.Supported, attr))
+                if (!Attr.IsSet(supported, attr))
                     return NfsStat4.AttrNotSupp;
-                if (!Attr.IsSet(Attr.Settable, attr))
+                if (!Attr.IsSet(Attr.Settable, attr) || (attr is Attr.TimeDelegAccess or Attr.TimeDelegModify && !delegatedTimes))
                     return NfsStat4.Inval;
                 switch (attr)
                 {
@@ -237,6 +260,12 @@ internal static class FattrDecoder
                             TimeHow.SetToClientTime => changes with { ModifyTime = ReadTime(ref r) },
                             _ => changes with { ModifyTimeNow = true },
                         };
+                        break;
+                    case Attr.TimeDelegAccess:
+                        changes = changes with { AccessTime = ReadTime(ref r) };
+                        break;
+                    case Attr.TimeDelegModify:
+                        changes = changes with { ModifyTime = ReadTime(ref r) };
                         break;
                 }
             }

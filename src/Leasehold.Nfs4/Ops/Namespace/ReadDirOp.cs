@@ -56,7 +56,7 @@ internal sealed class ReadDirOp : INfsOp<ReadDirArgs, ReadDirResult>
             w.WriteBool(true);
             w.WriteUInt64(e.Cookie);
             w.WriteOpaque(e.Name.Bytes); // the stored bytes: LOOKUP of them finds this entry
-            FattrEncoder.Write(w, args.Requested, e.Attributes, e.Handle, ctx.Server.Fattr, statsFrom: null);
+            FattrEncoder.Write(w, args.Requested, e.Attributes, e.Handle, ctx.Server.FattrFor(ctx.MinorVersion), statsFrom: null);
             if (w.Position > budget)
             {
                 w.Truncate(mark);

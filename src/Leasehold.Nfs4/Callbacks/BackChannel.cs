@@ -88,6 +88,12 @@ internal sealed class BackChannel
         Slots = new CallbackSlotTable((int)attributes.MaxRequests);
     }
 
+    /// <summary>
+    /// The minor version of the COMPOUND that created the session, which every CB_COMPOUND carries (RFC 8881 §20.9.3
+    /// as knfsd applies it: <c>cl_minorversion</c>); a 4.2 client may refuse a minor version 1 callback.
+    /// </summary>
+    public uint MinorVersion { get; init; } = 1;
+
     /// <summary>The back channel attributes agreed at CREATE_SESSION.</summary>
     public ChannelAttributes Attributes { get; }
 
@@ -315,7 +321,7 @@ internal sealed class BackChannel
             byte[] request;
             using (var w = new XdrWriter(512))
             {
-                compound.Write(w, _sessionId, slot, Slots.HighestSlotId);
+                compound.Write(w, _sessionId, slot, Slots.HighestSlotId, MinorVersion);
                 request = w.WrittenSpan.ToArray();
             }
             if (request.Length > Attributes.MaxRequestSize)

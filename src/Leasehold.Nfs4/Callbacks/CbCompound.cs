@@ -44,22 +44,20 @@ internal sealed record CbCompound(string Tag, CbOperation Operation)
     public const uint ProcNull = 0;
     public const uint ProcCompound = 1;
 
-    private const uint MinorVersion = 1;
-
-    /// <summary>Writes CB_COMPOUND4args with CB_SEQUENCE4args for <paramref name="slot"/>, then the operation.</summary>
-    public void Write(XdrWriter w, ReadOnlySpan<byte> sessionId, CallbackSlot slot, uint highestSlotId)
+    /// <summary>Writes CB_COMPOUND4args (of the session's <paramref name="minorVersion"/>) with CB_SEQUENCE4args for <paramref name="slot"/>, then the operation.</summary>
+    public void Write(XdrWriter w, ReadOnlySpan<byte> sessionId, CallbackSlot slot, uint highestSlotId, uint minorVersion = 1)
     {
-        WriteHeader(w, Tag, 2);
+        WriteHeader(w, Tag, 2, minorVersion);
         WriteSequence(w, sessionId, slot, highestSlotId);
         w.WriteUInt32((uint)Operation.Opcode);
         Operation.WriteArguments(w);
     }
 
-    /// <summary>tag, minorversion 1, callback_ident 0 (NFSv4.0 only), and the operation count.</summary>
-    public static void WriteHeader(XdrWriter w, string tag, int operations)
+    /// <summary>tag, minorversion (the session's: 1 or 2), callback_ident 0 (NFSv4.0 only), and the operation count.</summary>
+    public static void WriteHeader(XdrWriter w, string tag, int operations, uint minorVersion = 1)
     {
         w.WriteString(tag);
-        w.WriteUInt32(MinorVersion);
+        w.WriteUInt32(minorVersion);
         w.WriteUInt32(0);
         w.WriteUInt32((uint)operations);
     }

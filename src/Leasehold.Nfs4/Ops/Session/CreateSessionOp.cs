@@ -94,7 +94,7 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
         var server = ctx.Server;
         var session = clients.CreateSession(client!, fore,
             id => new BackChannel(id, client!.ClientId, back, args.CallbackProgram, security, server.Options.CallbackTimeout, server.Logger,
-                usable: () => server.Recalls.Resume(client)));
+                usable: () => server.Recalls.Resume(client)) { MinorVersion = ctx.MinorVersion });
         lock (session.Sync)
             session.Connections.Add(ctx.Call.Connection);
         if ((flags & FlagConnBackChannel) != 0)

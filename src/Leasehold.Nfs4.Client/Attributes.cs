@@ -83,6 +83,34 @@ public enum FileAttr
     ModeSetMasked = 74,
     SuppattrExclcreat = 75,
     FsCharsetCap = 76,
+
+    /// <summary>RFC 9754 (NFSv4.2): the delegated access time, set by the holder (SETATTR) or reported by it (CB_GETATTR); never read.</summary>
+    TimeDelegAccess = 84,
+
+    /// <summary>RFC 9754: the delegated modify time; as <see cref="TimeDelegAccess"/>.</summary>
+    TimeDelegModify = 85,
+
+    /// <summary>RFC 9754: open_arguments4, what the server's OPEN supports (read-only).</summary>
+    OpenArguments = 86,
+}
+
+/// <summary>
+/// open_arguments4 (RFC 9754 §3): one bitmap per OPEN argument, bit n set when the server supports the value n of
+/// share_access (READ 1, WRITE 2, BOTH 3), share_deny (0-3), share_access_want (ANY_DELEG 3, NO_DELEG 4, CANCEL 5,
+/// SIGNAL_DELEG_WHEN_RESRC_AVAIL 17, PUSH_DELEG_WHEN_UNCONTENDED 18, DELEG_TIMESTAMPS 20, OPEN_XOR_DELEGATION 21),
+/// open_claim (claim types 0-6) and createmode (0-3).
+/// </summary>
+public sealed record OpenArguments(AttrBitmap ShareAccess, AttrBitmap ShareDeny, AttrBitmap ShareAccessWant, AttrBitmap OpenClaim,
+    AttrBitmap CreateMode)
+{
+    /// <summary>open_args_share_access_want4's DELEG_TIMESTAMPS and OPEN_XOR_DELEGATION bit numbers.</summary>
+    public const int WantDelegTimestamps = 20, WantOpenXorDelegation = 21;
+
+    /// <summary>Whether bit <paramref name="value"/> is set in <paramref name="bitmap"/>.</summary>
+    public static bool Has(AttrBitmap bitmap, int value) => bitmap.Contains((FileAttr)value);
+
+    public static OpenArguments Read(ref XdrReader r) =>
+        new(AttrBitmap.Read(ref r), AttrBitmap.Read(ref r), AttrBitmap.Read(ref r), AttrBitmap.Read(ref r), AttrBitmap.Read(ref r));
 }
 
 /// <summary>
@@ -245,6 +273,7 @@ public sealed class FileAttributes
     public uint? LayoutBlksize { get; init; }
     public AttrBitmap? SuppattrExclcreat { get; init; }
     public uint? FsCharsetCap { get; init; }
+    public OpenArguments? OpenArguments { get; init; }
 
     /// <summary>Decodes a fattr4: the bitmap, then the attrlist4 opaque, which must be consumed exactly.</summary>
     public static FileAttributes Read(ref XdrReader r)
@@ -277,6 +306,7 @@ public sealed class FileAttributes
         (uint, uint)? rawDev = null;
         NfsTime? tAccess = null, tBackup = null, tCreate = null, tDelta = null, tMetadata = null, tModify = null;
         List<uint>? fsLayoutTypes = null;
+        OpenArguments? openArguments = null;
 
         foreach (var attr in present)
         {
@@ -355,6 +385,7 @@ public sealed class FileAttributes
                 case FileAttr.RetentionHold: a.ReadUInt64(); break;
                 case FileAttr.SuppattrExclcreat: exclcreat = AttrBitmap.Read(ref a); break;
                 case FileAttr.FsCharsetCap: charsetCap = a.ReadUInt32(); break;
+                case FileAttr.OpenArguments: openArguments = OpenArguments.Read(ref a); break;
                 default:
                     XdrException.Throw($"Attribute {(int)attr} ({attr}) cannot be decoded by this client; do not ask for it.");
                     break;
@@ -374,7 +405,7 @@ public sealed class FileAttributes
             SpaceAvail = spaceAvail, SpaceFree = spaceFree, SpaceTotal = spaceTotal, SpaceUsed = spaceUsed, TimeAccess = tAccess,
             TimeBackup = tBackup, TimeCreate = tCreate, TimeDelta = tDelta, TimeMetadata = tMetadata, TimeModify = tModify,
             MountedOnFileId = mountedOn, FsLayoutTypes = fsLayoutTypes, LayoutBlksize = layoutBlksize,
-            SuppattrExclcreat = exclcreat, FsCharsetCap = charsetCap,
+            SuppattrExclcreat = exclcreat, FsCharsetCap = charsetCap, OpenArguments = openArguments,
         };
     }
 }
@@ -393,6 +424,10 @@ public sealed record SetAttributes
     /// <summary>time_access_set: null leaves it, <see cref="NfsTimeSet.ServerTime"/> asks for the server's clock.</summary>
     public NfsTimeSet? TimeAccess { get; init; }
     public NfsTimeSet? TimeModify { get; init; }
+
+    /// <summary>time_deleg_access / time_deleg_modify (RFC 9754 §5, NFSv4.2): the holder of delegated timestamps sets the file's times.</summary>
+    public NfsTime? TimeDelegAccess { get; init; }
+    public NfsTime? TimeDelegModify { get; init; }
 
     /// <summary>For VERIFY/NVERIFY: compare these read-only values too.</summary>
     public NfsFileType? Type { get; init; }
@@ -413,6 +448,8 @@ public sealed record SetAttributes
             if (OwnerGroup is not null) attrs.Add(FileAttr.OwnerGroup);
             if (TimeAccess is not null) attrs.Add(FileAttr.TimeAccessSet);
             if (TimeModify is not null) attrs.Add(FileAttr.TimeModifySet);
+            if (TimeDelegAccess is not null) attrs.Add(FileAttr.TimeDelegAccess);
+            if (TimeDelegModify is not null) attrs.Add(FileAttr.TimeDelegModify);
             return attrs.Count == 0 ? new AttrBitmap() : AttrBitmap.Of([.. attrs]);
         }
     }
@@ -430,6 +467,8 @@ public sealed record SetAttributes
         if (OwnerGroup is { } group) w.WriteString(group);
         TimeAccess?.Write(w);
         TimeModify?.Write(w);
+        TimeDelegAccess?.Write(w);
+        TimeDelegModify?.Write(w);
         w.PatchUInt32(lengthAt, (uint)(w.Position - start));
     }
 }

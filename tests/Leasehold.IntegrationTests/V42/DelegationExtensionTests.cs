@@ -194,6 +194,27 @@ public sealed class DelegationExtensionTests(CbGetAttrServerFixture fx) : IClass
     }
 
     [Fact]
+    public async Task A_read_delegation_with_delegated_timestamps_sets_the_access_time_only()
+    {
+        var (root, name, file) = await OldFileAsync();
+        await using var holder = await ConnectAsync();
+        var opened = await OpenAsync(holder, root, name, ShareAccess.Read | ShareAccess.WantReadDelegation | ShareAccess.WantDelegTimestamps);
+        var delegation = opened.Delegation.StateId;
+        var later = new NfsTime(Original.Seconds + 60, 0);
+
+        var access = await holder.Session.SetAttrAsync(file, new SetAttributes { TimeDelegAccess = later }, delegation).Bounded();
+        var modify = await holder.Session.SetAttrAsync(file, new SetAttributes { TimeDelegModify = later }, delegation).Bounded();
+        var now = (await holder.Session.GetAttrAsync(file, Watched).Bounded()).ValueOrThrow();
+
+        Assert.Equal(DelegationType.ReadAttrsDeleg, opened.Delegation.Type);
+        Assert.Equal(NfsStat4.Ok, access.Status);
+        Assert.Equal(NfsStat4.OpenMode, modify.Status); // a read delegation delegates the access time only
+        Assert.Equal((later, Original), (now.TimeAccess, now.TimeModify));
+        Assert.Equal(NfsStat4.Ok, await holder.Session.DelegReturnAsync(file, delegation).Bounded());
+        Assert.Equal(NfsStat4.Ok, (await holder.Session.CloseAsync(file, opened.StateId).Bounded()).Status);
+    }
+
+    [Fact]
     public async Task Only_the_holder_of_delegated_timestamps_sets_them_and_GETATTR_cannot_read_them()
     {
         var (root, name, file) = await OldFileAsync();

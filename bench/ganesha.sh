@@ -11,6 +11,7 @@
 #   GANESHA_PORT   TCP port on 127.0.0.1 (default 20490; 2049 is left to any real NFS server on the machine)
 #   GANESHA_EXPORT directory to export (default STATE_DIR/export); clients see it as /export
 #   GANESHA_LEASE  lease time in seconds (default 60)
+#   GANESHA_MINOR_VERSIONS  the NFSv4 minor versions served (default "1"; "1, 2" adds NFSv4.2)
 # Clients then use 127.0.0.1:$GANESHA_PORT with path /export (PUTROOTFH, LOOKUP "export"); for the client tests:
 #   LEASEHOLD_TEST_NFS=127.0.0.1:20490/export dotnet test tests/Leasehold.Nfs4.Client.Tests
 set -euo pipefail
@@ -20,6 +21,7 @@ dir=${2:-/tmp/leasehold-ganesha}
 port=${GANESHA_PORT:-20490}
 export_dir=${GANESHA_EXPORT:-$dir/export}
 lease=${GANESHA_LEASE:-60}
+minor_versions=${GANESHA_MINOR_VERSIONS:-1}
 pidfile=$dir/ganesha.pid
 
 usage() { echo "usage: $0 start|stop|status [STATE_DIR]" >&2; exit 2; }
@@ -70,7 +72,7 @@ NFS_CORE_PARAM {
 }
 
 NFSV4 {
-    Minor_Versions = 1;
+    Minor_Versions = $minor_versions;
     # No grace period: a fresh server should serve at once (nothing to reclaim in a benchmark).
     Graceless = true;
     Lease_Lifetime = $lease;

@@ -1,11 +1,8 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
-using System.Text;
 using Leasehold.Export.Local;
 using Leasehold.Export.LocalAccess;
 using Leasehold.Export.Native;
 using Microsoft.Extensions.Logging;
+using static Leasehold.Export.Local.Descriptors;
 
 namespace Leasehold.Export;
 
@@ -17,8 +14,8 @@ namespace Leasehold.Export;
 /// <para>Invariants:</para>
 /// <list type="bullet">
 /// <item>Every file is reached from a handle this export signed (<see cref="HandleSigner"/>), through
-/// open_by_handle_at(2) on the export root, and is then checked to still be inside the export (<see cref="Resolve"/>).
-/// A name is one component (<see cref="Names"/>), opened with O_NOFOLLOW relative to a directory fd: no path walk,
+/// open_by_handle_at(2) on the export root, and is then checked to still be inside the export
+/// (<see cref="HandleTable.Resolve(FileHandle, out SafeFd, out Statx)"/>). A name is one component (<see cref="Names"/>), opened with O_NOFOLLOW relative to a directory fd: no path walk,
 /// no symlink is ever followed on the server, so nothing a client sends can reach above the root.</item>
 /// <item>The process runs as root (open_by_handle_at needs CAP_DAC_READ_SEARCH); permission is decided here from the
 /// mode bits for the <see cref="Caller"/> (<see cref="ModeBits"/>), and new files are chowned to the caller.</item>
@@ -27,79 +24,44 @@ namespace Leasehold.Export;
 /// <item>Every fd is a <see cref="SafeFd"/>, disposed on every path. errno is read right after the failing call,
 /// before any other call (closing an fd sets errno too).</item>
 /// </list>
+/// <para>This class is the facade: it builds the export's parts, forwards each operation to the part that owns it, and
+/// disposes them. Each concern is a class of its own in Local/ (namespace Leasehold.Export.Local):</para>
+/// <list type="bullet">
+/// <item><see cref="HandleTable"/>: handles to verified descriptors and back: signing, open_by_handle_at, the
+/// inside-the-export check, the cache of verified handles (<see cref="ResolvedHandle"/>) and its sweep, pins, making
+/// handles (PIN, ACCEPT and the seam's Resolve*).</item>
+/// <item><see cref="FileData"/>: READ (with cached readers), WRITE, COMMIT.</item>
+/// <item><see cref="NamespaceChanges"/>: creating files, directories, symlinks and nodes, LINK, REMOVE, RENAME.</item>
+/// <item><see cref="AttributeAccess"/>: GETATTR, SETATTR, ACCESS, filesystem statistics.</item>
+/// <item><see cref="DirectoryReader"/>: LOOKUP, LOOKUPP, READDIR, READLINK.</item>
+/// <item><see cref="LocalAccessGuards"/>: guards against local processes (<see cref="ILocalAccessGuard"/>), and the
+/// export's own descriptors and suspensions beside them.</item>
+/// <item><see cref="Durability"/>: the fsyncs that make a directory change durable before it is answered.</item>
+/// <item><see cref="FileSpace"/>, <see cref="FileCopy"/>, <see cref="Local.ExtendedAttributes"/>: the NFSv4.2
+/// operations, over the members marked "the seam".</item>
+/// <item><see cref="Descriptors"/> and <see cref="Failures"/>: the descriptor calls and the errno mapping they all share.</item>
+/// </list>
 /// <para>No locks: the kernel orders concurrent calls, as it would for local processes. The only mutable state after
-/// construction is the cache of verified handles and the pinned files (<see cref="Pin"/>), each safe for concurrent
-/// use.</para>
-/// <para>Limitation: a regular file whose dentry the kernel has evicted comes back from open_by_handle_at
-/// "disconnected" (its /proc path reads "/"), so where it lives cannot be checked; it is accepted on the strength of the
-/// signature (it was inside when its handle was issued), as knfsd does with no_subtree_check. Directories are always
-/// reconnected by the kernel and always checked.</para>
+/// construction is the cache of verified handles and the pinned files (<see cref="HandleTable"/>), each safe for
+/// concurrent use. A regular file the kernel returns "disconnected" is accepted on the strength of its signature (see
+/// the limitation in <see cref="HandleTable"/>).</para>
 /// </remarks>
-public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
+public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisposable
 {
-    /// <summary>
-    /// getdents64 offsets become cookies by adding 3, so no cookie is 0, 1 or 2, which NFSv4 reserves (RFC 8881
-    /// §18.23.3); d_off is a non-negative 63-bit value, so the sum never overflows.
-    /// </summary>
-    internal const ulong CookieBias = 3;
+    private readonly Failures _failures;
+    private readonly Durability _durability;
+    private readonly HandleTable _handles;
+    private readonly LocalAccessGuards _guards;
+    private readonly FileData _data;
+    private readonly NamespaceChanges _namespace;
+    private readonly AttributeAccess _attributes;
+    private readonly DirectoryReader _directories;
+    private readonly FileCopy _copies;
+    private readonly FileSpace _space;
+    private readonly ExtendedAttributes _xattrs;
 
-    private const int DirectoryBufferSize = 32 * 1024;
-
-    private readonly ExportOptions _options;
-    private readonly IChangeGate _gate;
-    private readonly ILogger _logger;
-    private readonly HandleSigner _signer;
-
-    // O_RDONLY rather than O_PATH: on current kernels open_by_handle_at refuses an O_PATH mount fd (EBADF).
-    private readonly SafeFd _root;
-
-    // Verified handles and an O_PATH descriptor for each: a hit costs a statx on a borrow of the cached descriptor
-    // (SafeFd.TryBorrow: no dup, no close) instead of HMAC, open_by_handle_at, a /proc readlink and a close. LOOKUP and
-    // the creating calls put the descriptor they opened by name here too. "Still inside the export" is checked again
-    // once an entry is older than ExportCheckInterval, so a file moved out of the export is refused at most that long
-    // after the move; a deleted file is refused at once (its link count is 0), and its entry is dropped when the export
-    // removes its last name or its last pin goes. Bounded: the cache is emptied when it fills.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<FileHandle, ResolvedHandle> _resolved = new(FileHandleComparer.Instance);
-    private const int MaxResolvedHandles = 8192;
-
-    // Files kept reachable after their last name is removed (open files); see Pin and ResolvePinned.
-    private readonly PinnedFiles _pins;
-
-    // Empties stale entries out of _resolved (SweepStale); started last in the constructor.
+    // Empties stale entries out of the cache (HandleTable.SweepStale); started last in the constructor.
     private readonly ITimer _sweeper;
-
-    /// <summary>How long a verified handle is trusted to still be inside the export. Tests set it to zero.</summary>
-    internal TimeSpan ExportCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
-
-    /// <summary>The clock for <see cref="ExportCheckInterval"/>.</summary>
-    internal TimeProvider Time { get; set; } = TimeProvider.System;
-
-    private sealed class ResolvedHandle(SafeFd fd, long checkedAt, ulong ino, bool isRegular)
-    {
-        public SafeFd Fd { get; } = fd;
-
-        /// <summary>The file's inode number (a write guard drops every cached reader of its inode).</summary>
-        public ulong Ino { get; } = ino;
-
-        /// <summary>Whether the file is a regular file (an inode never changes type).</summary>
-        public bool IsRegular { get; } = isRegular;
-
-        public long CheckedAt { get; } = checkedAt;
-
-        /// <summary>An O_RDONLY descriptor, opened by the first READ and kept for the next ones.</summary>
-        public SafeFd? Reader;
-
-        public void Dispose()
-        {
-            Fd.Dispose();
-            Interlocked.Exchange(ref Reader, null)?.Dispose();
-        }
-    }
-    // The export's path as /proc/self/fd shows it. _root follows the directory when it (or a parent) is renamed, and
-    // "inside the export" means under that directory wherever it is now, so this is updated then (RootMovedTo).
-    private string _rootPath;
-    private readonly ulong _rootIno;
-    private readonly int _rootMountId;
 
     /// <param name="options">What is exported, and how (Export:LocalAccess, Export:MaxKernelLeases among them).</param>
     /// <param name="gate">Asked before every change.</param>
@@ -128,55 +90,61 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
         if (!OperatingSystem.IsLinux())
             throw new PlatformNotSupportedException("LocalDirectoryTree needs Linux: file handles, O_PATH and /proc/self/fd.");
         options.Validate();
-        _options = options;
-        _gate = gate;
-        _logger = logger;
-        _pins = new PinnedFiles(LastPinReleased);
+        Options = options;
+        Gate = gate;
+        Logger = logger;
+        _failures = new Failures(logger);
+        _durability = new Durability(options, logger);
 
-        _root = LibC.openat(LibC.AT_FDCWD, options.FullPath, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
-        if (_root.IsInvalid)
+        // O_RDONLY rather than O_PATH: on current kernels open_by_handle_at refuses an O_PATH mount fd (EBADF).
+        SafeFd root = LibC.openat(LibC.AT_FDCWD, options.FullPath, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
+        if (root.IsInvalid)
         {
             int errno = LibC.LastErrno;
-            _root.Dispose();
+            root.Dispose();
             throw new DirectoryNotFoundException($"Cannot open the export {options.FullPath}: errno {errno}.");
         }
         try
         {
-            _rootPath = ReadProcLink(_root) ?? throw new IOException("Cannot read the export's path from /proc/self/fd.");
+            string rootPath = ReadProcLink(root) ?? throw new IOException("Cannot read the export's path from /proc/self/fd.");
             string stateDirectory = options.ResolvedStateDirectory;
             Directory.CreateDirectory(stateDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             string canonicalState = CanonicalPath(stateDirectory) ?? stateDirectory;
-            if (ExportOptions.IsSameOrInside(canonicalState, _rootPath))
-                throw new ArgumentException($"State directory {canonicalState} is inside the export {_rootPath}: clients could read the handle key.");
+            if (ExportOptions.IsSameOrInside(canonicalState, rootPath))
+                throw new ArgumentException($"State directory {canonicalState} is inside the export {rootPath}: clients could read the handle key.");
 
-            if (Stat(_root, out Statx rootStat) != 0)
-                throw new IOException($"Cannot stat the export {_rootPath}: errno {LibC.LastErrno}.");
-            _rootIno = rootStat.Ino;
+            if (Stat(root, out Statx rootStat) != 0)
+                throw new IOException($"Cannot stat the export {rootPath}: errno {LibC.LastErrno}.");
             FileSystemId = (rootStat.DevMajor, rootStat.DevMinor);
-            MaxFileSize = ProbeMaxFileSize(_root);
+            MaxFileSize = ProbeMaxFileSize(root);
 
-            if (!TryGetKernelHandle(_root, out int type, out byte[] kernelHandle, out _rootMountId, out int handleErrno))
-                throw new IOException($"The filesystem of {_rootPath} gives no file handles (name_to_handle_at errno {handleErrno}); it cannot be exported.");
+            if (!HandleTable.TryGetKernelHandle(root, out int type, out byte[] kernelHandle, out int rootMountId, out int handleErrno))
+                throw new IOException($"The filesystem of {rootPath} gives no file handles (name_to_handle_at errno {handleErrno}); it cannot be exported.");
             var baseSigner = handleKey is null ? HandleSigner.LoadOrCreate(stateDirectory, logger) : new HandleSigner((byte[])handleKey.Clone());
-            _signer = baseSigner.ForExport(type, kernelHandle);
-            RootHandle = _signer.Sign(type, kernelHandle);
-            Log.Exporting(logger, _rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
-            (_leases, _watcher, _localAccessUnavailable) = StartLocalAccess(options, _root, localAccess, logger);
+            HandleSigner signer = baseSigner.ForExport(type, kernelHandle);
+            RootHandle = signer.Sign(type, kernelHandle);
+            _handles = new HandleTable(root, rootPath, rootStat.Ino, rootMountId, signer, _failures, logger);
+            Log.Exporting(logger, rootPath, options.ReadOnly, options.RootSquash, options.SyncDirectoryChanges, rootStat.DevMajor, rootStat.DevMinor);
+            _guards = LocalAccessGuards.Start(options, root, localAccess, _handles, _failures, logger);
+            _data = new FileData(_handles, _guards, options, gate, _failures, MaxFileSize);
+            _namespace = new NamespaceChanges(_handles, _guards, _durability, options, gate, _failures);
+            _attributes = new AttributeAccess(_handles, _guards, options, gate, _failures);
+            _directories = new DirectoryReader(_handles, _failures, logger);
             _copies = new FileCopy(this);
             _space = new FileSpace(this, _copies);
             _xattrs = new ExtendedAttributes(this);
-            _sweeper = TimeProvider.System.CreateTimer(static tree => ((LocalDirectoryTree)tree!).SweepStale(), this, SweepInterval, SweepInterval);
+            _sweeper = TimeProvider.System.CreateTimer(static handles => ((HandleTable)handles!).SweepStale(), _handles, SweepInterval, SweepInterval);
         }
         catch
         {
-            _root.Dispose();
+            root.Dispose();
             throw;
         }
     }
 
     public FileHandle RootHandle { get; }
 
-    public bool IsReadOnly => _options.ReadOnly;
+    public bool IsReadOnly => Options.ReadOnly;
 
     public (ulong Major, ulong Minor) FileSystemId { get; }
 
@@ -186,94 +154,193 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
 
     public IExtendedAttributes ExtendedAttributes => _xattrs;
 
-    // The NFSv4.2 operations, each a class of its own over the members below marked "the seam".
-    private readonly FileCopy _copies = null!;
-    private readonly FileSpace _space = null!;
-    private readonly ExtendedAttributes _xattrs = null!;
-
-    /// <summary>The seam: the change gate every change asks first.</summary>
-    internal IChangeGate Gate => _gate;
-
-    /// <summary>The seam: the export's options (ReadOnly, SyncDirectoryChanges, ...).</summary>
-    internal ExportOptions Options => _options;
-
-    /// <summary>The seam: the export's logger.</summary>
-    internal ILogger Logger => _logger;
-
     /// <summary>Stops the watcher, then releases every guard (so no local process waits on us), then closes the cache.</summary>
     public void Dispose()
     {
         _sweeper.Dispose();
-        _watcher?.Stop();
-        _leases?.Dispose();
-        _watcher?.Dispose();
-        foreach (var entry in _resolved.Values)
-            entry.Dispose();
-        _resolved.Clear();
-        _pins.Dispose();
-        _root.Dispose();
+        _guards.Dispose();
+        _handles.Dispose();
     }
+
+    // ---------------------------------------------------------------- IExportedTree, by the part that owns each
+
+    public FsResult<FilePin> Pin(FileHandle handle) => _handles.Pin(handle);
+
+    public FsResult<FileHandle> Accept(ReadOnlySpan<byte> received) => _handles.Accept(received);
+
+    public bool TryGetCachedRegularFileId(FileHandle handle, out ulong fileId) => _handles.TryGetCachedRegularFileId(handle, out fileId);
+
+    public FsResult<FileAttributes> GetAttributes(FileHandle handle) => _attributes.GetAttributes(handle);
+
+    public ValueTask<FsResult<FileAttributes>> SetAttributesAsync(Caller caller, FileHandle handle, SetAttributes changes, ChangeContext context,
+        CancellationToken cancellationToken) =>
+        _attributes.SetAttributesAsync(caller, handle, changes, context, cancellationToken);
+
+    public FsResult<AccessMask> CheckAccess(Caller caller, FileHandle handle, AccessMask asked) => _attributes.CheckAccess(caller, handle, asked);
+
+    public FsResult<FsStats> GetFileSystemStats(FileHandle handle) => _attributes.GetFileSystemStats(handle);
+
+    /// <remarks>
+    /// The handle is made from the name (name_to_handle_at, one component, no symlink followed): see <see cref="DirectoryReader.Lookup"/>.
+    /// </remarks>
+    public FsResult<FileHandle> Lookup(Caller caller, FileHandle directory, FileName name) => _directories.Lookup(caller, directory, name);
+
+    public FsResult<FileHandle> LookupParent(Caller caller, FileHandle directory) => _directories.LookupParent(caller, directory);
+
+    public FsResult<(IReadOnlyList<DirectoryEntry> Entries, bool EndOfDirectory)> ReadDirectory(Caller caller, FileHandle directory, ulong cookie, int maxEntries) =>
+        _directories.ReadDirectory(caller, directory, cookie, maxEntries);
+
+    public FsResult<byte[]> ReadLink(Caller caller, FileHandle handle) => _directories.ReadLink(caller, handle);
+
+    public FsResult<(int Count, bool EndOfFile)> Read(Caller caller, FileHandle file, long offset, Span<byte> destination) =>
+        _data.Read(caller, file, offset, destination);
+
+    public ValueTask<FsResult<(int Count, WriteStability Committed)>> WriteAsync(Caller caller, FileHandle file, long offset, ReadOnlyMemory<byte> data,
+        WriteStability stability, ChangeContext context, CancellationToken cancellationToken) =>
+        _data.WriteAsync(caller, file, offset, data, stability, context, cancellationToken);
+
+    public FsResult<bool> Commit(FileHandle file) => _data.Commit(file);
+
+    public ValueTask<FsResult<(FileHandle Handle, bool Created)>> CreateFileAsync(Caller caller, FileHandle directory, FileName name, uint mode, bool exclusive,
+        ChangeContext context, CancellationToken cancellationToken) =>
+        _namespace.CreateFileAsync(caller, directory, name, mode, exclusive, context, cancellationToken);
+
+    public ValueTask<FsResult<FileHandle>> CreateDirectoryAsync(Caller caller, FileHandle directory, FileName name, uint mode, ChangeContext context,
+        CancellationToken cancellationToken) =>
+        _namespace.CreateDirectoryAsync(caller, directory, name, mode, context, cancellationToken);
+
+    public ValueTask<FsResult<FileHandle>> CreateSymlinkAsync(Caller caller, FileHandle directory, FileName name, ReadOnlyMemory<byte> target, ChangeContext context,
+        CancellationToken cancellationToken) =>
+        _namespace.CreateSymlinkAsync(caller, directory, name, target, context, cancellationToken);
+
+    public ValueTask<FsResult<FileHandle>> CreateNodeAsync(Caller caller, FileHandle directory, FileName name, FileType type, uint mode, uint major, uint minor,
+        ChangeContext context, CancellationToken cancellationToken) =>
+        _namespace.CreateNodeAsync(caller, directory, name, type, mode, major, minor, context, cancellationToken);
+
+    public ValueTask<FsResult<FileHandle>> LinkAsync(Caller caller, FileHandle file, FileHandle directory, FileName name, ChangeContext context,
+        CancellationToken cancellationToken) =>
+        _namespace.LinkAsync(caller, file, directory, name, context, cancellationToken);
+
+    public ValueTask<FsStatus> RemoveAsync(Caller caller, FileHandle directory, FileName name, ChangeContext context, CancellationToken cancellationToken) =>
+        _namespace.RemoveAsync(caller, directory, name, context, cancellationToken);
+
+    public ValueTask<FsStatus> RenameAsync(Caller caller, FileHandle fromDirectory, FileName fromName, FileHandle toDirectory, FileName toName,
+        ChangeContext context, CancellationToken cancellationToken) =>
+        _namespace.RenameAsync(caller, fromDirectory, fromName, toDirectory, toName, context, cancellationToken);
+
+    // ---------------------------------------------------------------- ILocalAccessGuard
+
+    public LocalAccessMechanism Mechanism => _guards.Mechanism;
+
+    public string? UnavailableReason => _guards.UnavailableReason;
+
+    /// <summary>
+    /// Guards a regular file against local processes until the guard is disposed (ILocalAccessGuard). Unavailable when
+    /// nothing can guard here, or the handle is bad, stale or not a regular file; Busy when a local process (or the
+    /// export's own descriptor) has it open in a conflicting way; Resource at Export:MaxKernelLeases or out of descriptors.
+    /// </summary>
+    public GuardStatus Guard(FileHandle file, GuardMode mode, out IDisposable? guard) => _guards.Guard(file, mode, out guard);
+
+    // ---------------------------------------------------------------- the seam (FileSpace, FileCopy, ExtendedAttributes)
+
+    /// <summary>The seam: the change gate every change asks first.</summary>
+    internal IChangeGate Gate { get; }
+
+    /// <summary>The seam: the export's options (ReadOnly, SyncDirectoryChanges, ...).</summary>
+    internal ExportOptions Options { get; }
+
+    /// <summary>The seam: the export's logger.</summary>
+    internal ILogger Logger { get; }
+
+    /// <summary>
+    /// The seam: <see cref="HandleTable.Resolve(FileHandle, out SafeFd, out Statx)"/>. On Ok the caller owns
+    /// <paramref name="fd"/> (an O_PATH descriptor, usually a borrow of a cached one) and disposes it.
+    /// </summary>
+    internal FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st) => _handles.Resolve(handle, out fd, out st);
+
+    /// <summary>
+    /// The seam: <see cref="HandleTable.Resolve(FileHandle, out SafeFd, out Statx, out long)"/>, and when the file was last
+    /// found inside the export (<see cref="HandleTable.NeverChecked"/> for a file reached through its pin alone).
+    /// </summary>
+    internal FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt) => _handles.Resolve(handle, out fd, out st, out checkedAt);
+
+    /// <summary>The seam: <see cref="HandleTable.ResolveRegular"/> (IsDirectory or WrongType for anything else).</summary>
+    internal FsStatus ResolveRegular(FileHandle handle, out SafeFd fd, out Statx st) => _handles.ResolveRegular(handle, out fd, out st);
+
+    /// <summary>The seam: <see cref="HandleTable.ResolveDirectory(FileHandle, bool, out SafeFd, out Statx)"/>.</summary>
+    internal FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st) =>
+        _handles.ResolveDirectory(handle, forLookup, out fd, out st);
+
+    /// <summary>The seam: <see cref="HandleTable.ResolveDirectory(FileHandle, bool, out SafeFd, out Statx, out long)"/>.</summary>
+    internal FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st, out long checkedAt) =>
+        _handles.ResolveDirectory(handle, forLookup, out fd, out st, out checkedAt);
+
+    /// <summary>
+    /// The seam: <see cref="LocalAccessGuards.OpenOwn"/>, the export's own descriptor for I/O on <paramref name="ino"/>
+    /// (never one that breaks our own guard). Check <see cref="OwnIo.Fd"/>.IsInvalid and answer <see cref="OwnOpenFailed"/>.
+    /// </summary>
+    internal OwnIo OpenOwn(SafeFd fd, ulong ino, int flags) => _guards.OpenOwn(fd, ino, flags);
+
+    /// <summary>The seam: <see cref="LocalAccessGuards.OwnOpenFailed"/> (Delay when the open conflicted with a kernel lease).</summary>
+    internal FsStatus OwnOpenFailed(in OwnIo io, string operation, ulong ino) => _guards.OwnOpenFailed(io, operation, ino);
+
+    /// <summary>The seam: <see cref="LocalAccessGuards.SuspendFor"/>, around the export's own change where a guard would break it.</summary>
+    internal KernelLeases.Suspension SuspendFor(ulong ino, ChangeKind kind) => _guards.SuspendFor(ino, kind);
+
+    /// <summary>The seam: <see cref="Descriptors.Reopen"/>.</summary>
+    internal static SafeFd Reopen(SafeFd fd, int flags) => Descriptors.Reopen(fd, flags);
+
+    /// <summary>The seam: <see cref="Descriptors.Stat"/>.</summary>
+    internal static int Stat(SafeFd fd, out Statx st) => Descriptors.Stat(fd, out st);
+
+    /// <summary>The seam: <see cref="Durability.Sync"/>, fsync(2) of a descriptor (an O_PATH one with <paramref name="isPath"/>); Io when it fails.</summary>
+    internal FsStatus Sync(SafeFd fd, bool isPath, string change) => _durability.Sync(fd, isPath, change);
+
+    /// <summary>The seam: <see cref="Failures.Refused"/>.</summary>
+    internal static FsStatus Refused(in ChangeGrant grant) => Failures.Refused(grant);
+
+    /// <summary>The seam: <see cref="Failures.Fail(string)"/> (reads errno: call it right after the failing call).</summary>
+    internal FsStatus Fail(string operation) => _failures.Fail(operation);
+
+    /// <summary>The seam: <see cref="Failures.Fail(string, int)"/>.</summary>
+    internal FsStatus Fail(string operation, int errno) => _failures.Fail(operation, errno);
+
+    // ---------------------------------------------------------------- for tests
+
+    /// <summary>How long a verified handle is trusted to still be inside the export (<see cref="HandleTable.ExportCheckInterval"/>). Tests set it to zero.</summary>
+    internal TimeSpan ExportCheckInterval { get => _handles.ExportCheckInterval; set => _handles.ExportCheckInterval = value; }
+
+    /// <summary>The clock for <see cref="ExportCheckInterval"/>.</summary>
+    internal TimeProvider Time { get => _handles.Time; set => _handles.Time = value; }
+
+    /// <summary><see cref="HandleTable.SweepStale"/>: drops stale cached verifications; returns how many.</summary>
+    internal int SweepStale() => _handles.SweepStale();
+
+    /// <summary>How often <see cref="SweepStale"/> runs (<see cref="HandleTable.SweepInterval"/>).</summary>
+    internal static TimeSpan SweepInterval => HandleTable.SweepInterval;
+
+    /// <summary>Whether the cache of verified handles holds <paramref name="handle"/> (fresh or not).</summary>
+    internal bool IsCached(FileHandle handle) => _handles.IsCached(handle);
 
     /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
-    internal int PinnedCount => _pins.Count;
+    internal int PinnedCount => _handles.PinnedCount;
+
+    /// <summary>The guard table; null when local access is not guarded.</summary>
+    internal KernelLeases? Leases => _guards.Leases;
+
+    /// <summary>The watcher; null when local access is not guarded.</summary>
+    internal LocalAccessWatcher? Watcher => _guards.Watcher;
 
     /// <summary>
-    /// Drops every cached verification older than <see cref="ExportCheckInterval"/>, closing its descriptors; returns
-    /// how many. A lookup drops a stale entry too, but only when its handle is used again: without the sweep a file a
-    /// local process deleted would stay allocated (its inode held by our O_PATH descriptor) until then. Runs every
-    /// <see cref="SweepInterval"/>.
+    /// Called with the inode number of every file or directory synced by a directory change (after its fsync
+    /// succeeded), on the thread that made the change (<see cref="Durability.Synced"/>).
     /// </summary>
-    internal int SweepStale()
-    {
-        int dropped = 0;
-        foreach (var (handle, entry) in _resolved)
-        {
-            if (Time.GetElapsedTime(entry.CheckedAt) > ExportCheckInterval)
-            {
-                Forget(handle, entry);
-                dropped++;
-            }
-        }
-        return dropped;
-    }
+    internal Action<ulong>? Synced { get => _durability.Synced; set => _durability.Synced = value; }
 
-    /// <summary>How often <see cref="SweepStale"/> runs: a deleted file's space is given back at most this long after its entry went stale.</summary>
-    internal static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(5);
+    /// <summary>When not 0, every directory-change sync fails with this errno instead of calling fsync (<see cref="Durability.FailSyncsWith"/>).</summary>
+    internal int FailSyncsWith { get => _durability.FailSyncsWith; set => _durability.FailSyncsWith = value; }
 
-    /// <summary>Whether the cache of verified handles holds <paramref name="handle"/> (fresh or not), for tests.</summary>
-    internal bool IsCached(FileHandle handle) => _resolved.ContainsKey(handle);
-
-    public FsResult<FilePin> Pin(FileHandle handle)
-    {
-        FsStatus status = Resolve(handle, out SafeFd fd, out _);
-        if (status != FsStatus.Ok)
-            return status;
-        return _pins.Add(handle, fd);
-    }
-
-    // ---------------------------------------------------------------- shared helpers
-
-    /// <summary>
-    /// Opens the file behind an O_PATH fd for I/O, through its /proc magic link (same inode, no path walk). O_NONBLOCK
-    /// (no effect on regular file I/O) is the safety net for kernel leases: an open that conflicts with one fails with
-    /// EWOULDBLOCK at once instead of parking the thread for lease-break-time.
-    /// </summary>
-    internal static SafeFd Reopen(SafeFd fd, int flags) =>
-        LibC.openat(LibC.AT_FDCWD, fd.ProcPath, flags | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
-
-    internal static int Stat(SafeFd fd, out Statx st) =>
-        LibC.statx(fd, "", LibC.AT_EMPTY_PATH | LibC.AT_SYMLINK_NOFOLLOW, Attributes.StatxMask, out st);
-
-    private static int StatAt(SafeFd dir, in FileName name, out Statx st) =>
-        LibC.statx(dir, name, LibC.AT_SYMLINK_NOFOLLOW, Attributes.StatxMask, out st);
-
-    private static unsafe string? ReadProcLink(SafeFd fd)
-    {
-        const int Size = 4096 + 16; // PATH_MAX, plus room for " (deleted)"
-        byte* buffer = stackalloc byte[Size];
-        nint length = LibC.readlink(fd.ProcPath, buffer, Size);
-        return length is < 0 or >= Size ? null : Encoding.UTF8.GetString(buffer, (int)length);
-    }
+    // ---------------------------------------------------------------- construction
 
     /// <summary>
     /// The filesystem's largest file size (its s_maxbytes), which no system call reports directly: lseek(2) on a regular
@@ -303,22 +370,5 @@ public sealed partial class LocalDirectoryTree : IExportedTree, IDisposable
     {
         using SafeFd fd = LibC.openat(LibC.AT_FDCWD, path, LibC.O_PATH | LibC.O_CLOEXEC, 0);
         return fd.IsInvalid ? null : ReadProcLink(fd);
-    }
-
-    internal static FsStatus Refused(in ChangeGrant grant) => grant.Refusal switch
-    {
-        ChangeRefusal.LayoutBusy => FsStatus.LayoutBusy,
-        _ => FsStatus.Delay,
-    };
-
-    internal FsStatus Fail(string operation) => Fail(operation, LibC.LastErrno);
-
-    /// <summary>Maps errno through <see cref="FsErrors.ToFsStatus"/>; an errno it does not name is logged, once, here.</summary>
-    internal FsStatus Fail(string operation, int errno)
-    {
-        FsStatus status = FsErrors.ToFsStatus(errno);
-        if (status == FsStatus.Io)
-            Log.UnexpectedErrno(_logger, operation, errno);
-        return status;
     }
 }

@@ -29,12 +29,13 @@ public sealed class FilePin : IDisposable
 }
 
 /// <summary>
-/// The pinned files of a <see cref="LocalDirectoryTree"/>: one O_PATH descriptor per pinned handle, shared by all its
-/// pins (counted) and closed with the last of them. The descriptor holds the inode, so the kernel frees neither it nor
-/// its data while pinned, and the tree resolves an unlinked handle through it (<see cref="Borrow"/>). It is usually a
-/// borrow of the tree's cached descriptor (<see cref="SafeFd.TryBorrow"/>), which keeps that descriptor open until the
-/// last pin goes even if the cache drops it meanwhile. When the last pin goes, <c>lastReleased</c> is called (outside
-/// the lock) so the tree can drop its own cached descriptors of the file if it was unlinked.
+/// The pinned files of a <see cref="LocalDirectoryTree"/>, kept by its <see cref="Local.HandleTable"/>: one O_PATH
+/// descriptor per pinned handle, shared by all its pins (counted) and closed with the last of them. The descriptor holds
+/// the inode, so the kernel frees neither it nor its data while pinned, and the handle table resolves an unlinked handle
+/// through it (<see cref="Borrow"/>). It is usually a borrow of the table's cached descriptor (<see cref="SafeFd.TryBorrow"/>),
+/// which keeps that descriptor open until the last pin goes even if the cache drops it meanwhile. When the last pin
+/// goes, <c>lastReleased</c> is called (outside the lock) so the table can drop its own cached descriptors of the file
+/// if it was unlinked.
 /// </summary>
 /// <remarks>One lock guards the table, the counts and every use of a descriptor (a borrow is made under it, so a
 /// descriptor is never closed while it is being borrowed). Pins change at OPEN and CLOSE, and the table is read only

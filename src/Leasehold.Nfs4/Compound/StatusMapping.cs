@@ -30,6 +30,8 @@ internal static class StatusMapping
         FsStatus.TooManyLinks => NfsStat4.MLink,
         FsStatus.Delay => NfsStat4.Delay,
         FsStatus.LayoutBusy => NfsStat4.Delay,
+        FsStatus.NoXattr => NfsStat4.NoXattr,
+        FsStatus.XattrTooBig => NfsStat4.Xattr2Big,
         _ => NfsStat4.Io,
     };
 }

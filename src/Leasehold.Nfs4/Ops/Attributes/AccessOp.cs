@@ -6,12 +6,21 @@ using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.Ops;
 
-/// <summary>ACCESS, RFC 8881 §18.1: which of the asked rights the caller has, from the mode bits.</summary>
+/// <summary>
+/// ACCESS, RFC 8881 §18.1: which of the asked rights the caller has, from the mode bits. In a 4.2 COMPOUND the RFC 8276
+/// §8.5 bits may be asked too (a Linux client asks them before every getfattr and setfattr once xattr_support is true):
+/// XAREAD and XALIST as the export's GETXATTR and LISTXATTRS decide (read permission), XAWRITE as SETXATTR and
+/// REMOVEXATTR do (write permission or ownership; on a sticky directory ownership; never on a read-only export), on
+/// regular files and directories. They are reported unsupported where the export keeps no xattrs.
+/// </summary>
 internal sealed class AccessOp : INfsOp<uint, (uint Supported, uint Access)>
 {
     public static readonly AccessOp Instance = new();
 
     private const uint AllBits = 0x3F;
+
+    // RFC 8276 §8.5: ACCESS4_XAREAD, ACCESS4_XAWRITE, ACCESS4_XALIST (minor version 2).
+    private const uint XaRead = 0x40, XaWrite = 0x80, XaList = 0x100, XaBits = XaRead | XaWrite | XaList;
 
     public static NfsOpcode Opcode => NfsOpcode.Access;
 
@@ -21,12 +30,39 @@ internal sealed class AccessOp : INfsOp<uint, (uint Supported, uint Access)>
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))
             return ValueTask.FromResult<OpResult<(uint, uint)>>(status);
-        if ((asked & ~AllBits) != 0)
+        if ((asked & ~(ctx.MinorVersion >= 2 ? AllBits | XaBits : AllBits)) != 0)
             return ValueTask.FromResult<OpResult<(uint, uint)>>(NfsStat4.Inval);
-        var granted = ctx.Tree.CheckAccess(ctx.Caller, fh, (AccessMask)asked);
+        uint xattrAsked = asked & XaBits;
+        var query = (AccessMask)(asked & AllBits);
+        if (xattrAsked != 0)
+            query |= AccessMask.Read | AccessMask.Modify;
+        var granted = ctx.Tree.CheckAccess(ctx.Caller, fh, query);
         if (!granted.IsOk)
             return ValueTask.FromResult<OpResult<(uint, uint)>>(granted.Status.ToNfs());
-        return ValueTask.FromResult(OpResult<(uint, uint)>.Ok((asked, (uint)granted.Value & asked)));
+        uint access = (uint)granted.Value & asked & AllBits;
+        uint supported = asked;
+        if (xattrAsked != 0)
+        {
+            if (ctx.Tree.ExtendedAttributes is null)
+                supported &= ~XaBits;
+            else
+                access |= XattrAccess(ctx, fh, granted.Value) & xattrAsked;
+        }
+        return ValueTask.FromResult(OpResult<(uint, uint)>.Ok((supported, access)));
+    }
+
+    /// <summary>The xattr bits the caller has on the file, by the rules <see cref="IExtendedAttributes"/> applies.</summary>
+    private static uint XattrAccess(CompoundContext ctx, FileHandle fh, AccessMask granted)
+    {
+        var attrs = ctx.Tree.GetAttributes(fh);
+        if (!attrs.IsOk || attrs.Value.Type is not (FileType.Regular or FileType.Directory))
+            return 0;
+        uint bits = (granted & AccessMask.Read) != 0 ? XaRead | XaList : 0;
+        bool owner = ctx.Caller.IsRoot || ctx.Caller.Uid == attrs.Value.Uid;
+        bool sticky = attrs.Value.Type == FileType.Directory && (attrs.Value.Mode & 0x200) != 0;
+        if (!ctx.Tree.IsReadOnly && (sticky ? owner : owner || (granted & AccessMask.Modify) != 0))
+            bits |= XaWrite;
+        return bits;
     }
 
     public static void Encode(in OpResult<(uint Supported, uint Access)> result, XdrWriter w)

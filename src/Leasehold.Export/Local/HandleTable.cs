@@ -1,28 +1,170 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
-using System.Text;
 using Leasehold.Export.Native;
 using Microsoft.Extensions.Logging;
+using static Leasehold.Export.Local.Descriptors;
 
-namespace Leasehold.Export;
+namespace Leasehold.Export.Local;
 
-// LocalDirectoryTree, handles: from a signed handle to a verified descriptor (the cache, pinned files, the inside-the-export check) and back.
-public sealed partial class LocalDirectoryTree
+/// <summary>
+/// The export's handles: from a signed handle to a verified O_PATH descriptor and back. Signs and verifies
+/// (<see cref="HandleSigner"/>), opens with open_by_handle_at(2) on the export root, checks that the file is still
+/// inside the export, caches what it verified (<see cref="ResolvedHandle"/>, swept by <see cref="SweepStale"/>), keeps
+/// pinned files reachable (<see cref="Pin"/>), and makes handles from descriptors and names (name_to_handle_at(2)).
+/// </summary>
+/// <remarks>
+/// <para>Every file the export reaches comes through here: a handle this export signed, opened on the export root and
+/// checked to be inside the export, or one component opened with O_NOFOLLOW relative to a directory that was
+/// (<see cref="RememberOpened"/>).</para>
+/// <para>Safe for concurrent use: the cache is a concurrent dictionary and <see cref="PinnedFiles"/> has its own lock;
+/// an entry dropped under a caller stays open until the caller's borrow of it is disposed.</para>
+/// <para>Limitation: a regular file whose dentry the kernel has evicted comes back from open_by_handle_at
+/// "disconnected" (its /proc path reads "/"), so where it lives cannot be checked; it is accepted on the strength of the
+/// signature (it was inside when its handle was issued), as knfsd does with no_subtree_check. Directories are always
+/// reconnected by the kernel and always checked.</para>
+/// </remarks>
+internal sealed class HandleTable : IDisposable
 {
+    private readonly HandleSigner _signer;
+    private readonly Failures _failures;
+    private readonly ILogger _logger;
+
+    // O_RDONLY rather than O_PATH: on current kernels open_by_handle_at refuses an O_PATH mount fd (EBADF).
+    private readonly SafeFd _root;
+
+    // Verified handles and an O_PATH descriptor for each: a hit costs a statx on a borrow of the cached descriptor
+    // (SafeFd.TryBorrow: no dup, no close) instead of HMAC, open_by_handle_at, a /proc readlink and a close. LOOKUP and
+    // the creating calls put the descriptor they opened by name here too. "Still inside the export" is checked again
+    // once an entry is older than ExportCheckInterval, so a file moved out of the export is refused at most that long
+    // after the move; a deleted file is refused at once (its link count is 0), and its entry is dropped when the export
+    // removes its last name or its last pin goes. Bounded: the cache is emptied when it fills.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<FileHandle, ResolvedHandle> _resolved = new(FileHandleComparer.Instance);
+    private const int MaxResolvedHandles = 8192;
+
+    // Files kept reachable after their last name is removed (open files); see Pin and ResolvePinned.
+    private readonly PinnedFiles _pins;
+
+    // The export's path as /proc/self/fd shows it. _root follows the directory when it (or a parent) is renamed, and
+    // "inside the export" means under that directory wherever it is now, so this is updated then (RootMovedTo).
+    private string _rootPath;
+    private readonly int _rootMountId;
+
+    /// <param name="root">The export root, O_RDONLY; the table owns it from now on and closes it in <see cref="Dispose"/>.</param>
+    /// <param name="rootPath">The root's path as /proc/self/fd shows it.</param>
+    /// <param name="rootIno">The root's inode number.</param>
+    /// <param name="rootMountId">The root's mount id (name_to_handle_at): a handle from another mount would not decode on the root.</param>
+    /// <param name="signer">Signs and verifies this export's handles (<see cref="HandleSigner.ForExport"/>).</param>
+    /// <param name="failures">Maps errno to a status.</param>
+    /// <param name="logger">Export log events (2xxx).</param>
+    public HandleTable(SafeFd root, string rootPath, ulong rootIno, int rootMountId, HandleSigner signer, Failures failures, ILogger logger)
+    {
+        _root = root;
+        _rootPath = rootPath;
+        RootIno = rootIno;
+        _rootMountId = rootMountId;
+        _signer = signer;
+        _failures = failures;
+        _logger = logger;
+        _pins = new PinnedFiles(LastPinReleased);
+    }
+
+    /// <summary>The export root's inode number (LOOKUPP answers NotFound there: the root has no parent in the export).</summary>
+    public ulong RootIno { get; }
+
+    /// <summary>How long a verified handle is trusted to still be inside the export. Tests set it to zero.</summary>
+    public TimeSpan ExportCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The clock for <see cref="ExportCheckInterval"/>.</summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
+
+    /// <summary>How often <see cref="SweepStale"/> runs: a deleted file's space is given back at most this long after its entry went stale.</summary>
+    public static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>How many files are pinned (<see cref="Pin"/>), each holding one descriptor.</summary>
+    public int PinnedCount => _pins.Count;
+
+    /// <summary>Closes every cached descriptor, every pin's descriptor, then the root.</summary>
+    public void Dispose()
+    {
+        foreach (var entry in _resolved.Values)
+            entry.Dispose();
+        _resolved.Clear();
+        _pins.Dispose();
+        _root.Dispose();
+    }
+
+    /// <summary>
+    /// Drops every cached verification older than <see cref="ExportCheckInterval"/>, closing its descriptors; returns
+    /// how many. A lookup drops a stale entry too, but only when its handle is used again: without the sweep a file a
+    /// local process deleted would stay allocated (its inode held by our O_PATH descriptor) until then. Runs every
+    /// <see cref="SweepInterval"/>.
+    /// </summary>
+    public int SweepStale()
+    {
+        int dropped = 0;
+        foreach (var (handle, entry) in _resolved)
+        {
+            if (Time.GetElapsedTime(entry.CheckedAt) > ExportCheckInterval)
+            {
+                Forget(handle, entry);
+                dropped++;
+            }
+        }
+        return dropped;
+    }
+
+    /// <summary>Whether the cache of verified handles holds <paramref name="handle"/> (fresh or not), for tests.</summary>
+    public bool IsCached(FileHandle handle) => _resolved.ContainsKey(handle);
+
+    /// <summary><see cref="IExportedTree.Pin"/>: keeps the file reachable through its handle until the pin is disposed.</summary>
+    public FsResult<FilePin> Pin(FileHandle handle)
+    {
+        FsStatus status = Resolve(handle, out SafeFd fd, out _);
+        if (status != FsStatus.Ok)
+            return status;
+        return _pins.Add(handle, fd);
+    }
+
+    /// <summary><see cref="IExportedTree.TryGetCachedRegularFileId"/>: from the cache alone, no system call.</summary>
+    public bool TryGetCachedRegularFileId(FileHandle handle, out ulong fileId)
+    {
+        if (_resolved.TryGetValue(handle, out var entry) && entry.IsRegular)
+        {
+            fileId = entry.Ino;
+            return true;
+        }
+        fileId = 0;
+        return false;
+    }
+
+    /// <summary><see cref="IExportedTree.Accept"/>: a handle as received, checked to be one of ours and still valid.</summary>
+    public FsResult<FileHandle> Accept(ReadOnlySpan<byte> received)
+    {
+        if (received.Length is 0 or > FileHandle.MaxSize)
+            return FsStatus.BadHandle;
+        // Fast path: a handle in the cache is taken as the cached instance (no copy) and checked with one statx.
+        if (_resolved.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(received, out FileHandle known, out _)
+            && TryGetFresh(known, out var entry) && TryStatCached(entry, out Statx cached) && cached.NumLinks > 0)
+            return known;
+        var handle = new FileHandle(received.ToArray());
+        FsStatus status = Resolve(handle, out SafeFd fd, out _);
+        if (status != FsStatus.Ok)
+            return status;
+        fd.Dispose();
+        return handle;
+    }
+
     /// <summary>
     /// Opens (O_PATH) the file a handle names and stats it. BadHandle if this export did not sign it; Stale if the file
     /// is gone or has left the export, unless it is pinned and unlinked (<see cref="ResolvePinned"/>). On Ok the caller
     /// owns <paramref name="fd"/> and disposes it; it is usually a borrow of a cached descriptor (<see cref="SafeFd.TryBorrow"/>),
     /// so it must not be used to change the open file description (O_PATH descriptors have nothing to change).
     /// </summary>
-    internal FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st) => Resolve(handle, out fd, out st, out _);
+    public FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st) => Resolve(handle, out fd, out st, out _);
 
     /// <summary>
     /// <see cref="Resolve(FileHandle, out SafeFd, out Statx)"/>, and when the file was last found inside the export
     /// (a <see cref="Time"/> timestamp; <see cref="NeverChecked"/> for a file reached through its pin alone, never a directory).
     /// </summary>
-    internal FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt)
+    public FsStatus Resolve(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt)
     {
         FsStatus status = ResolveLinked(handle, out fd, out st, out checkedAt);
         if (status == FsStatus.Stale && ResolvePinned(handle, out fd, out st))
@@ -55,10 +197,10 @@ public sealed partial class LocalDirectoryTree
     }
 
     /// <summary>The check time of a file not known to be inside the export (reached through its pin alone): nothing found from it is cached.</summary>
-    private const long NeverChecked = long.MinValue;
+    public const long NeverChecked = long.MinValue;
 
     /// <summary>Resolves a handle to a linked file inside the export (the cache first, then open_by_handle_at).</summary>
-    private unsafe FsStatus ResolveLinked(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt)
+    public unsafe FsStatus ResolveLinked(FileHandle handle, out SafeFd fd, out Statx st, out long checkedAt)
     {
         fd = null!;
         st = default;
@@ -83,13 +225,13 @@ public sealed partial class LocalDirectoryTree
             int errno = LibC.LastErrno;
             opened.Dispose();
             // ESTALE: the inode was freed (or reused: the generation differs). ENOENT/EINVAL: nothing decodes there.
-            return errno is Errno.ESTALE or Errno.ENOENT or Errno.EINVAL ? FsStatus.Stale : Fail(nameof(LibC.open_by_handle_at), errno);
+            return errno is Errno.ESTALE or Errno.ENOENT or Errno.EINVAL ? FsStatus.Stale : _failures.Fail(nameof(LibC.open_by_handle_at), errno);
         }
         if (Stat(opened, out st) != 0)
         {
             int errno = LibC.LastErrno;
             opened.Dispose();
-            return Fail(nameof(LibC.statx), errno);
+            return _failures.Fail(nameof(LibC.statx), errno);
         }
         if (st.NumLinks == 0 || !IsInsideExport(opened, st))
         {
@@ -149,7 +291,7 @@ public sealed partial class LocalDirectoryTree
     /// the descriptor) between the lookup and the call: SafeHandle refuses a closed handle with ObjectDisposedException,
     /// which here only means "not cached any more".
     /// </summary>
-    private static bool TryStatCached(ResolvedHandle entry, out Statx st)
+    public static bool TryStatCached(ResolvedHandle entry, out Statx st)
     {
         try
         {
@@ -163,7 +305,7 @@ public sealed partial class LocalDirectoryTree
     }
 
     /// <summary>A cached verification still inside its <see cref="ExportCheckInterval"/>; a stale one is dropped.</summary>
-    private bool TryGetFresh(FileHandle handle, out ResolvedHandle entry)
+    public bool TryGetFresh(FileHandle handle, out ResolvedHandle entry)
     {
         if (!_resolved.TryGetValue(handle, out entry!))
             return false;
@@ -172,13 +314,6 @@ public sealed partial class LocalDirectoryTree
         Forget(handle, entry);
         return false;
     }
-
-    /// <summary>
-    /// Read bits, the owner (knfsd's owner override: a file created 0444 is still read by its creator), or execute bits
-    /// (a client reads a program to run it: knfsd's MAY_READ_IF_EXEC).
-    /// </summary>
-    private static bool MayRead(Caller caller, in Statx st) =>
-        ModeBits.Allows(caller, st, ModeBits.Read) || caller.Uid == st.Uid || ModeBits.Allows(caller, st, ModeBits.Execute);
 
     /// <summary>
     /// Caches <paramref name="fd"/> (an O_PATH descriptor of a file found inside the export at <paramref name="checkedAt"/>)
@@ -201,7 +336,7 @@ public sealed partial class LocalDirectoryTree
     /// (<paramref name="checkedAt"/>), so the next call on the handle needs no open_by_handle_at. Takes ownership of
     /// <paramref name="fd"/> (disposed when it is not cached: already cached, or unlinked since it was opened).
     /// </summary>
-    private void RememberOpened(FileHandle handle, SafeFd fd, long checkedAt)
+    public void RememberOpened(FileHandle handle, SafeFd fd, long checkedAt)
     {
         if (checkedAt == NeverChecked || TryGetFresh(handle, out _) || Stat(fd, out Statx st) != 0 || st.NumLinks == 0
             || !TryRemember(handle, fd, st.Ino, st.IsRegular, checkedAt))
@@ -229,7 +364,7 @@ public sealed partial class LocalDirectoryTree
     /// removed a name (REMOVE, a RENAME that replaced a file), so a file removed after its last CLOSE is freed at once.
     /// A pinned file keeps its pin's own descriptor.
     /// </summary>
-    private void ForgetUnlinked(ulong ino)
+    public void ForgetUnlinked(ulong ino)
     {
         foreach (var (key, entry) in _resolved)
         {
@@ -244,11 +379,11 @@ public sealed partial class LocalDirectoryTree
             entry.Dispose(); // SafeHandle keeps a descriptor open until a call using it returns
     }
 
-    internal FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st) =>
+    public FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st) =>
         ResolveDirectory(handle, forLookup, out fd, out st, out _);
 
     /// <summary>A directory, and when it was last found inside the export (<see cref="Resolve(FileHandle, out SafeFd, out Statx, out long)"/>).</summary>
-    internal FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st, out long checkedAt)
+    public FsStatus ResolveDirectory(FileHandle handle, bool forLookup, out SafeFd fd, out Statx st, out long checkedAt)
     {
         FsStatus status = Resolve(handle, out fd, out st, out checkedAt);
         if (status != FsStatus.Ok)
@@ -261,7 +396,7 @@ public sealed partial class LocalDirectoryTree
         return status;
     }
 
-    internal FsStatus ResolveRegular(FileHandle handle, out SafeFd fd, out Statx st)
+    public FsStatus ResolveRegular(FileHandle handle, out SafeFd fd, out Statx st)
     {
         FsStatus status = Resolve(handle, out fd, out st);
         if (status != FsStatus.Ok)
@@ -306,10 +441,10 @@ public sealed partial class LocalDirectoryTree
         return now;
     }
 
-    private FsResult<FileHandle> MakeHandle(SafeFd fd)
+    public FsResult<FileHandle> MakeHandle(SafeFd fd)
     {
         if (!TryGetKernelHandle(fd, out int type, out byte[] kernelHandle, out int mountId, out int errno))
-            return Fail(nameof(LibC.name_to_handle_at), errno);
+            return _failures.Fail(nameof(LibC.name_to_handle_at), errno);
         if (mountId != _rootMountId)
             return FsStatus.CrossDevice; // a mount point inside the export: its handles would not decode on our root
         return _signer.Sign(type, kernelHandle);
@@ -321,19 +456,19 @@ public sealed partial class LocalDirectoryTree
     /// point gives the mounted root's handle on another mount (CrossDevice, as <see cref="MakeHandle"/>); an automount
     /// point is not triggered (as by stat(2)).
     /// </summary>
-    private unsafe FsResult<FileHandle> MakeHandleAt(SafeFd dir, in FileName name)
+    public unsafe FsResult<FileHandle> MakeHandleAt(SafeFd dir, in FileName name)
     {
         byte* buffer = stackalloc byte[sizeof(FileHandleHeader) + HandleSigner.MaxKernelHandleSize];
         var header = (FileHandleHeader*)buffer;
         header->HandleBytes = HandleSigner.MaxKernelHandleSize;
         if (LibC.name_to_handle_at(dir, name, header, out int mountId, 0) != 0)
-            return Fail(nameof(LibC.name_to_handle_at));
+            return _failures.Fail(nameof(LibC.name_to_handle_at));
         if (mountId != _rootMountId)
             return FsStatus.CrossDevice;
         return _signer.Sign(header->HandleType, new ReadOnlySpan<byte>(buffer + sizeof(FileHandleHeader), (int)header->HandleBytes));
     }
 
-    private static unsafe bool TryGetKernelHandle(SafeFd fd, out int type, out byte[] kernelHandle, out int mountId, out int errno)
+    public static unsafe bool TryGetKernelHandle(SafeFd fd, out int type, out byte[] kernelHandle, out int mountId, out int errno)
     {
         byte* buffer = stackalloc byte[sizeof(FileHandleHeader) + HandleSigner.MaxKernelHandleSize];
         var header = (FileHandleHeader*)buffer;
@@ -349,5 +484,30 @@ public sealed partial class LocalDirectoryTree
         type = header->HandleType;
         kernelHandle = new ReadOnlySpan<byte>(buffer + sizeof(FileHandleHeader), (int)header->HandleBytes).ToArray();
         return true;
+    }
+
+    /// <summary>
+    /// Caches a borrow of <paramref name="created"/>, an O_PATH descriptor opened by name in a verified directory, as the
+    /// verified descriptor of the handle made from it (<see cref="RememberOpened"/>), so the GETATTR that follows a
+    /// create is a cache hit. The caller still disposes <paramref name="created"/>; the borrow keeps it open.
+    /// </summary>
+    public FsResult<FileHandle> RememberCreated(FsResult<FileHandle> handle, SafeFd created, long checkedAt)
+    {
+        if (handle.IsOk && SafeFd.TryBorrow(created) is { } borrowed)
+            RememberOpened(handle.Value, borrowed, checkedAt);
+        return handle;
+    }
+
+    /// <summary>The pin's own descriptor of <paramref name="handle"/> (a borrow the caller disposes); null when it is not pinned.</summary>
+    public SafeFd? BorrowPinned(FileHandle handle) => _pins.Borrow(handle);
+
+    /// <summary>Closes the cached O_RDONLY descriptors of the inode: a write lease is refused beside one of our own.</summary>
+    public void DropReaders(ulong ino)
+    {
+        foreach (var entry in _resolved.Values)
+        {
+            if (entry.Ino == ino && Volatile.Read(ref entry.Reader) is { } reader)
+                Interlocked.CompareExchange(ref entry.Reader, null, reader)?.Dispose();
+        }
     }
 }

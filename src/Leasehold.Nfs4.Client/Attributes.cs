@@ -89,6 +89,34 @@ public enum FileAttr
     SecLabel = 80,
     ModeUmask = 81,
     XattrSupport = 82,
+
+    /// <summary>RFC 9754 (NFSv4.2): the delegated access time, set by the holder (SETATTR) or reported by it (CB_GETATTR); never read.</summary>
+    TimeDelegAccess = 84,
+
+    /// <summary>RFC 9754: the delegated modify time; as <see cref="TimeDelegAccess"/>.</summary>
+    TimeDelegModify = 85,
+
+    /// <summary>RFC 9754: open_arguments4, what the server's OPEN supports (read-only).</summary>
+    OpenArguments = 86,
+}
+
+/// <summary>
+/// open_arguments4 (RFC 9754 §3): one bitmap per OPEN argument, bit n set when the server supports the value n of
+/// share_access (READ 1, WRITE 2, BOTH 3), share_deny (0-3), share_access_want (ANY_DELEG 3, NO_DELEG 4, CANCEL 5,
+/// SIGNAL_DELEG_WHEN_RESRC_AVAIL 17, PUSH_DELEG_WHEN_UNCONTENDED 18, DELEG_TIMESTAMPS 20, OPEN_XOR_DELEGATION 21),
+/// open_claim (claim types 0-6) and createmode (0-3).
+/// </summary>
+public sealed record OpenArguments(AttrBitmap ShareAccess, AttrBitmap ShareDeny, AttrBitmap ShareAccessWant, AttrBitmap OpenClaim,
+    AttrBitmap CreateMode)
+{
+    /// <summary>open_args_share_access_want4's DELEG_TIMESTAMPS and OPEN_XOR_DELEGATION bit numbers.</summary>
+    public const int WantDelegTimestamps = 20, WantOpenXorDelegation = 21;
+
+    /// <summary>Whether bit <paramref name="value"/> is set in <paramref name="bitmap"/>.</summary>
+    public static bool Has(AttrBitmap bitmap, int value) => bitmap.Contains((FileAttr)value);
+
+    public static OpenArguments Read(ref XdrReader r) =>
+        new(AttrBitmap.Read(ref r), AttrBitmap.Read(ref r), AttrBitmap.Read(ref r), AttrBitmap.Read(ref r), AttrBitmap.Read(ref r));
 }
 
 /// <summary>
@@ -256,6 +284,7 @@ public sealed class FileAttributes
     /// <summary>change_attr_type4 (RFC 7862 §12.2.3): 0 monotonic, 1 version counter, 2 counter without pNFS, 3 time_metadata, 4 undefined.</summary>
     public uint? ChangeAttrType { get; init; }
     public bool? XattrSupport { get; init; }
+    public OpenArguments? OpenArguments { get; init; }
 
     /// <summary>Decodes a fattr4: the bitmap, then the attrlist4 opaque, which must be consumed exactly.</summary>
     public static FileAttributes Read(ref XdrReader r)
@@ -288,6 +317,7 @@ public sealed class FileAttributes
         (uint, uint)? rawDev = null;
         NfsTime? tAccess = null, tBackup = null, tCreate = null, tDelta = null, tMetadata = null, tModify = null;
         List<uint>? fsLayoutTypes = null;
+        OpenArguments? openArguments = null;
 
         foreach (var attr in present)
         {
@@ -370,6 +400,7 @@ public sealed class FileAttributes
                 case FileAttr.SpaceFreed: spaceFreed = a.ReadUInt64(); break;
                 case FileAttr.ChangeAttrType: changeAttrType = a.ReadUInt32(); break;
                 case FileAttr.XattrSupport: xattrSupport = a.ReadBool(); break;
+                case FileAttr.OpenArguments: openArguments = OpenArguments.Read(ref a); break;
                 default:
                     XdrException.Throw($"Attribute {(int)attr} ({attr}) cannot be decoded by this client; do not ask for it.");
                     break;
@@ -390,7 +421,7 @@ public sealed class FileAttributes
             TimeBackup = tBackup, TimeCreate = tCreate, TimeDelta = tDelta, TimeMetadata = tMetadata, TimeModify = tModify,
             MountedOnFileId = mountedOn, FsLayoutTypes = fsLayoutTypes, LayoutBlksize = layoutBlksize,
             SuppattrExclcreat = exclcreat, FsCharsetCap = charsetCap, CloneBlksize = cloneBlksize, SpaceFreed = spaceFreed,
-            ChangeAttrType = changeAttrType, XattrSupport = xattrSupport,
+            ChangeAttrType = changeAttrType, XattrSupport = xattrSupport, OpenArguments = openArguments,
         };
     }
 }
@@ -413,6 +444,10 @@ public sealed record SetAttributes
     public NfsTimeSet? TimeAccess { get; init; }
     public NfsTimeSet? TimeModify { get; init; }
 
+    /// <summary>time_deleg_access / time_deleg_modify (RFC 9754 §5, NFSv4.2): the holder of delegated timestamps sets the file's times.</summary>
+    public NfsTime? TimeDelegAccess { get; init; }
+    public NfsTime? TimeDelegModify { get; init; }
+
     /// <summary>For VERIFY/NVERIFY: compare these read-only values too.</summary>
     public NfsFileType? Type { get; init; }
     public ulong? Change { get; init; }
@@ -433,6 +468,8 @@ public sealed record SetAttributes
             if (TimeAccess is not null) attrs.Add(FileAttr.TimeAccessSet);
             if (TimeModify is not null) attrs.Add(FileAttr.TimeModifySet);
             if (ModeUmask is not null) attrs.Add(FileAttr.ModeUmask);
+            if (TimeDelegAccess is not null) attrs.Add(FileAttr.TimeDelegAccess);
+            if (TimeDelegModify is not null) attrs.Add(FileAttr.TimeDelegModify);
             return attrs.Count == 0 ? new AttrBitmap() : AttrBitmap.Of([.. attrs]);
         }
     }
@@ -455,6 +492,8 @@ public sealed record SetAttributes
             w.WriteUInt32(mu.Mode);
             w.WriteUInt32(mu.Umask);
         }
+        TimeDelegAccess?.Write(w);
+        TimeDelegModify?.Write(w);
         w.PatchUInt32(lengthAt, (uint)(w.Position - start));
     }
 }

@@ -35,7 +35,8 @@ public sealed record SetAttrResult(NfsStat4 Status, AttrBitmap AttrsSet) : OpRes
 public sealed record AccessResult(NfsStat4 Status, AccessBits Supported, AccessBits Access) : OpResult(NfsOpcode.Access, Status);
 
 /// <summary>
-/// open_delegation4: none, or a read or write delegation with its stateid (§18.16.3). For OPEN_DELEGATE_NONE_EXT,
+/// open_delegation4: none, or a read or write delegation with its stateid (§18.16.3; RFC 9754's READ_ATTRS_DELEG and
+/// WRITE_ATTRS_DELEG carry the same arms). For OPEN_DELEGATE_NONE_EXT,
 /// <see cref="WhyNone"/> is the why_no_delegation4 and <see cref="ServerWillSignal"/> the bool that follows
 /// WND4_CONTENTION (ond_server_will_push_deleg) or WND4_RESOURCE (ond_server_will_signal_avail); false otherwise.
 /// </summary>
@@ -47,6 +48,12 @@ public sealed record Delegation(DelegationType Type, StateId StateId, bool Recal
 
     public static Delegation None { get; } = new(DelegationType.None, default, false, null);
 
+    /// <summary>Whether this is a write delegation (OPEN_DELEGATE_WRITE or WRITE_ATTRS_DELEG).</summary>
+    public bool IsWrite => Type is DelegationType.Write or DelegationType.WriteAttrsDeleg;
+
+    /// <summary>Whether a delegation was granted at all (read or write, with or without delegated timestamps).</summary>
+    public bool IsGranted => Type is DelegationType.Read or DelegationType.Write or DelegationType.ReadAttrsDeleg or DelegationType.WriteAttrsDeleg;
+
     public static Delegation Read(ref XdrReader r)
     {
         var type = (DelegationType)r.ReadUInt32();
@@ -54,13 +61,13 @@ public sealed record Delegation(DelegationType Type, StateId StateId, bool Recal
         {
             case DelegationType.None:
                 return None;
-            case DelegationType.Read:
+            case DelegationType.Read or DelegationType.ReadAttrsDeleg:
             {
                 var stateId = StateId.Read(ref r);
                 bool recall = r.ReadBool();
                 return new Delegation(type, stateId, recall, NfsAce.Read(ref r));
             }
-            case DelegationType.Write:
+            case DelegationType.Write or DelegationType.WriteAttrsDeleg:
             {
                 var stateId = StateId.Read(ref r);
                 bool recall = r.ReadBool();

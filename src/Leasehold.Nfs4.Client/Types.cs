@@ -170,6 +170,12 @@ public enum ShareAccess : uint
     WantCancel = 0x0500,
     WantSignalDelegationWhenResourceAvailable = 0x10000,
     WantPushDelegationWhenUncontended = 0x20000,
+
+    /// <summary>OPEN4_SHARE_ACCESS_WANT_DELEG_TIMESTAMPS (RFC 9754 §5, NFSv4.2): a delegation with delegated timestamps.</summary>
+    WantDelegTimestamps = 0x100000,
+
+    /// <summary>OPEN4_SHARE_ACCESS_WANT_OPEN_XOR_DELEGATION (RFC 9754 §4, NFSv4.2): a delegation instead of an open stateid.</summary>
+    WantOpenXorDelegation = 0x200000,
 }
 
 /// <summary>OPEN4_SHARE_DENY_* (RFC 8881 §18.16.3).</summary>
@@ -191,6 +197,9 @@ public enum OpenResultFlags : uint
 
     /// <summary>The server keeps the file usable through this open until CLOSE, even if its last name is removed.</summary>
     PreserveUnlinked = 0x08,
+
+    /// <summary>OPEN4_RESULT_NO_OPEN_STATEID (RFC 9754 §4): the OPEN returned a delegation and no open stateid (all zeros).</summary>
+    NoOpenStateId = 0x10,
     MayNotifyLock = 0x20,
 }
 
@@ -220,13 +229,15 @@ public enum LockType : uint
     WriteBlocking = 4,
 }
 
-/// <summary>open_delegation_type4 (RFC 8881 §18.16.1).</summary>
+/// <summary>open_delegation_type4 (RFC 8881 §18.16.1, and RFC 9754's delegations with delegated timestamps).</summary>
 public enum DelegationType : uint
 {
     None = 0,
     Read = 1,
     Write = 2,
     NoneExt = 3,
+    ReadAttrsDeleg = 4,
+    WriteAttrsDeleg = 5,
 }
 
 /// <summary>ACCESS4_* bits (RFC 8881 §18.1).</summary>

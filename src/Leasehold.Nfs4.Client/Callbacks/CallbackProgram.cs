@@ -111,24 +111,34 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
     }
 
     /// <summary>
-    /// CB_GETATTR4resok's fattr4: of change (3) and size (4), those asked for and given, in increasing number, as the
-    /// Linux client answers (<c>nfs4_callback_getattr</c>).
+    /// CB_GETATTR4resok's fattr4: of change (3), size (4), time_deleg_access (84) and time_deleg_modify (85, RFC 9754),
+    /// those asked for and given, in increasing number, as the Linux client answers (<c>nfs4_callback_getattr</c>).
     /// </summary>
     private static void WriteAttributes(XdrWriter w, AttrBitmap asked, CbGetAttrAnswer answer)
     {
         bool change = asked.Contains(FileAttr.Change) && answer.Change is not null;
         bool size = asked.Contains(FileAttr.Size) && answer.Size is not null;
-        var attrs = new List<FileAttr>(2);
+        bool access = asked.Contains(FileAttr.TimeDelegAccess) && answer.TimeDelegAccess is not null;
+        bool modify = asked.Contains(FileAttr.TimeDelegModify) && answer.TimeDelegModify is not null;
+        var attrs = new List<FileAttr>(4);
         if (change)
             attrs.Add(FileAttr.Change);
         if (size)
             attrs.Add(FileAttr.Size);
+        if (access)
+            attrs.Add(FileAttr.TimeDelegAccess);
+        if (modify)
+            attrs.Add(FileAttr.TimeDelegModify);
         AttrBitmap.Of([.. attrs]).Write(w);
-        w.WriteUInt32((change ? 8u : 0) + (size ? 8u : 0)); // attrlist4's length
+        w.WriteUInt32((change ? 8u : 0) + (size ? 8u : 0) + (access ? 12u : 0) + (modify ? 12u : 0)); // attrlist4's length
         if (change)
             w.WriteUInt64(answer.Change!.Value);
         if (size)
             w.WriteUInt64(answer.Size!.Value);
+        if (access)
+            answer.TimeDelegAccess!.Value.Write(w);
+        if (modify)
+            answer.TimeDelegModify!.Value.Write(w);
     }
 
     /// <summary>

@@ -27,6 +27,12 @@ public sealed record CbGetAttrEvent(FileHandle FileHandle, AttrBitmap Mask) : Ca
 /// </summary>
 public sealed record CbGetAttrAnswer(NfsStat4 Status, ulong? Change = null, ulong? Size = null)
 {
+    /// <summary>time_deleg_access (RFC 9754 §5): the holder of delegated timestamps reports its access time when asked.</summary>
+    public NfsTime? TimeDelegAccess { get; init; }
+
+    /// <summary>time_deleg_modify (RFC 9754 §5): its modify time.</summary>
+    public NfsTime? TimeDelegModify { get; init; }
+
     /// <summary>NFS4ERR_NOTSUPP: what a client that does not answer CB_GETATTR says.</summary>
     public static CbGetAttrAnswer NotSupported { get; } = new(NfsStat4.NotSupp);
 

@@ -20,7 +20,10 @@ internal static class Attr
     /// <summary>The attributes of minor version 2 (RFC 7862 §12.2, RFC 8275, RFC 8276 §8.6).</summary>
     public const int CloneBlksize = 77, SpaceFreed = 78, ChangeAttrType = 79, ModeUmask = 81, XattrSupport = 82;
 
-    public const int MaxAttr = 83;
+    /// <summary>RFC 9754 (NFSv4.2 only): the holder's delegated times, and what OPEN supports. See <see cref="DelegationAttributes"/>.</summary>
+    public const int TimeDelegAccess = 84, TimeDelegModify = 85, OpenArguments = 86;
+
+    public const int MaxAttr = 87;
 
     /// <summary>Every attribute GETATTR can return, plus the two write-only time setters.</summary>
     public static readonly uint[] Supported = Bitmap(
@@ -30,19 +33,23 @@ internal static class Attr
         OwnerGroup, RawDev, SpaceAvail, SpaceFree, SpaceTotal, SpaceUsed, TimeAccess, TimeAccessSet, TimeCreate, TimeDelta,
         TimeMetadata, TimeModify, TimeModifySet, MountedOnFileId, SuppAttrExclCreat, FsCharsetCap);
 
-    /// <summary>What SETATTR can change; mode_umask only in a create's attributes (see <see cref="FattrDecoder"/>).</summary>
-    public static readonly uint[] Settable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet, ModeUmask);
+    /// <summary>
+    /// What SETATTR can change: mode_umask only in a create's attributes (see <see cref="FattrDecoder"/>);
+    /// time_deleg_access and time_deleg_modify only in minor version 2, by their holder.
+    /// </summary>
+    public static readonly uint[] Settable = Bitmap(Size, Mode, Owner, OwnerGroup, TimeAccessSet, TimeModifySet, ModeUmask, TimeDelegAccess, TimeDelegModify);
 
     /// <summary>
-    /// The supported attributes of a minor version 2 COMPOUND: the 4.1 ones, change_attr_type, mode_umask and
-    /// xattr_support (its value says whether the export has extended attributes), clone_blksize only where the
-    /// filesystem clones (<paramref name="cloneBlockSize"/> above 0), and space_freed only where it does not: with
-    /// shared blocks, what a remove frees is not the file's space_used (knfsd and Ganesha support neither).
-    /// A 4.1 COMPOUND sees <see cref="Supported"/>, as knfsd's nfsd_suppattrs[minorversion].
+    /// The supported attributes of a minor version 2 COMPOUND: the 4.1 ones, change_attr_type, mode_umask,
+    /// xattr_support (its value says whether the export has extended attributes) and RFC 9754's (time_deleg_access,
+    /// time_deleg_modify, open_arguments); clone_blksize only where the filesystem clones (<paramref name="cloneBlockSize"/>
+    /// above 0), and space_freed only where it does not: with shared blocks, what a remove frees is not the file's
+    /// space_used (knfsd and Ganesha support neither). A 4.1 COMPOUND sees <see cref="Supported"/>, as knfsd's
+    /// nfsd_suppattrs[minorversion].
     /// </summary>
     public static uint[] SupportedMinor2(uint cloneBlockSize)
     {
-        var words = (uint[])Supported.Clone();
+        var words = Or(Supported, DelegationAttributes.Supported);
         foreach (int attr in (int[])[cloneBlockSize > 0 ? CloneBlksize : SpaceFreed, ChangeAttrType, ModeUmask, XattrSupport])
             words[attr / 32] |= 1u << (attr % 32);
         return words;
@@ -83,6 +90,9 @@ internal static class Attr
             words[a / 32] |= 1u << (a % 32);
         return words;
     }
+
+    /// <summary>The union of two three-word bitmaps.</summary>
+    public static uint[] Or(uint[] a, uint[] b) => [a[0] | b[0], a[1] | b[1], a[2] | b[2]];
 
     public static bool IsSet(ReadOnlySpan<uint> bitmap, int attr) => attr / 32 < bitmap.Length && (bitmap[attr / 32] & (1u << (attr % 32))) != 0;
 }
@@ -135,7 +145,8 @@ internal static class FattrEncoder
 
         for (int attr = 0; attr < Attr.MaxAttr && attr / 32 < requested.Length; attr++)
         {
-            if (!Attr.IsSet(requested, attr) || !Attr.IsSet(server.Supported, attr) || attr is Attr.TimeAccessSet or Attr.TimeModifySet or Attr.ModeUmask)
+            if (!Attr.IsSet(requested, attr) || !Attr.IsSet(server.Supported, attr)
+                || attr is Attr.TimeAccessSet or Attr.TimeModifySet or Attr.ModeUmask or Attr.TimeDelegAccess or Attr.TimeDelegModify)
                 continue;
             if (attr is Attr.FilesAvail or Attr.FilesFree or Attr.FilesTotal or Attr.SpaceAvail or Attr.SpaceFree or Attr.SpaceTotal && !fsFetched)
             {
@@ -209,6 +220,7 @@ internal static class FattrEncoder
             case Attr.SpaceFreed: w.WriteUInt64(a.Type == FileType.Directory || a.NumLinks <= 1 ? a.SpaceUsed : 0); break;
             case Attr.ChangeAttrType: w.WriteUInt32(Attr.ChangeTypeIsTimeMetadata); break;
             case Attr.XattrSupport: w.WriteBool(server.XattrSupport); break;
+            case Attr.OpenArguments: DelegationAttributes.WriteOpenArguments(w); break;
             default: return false;
         }
         return true;
@@ -240,9 +252,11 @@ internal static class FattrDecoder
     /// for a read-only one, BADOWNER for an owner that is not a number, BADXDR for values that do not parse.
     /// mode_umask (RFC 8275, minor version 2) is taken as the mode with the umask applied (mu_mode &amp; ~mu_umask), as
     /// knfsd applies it (no default ACLs here); only a create (<paramref name="creating"/>: OPEN's and CREATE's
-    /// createattrs) may send it, and not beside mode: INVAL otherwise.
+    /// createattrs) may send it, and not beside mode: INVAL otherwise. time_deleg_access and time_deleg_modify (minor
+    /// version 2; only SETATTR passes <paramref name="delegatedTimes"/>, elsewhere they are INVAL) come back as the access
+    /// and modify times; SETATTR vets them (<see cref="DelegationAttributes"/>).
     /// </summary>
-    public static NfsStat4 Read(uint[] bitmap, ReadOnlySpan<byte> values, FattrContext server, bool creating, out SetAttributes changes)
+    public static NfsStat4 Read(uint[] bitmap, ReadOnlySpan<byte> values, FattrContext server, bool creating, out SetAttributes changes, bool delegatedTimes = false)
     {
         changes = new SetAttributes();
         var r = new XdrReader(values);
@@ -256,7 +270,7 @@ internal static class FattrDecoder
                     continue;
                 if (!Attr.IsSet(server.Supported, attr))
                     return NfsStat4.AttrNotSupp;
-                if (!Attr.IsSet(Attr.Settable, attr))
+                if (!Attr.IsSet(Attr.Settable, attr) || (attr is Attr.TimeDelegAccess or Attr.TimeDelegModify && !delegatedTimes))
                     return NfsStat4.Inval;
                 switch (attr)
                 {
@@ -293,6 +307,12 @@ internal static class FattrDecoder
                             TimeHow.SetToClientTime => changes with { ModifyTime = ReadTime(ref r) },
                             _ => changes with { ModifyTimeNow = true },
                         };
+                        break;
+                    case Attr.TimeDelegAccess:
+                        changes = changes with { AccessTime = ReadTime(ref r) };
+                        break;
+                    case Attr.TimeDelegModify:
+                        changes = changes with { ModifyTime = ReadTime(ref r) };
                         break;
                 }
             }

@@ -62,9 +62,6 @@ internal sealed class BackChannel
     private readonly ILogger _logger;
     private readonly Action? _usable;
     private readonly uint _minorVersion;
-
-    /// <summary>The session's minor version, which every CB_COMPOUND on this channel carries.</summary>
-    public uint MinorVersion => _minorVersion;
     private Configuration _config;
     private BackChannelState _state;
     /// <summary>Bumped by every bind and reconfiguration, so a probe's late answer never overrides a newer one's.</summary>
@@ -93,6 +90,12 @@ internal sealed class BackChannel
         _logger = logger;
         Slots = new CallbackSlotTable((int)attributes.MaxRequests);
     }
+
+    /// <summary>
+    /// The minor version of the COMPOUND that created the session, which every CB_COMPOUND carries (RFC 8881 §20.9.3
+    /// as knfsd applies it: <c>cl_minorversion</c>); a 4.2 client may refuse a minor version 1 callback.
+    /// </summary>
+    public uint MinorVersion => _minorVersion;
 
     /// <summary>The back channel attributes agreed at CREATE_SESSION.</summary>
     public ChannelAttributes Attributes { get; }

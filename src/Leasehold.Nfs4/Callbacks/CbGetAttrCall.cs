@@ -1,3 +1,4 @@
+using Leasehold.Export;
 using Leasehold.Nfs4.Attributes;
 using Leasehold.Nfs4.Protocol;
 using Leasehold.Nfs4.State;
@@ -6,18 +7,24 @@ using Microsoft.Extensions.Logging;
 
 namespace Leasehold.Nfs4.Callbacks;
 
-/// <summary>The holder's answer to CB_GETATTR (RFC 8881 §20.1): its change attribute and size (bytes) of the file.</summary>
-internal readonly record struct HolderAttributes(ulong Change, ulong Size);
+/// <summary>
+/// The holder's answer to CB_GETATTR (RFC 8881 §20.1): its change attribute and size (bytes) of the file, and, from the
+/// holder of a delegation with delegated timestamps (RFC 9754 §5), its time_deleg_access and time_deleg_modify when it
+/// sent them (null otherwise).
+/// </summary>
+internal readonly record struct HolderAttributes(ulong Change, ulong Size, FsTime? AccessTime = null, FsTime? ModifyTime = null);
 
 /// <summary>
 /// CB_GETATTR (RFC 8881 §20.1, §10.4.3): asks the holder of a write delegation for the file's change attribute and
-/// size, as knfsd does since 6.7 (<c>nfs4_cb_getattr</c>). At most one call per delegation is in flight: the GETATTRs
+/// size, as knfsd does since 6.7 (<c>nfs4_cb_getattr</c>), and the holder of a *_ATTRS_DELEG delegation also for
+/// time_deleg_access and time_deleg_modify (RFC 9754 §5). At most one call per delegation is in flight: the GETATTRs
 /// that arrive meanwhile share it. The call runs on its own, bounded by <see cref="Nfs4Options.CallbackTimeout"/>; a
 /// GETATTR waits for it only <see cref="Nfs4Options.CbGetAttrTimeout"/>.
 /// </summary>
 internal static class CbGetAttrCall
 {
     private static readonly uint[] s_mask = Attr.Bitmap(Attr.Change, Attr.Size);
+    private static readonly uint[] s_maskWithTimes = Attr.Bitmap(Attr.Change, Attr.Size, Attr.TimeDelegAccess, Attr.TimeDelegModify);
 
     /// <summary>
     /// The holder's answer, or null when it gave none (no usable back channel, the call failed, the client answered
@@ -46,7 +53,7 @@ internal static class CbGetAttrCall
             List<Session> sessions;
             lock (delegation.Client.Sync)
                 sessions = [.. delegation.Client.Sessions];
-            var compound = new CbCompound("getattr", new CbGetAttr(delegation.File, s_mask));
+            var compound = new CbCompound("getattr", new CbGetAttr(delegation.File, delegation.TimestampsDelegated ? s_maskWithTimes : s_mask));
             foreach (var session in sessions)
             {
                 if (!session.Back.IsUp)
@@ -68,8 +75,10 @@ internal static class CbGetAttrCall
     }
 
     /// <summary>
-    /// CB_GETATTR4resok: a fattr4 that holds exactly change and size, the two asked for. The Linux client answers with
-    /// both (<c>nfs4_callback_getattr</c>); an answer without one of them tells the server nothing it can use.
+    /// CB_GETATTR4resok: a fattr4 that holds change and size, and may hold time_deleg_access and time_deleg_modify
+    /// (RFC 9754 §5: the holder of a *_ATTRS_DELEG delegation sends them; a client that does not is taken at its change
+    /// and size), and nothing else. The Linux client answers with what was asked (<c>nfs4_callback_getattr</c>); an
+    /// answer without change or size, or with an attribute not asked for, tells the server nothing it can use.
     /// </summary>
     internal static bool TryRead(ReadOnlySpan<byte> result, out HolderAttributes answer)
     {
@@ -78,24 +87,22 @@ internal static class CbGetAttrCall
         {
             var r = new XdrReader(result);
             var mask = Wire.ReadBitmap(ref r);
-            var values = r.ReadOpaque(16);
-            if (r.Remaining != 0 || !Trimmed(s_mask).SequenceEqual(Trimmed(mask)) || values.Length != 16)
+            var values = r.ReadOpaque(48);
+            if (r.Remaining != 0 || !Attr.IsSubset(mask, s_maskWithTimes) || !Attr.IsSet(mask, Attr.Change) || !Attr.IsSet(mask, Attr.Size))
                 return false;
             var v = new XdrReader(values);
-            answer = new HolderAttributes(v.ReadUInt64(), v.ReadUInt64()); // attributes in increasing number: change (3), size (4)
+            ulong change = v.ReadUInt64(); // attributes in increasing number: change (3), size (4), time_deleg_access (84), _modify (85)
+            ulong size = v.ReadUInt64();
+            FsTime? access = Attr.IsSet(mask, Attr.TimeDelegAccess) ? DelegationAttributes.ReadTime(ref v) : null;
+            FsTime? modify = Attr.IsSet(mask, Attr.TimeDelegModify) ? DelegationAttributes.ReadTime(ref v) : null;
+            if (v.Remaining != 0)
+                return false;
+            answer = new HolderAttributes(change, size, access, modify);
             return true;
         }
         catch (XdrException)
         {
             return false;
         }
-    }
-
-    private static ReadOnlySpan<uint> Trimmed(uint[] mask)
-    {
-        int length = mask.Length;
-        while (length > 0 && mask[length - 1] == 0)
-            length--;
-        return mask.AsSpan(0, length);
     }
 }

@@ -65,9 +65,11 @@ internal sealed class DelegationRegistry(Nfs4Server server)
     /// is no atomic upgrade); a write one and the open wants READ_DELEG: NOT_SUPP_DOWNGRADE; otherwise CONTENTION.</item>
     /// </list>
     /// A write delegation records the file's change attribute at grant (<see cref="DelegationState.ChangeAtGrant"/>) for
-    /// CB_GETATTR and is found by <see cref="FindWriteDelegation"/>.
+    /// CB_GETATTR and is found by <see cref="FindWriteDelegation"/>. With <paramref name="timestamps"/> (RFC 9754 §5,
+    /// minor version 2) the delegation is a *_ATTRS_DELEG one, whatever its type, and records the file's access and
+    /// modify times at grant (as knfsd does since "nfsd: track original timestamps in nfs4_delegation").
     /// </summary>
-    public async ValueTask<DelegationDecision> TryGrantAsync(NfsClient client, FileHandle file, ulong fileId, Share access, uint want)
+    public async ValueTask<DelegationDecision> TryGrantAsync(NfsClient client, FileHandle file, ulong fileId, Share access, uint want, bool timestamps = false)
     {
         if (want == WantNoDeleg)
             return DelegationDecision.None(WhyNoDelegation.NotWanted);
@@ -91,7 +93,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
             return DelegationDecision.None(WhyNoDelegation.Resource);
 
         var type = write ? DelegationType.Write : DelegationType.Read;
-        var delegation = new DelegationState(server.States.NewKey(), client, file, fileId, type, this);
+        var delegation = new DelegationState(server.States.NewKey(), client, file, fileId, type, this) { TimestampsDelegated = timestamps };
         var result = await server.Engine.GrantAsync(new GrantRequest(FileKey.From(fileId), DelegationOwner(client), GrantKind.Delegation,
             write ? GrantMode.Write : GrantMode.Read, delegation)).ConfigureAwait(false);
         if (!result.IsGranted)
@@ -112,7 +114,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
             return DelegationDecision.None(WhyNoDelegation.Contention);
         }
         delegation.Grant = result.Grant;
-        if (write)
+        if (write || timestamps)
         {
             // Read after the grant: from here on only the holder changes the file, so this is what it starts from.
             var attrs = server.Tree.GetAttributes(file);
@@ -122,6 +124,8 @@ internal sealed class DelegationRegistry(Nfs4Server server)
                 return DelegationDecision.None(WhyNoDelegation.Resource);
             }
             delegation.ChangeAtGrant = attrs.Value.Change;
+            delegation.AccessAtGrant = attrs.Value.AccessTime;
+            delegation.ModifyAtGrant = attrs.Value.ModifyTime;
         }
         lock (client.Sync)
         {

@@ -46,6 +46,35 @@ internal sealed class DelegationState(StateKey key, NfsClient client, FileHandle
 
     public DelegationType Type { get; } = type;
 
+    /// <summary>
+    /// Delegated timestamps (RFC 9754 §5; minor version 2, asked with OPEN4_SHARE_ACCESS_WANT_DELEG_TIMESTAMPS): an
+    /// OPEN_DELEGATE_READ_ATTRS_DELEG or _WRITE_ATTRS_DELEG. The holder owns the file's access time (and, for a write
+    /// one, its modify time) while it holds it: it reports them in CB_GETATTR and sets them with SETATTR of
+    /// time_deleg_access / time_deleg_modify.
+    /// </summary>
+    public bool TimestampsDelegated { get; init; }
+
+    /// <summary>open_delegation_type4 on the wire: READ (1), WRITE (2), READ_ATTRS_DELEG (4) or WRITE_ATTRS_DELEG (5).</summary>
+    public uint WireType => (uint)Type + (TimestampsDelegated ? Attributes.DelegationAttributes.AttrsDelegOffset : 0);
+
+    /// <summary>
+    /// The file's access and modify times when a delegation with <see cref="TimestampsDelegated"/> was granted: RFC 9754's
+    /// "original time", below which a delegated time is ignored. Set once, with <see cref="Grant"/>, before publication.
+    /// </summary>
+    public FsTime AccessAtGrant { get; set; }
+
+    /// <inheritdoc cref="AccessAtGrant"/>
+    public FsTime ModifyAtGrant { get; set; }
+
+    /// <summary>
+    /// The latest vetted access and modify times the holder reported in CB_GETATTR (null before any), which GETATTR of
+    /// other clients answers with while the delegation lives; guarded by <see cref="ReportedTimesSync"/>.
+    /// </summary>
+    public (FsTime? Access, FsTime? Modify) ReportedTimes;
+
+    /// <summary>Guards <see cref="ReportedTimes"/>.</summary>
+    public readonly Lock ReportedTimesSync = new();
+
     /// <summary>The engine's grant; set once, right after it is made, before the delegation is published.</summary>
     public Grant? Grant { get; set; }
 

@@ -11,7 +11,8 @@ namespace Leasehold.IntegrationTests.V42;
 public sealed class SpaceAttributeTests(ServerFixture fx) : IClassFixture<ServerFixture>
 {
     private static readonly FileAttr[] Minor2Attributes =
-        [FileAttr.CloneBlksize, FileAttr.SpaceFreed, FileAttr.ChangeAttrType, FileAttr.ModeUmask, FileAttr.XattrSupport];
+        [FileAttr.CloneBlksize, FileAttr.SpaceFreed, FileAttr.ChangeAttrType, FileAttr.ModeUmask, FileAttr.XattrSupport,
+         FileAttr.TimeDelegAccess, FileAttr.TimeDelegModify, FileAttr.OpenArguments];
 
     private Task<Nfs4Session> ConnectAsync(uint minorVersion) =>
         fx.ConnectAsync(options: new Nfs4SessionOptions { MinorVersion = minorVersion, BackChannel = false });
@@ -27,7 +28,8 @@ public sealed class SpaceAttributeTests(ServerFixture fx) : IClassFixture<Server
         var now = (await v42.GetAttrAsync(root, AttrBitmap.Of(FileAttr.SupportedAttrs)).Bounded()).ValueOrThrow().SupportedAttrs!;
 
         Assert.DoesNotContain(old, a => Minor2Attributes.Contains(a));
-        Assert.Equal([FileAttr.SpaceFreed, FileAttr.ChangeAttrType, FileAttr.ModeUmask, FileAttr.XattrSupport],
+        Assert.Equal([FileAttr.SpaceFreed, FileAttr.ChangeAttrType, FileAttr.ModeUmask, FileAttr.XattrSupport,
+                FileAttr.TimeDelegAccess, FileAttr.TimeDelegModify, FileAttr.OpenArguments],
             now.Where(a => Minor2Attributes.Contains(a)).ToArray());
         Assert.Equal(old.ToArray(), now.Where(a => !Minor2Attributes.Contains(a)).ToArray()); // everything else as in 4.1
     }

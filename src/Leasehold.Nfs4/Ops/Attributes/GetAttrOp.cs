@@ -14,8 +14,9 @@ internal readonly record struct GetAttrResult(uint[] Requested, FileAttributes A
 /// <summary>
 /// GETATTR, RFC 8881 §18.7: the attributes asked for that we support; write-only ones are INVAL. While another client
 /// holds a write delegation on the file, its size and change attribute are the holder's to tell (§10.4.3): see
-/// <see cref="AskHolderAsync"/>. On a cluster node, another node's write delegation is recalled first
-/// (<see cref="BreakForReadAsync"/>).
+/// <see cref="AskHolderAsync"/>; so are its access and modify times when it holds them delegated (RFC 9754 §5). On a
+/// cluster node, another node's write delegation is recalled first (<see cref="BreakForReadAsync"/>). In minor version 2,
+/// time_deleg_access and time_deleg_modify are INVAL (only CB_GETATTR and SETATTR carry them; knfsd answers the same).
 /// </summary>
 internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
 {
@@ -29,7 +30,8 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
     {
         if (!ctx.TryGetCurrentFh(out var fh, out var status))
             return ValueTask.FromResult<OpResult<GetAttrResult>>(status);
-        if (Attr.IsSet(requested, Attr.TimeAccessSet) || Attr.IsSet(requested, Attr.TimeModifySet))
+        if (Attr.IsSet(requested, Attr.TimeAccessSet) || Attr.IsSet(requested, Attr.TimeModifySet)
+            || (ctx.MinorVersion >= 2 && (Attr.IsSet(requested, Attr.TimeDelegAccess) || Attr.IsSet(requested, Attr.TimeDelegModify))))
             return ValueTask.FromResult<OpResult<GetAttrResult>>(NfsStat4.Inval);
         // A cluster node whose export knows the file's id without reading its attributes breaks first and reads once.
         if (ctx.Server.ClusterMode && AsksForWrittenAttributes(requested) && ctx.Tree.TryGetCachedRegularFileId(fh, out ulong cachedId)
@@ -38,14 +40,20 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
         var attrs = ctx.Tree.GetAttributes(fh);
         if (!attrs.IsOk)
             return ValueTask.FromResult<OpResult<GetAttrResult>>(attrs.Status.ToNfs());
-        // One dictionary lookup, and only when size or change is asked for.
-        if ((Attr.IsSet(requested, Attr.Change) || Attr.IsSet(requested, Attr.Size))
-            && ctx.Server.Delegations.FindWriteDelegation(attrs.Value.FileId) is { } held && held.Client != ctx.Client)
+        // One dictionary lookup, and only when size, change or (delegated timestamps) a time is asked for.
+        bool asksSizeOrChange = Attr.IsSet(requested, Attr.Change) || Attr.IsSet(requested, Attr.Size);
+        if ((asksSizeOrChange || AsksForTimes(requested))
+            && ctx.Server.Delegations.FindWriteDelegation(attrs.Value.FileId) is { } held && held.Client != ctx.Client
+            && (asksSizeOrChange || held.TimestampsDelegated))
             return AskHolderAsync(ctx, requested, fh, attrs.Value, held);
         if (ctx.Server.ClusterMode && attrs.Value.Type == FileType.Regular && AsksForWrittenAttributes(requested))
             return BreakForReadAsync(ctx, requested, fh, attrs.Value);
         return ValueTask.FromResult(Answer(ctx, requested, fh, attrs.Value));
     }
+
+    /// <summary>Whether <paramref name="requested"/> names a time the holder of delegated timestamps owns: access, modify (and metadata, which follows modify).</summary>
+    private static bool AsksForTimes(uint[] requested) =>
+        Attr.IsSet(requested, Attr.TimeAccess) || Attr.IsSet(requested, Attr.TimeModify) || Attr.IsSet(requested, Attr.TimeMetadata);
 
     /// <summary>Whether <paramref name="requested"/> names an attribute a writer changes: change, size, space used, the modify or metadata time.</summary>
     private static bool AsksForWrittenAttributes(uint[] requested) =>
@@ -103,7 +111,8 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
     /// for read's break) and the GETATTR answers NFS4ERR_DELAY; once it is returned the server's values are right.</item>
     /// </list>
     /// A delegation already being recalled answers NFS4ERR_DELAY at once; a revoked or returned one is no longer
-    /// anybody's to report, so the server's attributes stand.
+    /// anybody's to report, so the server's attributes stand. With delegated timestamps (RFC 9754 §5) the holder is also
+    /// asked for time_deleg_access and time_deleg_modify; see <see cref="WithHolderTimes"/>.
     /// </summary>
     private static async ValueTask<OpResult<GetAttrResult>> AskHolderAsync(CompoundContext ctx, uint[] requested, FileHandle fh, FileAttributes attrs, DelegationState held)
     {
@@ -136,10 +145,43 @@ internal sealed class GetAttrOp : INfsOp<uint[], GetAttrResult>
         }
         if (Volatile.Read(ref held.HolderModified) == 0 && (holder.Change != held.ChangeAtGrant || holder.Size != attrs.Size))
             Interlocked.Exchange(ref held.HolderModified, 1);
+        if (held.TimestampsDelegated)
+            attrs = WithHolderTimes(ctx, held, holder, attrs);
         if (Volatile.Read(ref held.HolderModified) == 0)
             return Answer(ctx, requested, fh, attrs);
         return Answer(ctx, requested, fh, attrs with { Size = holder.Size, Change = NextReportedChange(held, attrs.Change) });
     }
+
+    /// <summary>
+    /// The holder's access and modify times over the server's (RFC 9754 §5), while it holds delegated timestamps. Each time
+    /// it reports is vetted (<see cref="DelegationAttributes.Vet"/>: ignored unless after the file's time at grant, clamped
+    /// to the server's now) and kept as the latest report, which only moves forward; the file itself is left alone
+    /// until the holder sets its times (SETATTR of time_deleg_*, usually before DELEGRETURN). The metadata time is never
+    /// shown before the modify time (knfsd moves ctime with a delegated mtime).
+    /// </summary>
+    private static FileAttributes WithHolderTimes(CompoundContext ctx, DelegationState held, HolderAttributes holder, FileAttributes attrs)
+    {
+        var now = FsTime.FromDateTimeOffset(ctx.Server.Time.GetUtcNow());
+        FsTime? access = null, modify = null;
+        if (holder.AccessTime is { } a && DelegationAttributes.Vet(ref a, held.AccessAtGrant, now))
+            access = a;
+        if (holder.ModifyTime is { } m && DelegationAttributes.Vet(ref m, held.ModifyAtGrant, now))
+            modify = m;
+        lock (held.ReportedTimesSync)
+        {
+            var (lastAccess, lastModify) = held.ReportedTimes;
+            access = Later(access, lastAccess);
+            modify = Later(modify, lastModify);
+            held.ReportedTimes = (access, modify);
+        }
+        if (access is { } reportedAccess)
+            attrs = attrs with { AccessTime = reportedAccess };
+        if (modify is { } reportedModify)
+            attrs = attrs with { ModifyTime = reportedModify, ChangeTime = DelegationAttributes.Max(attrs.ChangeTime, reportedModify) };
+        return attrs;
+    }
+
+    private static FsTime? Later(FsTime? a, FsTime? b) => a is { } x && b is { } y ? DelegationAttributes.Max(x, y) : a ?? b;
 
     /// <summary>max(server change, change at grant, last reported) + 1, recorded as the last reported.</summary>
     private static ulong NextReportedChange(DelegationState held, ulong serverChange)

@@ -15,20 +15,21 @@ internal abstract class VerifyBase
         same = false;
         if (!ctx.TryGetCurrentFh(out var fh, out var status))
             return status;
+        var fattr = ctx.Server.FattrFor(ctx.MinorVersion);
         for (int attr = 0; attr < args.Mask.Length * 32; attr++)
         {
             if (!Attr.IsSet(args.Mask, attr))
                 continue;
-            if (!Attr.IsSet(ctx.Server.FattrFor(ctx.MinorVersion).Supported, attr))
+            if (!Attr.IsSet(fattr.Supported, attr))
                 return NfsStat4.AttrNotSupp;
-            if (attr is Attr.RdattrError or Attr.TimeAccessSet or Attr.TimeModifySet or Attr.ModeUmask)
+            if (attr is Attr.RdattrError or Attr.TimeAccessSet or Attr.TimeModifySet or Attr.ModeUmask or Attr.TimeDelegAccess or Attr.TimeDelegModify)
                 return NfsStat4.Inval;
         }
         var attrs = ctx.Tree.GetAttributes(fh);
         if (!attrs.IsOk)
             return attrs.Status.ToNfs();
         var tree = ctx.Tree;
-        var ours = FattrEncoder.Values(args.Mask, attrs.Value, fh, ctx.Server.FattrFor(ctx.MinorVersion), tree);
+        var ours = FattrEncoder.Values(args.Mask, attrs.Value, fh, fattr, tree);
         same = ours.AsSpan().SequenceEqual(args.Values);
         return NfsStat4.Ok;
     }

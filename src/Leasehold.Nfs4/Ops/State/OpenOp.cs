@@ -47,6 +47,9 @@ internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, u
 {
     /// <summary>The open pins the file: it stays usable until CLOSE even if its last name is removed (OPEN4_RESULT_PRESERVE_UNLINKED).</summary>
     public bool PreserveUnlinked { get; init; }
+
+    /// <summary>OPEN_XOR_DELEGATION was honoured: the stateid is all zeros and OPEN4_RESULT_NO_OPEN_STATEID is set (RFC 9754 §4).</summary>
+    public bool NoOpenStateId { get; init; }
 }
 
 /// <summary>
@@ -57,7 +60,8 @@ internal sealed record OpenResult(StateId StateId, ChangeInfo DirectoryChange, u
 /// Share reservations are checked against other open-owners; the open is registered with the lease engine, which
 /// answers NFS4ERR_DELAY while it recalls a conflicting grant. A read open may come with a read delegation, an open for
 /// write with a write delegation (<see cref="DelegationRegistry.TryGrantAsync"/>, §10.4); a client that stated a want
-/// and got none hears why.
+/// and got none hears why. Minor version 2 adds RFC 9754's share_access flags: WANT_DELEG_TIMESTAMPS (a *_ATTRS_DELEG
+/// delegation, <see cref="DelegationState.TimestampsDelegated"/>) and WANT_OPEN_XOR_DELEGATION (see <see cref="ExecuteAsync"/>).
 /// </summary>
 internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
 {
@@ -118,8 +122,8 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             case ClaimType.Previous:
                 previous = r.ReadUInt32() switch
                 {
-                    1 => DelegationType.Read,  // OPEN_DELEGATE_READ
-                    2 => DelegationType.Write, // OPEN_DELEGATE_WRITE
+                    1 or 4 => DelegationType.Read,  // OPEN_DELEGATE_READ (or READ_ATTRS_DELEG, RFC 9754: reclaimed as a read one)
+                    2 or 5 => DelegationType.Write, // OPEN_DELEGATE_WRITE (or WRITE_ATTRS_DELEG)
                     _ => null,                 // OPEN_DELEGATE_NONE (NONE_EXT is not valid here: taken as none)
                 };
                 break;
@@ -146,13 +150,20 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
     /// </summary>
     public static bool MayWaitOnDisk(OpenArgs args) => args.Create;
 
+    /// <summary>
+    /// Runs OPEN. OPEN_XOR_DELEGATION (RFC 9754 §4, minor version 2): when a delegation is granted and the open-owner had
+    /// no open of the file before, the new open is closed again before the reply, which carries the all-zero stateid and
+    /// OPEN4_RESULT_NO_OPEN_STATEID; the client does its I/O under the delegation stateid (also the COMPOUND's current
+    /// stateid from here) and returns it with DELEGRETURN, with no CLOSE. An open the owner had already is upgraded and
+    /// returned as usual (knfsd <c>nfsd4_process_open2</c> does the same), and with no delegation the flag changes nothing.
+    /// </summary>
     public async ValueTask<OpResult<OpenResult>> ExecuteAsync(CompoundContext ctx, OpenArgs args, CancellationToken cancellationToken)
     {
         if (!ctx.TryGetCurrentFh(out var current, out var status))
             return status;
-        if (!IsKnownWant(args.ShareAccess))
+        if (!IsKnownWant(args.ShareAccess, ctx.MinorVersion))
             return NfsStat4.BadXdr;
-        var access = (Share)(args.ShareAccess & ~WantMask);
+        var access = (Share)(args.ShareAccess & ~(WantMask | DelegationAttributes.WantFlags));
         var deny = (Share)args.ShareDeny;
         if (access is Share.None || (uint)access > 3 || (uint)deny > 3)
             return NfsStat4.Inval;
@@ -275,13 +286,21 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
         }
         else if (claimed is null)
         {
-            delegation = await ctx.Server.Delegations.TryGrantAsync(client, file, attrs.Value.FileId, access | open.Access, want).ConfigureAwait(false);
+            bool timestamps = (args.ShareAccess & DelegationAttributes.WantDelegTimestamps) != 0; // only 4.2 gets past IsKnownWant with it
+            delegation = await ctx.Server.Delegations.TryGrantAsync(client, file, attrs.Value.FileId, access | open.Access, want, timestamps).ConfigureAwait(false);
         }
         else
         {
             delegation = DelegationDecision.None(WhyNoDelegation.NotWanted); // a delegation claim opens under the delegation being returned
         }
         ctx.CurrentFh = file;
+        if (!reclaim && (args.ShareAccess & DelegationAttributes.WantOpenXorDelegation) != 0 && delegation.Granted is { } granted && open.SeqId == 1)
+        {
+            // A new open (its first OPEN made seqid 1) and a delegation: the delegation stands for the open.
+            OpenRegistry.Close(ctx.Server, open);
+            ctx.CurrentStateId = granted.Id;
+            return OpResult<OpenResult>.Ok(new OpenResult(StateId.Anonymous, change, attrSet, want, delegation) { NoOpenStateId = true });
+        }
         ctx.CurrentStateId = open.Id;
         return OpResult<OpenResult>.Ok(new OpenResult(open.Id, change, attrSet, want, delegation) { PreserveUnlinked = open.Pin is not null });
     }
@@ -289,13 +308,15 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
     /// <summary>
     /// Whether the bits of share_access above the access itself are ones RFC 8881 §18.16.3 defines: one
     /// OPEN4_SHARE_ACCESS_WANT_* value (none, READ_DELEG, WRITE_DELEG, ANY_DELEG, NO_DELEG, CANCEL) and the two
-    /// signal bits. Anything else is NFS4ERR_BADXDR, as knfsd's nfsd4_decode_share_access answers.
+    /// signal bits, and in minor version 2 RFC 9754's two flags. Anything else is NFS4ERR_BADXDR, as knfsd's
+    /// nfsd4_decode_share_access answers.
     /// </summary>
-    private static bool IsKnownWant(uint shareAccess)
+    private static bool IsKnownWant(uint shareAccess, uint minorVersion)
     {
         const uint AccessBits = 0xFF, SignalBits = 0x30000;
+        uint known = AccessBits | WantDelegationMask | SignalBits | (minorVersion >= 2 ? DelegationAttributes.WantFlags : 0);
         uint want = shareAccess & WantDelegationMask;
-        return (shareAccess & ~(AccessBits | WantDelegationMask | SignalBits)) == 0 && want <= 0x0500;
+        return (shareAccess & ~known) == 0 && want <= 0x0500;
     }
 
     /// <summary>
@@ -409,7 +430,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             return;
         v.StateId.Write(w);
         v.DirectoryChange.Write(w);
-        w.WriteUInt32(ResultLockTypePosix | (v.PreserveUnlinked ? ResultPreserveUnlinked : 0));
+        w.WriteUInt32(ResultLockTypePosix | (v.PreserveUnlinked ? ResultPreserveUnlinked : 0) | (v.NoOpenStateId ? DelegationAttributes.ResultNoOpenStateId : 0));
         Wire.WriteBitmap(w, v.AttrSet);
         if (v.Delegation.Granted is { } granted)
             WriteDelegation(w, granted);
@@ -418,7 +439,8 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
     }
 
     /// <summary>
-    /// open_read_delegation4 or open_write_delegation4 (§18.16.2): the stateid, recall false, for a write delegation
+    /// open_read_delegation4 or open_write_delegation4 (§18.16.2; the *_ATTRS_DELEG types of RFC 9754 carry the same
+    /// arms): the stateid, recall false, for a write delegation
     /// an nfs_space_limit4 of NFS_LIMIT_SIZE with no limit (2^64-1: the client may grow the file locally as far as it
     /// likes and flushes when it must; knfsd sends the same), then an ACE allowing nothing, which tells the client to
     /// ask ACCESS for every open it serves locally (knfsd sends the same).
@@ -426,7 +448,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
     private static void WriteDelegation(XdrWriter w, DelegationState delegation)
     {
         const uint LimitSize = 1;
-        w.WriteUInt32((uint)delegation.Type);
+        w.WriteUInt32(delegation.WireType);
         delegation.Id.Write(w);
         w.WriteBool(false); // recall: no recall is pending
         if (delegation.Type == DelegationType.Write)

@@ -102,8 +102,8 @@ internal static partial class LeaseholdCommand
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
 
-    /// <summary>The host's "Serving {path} over NFSv4.1 on {endpoint} (lease time {s} s, ...)" line.</summary>
-    [GeneratedRegex(@"Serving (?<path>.+) over NFSv4\.1 on (?<endpoint>\S+) \(lease time (?<lease>[0-9.]+) s, (?<access>[a-z-]+), [a-z ]+, (?<sync>sync|async) directory changes\)")]
+    /// <summary>The host's "Serving {path} over NFSv4.1 and 4.2 on {endpoint} (lease time {s} s, ...)" line.</summary>
+    [GeneratedRegex(@"Serving (?<path>.+) over NFSv4\.1 and 4\.2 on (?<endpoint>\S+) \(lease time (?<lease>[0-9.]+) s, (?<access>[a-z-]+), [a-z ]+, (?<sync>sync|async) directory changes\)")]
     internal static partial Regex ServingLine();
 }
 

@@ -291,7 +291,7 @@ internal delegate IClientRecordStore ClientRecordStoreFactory(string stateDirect
 /// <summary>Host log events (ids 5xxx).</summary>
 internal static partial class Log
 {
-    [LoggerMessage(5001, LogLevel.Information, "Serving {Path} over NFSv4.1 on {EndPoint} (lease time {LeaseSeconds} s, {Access}, {Squash}, {DirectoryChanges} directory changes)")]
+    [LoggerMessage(5001, LogLevel.Information, "Serving {Path} over NFSv4.1 and 4.2 on {EndPoint} (lease time {LeaseSeconds} s, {Access}, {Squash}, {DirectoryChanges} directory changes)")]
     public static partial void Serving(ILogger logger, string path, EndPoint endPoint, double leaseSeconds, string access, string squash, string directoryChanges);
 
     [LoggerMessage(5002, LogLevel.Information, "Shutting down: closing connections and releasing state")]

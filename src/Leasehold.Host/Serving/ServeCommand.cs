@@ -49,7 +49,7 @@ internal static class ServeCommand
         var verbose = new Option<bool>("--verbose") { Description = "Log debug events too." };
         var cluster = new Option<string?>("--cluster") { Description = "Serve as one node of a cluster over one shared directory, with etcd at these endpoints as the grant authority.", HelpName = "etcd=URL[,URL...]" };
         var node = new Option<string?>("--node") { Description = "This node's name in the cluster (A-Z, a-z, 0-9, '.', '_', '-'; at most 63); required with --cluster.", HelpName = "name" };
-        var command = new Command("serve", "Serve a directory over NFSv4.1.") { directory, listen, leaseTime, create, readOnly, rootSquash, asyncDirectoryChanges, cluster, node, config, verbose };
+        var command = new Command("serve", "Serve a directory over NFSv4.1 and 4.2.") { directory, listen, leaseTime, create, readOnly, rootSquash, asyncDirectoryChanges, cluster, node, config, verbose };
         // etcd is the only kind of cluster; the prefix leaves room for others without changing what --cluster means.
         cluster.Validators.Add(result =>
         {

@@ -318,8 +318,8 @@ public partial class ProcessServerFixture : IAsyncLifetime
         return $"Last lines of {LogPath}:\n{string.Join('\n', all.TakeLast(lines))}";
     }
 
-    /// <summary>The host's "Serving {path} over NFSv4.1 on {endpoint} (lease time {s} s, ...)" line (event 5001).</summary>
-    [GeneratedRegex(@"Serving .+ over NFSv4\.1 on (?<endpoint>\S+) \(lease time ")]
+    /// <summary>The host's "Serving {path} over NFSv4.1 and 4.2 on {endpoint} (lease time {s} s, ...)" line (event 5001).</summary>
+    [GeneratedRegex(@"Serving .+ over NFSv4\.1 and 4\.2 on (?<endpoint>\S+) \(lease time ")]
     private static partial Regex ServingLine();
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -67,8 +67,44 @@ internal sealed class FileCopy
         return canClone && fs.BlockSize is > 0 and <= uint.MaxValue ? (uint)fs.BlockSize : 0;
     }
 
-    public async ValueTask<FsResult<CopyOutcome>> CopyAsync(Caller caller, FileHandle source, long sourceOffset, FileHandle destination, long destinationOffset,
+    public ValueTask<FsResult<CopyOutcome>> CopyAsync(Caller caller, FileHandle source, long sourceOffset, FileHandle destination, long destinationOffset,
         long count, WriteStability stability, ChangeContext context, Action<long>? progress, CancellationToken cancellationToken)
+    {
+        return BetweenFilesAsync(caller, source, destination, ChangeKind.Write, "copy",
+            check: (sourceStat, destinationStat) =>
+            {
+                long length = CopyLength(sourceStat, sourceOffset, count);
+                if (sourceStat.Ino == destinationStat.Ino && length > 0 && Overlap(sourceOffset, destinationOffset, length))
+                    return FsStatus.Invalid; // copy_file_range(2) refuses it too (EINVAL)
+                if (length > 0 && (ulong)destinationOffset + (ulong)length > _tree.MaxFileSize)
+                    return FsStatus.FileTooBig;
+                return FsStatus.Ok;
+            },
+            run: (input, output, sourceStat) =>
+            {
+                progress?.Invoke(0); // started: checked, granted, descriptors open
+                return CopyChunks(input, sourceOffset, output, destinationOffset, CopyLength(sourceStat, sourceOffset, count), stability, progress, cancellationToken);
+            },
+            sourceOffset, destinationOffset, count, context, cancellationToken);
+    }
+
+    /// <summary>What there is to copy: <paramref name="count"/> bytes, or fewer when the source ends first (0 = to its end).</summary>
+    private static long CopyLength(in Statx sourceStat, long sourceOffset, long count)
+    {
+        long available = Math.Max(0, (long)sourceStat.Size - sourceOffset);
+        return count == 0 ? available : Math.Min(count, available);
+    }
+
+    /// <summary>
+    /// What COPY and CLONE share, in order: a writable export, offsets and count that fit in a file, both handles
+    /// regular files, read allowed on the source and write on the destination, <paramref name="check"/> (the
+    /// operation's own rules on ranges), the change gate's grant of <paramref name="kind"/> on the destination (held
+    /// until <paramref name="run"/> returns), both files opened by the server itself, and the local lease break
+    /// suspended for the destination; then <paramref name="run"/>(source fd, destination fd, source's statx).
+    /// </summary>
+    private async ValueTask<FsResult<T>> BetweenFilesAsync<T>(Caller caller, FileHandle source, FileHandle destination, ChangeKind kind, string what,
+        Func<Statx, Statx, FsStatus> check, Func<SafeFd, SafeFd, Statx, FsResult<T>> run,
+        long sourceOffset, long destinationOffset, long count, ChangeContext context, CancellationToken cancellationToken)
     {
         if (_tree.Options.ReadOnly)
             return FsStatus.ReadOnly;
@@ -86,26 +122,21 @@ internal sealed class FileCopy
             {
                 if (!MayRead(caller, sourceStat) || !MayWrite(caller, destinationStat))
                     return FsStatus.AccessDenied;
-                // What there is to copy: count bytes, or fewer when the source ends first (0 = to its end).
-                long available = Math.Max(0, (long)sourceStat.Size - sourceOffset);
-                long length = count == 0 ? available : Math.Min(count, available);
-                if (sourceStat.Ino == destinationStat.Ino && length > 0 && Overlap(sourceOffset, destinationOffset, length))
-                    return FsStatus.Invalid; // copy_file_range(2) refuses it too (EINVAL)
-                if (length > 0 && (ulong)destinationOffset + (ulong)length > _tree.MaxFileSize)
-                    return FsStatus.FileTooBig;
+                status = check(sourceStat, destinationStat);
+                if (status != FsStatus.Ok)
+                    return status;
 
-                using ChangeGrant grant = await _tree.Gate.BeginAsync(destinationStat.Ino, ChangeKind.Write, context, cancellationToken).ConfigureAwait(false);
+                using ChangeGrant grant = await _tree.Gate.BeginAsync(destinationStat.Ino, kind, context, cancellationToken).ConfigureAwait(false);
                 if (!grant.CanProceed)
                     return LocalDirectoryTree.Refused(grant);
                 using OwnIo input = _tree.OpenOwn(sourceFd, sourceStat.Ino, LibC.O_RDONLY);
                 if (input.Fd.IsInvalid)
-                    return _tree.OwnOpenFailed(input, "copy", sourceStat.Ino);
+                    return _tree.OwnOpenFailed(input, what, sourceStat.Ino);
                 using OwnIo output = _tree.OpenOwn(destinationFd, destinationStat.Ino, LibC.O_WRONLY);
                 if (output.Fd.IsInvalid)
-                    return _tree.OwnOpenFailed(output, "copy", destinationStat.Ino);
-                using var suspension = _tree.SuspendFor(destinationStat.Ino, ChangeKind.Write);
-                progress?.Invoke(0); // started: checked, granted, descriptors open
-                return CopyChunks(input.Fd, sourceOffset, output.Fd, destinationOffset, length, stability, progress, cancellationToken);
+                    return _tree.OwnOpenFailed(output, what, destinationStat.Ino);
+                using var suspension = _tree.SuspendFor(destinationStat.Ino, kind);
+                return run(input.Fd, output.Fd, sourceStat);
             }
         }
     }
@@ -151,22 +182,9 @@ internal sealed class FileCopy
     public async ValueTask<FsStatus> CloneAsync(Caller caller, FileHandle source, long sourceOffset, FileHandle destination, long destinationOffset,
         long count, ChangeContext context, CancellationToken cancellationToken)
     {
-        if (_tree.Options.ReadOnly)
-            return FsStatus.ReadOnly;
-        if (sourceOffset < 0 || destinationOffset < 0 || count < 0 || count > long.MaxValue - sourceOffset || count > long.MaxValue - destinationOffset)
-            return FsStatus.Invalid;
-        FsStatus status = _tree.ResolveRegular(source, out SafeFd sourceFd, out Statx sourceStat);
-        if (status != FsStatus.Ok)
-            return status;
-        using (sourceFd)
-        {
-            status = _tree.ResolveRegular(destination, out SafeFd destinationFd, out Statx destinationStat);
-            if (status != FsStatus.Ok)
-                return status;
-            using (destinationFd)
+        FsResult<bool> result = await BetweenFilesAsync(caller, source, destination, ChangeKind.SpaceChange, "clone",
+            check: (sourceStat, destinationStat) =>
             {
-                if (!MayRead(caller, sourceStat) || !MayWrite(caller, destinationStat))
-                    return FsStatus.AccessDenied;
                 uint block = _cloneBlockSize;
                 if (block == 0)
                     return FsStatus.NotSupported;
@@ -179,20 +197,11 @@ internal sealed class FileCopy
                     return FsStatus.Invalid;
                 if (sourceStat.Ino == destinationStat.Ino && Overlap(sourceOffset, destinationOffset, end - sourceOffset))
                     return FsStatus.Invalid;
-
-                using ChangeGrant grant = await _tree.Gate.BeginAsync(destinationStat.Ino, ChangeKind.SpaceChange, context, cancellationToken).ConfigureAwait(false);
-                if (!grant.CanProceed)
-                    return LocalDirectoryTree.Refused(grant);
-                using OwnIo input = _tree.OpenOwn(sourceFd, sourceStat.Ino, LibC.O_RDONLY);
-                if (input.Fd.IsInvalid)
-                    return _tree.OwnOpenFailed(input, "clone", sourceStat.Ino);
-                using OwnIo output = _tree.OpenOwn(destinationFd, destinationStat.Ino, LibC.O_WRONLY);
-                if (output.Fd.IsInvalid)
-                    return _tree.OwnOpenFailed(output, "clone", destinationStat.Ino);
-                using var suspension = _tree.SuspendFor(destinationStat.Ino, ChangeKind.SpaceChange);
-                return Clone(input.Fd, sourceOffset, count, output.Fd, destinationOffset);
-            }
-        }
+                return FsStatus.Ok;
+            },
+            run: (input, output, _) => (FsResult<bool>)Clone(input, sourceOffset, count, output, destinationOffset), // only its Status counts
+            sourceOffset, destinationOffset, count, context, cancellationToken).ConfigureAwait(false);
+        return result.Status;
     }
 
     private unsafe FsStatus Clone(SafeFd input, long sourceOffset, long count, SafeFd output, long destinationOffset)

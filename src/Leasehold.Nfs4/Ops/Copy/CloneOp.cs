@@ -31,24 +31,11 @@ internal sealed class CloneOp : INfsOp<CloneArgs, Unit>
 
     public async ValueTask<OpResult<Unit>> ExecuteAsync(CompoundContext ctx, CloneArgs args, CancellationToken cancellationToken)
     {
-        if (!ctx.TryGetCurrentFh(out var destination, out var status))
-            return status;
-        if (ctx.SavedFh is not { } source)
-            return NfsStat4.NoFileHandle;
-        if (ctx.Tree.Space is not { } space)
-            return NfsStat4.NotSupp;
-        if (args.SourceOffset > long.MaxValue || args.DestinationOffset > long.MaxValue || args.Count > long.MaxValue)
-            return NfsStat4.Inval;
-        status = IoStateIds.Check(ctx, args.SourceStateId, source, Share.Read, out var reading);
+        var status = CopyRules.Begin(ctx, args.SourceStateId, args.DestinationStateId, args.SourceOffset, args.DestinationOffset, args.Count, out var start);
         if (status != NfsStat4.Ok)
             return status;
-        using var read = reading;
-        status = IoStateIds.Check(ctx, args.DestinationStateId, destination, Share.Write, out var writing);
-        if (status != NfsStat4.Ok)
-            return status;
-        using var write = writing;
-        if ((status = CopyRules.RecallSourceWriteDelegations(ctx, source)) != NfsStat4.Ok)
-            return status;
+        using var held = start.Held;
+        var (source, destination, space) = (start.Source, start.Destination, start.Space);
         var cloned = await space.CloneAsync(ctx.Caller, source, (long)args.SourceOffset, destination, (long)args.DestinationOffset, (long)args.Count,
             ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         return cloned == FsStatus.Ok ? OpResult<Unit>.Ok(default) : CopyRules.NotAFile(ctx, source, destination, cloned);

@@ -81,30 +81,15 @@ internal sealed class CopyOp : INfsOp<CopyArgs, CopyResult>
 
     public async ValueTask<OpResult<CopyResult>> ExecuteAsync(CompoundContext ctx, CopyArgs args, CancellationToken cancellationToken)
     {
-        if (!ctx.TryGetCurrentFh(out var destination, out var status))
-            return status;
-        if (ctx.SavedFh is not { } source)
-            return NfsStat4.NoFileHandle;
         if (args.SourceServers > 0)
-            return NfsStat4.NotSupp;
-        if (ctx.Tree.Space is not { } space)
-            return NfsStat4.NotSupp;
-        if (args.SourceOffset > long.MaxValue || args.DestinationOffset > long.MaxValue || args.Count > long.MaxValue)
-            return NfsStat4.Inval;
-        status = IoStateIds.Check(ctx, args.SourceStateId, source, Share.Read, out var reading);
+            return NfsStat4.NotSupp; // an inter-server copy
+        var status = CopyRules.Begin(ctx, args.SourceStateId, args.DestinationStateId, args.SourceOffset, args.DestinationOffset, args.Count, out var start);
         if (status != NfsStat4.Ok)
             return status;
-        status = IoStateIds.Check(ctx, args.DestinationStateId, destination, Share.Write, out var writing);
-        if (status != NfsStat4.Ok)
-        {
-            reading.Dispose();
-            return status;
-        }
-        IoPair? held = new(reading, writing);
+        var (source, destination, space) = (start.Source, start.Destination, start.Space);
+        CopyRules.IoPair? held = start.Held;
         try
         {
-            if ((status = CopyRules.RecallSourceWriteDelegations(ctx, source)) != NfsStat4.Ok)
-                return status;
             var caller = ctx.Caller;
             var change = ctx.ChangeContext;
             long sourceOffset = (long)args.SourceOffset, destinationOffset = (long)args.DestinationOffset, count = (long)args.Count;
@@ -168,9 +153,55 @@ internal sealed class CopyOp : INfsOp<CopyArgs, CopyResult>
         w.WriteBool(true); // cr_consecutive
         w.WriteBool(value.Synchronous);
     }
+}
+
+/// <summary>What COPY and CLONE share: their checks before the copy (<see cref="Begin"/>), and the status for a file that is not a regular one.</summary>
+internal static class CopyRules
+{
+    /// <summary>
+    /// COPY's and CLONE's checks before the tree is asked, in order: CURRENT_FH (the destination) and SAVED_FH (the
+    /// source; else NFS4ERR_NOFILEHANDLE), a tree with space operations (else NFS4ERR_NOTSUPP), offsets and a count
+    /// that fit in a file offset (else NFS4ERR_INVAL), the source's stateid valid for reading and the destination's
+    /// for writing (READ's and WRITE's rules, <see cref="IoStateIds.Check"/>), and no other client's write delegation
+    /// on the source (<see cref="RecallSourceWriteDelegations"/>). On NFS4_OK, <paramref name="start"/>'s
+    /// <see cref="CopyStart.Held"/> holds both I/O registrations until the caller disposes it.
+    /// </summary>
+    public static NfsStat4 Begin(CompoundContext ctx, StateId sourceStateId, StateId destinationStateId, ulong sourceOffset, ulong destinationOffset, ulong count,
+        out CopyStart start)
+    {
+        start = default;
+        if (!ctx.TryGetCurrentFh(out var destination, out var status))
+            return status;
+        if (ctx.SavedFh is not { } source)
+            return NfsStat4.NoFileHandle;
+        if (ctx.Tree.Space is not { } space)
+            return NfsStat4.NotSupp;
+        if (sourceOffset > long.MaxValue || destinationOffset > long.MaxValue || count > long.MaxValue)
+            return NfsStat4.Inval;
+        status = IoStateIds.Check(ctx, sourceStateId, source, Share.Read, out var reading);
+        if (status != NfsStat4.Ok)
+            return status;
+        status = IoStateIds.Check(ctx, destinationStateId, destination, Share.Write, out var writing);
+        if (status != NfsStat4.Ok)
+        {
+            reading.Dispose();
+            return status;
+        }
+        var held = new IoPair(reading, writing);
+        if ((status = RecallSourceWriteDelegations(ctx, source)) != NfsStat4.Ok)
+        {
+            held.Dispose();
+            return status;
+        }
+        start = new CopyStart(source, destination, space, held);
+        return NfsStat4.Ok;
+    }
+
+    /// <summary>The two files of a COPY or CLONE that passed <see cref="Begin"/>, the tree's space operations, and the I/O registrations held for it.</summary>
+    public readonly record struct CopyStart(FileHandle Source, FileHandle Destination, IFileSpace Space, IoPair Held);
 
     /// <summary>The COPY's two I/O registrations (<see cref="UnreservedIo"/>), released together when the copy stops.</summary>
-    private sealed class IoPair(UnreservedIo reading, UnreservedIo writing) : IDisposable
+    public sealed class IoPair(UnreservedIo reading, UnreservedIo writing) : IDisposable
     {
         private int _disposed;
 
@@ -182,11 +213,6 @@ internal sealed class CopyOp : INfsOp<CopyArgs, CopyResult>
             writing.Dispose();
         }
     }
-}
-
-/// <summary>What COPY and CLONE share: the source's recall, and the status for a file that is not a regular one.</summary>
-internal static class CopyRules
-{
     /// <summary>
     /// The source must be readable without another client's write delegation, whose holder may have newer data (RFC
     /// 8881 §10.4): recalled here, as an OPEN for read would, without waiting (NFS4ERR_DELAY while the recall is

@@ -306,6 +306,9 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
     /// <summary>The seam: <see cref="Failures.Fail(string, int)"/>.</summary>
     internal FsStatus Fail(string operation, int errno) => _failures.Fail(operation, errno);
 
+    /// <summary>The seam: <see cref="Failures.Stabilize"/>.</summary>
+    internal FsStatus Stabilize(SafeFd output, WriteStability stability) => _failures.Stabilize(output, stability);
+
     // ---------------------------------------------------------------- for tests
 
     /// <summary>How long a verified handle is trusted to still be inside the export (<see cref="HandleTable.ExportCheckInterval"/>). Tests set it to zero.</summary>

@@ -21,6 +21,18 @@ internal sealed class Failures(ILogger logger)
         return status;
     }
 
+    /// <summary>
+    /// Makes written data as stable as a WRITE or COPY promised (RFC 8881 §18.32.3 stable_how4): fsync for
+    /// <see cref="WriteStability.FileSync"/>, fdatasync for <see cref="WriteStability.DataSync"/>, nothing for
+    /// <see cref="WriteStability.Unstable"/> (a later COMMIT does it). <see cref="FsStatus.Ok"/>, or the call's failure.
+    /// </summary>
+    public FsStatus Stabilize(SafeFd output, WriteStability stability) => stability switch
+    {
+        WriteStability.FileSync when LibC.fsync(output) != 0 => Fail(nameof(LibC.fsync)),
+        WriteStability.DataSync when LibC.fdatasync(output) != 0 => Fail(nameof(LibC.fdatasync)),
+        _ => FsStatus.Ok,
+    };
+
     /// <summary>The answer to a change the <see cref="IChangeGate"/> refused: nothing changed.</summary>
     public static FsStatus Refused(in ChangeGrant grant) => grant.Refusal switch
     {

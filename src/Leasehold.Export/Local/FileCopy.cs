@@ -168,15 +168,8 @@ internal sealed class FileCopy
         }
         if (copied == 0)
             return new CopyOutcome(0, stability);
-        switch (stability)
-        {
-            case WriteStability.FileSync when LibC.fsync(output) != 0:
-                return _tree.Fail(nameof(LibC.fsync));
-            case WriteStability.DataSync when LibC.fdatasync(output) != 0:
-                return _tree.Fail(nameof(LibC.fdatasync));
-            default:
-                return new CopyOutcome(copied, stability);
-        }
+        FsStatus stable = _tree.Stabilize(output, stability);
+        return stable == FsStatus.Ok ? new CopyOutcome(copied, stability) : stable;
     }
 
     public async ValueTask<FsStatus> CloneAsync(Caller caller, FileHandle source, long sourceOffset, FileHandle destination, long destinationOffset,

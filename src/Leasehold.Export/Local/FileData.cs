@@ -194,15 +194,8 @@ internal sealed class FileData(HandleTable handles, LocalAccessGuards guards, Ex
                 total += (int)written;
             }
         }
-        switch (stability)
-        {
-            case WriteStability.FileSync when LibC.fsync(output) != 0:
-                return failures.Fail(nameof(LibC.fsync));
-            case WriteStability.DataSync when LibC.fdatasync(output) != 0:
-                return failures.Fail(nameof(LibC.fdatasync));
-            default:
-                return (total, stability);
-        }
+        FsStatus stable = failures.Stabilize(output, stability);
+        return stable == FsStatus.Ok ? (total, stability) : stable;
     }
 
     public FsResult<bool> Commit(FileHandle file)

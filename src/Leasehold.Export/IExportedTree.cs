@@ -26,6 +26,13 @@ public interface IExportedTree
     FsResult<FileAttributes> GetAttributes(FileHandle handle);
 
     /// <summary>
+    /// Where the file is now, for operators (logs, the admin views): its path inside the export, "/" for the root and
+    /// "/dir/name" below it, as the kernel names it today (a rename since the handle was made shows the new name). Null
+    /// when no name inside the export reaches it (removed while open, or stale). Never used to find a file.
+    /// </summary>
+    string? PathOf(FileHandle handle) => null;
+
+    /// <summary>
     /// The file id (inode number, the file's engine key) of a regular file whose handle the export has resolved
     /// recently, from its cache, with no system call; false for anything else (not cached, not a regular file), and the
     /// caller reads the attributes instead. Lets a caller that must break before it reads attributes skip a second read.

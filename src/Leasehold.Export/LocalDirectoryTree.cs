@@ -167,6 +167,8 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
 
     public FsResult<FilePin> Pin(FileHandle handle) => _handles.Pin(handle);
 
+    public string? PathOf(FileHandle handle) => _handles.PathOf(handle);
+
     public FsResult<FileHandle> Accept(ReadOnlySpan<byte> received) => _handles.Accept(received);
 
     public bool TryGetCachedRegularFileId(FileHandle handle, out ulong fileId) => _handles.TryGetCachedRegularFileId(handle, out fileId);

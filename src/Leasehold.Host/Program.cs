@@ -9,10 +9,12 @@ using Leasehold.Host.Settings;
 // Before any socket exists: the runtime reads this once (see SocketScheduling).
 SocketScheduling.PreferInlineCompletions();
 
-var root = new RootCommand("Leasehold: a delegation-aware NFSv4.1 file server built around a lease engine.");
+var root = new RootCommand("Leasehold: a delegation-aware NFSv4.1 and 4.2 file server built around a lease engine.");
 var serve = ServeCommand.Create();
 root.Subcommands.Add(serve);
 root.Subcommands.Add(DemoCommand.Create());
+foreach (var verb in Leasehold.Host.Admin.AdminCommands.Create())
+    root.Subcommands.Add(verb);
 
 // `serve --help` ends with the settings: the file, the environment, every key and its default.
 if (root.Options.OfType<HelpOption>().FirstOrDefault() is { Action: SynchronousCommandLineAction help } helpOption)

@@ -51,6 +51,7 @@ public sealed class Nfs4Server : IAsyncDisposable
             Recalls.Forget(client);
             Offloads.CancelAll(client);
             Delegations.ReleaseAll(client);
+            States.AdminRevoked.ForgetAll(client);
             foreach (var open in States.OpensOf(client))
                 OpenRegistry.Close(this, open);
             _ = Recorder.ForgetAsync(client);

@@ -176,7 +176,7 @@ internal sealed partial class FileState(FileKey key, LeaseEngine engine)
         var status = CheckAdmission(request, null, ref now);
         if (status != GrantStatus.Granted)
             return status;
-        var grant = new Grant(this, request.Owner, request.Kind, request.Mode, request.Holder);
+        var grant = new Grant(this, request.Owner, request.Kind, request.Mode, request.Holder) { GrantedTimestamp = now.Value };
         Link(grant);
         if (IsStrong(request.Mode))
             _strongGrants++;
@@ -571,7 +571,8 @@ internal sealed partial class FileState(FileKey key, LeaseEngine engine)
             DateTimeOffset? deadline = g.CurrentState == GrantState.Breaking
                 ? utcNow + Engine.ToTimeSpanCeiling(Math.Max(0, g.DeadlineTimestamp - now))
                 : null;
-            grants.Add(new GrantSnapshot(Key, g.Kind, g.CurrentMode, g.Owner, g.CurrentState, g.PendingTarget, deadline, waiting));
+            var granted = utcNow - Engine.ToTimeSpanCeiling(Math.Max(0, now - g.GrantedTimestamp));
+            grants.Add(new GrantSnapshot(Key, g.Kind, g.CurrentMode, g.Owner, g.CurrentState, g.PendingTarget, deadline, waiting, granted));
         }
         if (waiters is not null)
         {

@@ -17,6 +17,7 @@ public sealed class Grant
     internal GrantState CurrentState;
     internal BreakTarget PendingTarget;
     internal long DeadlineTimestamp; // TimeProvider timestamp; meaningful only while Breaking
+    internal long GrantedTimestamp; // TimeProvider timestamp of the admission, for the snapshot's age
     internal Grant? Previous;
     internal Grant? Next;
 

@@ -196,6 +196,24 @@ internal sealed class HandleTable : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// <see cref="IExportedTree.PathOf"/>: the file's /proc/self/fd link made relative to the export's root; null for a
+    /// file no name inside the export reaches (its link ends in " (deleted)" or lies outside the root).
+    /// </summary>
+    public string? PathOf(FileHandle handle)
+    {
+        if (Resolve(handle, out var fd, out _) != FsStatus.Ok)
+            return null;
+        string? path;
+        using (fd)
+            path = ReadProcLink(fd);
+        string root = RootMovedTo() ?? Volatile.Read(ref _rootPath);
+        if (path is null || path.EndsWith(" (deleted)", StringComparison.Ordinal) || !ExportOptions.IsSameOrInside(path, root))
+            return null;
+        string relative = path[root.Length..];
+        return relative.Length == 0 ? "/" : root == "/" ? path : relative;
+    }
+
     /// <summary>The check time of a file not known to be inside the export (reached through its pin alone): nothing found from it is cached.</summary>
     public const long NeverChecked = long.MinValue;
 

@@ -165,6 +165,7 @@ internal static class ServeCommand
         _ = services.GetRequiredService<IOptions<Nfs4Options>>().Value;
         _ = services.GetRequiredService<IOptions<RpcOptions>>().Value;
         _ = services.GetRequiredService<IOptions<ClusterSettings>>().Value;
+        _ = services.GetRequiredService<IOptions<Admin.AdminSettings>>().Value;
     }
 
     /// <summary>
@@ -215,8 +216,12 @@ internal static class ServeCommand
         Bind<Nfs4Options>(builder, sources, "Nfs4", o => o.Validate());
         Bind<RpcOptions>(builder, sources, "Rpc", o => o.Validate());
         Bind<ClusterSettings>(builder, sources, "Cluster", o => o.Validate());
+        Bind<Admin.AdminSettings>(builder, sources, "Admin", o => o.Validate());
         builder.Services.AddSingleton<NfsServerService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NfsServerService>());
+        // After the NFS server (it serves that server's state), so it starts after it and stops before it.
+        builder.Services.AddSingleton<Admin.AdminEndpoint>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Admin.AdminEndpoint>());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         return builder;
     }

@@ -24,15 +24,20 @@ public sealed class ServerSettings
     internal bool CreateExport { get; set; }
 
     /// <summary>The endpoint <see cref="Listen"/> names. Throws ArgumentException (naming Listen) when it names none.</summary>
-    public IPEndPoint ParseListen()
+    public IPEndPoint ParseListen() => ParseListen(DefaultPort);
+
+    /// <summary><see cref="ParseListen()"/> with another port for an address alone (the admin endpoint's).</summary>
+    internal IPEndPoint ParseListen(int defaultPort)
     {
         string text = (Listen ?? "").Trim();
-        if (TryParseListen(text, out IPEndPoint? endPoint, out string? problem))
+        if (TryParseListen(text, defaultPort, out IPEndPoint? endPoint, out string? problem))
             return endPoint;
-        throw new ArgumentException($"{problem}; write an IP address and port such as 127.0.0.1:2049 or [::1]:2049", nameof(Listen));
+#pragma warning disable CA2208 // the setting's name, which the settings check reports
+        throw new ArgumentException($"{problem}; write an IP address and port such as 127.0.0.1:{defaultPort} or [::1]:{defaultPort}", nameof(Listen));
+#pragma warning restore CA2208
     }
 
-    private static bool TryParseListen(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IPEndPoint? endPoint, out string? problem)
+    private static bool TryParseListen(string text, int defaultPort, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IPEndPoint? endPoint, out string? problem)
     {
         endPoint = null;
         problem = null;
@@ -60,7 +65,7 @@ public sealed class ServerSettings
 
         if (!IsAddress(host, out IPAddress? address))
             return Fail(host.Length == 0 ? "names no address" : $"{host} is not an IP address", out problem);
-        int number = DefaultPort;
+        int number = defaultPort;
         if (port is not null && (port.Length == 0 || !port.All(char.IsAsciiDigit)
             || !int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out number) || number > IPEndPoint.MaxPort))
             return Fail(port.Length == 0 ? "the port is empty" : $"port {port} is not a number from 0 to 65535", out problem);

@@ -45,6 +45,7 @@ public static class SettingsSchema
         ["Nfs4:GraceTime"] = "the lease time",
         ["Cluster:Etcd"] = "(none: not a cluster)",
         ["Cluster:HistoryFile"] = "(none)",
+        ["Admin:Listen"] = "(none: the Unix socket admin.sock in the state directory only)",
     };
 
     /// <summary>The export when none is named: ./export, which the server may create (a named one must exist).</summary>
@@ -65,6 +66,7 @@ public static class SettingsSchema
         }),
         new("Rpc", typeof(RpcOptions), new Dictionary<string, string>()),
         new("Cluster", typeof(ClusterSettings), new Dictionary<string, string>()),
+        new("Admin", typeof(Admin.AdminSettings), new Dictionary<string, string>()),
     ];
 
     public static SettingsSection? Find(string section) =>

@@ -15,6 +15,12 @@ internal sealed class NfsClient(ulong clientId, byte[] ownerId, ulong verifier, 
     /// </summary>
     public int RevokedDelegations;
 
+    /// <summary>
+    /// Stateids of this client an administrator revoked that it has not yet freed (<see cref="AdminRevokedStates"/>):
+    /// while above zero, every SEQUENCE reply carries SEQ4_STATUS_ADMIN_STATE_REVOKED. Changed with Interlocked.
+    /// </summary>
+    public int AdminRevokedStates;
+
     public ulong ClientId { get; } = clientId;
 
     public byte[] OwnerId { get; } = ownerId;

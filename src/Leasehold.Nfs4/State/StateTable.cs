@@ -284,6 +284,12 @@ internal sealed class StateTable(ulong boot)
 
     public int OpenCount => _opens.Count;
 
+    /// <summary>Stateids an administrator revoked, until their client frees them: lookups of them answer ADMIN_REVOKED.</summary>
+    public AdminRevokedStates AdminRevoked { get; } = new();
+
+    /// <summary>Every open not yet closed, for the admin views (a moment's copy).</summary>
+    public List<OpenState> AllOpens() => [.. _opens.Values.Where(o => !o.Closed)];
+
     public StateKey NewKey() => new(boot, Interlocked.Increment(ref _next));
 
     /// <summary>
@@ -314,7 +320,7 @@ internal sealed class StateTable(ulong boot)
         if (status != NfsStat4.Ok)
             return status;
         if (!_delegations.TryGetValue(new StateKey(id.OtherHigh, id.OtherLow), out var found) || found.CurrentStatus == DelegationStatus.Returned)
-            return NfsStat4.BadStateId;
+            return NotFound(id, client);
         status = CheckOwnerAndSeqId(id, found.Client, client, 1);
         if (status == NfsStat4.OldStateId)
             status = NfsStat4.BadStateId;
@@ -412,7 +418,7 @@ internal sealed class StateTable(ulong boot)
         if (status != NfsStat4.Ok)
             return status;
         if (!_opens.TryGetValue(new StateKey(id.OtherHigh, id.OtherLow), out var found) || found.Closed)
-            return NfsStat4.BadStateId;
+            return NotFound(id, client);
         status = CheckOwnerAndSeqId(id, found.Client, client, Volatile.Read(ref found.SeqId));
         if (status == NfsStat4.Ok)
             open = found;
@@ -426,12 +432,16 @@ internal sealed class StateTable(ulong boot)
         if (status != NfsStat4.Ok)
             return status;
         if (!_locks.TryGetValue(new StateKey(id.OtherHigh, id.OtherLow), out var found) || found.Freed)
-            return NfsStat4.BadStateId;
+            return NotFound(id, client);
         status = CheckOwnerAndSeqId(id, found.Client, client, Volatile.Read(ref found.SeqId));
         if (status == NfsStat4.Ok)
             state = found;
         return status;
     }
+
+    /// <summary>A stateid of this run that names no live state: ADMIN_REVOKED when an administrator took it, else BAD_STATEID.</summary>
+    private NfsStat4 NotFound(StateId id, NfsClient? client) =>
+        AdminRevoked.Contains(new StateKey(id.OtherHigh, id.OtherLow), client) ? NfsStat4.AdminRevoked : NfsStat4.BadStateId;
 
     /// <summary>Special stateids name no state here; one made by an earlier run of the server is stale, not unknown.</summary>
     private NfsStat4 CheckOther(StateId id)

@@ -26,7 +26,7 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
     private const uint MinimalReplySize = 4 + 4 + 4 + 4 + 4 + 36;
 
     /// <summary>SEQ4_STATUS_* bits (§18.46.3).</summary>
-    public const uint StatusCbPathDown = 0x1, StatusRecallableStateRevoked = 0x40, StatusCbPathDownSession = 0x200,
+    public const uint StatusCbPathDown = 0x1, StatusAdminStateRevoked = 0x20, StatusRecallableStateRevoked = 0x40, StatusCbPathDownSession = 0x200,
         StatusBackchannelFault = 0x400;
 
     public static NfsOpcode Opcode => NfsOpcode.Sequence;
@@ -99,6 +99,8 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
         };
         if (Volatile.Read(ref session.Client.RevokedDelegations) > 0)
             flags |= StatusRecallableStateRevoked; // until the client frees every revoked delegation (§18.46.3)
+        if (Volatile.Read(ref session.Client.AdminRevokedStates) > 0)
+            flags |= StatusAdminStateRevoked; // until the client frees every stateid an administrator revoked
         return flags;
     }
 

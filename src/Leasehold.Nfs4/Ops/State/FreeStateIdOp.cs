@@ -9,7 +9,7 @@ namespace Leasehold.Nfs4.Ops;
 
 /// <summary>
 /// FREE_STATEID, RFC 8881 §18.38: frees a lock stateid holding no locks, or a delegation the server revoked (which
-/// releases it). An open must be closed instead, and an active delegation returned: LOCKS_HELD (knfsd does the same).
+/// releases it), or any stateid an administrator revoked (NFS4ERR_ADMIN_REVOKED until then). An open must be closed instead, and an active delegation returned: LOCKS_HELD (knfsd does the same).
 /// </summary>
 internal sealed class FreeStateIdOp : INfsOp<StateId, Unit>
 {
@@ -23,6 +23,8 @@ internal sealed class FreeStateIdOp : INfsOp<StateId, Unit>
     {
         var resolved = ctx.Resolve(id);
         var states = ctx.Server.States;
+        if (!resolved.IsSpecial && states.AdminRevoked.Free(new StateKey(resolved.OtherHigh, resolved.OtherLow), ctx.Client))
+            return ValueTask.FromResult(OpResult<Unit>.Ok(default)); // state an administrator revoked: now forgotten
         if (states.IsLockKey(resolved))
         {
             var status = states.FindLock(resolved, ctx.Client, out var lockState);

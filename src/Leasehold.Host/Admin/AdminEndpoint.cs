@@ -1,0 +1,165 @@
+using System.Net;
+using Leasehold.Export;
+using Leasehold.Host.Serving;
+using Leasehold.Nfs4.Admin;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+
+namespace Leasehold.Host.Admin;
+
+/// <summary>
+/// The admin endpoint: a small ASP.NET Core app beside the NFS server, started after it and stopped before it. It serves
+/// the <see cref="ServerAdmin"/> views and actions as JSON under /api, Prometheus metrics at /metrics (OpenTelemetry's
+/// exporter over every "Leasehold.*" meter) and the status page at /. Where it listens and who may do what:
+/// <see cref="AdminSettings"/>.
+/// </summary>
+internal sealed class AdminEndpoint(
+    IOptions<AdminSettings> settings,
+    IOptions<ExportOptions> export,
+    NfsServerService nfs,
+    ILoggerFactory loggers,
+    TimeProvider time) : IHostedService, IAsyncDisposable
+{
+    /// <summary>The cookie the status page's "?token=" sets, so a browser's later requests carry the token.</summary>
+    public const string TokenCookie = "leasehold_admin";
+
+    private readonly ILogger _logger = loggers.CreateLogger("Leasehold.Host.Admin");
+    private WebApplication? _app;
+    private StatusFeed? _feed;
+
+    /// <summary>The Unix socket's path while serving on one; null otherwise.</summary>
+    public string? SocketPath { get; private set; }
+
+    /// <summary>The TCP endpoint while serving on one (the real port when 0 was asked); null otherwise.</summary>
+    public IPEndPoint? TcpEndPoint { get; private set; }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var options = settings.Value;
+        var tcp = options.ParseListen();
+        if (!options.Socket && tcp is null)
+            return;
+        var server = nfs.Nfs ?? throw new InvalidOperationException("the NFS server is not running");
+        string stateDirectory = export.Value.ResolvedStateDirectory;
+        string token;
+        try
+        {
+            token = AdminToken.LoadOrCreate(stateDirectory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new Settings.StartupException($"cannot make the admin token in {stateDirectory}: {ex.Message.TrimEnd('.')}", Settings.StartupFault.Environment, ex);
+        }
+        var admin = new ServerAdmin(server);
+        _feed = new StatusFeed(time);
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Leasehold.Admin" });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggers); // the server's own log, filters and format
+        builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("leasehold")).WithMetrics(m => m.AddMeter("Leasehold.*").AddPrometheusExporter());
+        string? socket = options.Socket ? Path.Join(stateDirectory, AdminSettings.SocketFileName) : null;
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = 64 * 1024;
+            if (socket is not null)
+            {
+                File.Delete(socket); // left by a server that died: the state directory's lock says none runs
+                k.ListenUnixSocket(socket);
+            }
+            if (tcp is not null)
+                k.Listen(tcp);
+        });
+        var app = builder.Build();
+        app.Use((context, next) => Authorize(context, next, token));
+        AdminRoutes.Map(app, admin, _feed, export.Value.FullPath);
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new Settings.StartupException($"cannot start the admin endpoint ({(tcp is not null ? tcp.ToString() : socket)}): {ex.Message.TrimEnd('.')}", Settings.StartupFault.Environment, ex);
+        }
+        _app = app;
+        if (socket is not null && OperatingSystem.IsLinux())
+        {
+            File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            SocketPath = socket;
+        }
+        if (tcp is not null)
+        {
+            var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+                .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
+            var http = addresses?.Select(a => new Uri(a)).FirstOrDefault(u => u.Scheme == "http");
+            TcpEndPoint = http is null ? tcp : new IPEndPoint(tcp.Address, http.Port);
+        }
+        Log.AdminListening(_logger, socket ?? "(no socket)", TcpEndPoint?.ToString() ?? "(no TCP)", Path.Join(stateDirectory, AdminToken.FileName));
+    }
+
+    /// <summary>
+    /// Over the Unix socket, GET and HEAD need nothing (the socket is the server user's alone); every change, and every
+    /// request over TCP, needs the token. A browser opening "/?token=TOKEN" gets it as a cookie and is sent to "/".
+    /// </summary>
+    private static Task Authorize(HttpContext context, RequestDelegate next, string token)
+    {
+        // Kestrel gives IP addresses only for TCP connections: none on both ends is the Unix socket.
+        bool overSocket = context.Connection.LocalIpAddress is null && context.Connection.RemoteIpAddress is null;
+        bool change = !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method);
+        if (!change && overSocket)
+            return next(context);
+        string? offered = context.Request.Headers.Authorization.ToString() is { } header && header.StartsWith("Bearer ", StringComparison.Ordinal)
+            ? header["Bearer ".Length..].Trim()
+            : context.Request.Cookies[TokenCookie];
+        if (AdminToken.Matches(token, offered))
+            return next(context);
+        if (!change && context.Request.Path == "/" && AdminToken.Matches(token, context.Request.Query["token"].ToString()))
+        {
+            context.Response.Cookies.Append(TokenCookie, token, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/" });
+            context.Response.Redirect("/", permanent: false);
+            return Task.CompletedTask;
+        }
+        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return context.Response.WriteAsJsonAsync(new AdminError(change
+            ? "a change needs the admin token (Authorization: Bearer, from admin.token in the state directory)"
+            : "the admin endpoint over TCP needs the admin token (Authorization: Bearer, from admin.token in the state directory)"));
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is { } app)
+            await app.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is { } app)
+        {
+            _app = null;
+            await app.DisposeAsync().ConfigureAwait(false);
+        }
+        _feed?.Dispose();
+        if (SocketPath is { } socket)
+            File.Delete(socket);
+    }
+}
+
+/// <summary>The body of every refusal: one line that says why.</summary>
+public sealed record AdminError(string Error);
+
+internal static partial class Log
+{
+    [LoggerMessage(5201, LogLevel.Information, "Admin endpoint on {Socket} and {Tcp}; changes need the token in {TokenFile}")]
+    public static partial void AdminListening(ILogger logger, string socket, string tcp, string tokenFile);
+}

@@ -1,0 +1,296 @@
+using System.Net;
+using System.Text;
+using Leasehold.Engine;
+using Leasehold.Export;
+using Leasehold.Nfs4.State;
+using Microsoft.Extensions.Logging;
+
+namespace Leasehold.Nfs4.Admin;
+
+/// <summary>
+/// What an operator sees of a running <see cref="Nfs4Server"/> and may do to it: the clients and what each holds (knfsd's
+/// /proc/fs/nfsd/clients/*/{info,states}), every grant, byte-range lock and share reservation (/proc/locks), revoking a
+/// client's state (knfsd's "expire", but keeping the client: RFC 8881's administrative revocation) and recalling the
+/// delegations on a file. Views are a moment's copies, read lock by lock like /proc/locks: each line is consistent, the
+/// whole is not one instant. Knows no HTTP; the host's admin endpoint serves it.
+/// </summary>
+public sealed class ServerAdmin(Nfs4Server server)
+{
+    /// <summary>Counts for the top of the status page.</summary>
+    public ServerSummary Summary()
+    {
+        var clients = server.Clients.All();
+        var engine = server.Engine.Snapshot();
+        int recalling = 0;
+        foreach (var g in engine.Grants)
+        {
+            if (g.Kind == GrantKind.Delegation && g.State == GrantState.Breaking)
+                recalling++;
+        }
+        return new ServerSummary(server.Time.GetUtcNow(), server.InGrace, clients.Count, clients.Count(c => c.Courtesy), server.Clients.SessionCount,
+            server.States.OpenCount, server.Delegations.Count, recalling, engine.Grants.Count, engine.Breakers.Count);
+    }
+
+    /// <summary>Every client record, oldest first.</summary>
+    public IReadOnlyList<ClientView> Clients()
+    {
+        var opens = server.States.AllOpens();
+        return [.. server.Clients.All().Select(c => View(c, opens))];
+    }
+
+    /// <summary>A client's record and everything it holds; null when no client has <paramref name="clientId"/>.</summary>
+    public ClientStatesView? Client(ulong clientId)
+    {
+        if (server.Clients.FindClient(clientId) is not { } client)
+            return null;
+        var opens = server.States.OpensOf(client).Where(o => !o.Closed).ToList();
+        var paths = new PathCache(server.Tree);
+        var openViews = new List<OpenView>();
+        var lockViews = new List<RangeLockView>();
+        foreach (var open in opens)
+        {
+            string path = paths.Of(open.FileId, open.File) ?? "";
+            openViews.Add(new OpenView(open.Id.ToString(), path, open.FileId, Printable(open.OpenOwner), ShareName(open.Access), ShareName(open.Deny)));
+            var locks = server.RangeLocks.LocksOn(FileKey.From(open.FileId));
+            foreach (var state in open.LockStates)
+            {
+                foreach (var l in locks)
+                {
+                    if (l.Owner == state.EngineOwner)
+                        lockViews.Add(new RangeLockView(state.Id.ToString(), path, open.FileId, Printable(state.LockOwner), l.Type.ToString().ToUpperInvariant(), l.Start, l.End));
+                }
+            }
+        }
+        var delegationViews = DelegationsOf(client)
+            .Select(d => new DelegationView(d.Id.ToString(), paths.Of(d.FileId, d.File) ?? "", d.FileId, TypeName(d), d.CurrentStatus.ToString().ToUpperInvariant()))
+            .ToList();
+        return new ClientStatesView(View(client, opens), openViews, lockViews, delegationViews);
+    }
+
+    /// <summary>
+    /// Every lease, delegation and layout the engine holds, every byte-range lock and every share reservation, file by
+    /// file, as /proc/locks lists them.
+    /// </summary>
+    public IReadOnlyList<LockView> Locks()
+    {
+        var opens = server.States.AllOpens();
+        var paths = new PathCache(server.Tree);
+        var clientIds = server.Clients.All().Select(c => c.ClientId).ToHashSet();
+        foreach (var open in opens)
+            paths.Know(open.FileId, open.File);
+        foreach (var client in server.Clients.All())
+        {
+            foreach (var d in DelegationsOf(client))
+                paths.Know(d.FileId, d.File);
+        }
+
+        var rows = new List<LockView>();
+        foreach (var g in server.Engine.Snapshot().Grants)
+        {
+            ulong fileId = g.File.Low;
+            rows.Add(new LockView(g.Kind.ToString().ToUpperInvariant(), g.Mode.ToString().ToUpperInvariant(), fileId, paths.Of(fileId),
+                clientIds.Contains(g.Holder.Group) ? Hex(g.Holder.Group) : null, g.Holder.ToString(), g.State.ToString().ToUpperInvariant(),
+                g.Granted, g.Deadline, g.WaitingBreakers, null));
+        }
+        foreach (var fileId in opens.Select(o => o.FileId).Distinct())
+        {
+            foreach (var l in server.RangeLocks.LocksOn(FileKey.From(fileId)))
+            {
+                rows.Add(new LockView("RANGE", l.Type.ToString().ToUpperInvariant(), fileId, paths.Of(fileId),
+                    clientIds.Contains(l.Owner.Group) ? Hex(l.Owner.Group) : null, l.Owner.ToString(), "ACTIVE", null, null, 0,
+                    $"{l.Start}-{(l.End == ulong.MaxValue ? "EOF" : l.End.ToString(System.Globalization.CultureInfo.InvariantCulture))}"));
+            }
+        }
+        foreach (var open in opens)
+        {
+            rows.Add(new LockView("SHARE", $"{ShareName(open.Access)}/{ShareName(open.Deny)}", open.FileId, paths.Of(open.FileId), Hex(open.Client.ClientId),
+                Printable(open.OpenOwner), "ACTIVE", null, null, 0, null));
+        }
+        rows.Sort((a, b) => a.FileId != b.FileId ? a.FileId.CompareTo(b.FileId) : string.CompareOrdinal(a.Kind, b.Kind));
+        return rows;
+    }
+
+    /// <summary>
+    /// Revokes everything a client holds, as an administrator may (RFC 8881 §8.2.4, NFS4ERR_ADMIN_REVOKED): its opens
+    /// (with their share reservations and byte-range locks) are closed and its delegations released, so another client's
+    /// conflicting OPEN goes ahead at once; the client record and its sessions stay, its next SEQUENCE reply carries
+    /// SEQ4_STATUS_ADMIN_STATE_REVOKED, and each revoked stateid answers NFS4ERR_ADMIN_REVOKED until FREE_STATEID. A
+    /// client that recovers (TEST_STATEID, FREE_STATEID, OPEN again) carries on. Null when no client has the id.
+    /// </summary>
+    public RevokeOutcome? RevokeClientState(ulong clientId)
+    {
+        if (server.Clients.FindClient(clientId) is not { } client)
+            return null;
+        var revoked = server.States.AdminRevoked;
+        server.Offloads.CancelAll(client);
+        int delegations = 0;
+        foreach (var delegation in DelegationsOf(client))
+        {
+            if (server.Delegations.Release(delegation))
+            {
+                revoked.Add(delegation.Key, client);
+                delegations++;
+            }
+        }
+        server.Recalls.Forget(client);
+        int opens = 0, locks = 0;
+        foreach (var open in server.States.OpensOf(client))
+        {
+            if (Volatile.Read(ref open.Closed))
+                continue;
+            foreach (var state in open.LockStates)
+            {
+                revoked.Add(state.Key, client);
+                locks++;
+            }
+            OpenRegistry.Close(server, open);
+            revoked.Add(open.Key, client);
+            opens++;
+        }
+        Log.ClientStateRevoked(server.Logger, clientId, opens, locks, delegations);
+        return new RevokeOutcome(Hex(clientId), opens, locks, delegations);
+    }
+
+    /// <summary>
+    /// Recalls every delegation on the file at <paramref name="path"/> (inside the export, "/a/b" or "a/b"; no "." or
+    /// ".." parts), as a conflicting change would, and returns at once: the holders get CB_RECALL and the engine's recall
+    /// window keeps new delegations off the file for a while (<see cref="LeaseEngineOptions.DelegationRecallWindow"/>).
+    /// The status is not Ok when the path does not name a file (NotFound, NotDirectory on the way, InvalidName for a "." or ".." part).
+    /// </summary>
+    public async ValueTask<(FsStatus Status, RecallOutcome? Outcome)> RecallAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var found = Resolve(path);
+        if (!found.IsOk)
+            return (found.Status, null);
+        var attributes = server.Tree.GetAttributes(found.Value);
+        if (!attributes.IsOk)
+            return (attributes.Status, null);
+        ulong fileId = attributes.Value.FileId;
+        await server.Engine.BreakAsync(FileKey.From(fileId), FileOperation.SetAttributes, Owner.Anonymous, BreakMode.NonBlocking, cancellationToken).ConfigureAwait(false);
+        int recalling = 0;
+        foreach (var client in server.Clients.All())
+        {
+            lock (client.Sync)
+            {
+                if (client.DelegationsByFile.TryGetValue(fileId, out var d) && d.CurrentStatus == DelegationStatus.Recalling)
+                    recalling++;
+            }
+        }
+        string shown = server.Tree.PathOf(found.Value) ?? path;
+        Log.FileRecalled(server.Logger, shown, fileId, recalling);
+        return (FsStatus.Ok, new RecallOutcome(shown, fileId, recalling));
+    }
+
+    /// <summary>Walks <paramref name="path"/> from the export's root as root (the operator's view; no squashing, no permission checks beyond the tree's own).</summary>
+    private FsResult<FileHandle> Resolve(string path)
+    {
+        var handle = server.Tree.RootHandle;
+        foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (part is "." or "..")
+                return FsStatus.InvalidName;
+            var next = server.Tree.Lookup(Caller.Root, handle, part);
+            if (!next.IsOk)
+                return next.Status;
+            handle = next.Value;
+        }
+        return handle;
+    }
+
+    private ClientView View(NfsClient client, List<OpenState> allOpens)
+    {
+        Session[] sessions;
+        lock (client.Sync)
+            sessions = [.. client.Sessions];
+        string? address = null;
+        uint? minor = null;
+        foreach (var session in sessions)
+        {
+            minor = session.Back.MinorVersion;
+            lock (session.Sync)
+            {
+                foreach (var connection in session.Connections)
+                {
+                    if (connection.Closed.IsCancellationRequested)
+                        continue;
+                    address = connection.RemoteEndPoint switch
+                    {
+                        IPEndPoint ip => ip.ToString(),
+                        { } other => other.ToString(),
+                        null => address,
+                    };
+                }
+            }
+        }
+        var opens = allOpens.Where(o => o.Client == client).ToList();
+        int locks = opens.Sum(o => o.LockStates.Count(l => !l.Freed));
+        long now = server.Time.GetTimestamp();
+        var expires = server.Time.GetUtcNow() + TimeSpan.FromSeconds((double)(client.LastRenewed + server.Clients.LeaseTicks - now) / server.Time.TimestampFrequency);
+        string state = client.Expired ? "expired" : client.Courtesy ? "courtesy" : client.Confirmed ? "active" : "unconfirmed";
+        return new ClientView(Hex(client.ClientId), Printable(client.OwnerId), address, minor, state, expires, sessions.Length, client.HasUsableBackChannel(),
+            opens.Count, locks, client.DelegationCount, Volatile.Read(ref client.RevokedDelegations) + Volatile.Read(ref client.AdminRevokedStates));
+    }
+
+    private static List<DelegationState> DelegationsOf(NfsClient client)
+    {
+        lock (client.Sync)
+            return [.. client.DelegationsByFile.Values];
+    }
+
+    private static string TypeName(DelegationState d) => d.Type.ToString().ToUpperInvariant() + (d.TimestampsDelegated ? "+TIMESTAMPS" : "");
+
+    private static string ShareName(Share share) => share switch
+    {
+        Share.Read => "READ",
+        Share.Write => "WRITE",
+        Share.Both => "BOTH",
+        _ => "NONE",
+    };
+
+    private static string Hex(ulong id) => id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>An owner string as text when it is printable ASCII (Linux: "Linux NFSv4.2 host"), else hex.</summary>
+    internal static string Printable(byte[] owner)
+    {
+        foreach (byte b in owner)
+        {
+            if (b is < 0x20 or > 0x7e)
+                return Convert.ToHexString(owner).ToLowerInvariant();
+        }
+        return Encoding.ASCII.GetString(owner);
+    }
+
+    /// <summary>File paths by file id, each asked of the tree once per view.</summary>
+    private sealed class PathCache(IExportedTree tree)
+    {
+        private readonly Dictionary<ulong, FileHandle> _handles = [];
+        private readonly Dictionary<ulong, string?> _paths = [];
+
+        public void Know(ulong fileId, FileHandle handle) => _handles.TryAdd(fileId, handle);
+
+        public string? Of(ulong fileId, FileHandle handle)
+        {
+            Know(fileId, handle);
+            return Of(fileId);
+        }
+
+        public string? Of(ulong fileId)
+        {
+            if (_paths.TryGetValue(fileId, out var path))
+                return path;
+            path = _handles.TryGetValue(fileId, out var handle) ? tree.PathOf(handle) : null;
+            _paths[fileId] = path;
+            return path;
+        }
+    }
+}
+
+/// <summary>Admin log events (ids 46xx).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(4601, LogLevel.Warning, "Administrator revoked the state of client {ClientId:x16}: {Opens} open(s), {Locks} lock state(s), {Delegations} delegation(s); its stateids now answer NFS4ERR_ADMIN_REVOKED")]
+    public static partial void ClientStateRevoked(ILogger logger, ulong clientId, int opens, int locks, int delegations);
+
+    [LoggerMessage(4602, LogLevel.Information, "Administrator recalled the delegations on {Path} (file {FileId}): {Recalling} being recalled")]
+    public static partial void FileRecalled(ILogger logger, string path, ulong fileId, int recalling);
+}

@@ -145,6 +145,10 @@ public class ServerFixture : IAsyncLifetime
     internal NfsServerService Service =>
         _host?.Services.GetRequiredService<NfsServerService>() ?? throw new InvalidOperationException("The server is not running.");
 
+    /// <summary>The running server's admin endpoint (its socket, its TCP address when asked for one).</summary>
+    internal Leasehold.Host.Admin.AdminEndpoint Admin =>
+        _host?.Services.GetRequiredService<Leasehold.Host.Admin.AdminEndpoint>() ?? throw new InvalidOperationException("The server is not running.");
+
     /// <summary>Kernel leases the running server holds for delegations.</summary>
     public int GuardCount =>
         _host?.Services.GetRequiredService<NfsServerService>().GuardCount ?? throw new InvalidOperationException("The server is not running.");

@@ -101,7 +101,8 @@ internal sealed class AdminEndpoint(
         {
             var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
                 .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
-            var http = addresses?.Select(a => new Uri(a)).FirstOrDefault(u => u.Scheme == "http");
+            // Kestrel lists the socket as http://unix:/path: the TCP one is the address with an IP host.
+            var http = addresses?.Select(a => new Uri(a)).FirstOrDefault(u => u.Scheme == "http" && IPAddress.TryParse(u.Host.Trim('[', ']'), out _));
             TcpEndPoint = http is null ? tcp : new IPEndPoint(tcp.Address, http.Port);
         }
         Log.AdminListening(_logger, socket ?? "(no socket)", TcpEndPoint?.ToString() ?? "(no TCP)", Path.Join(stateDirectory, AdminToken.FileName));

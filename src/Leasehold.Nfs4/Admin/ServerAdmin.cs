@@ -172,7 +172,9 @@ public sealed class ServerAdmin(Nfs4Server server)
         {
             lock (client.Sync)
             {
-                if (client.DelegationsByFile.TryGetValue(fileId, out var d) && d.CurrentStatus == DelegationStatus.Recalling)
+                // The engine's notices run off this thread, so a delegation may not say Recalling yet: every one still
+                // held has been asked back by the break above.
+                if (client.DelegationsByFile.TryGetValue(fileId, out var d) && d.CurrentStatus is DelegationStatus.Active or DelegationStatus.Recalling)
                     recalling++;
             }
         }

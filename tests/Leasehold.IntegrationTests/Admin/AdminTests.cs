@@ -1,0 +1,197 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using Leasehold.Nfs4.Admin;
+using Leasehold.Nfs4.Client;
+using Leasehold.Nfs4.Client.Callbacks;
+
+namespace Leasehold.IntegrationTests.Admin;
+
+/// <summary>The server with its admin endpoint on TCP too (127.0.0.1, any port), besides the state directory's socket.</summary>
+public sealed class AdminFixture : ServerFixture
+{
+    protected override void Configure(IDictionary<string, string?> settings) => settings["Admin:Listen"] = "127.0.0.1:0";
+
+    /// <summary>The token the server made in its state directory.</summary>
+    public string Token => File.ReadAllText(Path.Join(StatePath, "admin.token")).Trim();
+
+    /// <summary>An HTTP client over the state directory's Unix socket, with no token.</summary>
+    public HttpClient SocketClient()
+    {
+        string socket = Admin.SocketPath ?? throw new InvalidOperationException("no admin socket");
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct);
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = new Uri("http://leasehold/") };
+    }
+
+    /// <summary>An HTTP client to the TCP endpoint, with no token.</summary>
+    public HttpClient TcpClient() => new() { BaseAddress = new Uri($"http://{Admin.TcpEndPoint}/") };
+}
+
+/// <summary>
+/// Issue 13's verbs against a real server with real clients holding real state: `leasehold clients`, `client show`,
+/// `locks`, `recall` and `client revoke` run as the operator runs them (the command in its own process, through the
+/// state directory's admin socket), and the endpoint's token rules.
+/// </summary>
+public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
+{
+    private sealed record Client(Nfs4Session Session, RecordingCallbackHandler Handler) : IAsyncDisposable
+    {
+        public string Id => Session.ClientId.ToString("x16");
+
+        public ValueTask DisposeAsync() => Session.DisposeAsync();
+    }
+
+    private async Task<Client> ConnectAsync()
+    {
+        var handler = new RecordingCallbackHandler();
+        var session = await fx.ConnectAsync(options: new Nfs4SessionOptions { CallbackHandler = handler });
+        return new Client(session, handler);
+    }
+
+    private async Task<(FileHandle Root, string Name)> NewFileAsync()
+    {
+        var root = await fx.RootAsync();
+        string name = ServerFixture.NewName("admin");
+        var made = (await fx.Session.CreateAsync(root, name).Bounded()).ValueOrThrow();
+        Assert.Equal(NfsStat4.Ok, (await fx.Session.WriteAsync(made.FileHandle, made.StateId, 0, ServerFixture.Bytes("hello")).Bounded()).Status);
+        Assert.Equal(NfsStat4.Ok, (await fx.Session.CloseAsync(made.FileHandle, made.StateId).Bounded()).Status);
+        return (root, name);
+    }
+
+    private static async Task<OpenedFile> HoldReadDelegationAsync(Client c, FileHandle root, string name, ShareDeny deny = ShareDeny.None)
+    {
+        var opened = (await c.Session.OpenAsync(root, name, ShareAccess.Read | ShareAccess.WantReadDelegation, deny: deny).Bounded()).ValueOrThrow();
+        Assert.Equal(DelegationType.Read, opened.Delegation.Type);
+        return opened;
+    }
+
+    private Task<AdminCli.Run> Cli(params string[] args) => AdminCli.RunAsync([.. args, "--state-dir", fx.StatePath]);
+
+    [Fact]
+    public async Task Clients_locks_and_client_show_list_what_a_client_holds()
+    {
+        var (root, name) = await NewFileAsync();
+        await using var a = await ConnectAsync();
+        var opened = await HoldReadDelegationAsync(a, root, name);
+
+        var clients = await Cli("clients", "--json");
+        Assert.True(clients.ExitCode == 0, clients.ToString());
+        var me = Assert.Single(clients.Json<List<ClientView>>(), c => c.Id == a.Id);
+        Assert.Equal(("active", 1, 1, true, 1u), (me.State, me.Opens, me.Delegations, me.BackChannelUp, me.MinorVersion));
+        Assert.StartsWith("127.0.0.1:", me.Address);
+        Assert.True(me.LeaseExpires > DateTimeOffset.UtcNow);
+
+        var locks = await Cli("locks", "--json");
+        Assert.True(locks.ExitCode == 0, locks.ToString());
+        var rows = locks.Json<List<LockView>>().Where(l => l.Path == "/" + name).ToList();
+        var delegation = Assert.Single(rows, r => r.Kind == "DELEGATION");
+        Assert.Equal(("READ", a.Id, "ACTIVE"), (delegation.Mode, delegation.Client, delegation.State));
+        Assert.NotNull(delegation.Granted);
+        Assert.Null(delegation.Deadline);
+        var share = Assert.Single(rows, r => r.Kind == "SHARE");
+        Assert.Equal(("READ/NONE", a.Id), (share.Mode, share.Client));
+
+        var table = await Cli("locks");
+        Assert.Contains(table.Stdout.Split('\n'), line => line.StartsWith("/" + name, StringComparison.Ordinal) && line.Contains("DELEGATION") && line.Contains(a.Id));
+
+        var show = await Cli("client", "show", a.Id, "--json");
+        Assert.True(show.ExitCode == 0, show.ToString());
+        var states = show.Json<ClientStatesView>();
+        var open = Assert.Single(states.Opens);
+        Assert.Equal(("/" + name, "READ", "NONE", opened.StateId.ToString()), (open.Path, open.Access, open.Deny, open.StateId));
+        var held = Assert.Single(states.Delegations);
+        Assert.Equal(("/" + name, "READ", "ACTIVE"), (held.Path, held.Type, held.Status));
+
+        var missing = await Cli("client", "show", "00000000000000ff");
+        Assert.Equal(3, missing.ExitCode);
+        Assert.Contains("no client 00000000000000ff", missing.Stderr);
+    }
+
+    [Fact]
+    public async Task Recall_sends_CB_RECALL_to_every_holder_of_the_file()
+    {
+        var (root, name) = await NewFileAsync();
+        await using var a = await ConnectAsync();
+        await using var b = await ConnectAsync();
+        var heldA = await HoldReadDelegationAsync(a, root, name);
+        var heldB = await HoldReadDelegationAsync(b, root, name);
+
+        // The file's full path on this machine, as an operator would type it.
+        var recall = await Cli("recall", Path.Join(fx.ExportPath, name), "--json");
+
+        Assert.True(recall.ExitCode == 0, recall.ToString());
+        Assert.Equal(("/" + name, 2), (recall.Json<RecallOutcome>().Path, recall.Json<RecallOutcome>().Recalling));
+        using var timeout = new CancellationTokenSource(Waits.Timeout);
+        Assert.Equal(heldA.Delegation.StateId, (await a.Handler.Recalls.ReadAsync(timeout.Token)).StateId);
+        Assert.Equal(heldB.Delegation.StateId, (await b.Handler.Recalls.ReadAsync(timeout.Token)).StateId);
+
+        var none = await Cli("recall", "/no-such-file");
+        Assert.Equal(3, none.ExitCode);
+        Assert.Contains("no such file", none.Stderr);
+    }
+
+    [Fact]
+    public async Task Revoke_takes_a_clients_state_its_SEQUENCE_says_so_and_another_clients_conflicting_open_succeeds()
+    {
+        var (root, name) = await NewFileAsync();
+        await using var a = await ConnectAsync();
+        await using var b = await ConnectAsync();
+        var held = await HoldReadDelegationAsync(a, root, name, deny: ShareDeny.Write);
+        Assert.Equal(NfsStat4.ShareDenied, (await b.Session.OpenAsync(root, name, ShareAccess.Write).Bounded()).Status);
+
+        var revoke = await Cli("client", "revoke", a.Id, "--json");
+
+        Assert.True(revoke.ExitCode == 0, revoke.ToString());
+        var outcome = revoke.Json<RevokeOutcome>();
+        Assert.Equal((a.Id, 1, 1), (outcome.Client, outcome.Opens, outcome.Delegations));
+        var opened = await b.Session.OpenAsync(root, name, ShareAccess.Write).Bounded();
+        Assert.Equal(NfsStat4.Ok, opened.Status);
+        Assert.Equal(NfsStat4.Ok, await a.Session.RenewAsync().Bounded());
+        Assert.NotEqual(0u, a.Session.LastSequenceStatusFlags & 0x20); // SEQ4_STATUS_ADMIN_STATE_REVOKED
+        Assert.Equal(NfsStat4.AdminRevoked, (await a.Session.ReadAsync(held.FileHandle, held.StateId, 0, 5).Bounded()).Status);
+        var tested = (await a.Session.TestStateIdAsync([held.StateId, held.Delegation.StateId]).Bounded()).ValueOrThrow();
+        Assert.Equal([NfsStat4.AdminRevoked, NfsStat4.AdminRevoked], tested);
+
+        // The client frees what was revoked (as Linux does after TEST_STATEID), and the flag goes.
+        Assert.Equal(NfsStat4.Ok, await a.Session.FreeStateIdAsync(held.StateId).Bounded());
+        Assert.Equal(NfsStat4.Ok, await a.Session.FreeStateIdAsync(held.Delegation.StateId).Bounded());
+        Assert.Equal(NfsStat4.Ok, await a.Session.RenewAsync().Bounded());
+        Assert.Equal(0u, a.Session.LastSequenceStatusFlags & 0x20);
+        Assert.Equal(NfsStat4.BadStateId, (await a.Session.ReadAsync(held.FileHandle, held.StateId, 0, 5).Bounded()).Status);
+    }
+
+    [Fact]
+    public async Task Without_the_token_every_change_is_refused_and_nothing_changes_and_TCP_needs_it_for_views_too()
+    {
+        var (root, name) = await NewFileAsync();
+        await using var a = await ConnectAsync();
+        await HoldReadDelegationAsync(a, root, name);
+
+        using var socket = fx.SocketClient();
+        Assert.Equal(HttpStatusCode.OK, (await socket.GetAsync("api/clients")).StatusCode); // views over the socket: no secret
+        Assert.Equal(HttpStatusCode.Unauthorized, (await socket.PostAsync($"api/clients/{a.Id}/revoke", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await socket.PostAsync($"api/recall?path=/{name}", null)).StatusCode);
+        string wrongToken = Path.Join(fx.Root, "wrong.token");
+        await File.WriteAllTextAsync(wrongToken, "not-the-token-not-the-token-not-the-token\n");
+        var cli = await Cli("client", "revoke", a.Id, "--token-file", wrongToken);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("token", cli.Stderr);
+
+        Assert.Equal(1, (await Cli("clients", "--json")).Json<List<ClientView>>().Single(c => c.Id == a.Id).Delegations);
+        Assert.False(a.Handler.Recalls.TryPeek(out _), "a refused recall sent CB_RECALL");
+
+        using var tcp = fx.TcpClient();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await tcp.GetAsync("api/clients")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await tcp.GetAsync("metrics")).StatusCode);
+        tcp.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fx.Token);
+        Assert.Equal(HttpStatusCode.OK, (await tcp.GetAsync("api/clients")).StatusCode);
+    }
+}

@@ -206,6 +206,9 @@ internal static class ServeCommand
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
         });
+        // Under systemd (Type=notify, deploy/leasehold.service): READY=1 once every hosted service has started (the NFS
+        // listener and the admin endpoint), STOPPING=1 at stop, and log lines in the journal's format. Elsewhere: nothing.
+        builder.Services.AddSystemd();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sources);
         Bind<ServerSettings>(builder, sources, "Server", o => o.ParseListen());

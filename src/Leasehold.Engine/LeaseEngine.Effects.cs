@@ -24,9 +24,11 @@ public sealed partial class LeaseEngine
                 waiter.TrySetResult(result);
             }
         }
-        if (fx.Notices is { } notices && !_disposed)
+        if (fx.Notices is { } notices)
+            Metrics.Noticed(notices);
+        if (fx.Notices is { } queued && !_disposed)
         {
-            foreach (var notice in notices)
+            foreach (var notice in queued)
                 _notices.Enqueue(notice);
             StartDrainer();
         }

@@ -83,6 +83,7 @@ public sealed partial class LeaseEngine
             waiter.Registration.Unregister();
             waiter.TrySetException(new ObjectDisposedException(nameof(LeaseEngine), $"The lease engine was disposed while this {waiter.Operation} of {waiter.File.Key} waited for a break."));
         }
+        Metrics.Dispose();
     }
 
     /// <summary>Disposes, then waits until no holder notice is still running.</summary>

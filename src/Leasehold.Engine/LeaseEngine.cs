@@ -56,7 +56,11 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
         _layoutBreakTicks = ToTimestampTicks(options.LayoutBreakTime);
         RecallWindowTicks = ToTimestampTicks(options.DelegationRecallWindow);
         _idleSweepInterval = options.IdleSweepInterval;
+        Metrics = new EngineMetrics();
     }
+
+    /// <summary>This engine's instruments, on its own meter named <see cref="EngineMetrics.MeterName"/> (disposed with the engine).</summary>
+    public EngineMetrics Metrics { get; }
 
     internal TimeProvider Time { get; }
 
@@ -143,6 +147,8 @@ public sealed partial class LeaseEngine : IDisposable, IAsyncDisposable
         }
         if (!result.IsGranted)
             _authority.OnGrantEnded(request, null);
+        if (fx.NewGrant)
+            Metrics.Granted(request.Kind, request.Mode);
         if (!fx.IsEmpty)
             Run(ref fx);
         return result;

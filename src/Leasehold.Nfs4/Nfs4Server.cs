@@ -44,10 +44,12 @@ public sealed class Nfs4Server : IAsyncDisposable
         Clients = new ClientTable(Options, Time, States.HoldsState, Grace);
         Recorder = new ClientRecorder(Records, Clients, States.HoldsState, Logger);
         Delegations = new DelegationRegistry(this);
+        Metrics = new Nfs4Metrics(this);
         Recalls = new Callbacks.RecallSender(this);
         Offloads = new State.Offload.OffloadTable(this);
         Clients.ClientGone += client =>
         {
+            Metrics.ClientGone(client);
             Recalls.Forget(client);
             Offloads.CancelAll(client);
             Delegations.ReleaseAll(client);
@@ -104,6 +106,9 @@ public sealed class Nfs4Server : IAsyncDisposable
     }
 
     public Nfs4Options Options { get; }
+
+    /// <summary>This server's instruments, on its own meter named <see cref="Nfs4Metrics.MeterName"/> (disposed with the server).</summary>
+    public Nfs4Metrics Metrics { get; }
 
     /// <summary>Whether the grace period after this start is on (RFC 8881 §8.4.2.1): recorded clients reclaim, new opens and locks wait.</summary>
     public bool InGrace => Grace.InGrace;
@@ -188,6 +193,7 @@ public sealed class Nfs4Server : IAsyncDisposable
         Grace.Dispose();
         await Offloads.StopAsync().ConfigureAwait(false);
         Offloads.Dispose();
+        Metrics.Dispose();
     }
 }
 

@@ -14,6 +14,9 @@ internal struct Effects
     public List<(BreakWaiter Waiter, BreakResult Result)>? Completions;
     public List<Grant>? Ended;
 
+    /// <summary>A new grant was admitted (for <see cref="EngineMetrics"/>; needs no <see cref="LeaseEngine"/> Run of its own).</summary>
+    public bool NewGrant;
+
     public readonly bool IsEmpty => Notices is null && Completions is null && Ended is null;
 
     public void Notify(Grant grant, BreakTarget target, bool expired, DateTimeOffset deadline) =>

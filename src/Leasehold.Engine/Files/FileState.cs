@@ -180,6 +180,8 @@ internal sealed partial class FileState(FileKey key, LeaseEngine engine)
         Link(grant);
         if (IsStrong(request.Mode))
             _strongGrants++;
+        Engine.Metrics.Moved(grant.Kind, GrantState.Released, GrantState.Active);
+        fx.NewGrant = true;
         return new GrantResult(GrantStatus.Granted, grant);
     }
 
@@ -285,6 +287,7 @@ internal sealed partial class FileState(FileKey key, LeaseEngine engine)
             grant.CurrentState = GrantState.Active;
             grant.PendingTarget = BreakTarget.None;
             _breaking--;
+            Engine.Metrics.Moved(grant.Kind, GrantState.Breaking, GrantState.Active);
         }
         GrantChanged(grant, oldMode, wasLive: true, ref fx);
     }
@@ -300,6 +303,7 @@ internal sealed partial class FileState(FileKey key, LeaseEngine engine)
             _breaking--;
         if (wasLive && IsStrong(grant.CurrentMode))
             _strongGrants--;
+        Engine.Metrics.Moved(grant.Kind, grant.CurrentState, GrantState.Released);
         grant.CurrentState = GrantState.Released;
         grant.PendingTarget = BreakTarget.None;
         Unlink(grant);
@@ -311,6 +315,7 @@ internal sealed partial class FileState(FileKey key, LeaseEngine engine)
     private void Apply(Grant g, BreakTarget target, ref Effects fx)
     {
         var oldMode = g.CurrentMode;
+        var oldState = g.CurrentState;
         bool wasLive = g.IsLive;
         if (g.CurrentState == GrantState.Breaking)
             _breaking--;
@@ -327,6 +332,7 @@ internal sealed partial class FileState(FileKey key, LeaseEngine engine)
             g.CurrentState = GrantState.Revoked;
             fx.End(g);
         }
+        Engine.Metrics.Moved(g.Kind, oldState, g.CurrentState);
         fx.Notify(g, target, expired: true, deadline: default);
         GrantChanged(g, oldMode, wasLive, ref fx);
     }
@@ -414,6 +420,7 @@ internal sealed partial class FileState(FileKey key, LeaseEngine engine)
         if (g.CurrentState == GrantState.Active)
         {
             g.CurrentState = GrantState.Breaking;
+            Engine.Metrics.Moved(g.Kind, GrantState.Active, GrantState.Breaking);
             g.PendingTarget = target;
             g.DeadlineTimestamp = now.Value + breakTicks;
             if (_breaking++ == 0 || g.DeadlineTimestamp < breaks.NextDeadline)
@@ -470,6 +477,7 @@ internal sealed partial class FileState(FileKey key, LeaseEngine engine)
         {
             if (g.IsLive)
                 dropped.Add(g);
+            Engine.Metrics.Moved(g.Kind, g.CurrentState, GrantState.Released);
             g.CurrentState = GrantState.Released;
         }
         return waiters;

@@ -46,7 +46,11 @@ internal sealed class RecallSender(Nfs4Server server)
     private readonly ConditionalWeakTable<NfsClient, FailureLog> _failures = new();
 
     /// <summary>Starts recalling <paramref name="delegation"/> (already marked Recalling) on a pool work item; returns at once.</summary>
-    public void Start(DelegationState delegation) => Run(new Recall(delegation));
+    public void Start(DelegationState delegation)
+    {
+        server.Metrics.DelegationRecalled(delegation);
+        Run(new Recall(delegation));
+    }
 
     /// <summary>
     /// A back channel of <paramref name="client"/> became usable: every recall of the client that found none is sent

@@ -49,10 +49,12 @@ internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
         {
             // Minor version 0 has no sessions and is not served (NFS4ERR_MINOR_VERS_MISMATCH, RFC 8881 §15.1.3.3).
             results.PatchUInt32(statusAt, (uint)NfsStat4.MinorVersMismatch);
+            server.Metrics.Compound(minorVersion, NfsStat4.MinorVersMismatch);
             return AcceptStat.Success;
         }
 
         var ctx = new CompoundContext(server, call, ToCaller(call.Credentials), count, minorVersion);
+        var metrics = server.Metrics;
         var status = NfsStat4.Ok;
         int done = 0;
         bool replayed = false;
@@ -70,10 +72,12 @@ internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
                 if (order != NfsStat4.Ok)
                 {
                     status = WriteBare(results, (NfsOpcode)opnum, order);
+                    metrics.Operation(ReplyOpcode(opnum, minorVersion), order, started: 0);
                     done++;
                     break;
                 }
 
+                long started = metrics.OperationStart();
                 int opStart = results.Position;
                 (status, position) = await DispatchAsync(opnum, ctx, call.Arguments, position, results, cancellationToken).ConfigureAwait(false);
                 done++;
@@ -85,6 +89,8 @@ internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
                 if (ctx.ReplayReply is { } cached)
                 {
                     // A retransmission: answer with exactly what was sent the first time (§2.10.6.1.1).
+                    metrics.Operation(opnum, status, started);
+                    metrics.Compound(minorVersion, (NfsStat4)BinaryPrimitives.ReadUInt32BigEndian(cached));
                     replayed = true;
                     results.Truncate(compoundStart);
                     cached.CopyTo(results.GetSpan(cached.Length));
@@ -104,6 +110,7 @@ internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
                         status = WriteBare(results, (NfsOpcode)opnum, tooBig);
                     }
                 }
+                metrics.Operation(ReplyOpcode(opnum, minorVersion), status, started);
                 if (status != NfsStat4.Ok)
                     break;
             }
@@ -117,8 +124,13 @@ internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
                 ReleaseSlot(ctx, results, compoundStart, sequenceEnd, tag);
             }
         }
+        metrics.Compound(minorVersion, status);
         return AcceptStat.Success;
     }
+
+    /// <summary>The operation a reply names (for the metrics): OP_ILLEGAL for a 4.2 operation in a 4.1 COMPOUND, as answered.</summary>
+    private static uint ReplyOpcode(uint opnum, uint minorVersion) =>
+        minorVersion < 2 && opnum is >= (uint)NfsOpcode.Allocate and <= (uint)NfsOpcode.RemoveXattr ? (uint)NfsOpcode.Illegal : opnum;
 
     /// <summary>RFC 8881 §2.10.6.4 and §18.46.3: SEQUENCE first, and only these operations may run without it, alone.</summary>
     private static NfsStat4 CheckPosition(NfsOpcode op, int index, int count, CompoundContext ctx)

@@ -146,6 +146,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
             Release(delegation);
             return DelegationDecision.None(WhyNoDelegation.Resource);
         }
+        server.Metrics.DelegationGranted(delegation);
         return new DelegationDecision(delegation, default);
     }
 
@@ -180,6 +181,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
                 break;
         }
         Forget(delegation);
+        server.Metrics.DelegationReturned(delegation);
         return true;
     }
 
@@ -255,6 +257,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
                 break;
         }
         Interlocked.Increment(ref delegation.Client.RevokedDelegations);
+        server.Metrics.DelegationRevoked(delegation);
         Log.DelegationRevoked(server.Logger, delegation.Id.ToString(), delegation.FileId, delegation.Client.ClientId);
     }
 }

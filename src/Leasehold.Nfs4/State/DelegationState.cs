@@ -112,6 +112,9 @@ internal sealed class DelegationState(StateKey key, NfsClient client, FileHandle
     /// </summary>
     public volatile bool LocalAccessSeen;
 
+    /// <summary>When its recall started (a <see cref="Nfs4Server.Time"/> timestamp; 0: none, or measured already), for <see cref="Nfs4Metrics"/>.</summary>
+    public long RecallStarted;
+
     /// <summary>A <see cref="DelegationStatus"/>, changed only with <see cref="Interlocked.CompareExchange(ref int, int, int)"/>.</summary>
     public int Status;
 

@@ -352,6 +352,7 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
             {
                 Log.CallRejected(_logger, Id, $"RPC version {rpcVersion}", xid);
                 reply = RpcReplies.Denied(xid, RejectStat.RpcMismatch, RpcVersion, RpcVersion);
+                _server.Metrics.Denied(RejectStat.RpcMismatch);
                 return HeaderOutcome.Answered;
             }
             uint program = r.ReadUInt32();
@@ -377,6 +378,7 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
                     {
                         Log.CallRejected(_logger, Id, $"bad AUTH_SYS credential: {ex.Message}", xid);
                         reply = RpcReplies.Denied(xid, AuthStat.BadCred);
+                        _server.Metrics.Denied(RejectStat.AuthError);
                         return HeaderOutcome.Answered;
                     }
                     break;
@@ -384,6 +386,7 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
                     // RFC 5531 §9: a flavor the server does not accept is AUTH_ERROR; AUTH_REJECTEDCRED asks for another.
                     Log.CallRejected(_logger, Id, $"auth flavor {(uint)flavor}", xid);
                     reply = RpcReplies.Denied(xid, AuthStat.RejectedCred);
+                    _server.Metrics.Denied(RejectStat.AuthError);
                     return HeaderOutcome.Answered;
             }
 
@@ -391,16 +394,19 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
             if (target is null)
             {
                 reply = RpcReplies.Accepted(xid, AcceptStat.ProgUnavail);
+                _server.Metrics.Call(program, AcceptStat.ProgUnavail);
                 return HeaderOutcome.Answered;
             }
             if (version < target.LowVersion || version > target.HighVersion)
             {
                 reply = RpcReplies.ProgMismatch(xid, target.LowVersion, target.HighVersion);
+                _server.Metrics.Call(program, AcceptStat.ProgMismatch);
                 return HeaderOutcome.Answered;
             }
             if (procedure == 0)
             {
                 reply = RpcReplies.Accepted(xid, AcceptStat.Success); // NULL: every program has it, and it does nothing
+                _server.Metrics.Call(program, AcceptStat.Success);
                 return HeaderOutcome.Answered;
             }
             call = new RpcCall(xid, program, version, procedure, credentials, record[r.Position..], this);
@@ -411,6 +417,7 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
             if (_server.Warnings.ShouldLog(RemoteEndPoint))
                 Log.BadCallHeader(_logger, Id, RemoteEndPoint, ex.Message);
             reply = RpcReplies.Accepted(xid, AcceptStat.GarbageArgs);
+            _server.Metrics.Call(uint.MaxValue, AcceptStat.GarbageArgs); // the header did not decode: no program to name
             return HeaderOutcome.Answered;
         }
     }
@@ -465,6 +472,7 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
         }
         reply.PatchUInt32(statusAt, (uint)status);
         RpcReplies.Finish(reply);
+        _server.Metrics.Call(call.Program, status);
         return reply;
     }
 

@@ -37,6 +37,7 @@ public sealed class RpcServer : IAsyncDisposable
     public RpcServer(IEnumerable<IRpcProgram> programs, RpcOptions? options = null, ILogger<RpcServer>? logger = null, TimeProvider? time = null)
     {
         _programs = programs.ToDictionary(p => p.Program);
+        Metrics = new RpcMetrics(_programs.Keys);
         _options = options ?? new RpcOptions();
         _options.Validate();
         _logger = logger ?? (ILogger)NullLogger.Instance;
@@ -47,6 +48,9 @@ public sealed class RpcServer : IAsyncDisposable
 
     /// <summary>Where the server listens, once started (the real port when asked for port 0).</summary>
     public IPEndPoint? LocalEndPoint => (IPEndPoint?)_listener?.LocalEndPoint;
+
+    /// <summary>This server's instruments, on its own meter named <see cref="RpcMetrics.MeterName"/> (disposed with the server).</summary>
+    public RpcMetrics Metrics { get; }
 
     /// <summary>Connections open (including ones being closed).</summary>
     public int ConnectionCount => _connections.Count;
@@ -184,6 +188,7 @@ public sealed class RpcServer : IAsyncDisposable
             var connection = new RpcConnection(id, new NetworkStream(socket, ownsSocket: true), remote, this, _options, _logger, _stopping.Token);
             var run = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _connections[id] = (connection, run.Task);
+            Metrics.ConnectionOpened();
             _ = RunConnectionAsync(id, connection, run);
         }
     }
@@ -252,6 +257,7 @@ public sealed class RpcServer : IAsyncDisposable
         finally
         {
             _connections.TryRemove(id, out _);
+            Metrics.ConnectionClosed();
             await connection.DisposeAsync().ConfigureAwait(false);
             done.TrySetResult();
         }
@@ -280,5 +286,6 @@ public sealed class RpcServer : IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
         Warnings.Dispose();
         _stopping.Dispose();
+        Metrics.Dispose();
     }
 }

@@ -42,6 +42,7 @@ internal sealed class ReadOp : INfsOp<ReadArgs, ReadResult>
             ArrayPool<byte>.Shared.Return(buffer);
             return ValueTask.FromResult<OpResult<ReadResult>>(IoStateIds.NotAFile(ctx, fh, read.Status));
         }
+        ctx.Server.Metrics.IoRead(read.Value.Count);
         return ValueTask.FromResult(OpResult<ReadResult>.Ok(new ReadResult(read.Value.EndOfFile, buffer, read.Value.Count)));
     }
 

@@ -50,6 +50,7 @@ internal sealed class WriteOp : INfsOp<WriteArgs, (int Count, WriteStability Com
         var written = await ctx.Tree.WriteAsync(ctx.Caller, fh, (long)args.Offset, args.Data, args.Stable, ctx.ChangeContext, cancellationToken).ConfigureAwait(false);
         if (!written.IsOk)
             return IoStateIds.NotAFile(ctx, fh, written.Status);
+        ctx.Server.Metrics.IoWritten(written.Value.Count);
         return OpResult<(int, WriteStability, ulong)>.Ok((written.Value.Count, written.Value.Committed, ctx.Server.BootVerifier));
     }
 

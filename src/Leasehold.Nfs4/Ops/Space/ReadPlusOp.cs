@@ -54,6 +54,10 @@ internal sealed class ReadPlusOp : INfsOp<ReadArgs, ReadPlusResult>
             return IoStateIds.NotAFile(ctx, fh, read.Status);
         }
         bool cut = FitReadsSize(segments, XdrReader.Padded(count) + DataSegmentHeader);
+        long data = 0;
+        foreach (var segment in segments)
+            data += segment.IsHole ? 0 : segment.Length;
+        ctx.Server.Metrics.IoRead(data); // the data segments' bytes sent; holes carry none
         return OpResult<ReadPlusResult>.Ok(new ReadPlusResult(read.Value.EndOfFile && !cut, buffer, offset, segments));
     }
 

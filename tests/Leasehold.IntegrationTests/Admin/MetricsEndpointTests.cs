@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Leasehold.Nfs4.Client;
+
+namespace Leasehold.IntegrationTests.Admin;
+
+/// <summary>Runs where Debian's python3-prometheus-client is installed (CI installs it); skips elsewhere, saying why.</summary>
+public sealed class PrometheusParserFactAttribute : FactAttribute
+{
+    public const string Package = "/usr/lib/python3/dist-packages/prometheus_client", Python = "/usr/bin/python3"; // Debian's, which sees the package
+
+    public PrometheusParserFactAttribute()
+    {
+        if (!Directory.Exists(Package) || !File.Exists(Python))
+            Skip = "needs Debian's python3-prometheus-client (apt-get install python3-prometheus-client), whose parser reads the scrape";
+    }
+}
+
+/// <summary>
+/// /metrics on the admin endpoint, read by the Prometheus project's own text-format parser (prometheus_client's
+/// text_string_to_metric_families, run in python3): it parses, and its counters move with the traffic.
+/// </summary>
+public sealed class MetricsEndpointTests(AdminFixture fx) : IClassFixture<AdminFixture>
+{
+    /// <summary>One sample as the parser read it: metric name, labels, value.</summary>
+    private sealed record Sample(string Name, Dictionary<string, string> Labels, double Value);
+
+    private const string Parse = """
+        import json, sys
+        from prometheus_client.parser import text_string_to_metric_families
+        out = []
+        for family in text_string_to_metric_families(sys.stdin.read()):
+            for s in family.samples:
+                out.append({"name": s.name, "labels": s.labels, "value": s.value})
+        print(json.dumps(out))
+        """;
+
+    private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+
+    private async Task<List<Sample>> ScrapeAsync()
+    {
+        using var http = fx.SocketClient();
+        string text = await http.GetStringAsync("metrics");
+        var start = new ProcessStartInfo(PrometheusParserFactAttribute.Python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(Parse);
+        using var python = Process.Start(start)!;
+        await python.StandardInput.WriteAsync(text);
+        python.StandardInput.Close();
+        var stdout = python.StandardOutput.ReadToEndAsync();
+        string stderr = await python.StandardError.ReadToEndAsync();
+        await python.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(python.ExitCode == 0, $"the Prometheus parser refused the scrape: {stderr}\n{text}");
+        return JsonSerializer.Deserialize<List<Sample>>(await stdout, Web)!;
+    }
+
+    private static double Value(List<Sample> samples, string name, params (string Key, string Value)[] labels) =>
+        samples.Where(s => s.Name == name && labels.All(l => s.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).Sum(s => s.Value);
+
+    [PrometheusParserFact]
+    public async Task Metrics_parse_as_Prometheus_text_and_move_with_the_traffic()
+    {
+        var root = await fx.RootAsync();
+        await using var client = await fx.ConnectAsync();
+        var before = await ScrapeAsync();
+
+        var made = (await client.CreateAsync(root, ServerFixture.NewName("metrics")).Bounded()).ValueOrThrow();
+        var data = new byte[10_000];
+        Assert.Equal(NfsStat4.Ok, (await client.WriteAsync(made.FileHandle, made.StateId, 0, data).Bounded()).Status);
+        Assert.Equal(NfsStat4.Ok, (await client.ReadAsync(made.FileHandle, made.StateId, 0, 10_000).Bounded()).Status);
+        Assert.Equal(NfsStat4.Ok, (await client.CloseAsync(made.FileHandle, made.StateId).Bounded()).Status);
+        var after = await ScrapeAsync();
+
+        double Moved(string name, params (string, string)[] labels) => Value(after, name, labels) - Value(before, name, labels);
+        Assert.True(Moved("leasehold_nfs_operations_total", ("nfs_operation", "WRITE"), ("nfs_status", "NFS4_OK")) >= 1);
+        Assert.True(Moved("leasehold_nfs_operations_total", ("nfs_operation", "READ"), ("nfs_status", "NFS4_OK")) >= 1);
+        Assert.True(Moved("leasehold_nfs_io_bytes_total", ("nfs_io_direction", "write")) >= 10_000);
+        Assert.True(Moved("leasehold_nfs_io_bytes_total", ("nfs_io_direction", "read")) >= 10_000);
+        Assert.True(Moved("leasehold_nfs_operation_duration_seconds_count", ("nfs_operation", "OPEN")) >= 1);
+        Assert.Contains(after, s => s.Name == "leasehold_nfs_operation_duration_seconds_bucket" && s.Labels.GetValueOrDefault("le") == "+Inf");
+        Assert.True(Value(after, "leasehold_nfs_sessions") >= 2); // the fixture's session and this one, in this server at least
+        Assert.True(Value(after, "leasehold_rpc_connections") >= 1);
+    }
+}

@@ -94,14 +94,14 @@ public sealed class MetricsTests(ServerFixture fx) : IClassFixture<ServerFixture
         Assert.Equal(1, m.Sum(Nfs4Metrics.DelegationsRecalledName, ("nfs.delegation.type", "READ")));
         Assert.Equal(1, engine.Sum(EngineMetrics.BreaksName, ("grant.kind", "delegation"), ("break.target", "revoke")));
         Assert.Empty(m.Of(Nfs4Metrics.RecallDurationName));
-        await Task.Delay(20); // a recall that visibly takes time
+        await Task.Delay(50); // a recall that visibly takes time (timers may fire a millisecond or two early)
         Assert.Equal(NfsStat4.Ok, await a.Session.DelegReturnAsync(file, held.Delegation.StateId).Bounded());
 
         Assert.Equal(1, m.Sum(Nfs4Metrics.DelegationsReturnedName, ("nfs.delegation.type", "READ")));
         Assert.Equal(0, m.Sum(Nfs4Metrics.DelegationsRevokedName));
         var duration = Assert.Single(m.Of(Nfs4Metrics.RecallDurationName));
         Assert.True(duration.Has(("nfs.delegation.type", "READ"), ("outcome", "returned")));
-        Assert.InRange(duration.Value, 0.02, 10);
+        Assert.InRange(duration.Value, 0.04, 10);
         Assert.Equal(0, engine.Sum(EngineMetrics.RevocationsName));
         m.Observe();
         Assert.Equal(delegationsBefore, m.Gauge(Nfs4Metrics.DelegationsName));

@@ -1,7 +1,10 @@
 using System.Net;
 using Leasehold.Export;
 using Leasehold.Host.Serving;
+using Leasehold.Engine;
+using Leasehold.Nfs4;
 using Leasehold.Nfs4.Admin;
+using Leasehold.Rpc.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -10,6 +13,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 
@@ -34,6 +38,7 @@ internal sealed class AdminEndpoint(
     private readonly ILogger _logger = loggers.CreateLogger("Leasehold.Host.Admin");
     private WebApplication? _app;
     private StatusFeed? _feed;
+    private MeterProvider? _meters;
 
     /// <summary>The Unix socket's path while serving on one; null otherwise.</summary>
     public string? SocketPath { get; private set; }
@@ -59,12 +64,23 @@ internal sealed class AdminEndpoint(
             throw new Settings.StartupException($"cannot make the admin token in {stateDirectory}: {ex.Message.TrimEnd('.')}", Settings.StartupFault.Environment, ex);
         }
         var admin = new ServerAdmin(server);
-        _feed = new StatusFeed(time);
+        _feed = options.Metrics ? new StatusFeed(time) : null;
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Leasehold.Admin" });
         builder.Logging.ClearProviders();
+        // The server's host owns the process: its signals (SIGTERM, Ctrl-C) and its stop. The app's default lifetime would
+        // take SIGTERM for itself and leave the server to be killed without its clean stop.
+        builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
         builder.Services.AddSingleton(loggers); // the server's own log, filters and format
-        builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("leasehold")).WithMetrics(m => m.AddMeter("Leasehold.*").AddPrometheusExporter());
+        // The meter provider is made here rather than through AddOpenTelemetry(): the hosting integration kept SIGTERM from
+        // reaching the server's own stop (the process died with 143 instead of stopping cleanly).
+        _meters = options.Metrics
+            ? Sdk.CreateMeterProviderBuilder()
+                .ConfigureResource(r => r.AddService("leasehold"))
+                .AddMeter(EngineMetrics.MeterName, RpcMetrics.MeterName, Nfs4Metrics.MeterName)
+                .AddPrometheusExporter()
+                .Build()
+            : null;
         string? socket = options.Socket ? Path.Join(stateDirectory, AdminSettings.SocketFileName) : null;
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -81,7 +97,8 @@ internal sealed class AdminEndpoint(
         var app = builder.Build();
         app.Use((context, next) => Authorize(context, next, token));
         AdminRoutes.Map(app, admin, _feed, export.Value.FullPath);
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        if (_meters is not null)
+            app.MapPrometheusScrapingEndpoint("/metrics", _meters, configureBranchedPipeline: null, optionsName: null);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -151,9 +168,18 @@ internal sealed class AdminEndpoint(
             await app.DisposeAsync().ConfigureAwait(false);
         }
         _feed?.Dispose();
+        _meters?.Dispose();
         if (SocketPath is { } socket)
             File.Delete(socket);
     }
+}
+
+/// <summary>The admin app's lifetime inside the server's host: no signal handlers, no waiting; the host starts and stops it.</summary>
+internal sealed class EmbeddedLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>The body of every refusal: one line that says why.</summary>

@@ -24,7 +24,7 @@ namespace Leasehold.Host.Admin;
 /// </summary>
 internal static class AdminRoutes
 {
-    public static void Map(IEndpointRouteBuilder app, ServerAdmin admin, StatusFeed feed, string exportPath)
+    public static void Map(IEndpointRouteBuilder app, ServerAdmin admin, StatusFeed? feed, string exportPath)
     {
         var api = app.MapGroup("/api");
         api.MapGet("/summary", () => Results.Json(admin.Summary()));
@@ -51,7 +51,7 @@ internal static class AdminRoutes
                 _ => Results.Json(new AdminError($"{path}: {status}"), statusCode: StatusCodes.Status400BadRequest),
             };
         });
-        api.MapGet("/rates", () => Results.Json(feed.Rates()));
+        api.MapGet("/rates", () => Results.Json(feed?.Rates() ?? StatusFeed.Off));
         app.MapGet("/", () => Results.Text(StatusPage.Value, "text/html; charset=utf-8"));
     }
 

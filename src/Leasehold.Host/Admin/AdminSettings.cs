@@ -26,6 +26,12 @@ public sealed class AdminSettings
     /// </summary>
     public string? Listen { get; set; }
 
+    /// <summary>
+    /// Collect the layers' metrics: /metrics (OpenTelemetry's Prometheus exporter) and the status page's rates. Off, no
+    /// listener is attached to any meter, so instruments record nothing (/metrics is then 404).
+    /// </summary>
+    public bool Metrics { get; set; } = true;
+
     /// <summary>Let <see cref="Listen"/> name an address other than loopback (the token still guards it; use TLS in front).</summary>
     public bool AllowRemote { get; set; }
 

@@ -46,6 +46,9 @@ internal sealed class StatusFeed : IDisposable
     /// <summary>One recall's round trip: when it ended (UTC) and how long it took, in seconds.</summary>
     public sealed record RecallPoint(DateTimeOffset At, double Seconds);
 
+    /// <summary>What /api/rates answers with Admin:Metrics off: nothing measured.</summary>
+    public static RatesView Off => new(DateTimeOffset.UtcNow, new long[Seconds], []);
+
     public RatesView Rates()
     {
         var now = _time.GetUtcNow();

@@ -204,7 +204,7 @@ public sealed class RefusedStartTests : IDisposable
     [InlineData(new[] { "serve", "share", "--lisen", "127.0.0.1:2049" }, "unknown option --lisen (did you mean --listen?) (see leasehold serve --help)")]
     [InlineData(new[] { "demo", "--brake-time", "5" }, "unknown option --brake-time (did you mean --break-time?) (see leasehold demo --help)")]
     [InlineData(new[] { "serve", "share", "-l", "127.0.0.1:2049" }, "unknown option -l (see leasehold serve --help)")]
-    [InlineData(new[] { "frobnicate" }, "unknown command frobnicate (commands: serve, demo) (see leasehold --help)")]
+    [InlineData(new[] { "frobnicate" }, "unknown command frobnicate (commands: serve, demo, status, locks, clients, client, recall) (see leasehold --help)")]
     [InlineData(new[] { "serv" }, "unknown command serv (did you mean serve?) (see leasehold --help)")]
     [InlineData(new[] { "serve", "share", "other" }, "unexpected argument other (see leasehold serve --help)")]
     public async Task A_mistyped_option_or_command_is_named_with_the_nearest_one(string[] args, string expected)

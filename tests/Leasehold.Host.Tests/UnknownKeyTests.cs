@@ -16,7 +16,7 @@ public sealed class UnknownKeyTests : IDisposable
     [InlineData("""{"Nfs4":{"LeaseTimeout":90}}""", "unknown setting Nfs4:LeaseTimeout in {file} (did you mean Nfs4:LeaseTime?)")]
     [InlineData("""{"Server":{"Address":"127.0.0.1"}}""", "unknown setting Server:Address in {file} (known in Server: Listen)")]
     [InlineData("""{"Exprot":{"ReadOnly":true}}""", "unknown section Exprot in {file} (did you mean Export?)")]
-    [InlineData("""{"Options":{"ReadOnly":true}}""", "unknown section Options in {file} (known sections: Server, Export, Nfs4, Engine, Rpc, Cluster, Logging)")]
+    [InlineData("""{"Options":{"ReadOnly":true}}""", "unknown section Options in {file} (known sections: Server, Export, Nfs4, Engine, Rpc, Cluster, Admin, Logging)")]
     [InlineData("""{"Engine":{"DelegationBreakTime":5}}""", "Engine:DelegationBreakTime in {file} is not a setting: a delegation holder gets one lease period to answer a recall, so set Nfs4:LeaseTime")]
     [InlineData("""{"Export":{"ReadOnly":{"Value":true}}}""", "Export:ReadOnly in {file} takes a single value, not a section or a list")]
     [InlineData("""{"Export":true}""", "Export in {file} must be a section of settings such as Export:Path, not a value")]

@@ -39,12 +39,14 @@ public sealed class StatusPageTests(AdminFixture fx) : IClassFixture<AdminFixtur
         options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", $"--user-data-dir={Path.Join(fx.Root, "chromium")}");
         using var browser = new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
         var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(20));
+        // The page rebuilds its tables every second: an element found a moment ago may be gone; look again.
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException));
 
         // The token once in the address: the endpoint sets it as a cookie and sends the browser to "/".
         browser.Navigate().GoToUrl($"http://{fx.Admin.TcpEndPoint}/?token={fx.Token}");
         wait.Until(b => b.FindElement(By.Id("updated")).Text != "never");
         Assert.Equal($"http://{fx.Admin.TcpEndPoint}/", browser.Url);
-        Assert.DoesNotContain(browser.FindElements(By.CssSelector("#delegations tbody tr")), r => r.Text.Contains(name, StringComparison.Ordinal));
+        Assert.DoesNotContain(name, wait.Until(b => b.FindElement(By.Id("delegations")).Text), StringComparison.Ordinal);
         ((IJavaScriptExecutor)browser).ExecuteScript("window.leaseholdTestMarker = 'same page';");
 
         var handler = new RecordingCallbackHandler();
@@ -52,11 +54,11 @@ public sealed class StatusPageTests(AdminFixture fx) : IClassFixture<AdminFixtur
         var opened = (await client.OpenAsync(root, name, ShareAccess.Read | ShareAccess.WantReadDelegation).Bounded()).ValueOrThrow();
         Assert.Equal(DelegationType.Read, opened.Delegation.Type);
 
-        var row = wait.Until(b => b.FindElements(By.CssSelector("#delegations tbody tr.delegation"))
-            .FirstOrDefault(r => r.Text.Contains("/" + name, StringComparison.Ordinal)));
-        Assert.Contains("READ", row!.Text);
-        Assert.Contains(client.ClientId.ToString("x16"), row.Text);
+        string row = wait.Until(b => b.FindElements(By.CssSelector("#delegations tbody tr.delegation"))
+            .Select(r => r.Text).FirstOrDefault(t => t.Contains("/" + name, StringComparison.Ordinal)))!;
+        Assert.Contains("READ", row);
+        Assert.Contains(client.ClientId.ToString("x16"), row);
         Assert.Equal("same page", ((IJavaScriptExecutor)browser).ExecuteScript("return window.leaseholdTestMarker;"));
-        Assert.Contains(browser.FindElements(By.CssSelector("#clients tbody tr")), r => r.Text.Contains(client.ClientId.ToString("x16"), StringComparison.Ordinal));
+        Assert.Contains(client.ClientId.ToString("x16"), wait.Until(b => b.FindElement(By.Id("clients")).Text), StringComparison.Ordinal);
     }
 }

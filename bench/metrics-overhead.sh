@@ -45,7 +45,7 @@ for n in $sessions; do
     echo | tee -a "$out"
     echo "## meta, $n sessions" | tee -a "$out"
     "${loadgen[@]}" --workload meta --sessions "$n" --rounds "$rounds" --warmup "$warmup" --duration "$duration" \
-        --targets "metrics-on=127.0.0.1:20511@$on,metrics-off=127.0.0.1:20512@$off" | sed -n '/^comparison:/,$p' | tee -a "$out"
+        --targets "metrics-on=127.0.0.1:20511/@$on,metrics-off=127.0.0.1:20512/@$off" | sed -n '/^comparison:/,$p' | tee -a "$out"
 done
 echo "scrape size: $(wc -c < "$state/last-scrape.txt") bytes, $(grep -vc '^#' "$state/last-scrape.txt") samples" | tee -a "$out"
 echo "results: $out"

@@ -43,7 +43,8 @@ internal sealed class NfsServerService(
     IOptions<ClusterSettings> clusterSettings,
     ILoggerFactory loggers,
     TimeProvider time,
-    ClientRecordStoreFactory? recordStores = null) : IHostedService, IAsyncDisposable
+    ClientRecordStoreFactory? recordStores = null,
+    IHostApplicationLifetime? lifetime = null) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _logger = loggers.CreateLogger("Leasehold.Host");
     private LeaseEngine? _engine;
@@ -152,9 +153,16 @@ internal sealed class NfsServerService(
             await DisposeAsync().ConfigureAwait(false);
             throw;
         }
-        Log.Serving(_logger, exportOptions.FullPath, _rpc.LocalEndPoint!, nfsOptions.Value.LeaseTime.TotalSeconds,
+        // "Serving" means ready: said once every service of the host has started (the admin endpoint too), so whoever
+        // waits for the line (an operator, a script, the tests) may stop the server or use the endpoint at once.
+        var endPoint = _rpc.LocalEndPoint!;
+        void Serving() => Log.Serving(_logger, exportOptions.FullPath, endPoint, nfsOptions.Value.LeaseTime.TotalSeconds,
             exportOptions.ReadOnly ? "read-only" : "read-write", exportOptions.RootSquash ? "root squashed" : "root not squashed",
             exportOptions.SyncDirectoryChanges ? "sync" : "async");
+        if (lifetime is null)
+            Serving();
+        else
+            lifetime.ApplicationStarted.Register(Serving);
     }
 
     /// <summary>

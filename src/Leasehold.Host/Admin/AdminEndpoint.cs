@@ -35,6 +35,9 @@ internal sealed class AdminEndpoint(
     /// <summary>The cookie the status page's "?token=" sets, so a browser's later requests carry the token.</summary>
     public const string TokenCookie = "leasehold_admin";
 
+    /// <summary>sun_path's size on Linux, with its terminating NUL: a longer socket path cannot be bound.</summary>
+    private const int MaxSocketPathBytes = 108;
+
     private readonly ILogger _logger = loggers.CreateLogger("Leasehold.Host.Admin");
     private WebApplication? _app;
     private StatusFeed? _feed;
@@ -82,6 +85,14 @@ internal sealed class AdminEndpoint(
                 .Build()
             : null;
         string? socket = options.Socket ? Path.Join(stateDirectory, AdminSettings.SocketFileName) : null;
+        if (socket is not null && System.Text.Encoding.UTF8.GetByteCount(socket) >= MaxSocketPathBytes)
+        {
+            // sockaddr_un holds 108 bytes: a deep state directory cannot have the socket. The server still serves NFS.
+            Log.AdminSocketPathTooLong(_logger, socket, MaxSocketPathBytes);
+            socket = null;
+            if (tcp is null)
+                return;
+        }
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -189,4 +200,7 @@ internal static partial class Log
 {
     [LoggerMessage(5201, LogLevel.Information, "Admin endpoint on {Socket} and {Tcp}; changes need the token in {TokenFile}")]
     public static partial void AdminListening(ILogger logger, string socket, string tcp, string tokenFile);
+
+    [LoggerMessage(5202, LogLevel.Warning, "No admin socket: {Path} is longer than a Unix socket path may be ({Max} bytes); move Export:StateDirectory higher, or set Admin:Listen for HTTP on loopback")]
+    public static partial void AdminSocketPathTooLong(ILogger logger, string path, int max);
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Leasehold.Nfs4.Protocol;
@@ -280,7 +279,6 @@ public sealed class Nfs4Metrics : IDisposable
     private static readonly KeyValuePair<string, object?> s_write = new("nfs.io.direction", "write");
 
     private readonly Nfs4Server _server;
-    private readonly ConcurrentDictionary<NfsClient, byte> _clients = new();
     private readonly Counter<long> _operations;
     private readonly Histogram<double> _operationDuration;
     private readonly Counter<long> _compounds;
@@ -306,7 +304,7 @@ public sealed class Nfs4Metrics : IDisposable
         _recallDuration = Meter.CreateHistogram(RecallDurationName, "s", "From the start of a delegation's recall to its return or revocation",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = RecallBuckets });
         _ioBytes = Meter.CreateCounter<long>(IoBytesName, "By", "Data bytes READ, READ_PLUS and WRITE moved");
-        Meter.CreateObservableGauge(ClientsName, () => _clients.Count, "{client}", "Confirmed client records");
+        Meter.CreateObservableGauge(ClientsName, () => _server.Clients.ConfirmedCount, "{client}", "Confirmed client records");
         Meter.CreateObservableGauge(SessionsName, () => _server.Clients.SessionCount, "{session}", "Sessions");
         Meter.CreateObservableGauge(DelegationsName, () => _server.Delegations.Count, "{delegation}", "Outstanding delegations");
     }
@@ -416,16 +414,6 @@ public sealed class Nfs4Metrics : IDisposable
         if (started != 0)
             _recallDuration.Record(_server.Time.GetElapsedTime(started).TotalSeconds, TypeTag(delegation), outcome);
     }
-
-    /// <summary>A client record was confirmed (its first CREATE_SESSION): counted by <see cref="ClientsName"/> until it is gone.</summary>
-    internal void ClientConfirmed(NfsClient client)
-    {
-        _clients.TryAdd(client, 0);
-        if (client.Expired)
-            _clients.TryRemove(client, out _); // gone while we added it: ClientGone may have run first
-    }
-
-    internal void ClientGone(NfsClient client) => _clients.TryRemove(client, out _);
 
     public void Dispose() => Meter.Dispose();
 }

@@ -49,7 +49,6 @@ public sealed class Nfs4Server : IAsyncDisposable
         Offloads = new State.Offload.OffloadTable(this);
         Clients.ClientGone += client =>
         {
-            Metrics.ClientGone(client);
             Recalls.Forget(client);
             Offloads.CancelAll(client);
             Delegations.ReleaseAll(client);

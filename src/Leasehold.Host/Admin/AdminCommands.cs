@@ -24,8 +24,8 @@ internal static class AdminCommands
             [], async (client, _, ct, json) =>
             {
                 var s = await client.GetAsync<ServerSummary>("api/summary", ct).ConfigureAwait(false);
-                return json ? Json(s) : Table(["CLIENTS", "COURTESY", "SESSIONS", "OPENS", "DELEGATIONS", "RECALLING", "GRANTS", "WAITING", "GRACE"],
-                    [[N(s.Clients), N(s.CourtesyClients), N(s.Sessions), N(s.Opens), N(s.Delegations), N(s.Recalling), N(s.EngineGrants), N(s.WaitingBreakers), s.InGrace ? "on" : "off"]]);
+                return json ? Json(s) : Table(["CLIENTS", "COURTESY", "SESSIONS", "OPENS", "DELEGATIONS", "RECALLING", "GRANTS", "GRACE"],
+                    [[N(s.Clients), N(s.CourtesyClients), N(s.Sessions), N(s.Opens), N(s.Delegations), N(s.Recalling), N(s.EngineGrants), s.InGrace ? "on" : "off"]]);
             });
         yield return Verb("locks", "List every delegation, lease and layout, byte-range lock and share reservation, like /proc/locks.",
             [], async (client, _, ct, json) =>

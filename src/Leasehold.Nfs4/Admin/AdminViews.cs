@@ -80,5 +80,4 @@ public sealed record ServerSummary(
     int Opens,
     int Delegations,
     int Recalling,
-    int EngineGrants,
-    int WaitingBreakers);
+    int EngineGrants);

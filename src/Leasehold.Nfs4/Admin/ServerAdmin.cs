@@ -16,19 +16,16 @@ namespace Leasehold.Nfs4.Admin;
 /// </summary>
 public sealed class ServerAdmin(Nfs4Server server)
 {
-    /// <summary>Counts for the top of the status page.</summary>
+    /// <summary>Counts for the top of the status page: from the tables' and the engine's counters, no walk of the files.</summary>
     public ServerSummary Summary()
     {
         var clients = server.Clients.All();
-        var engine = server.Engine.Snapshot();
-        int recalling = 0;
-        foreach (var g in engine.Grants)
-        {
-            if (g.Kind == GrantKind.Delegation && g.State == GrantState.Breaking)
-                recalling++;
-        }
+        var live = server.Engine.Metrics;
+        long grants = 0;
+        foreach (var kind in (ReadOnlySpan<GrantKind>)[GrantKind.Lease, GrantKind.Delegation, GrantKind.Layout])
+            grants += live.LiveGrants(kind, GrantState.Active) + live.LiveGrants(kind, GrantState.Breaking);
         return new ServerSummary(server.Time.GetUtcNow(), server.InGrace, clients.Count, clients.Count(c => c.Courtesy), server.Clients.SessionCount,
-            server.States.OpenCount, server.Delegations.Count, recalling, engine.Grants.Count, engine.Breakers.Count);
+            server.States.OpenCount, server.Delegations.Count, (int)live.LiveGrants(GrantKind.Delegation, GrantState.Breaking), (int)grants);
     }
 
     /// <summary>Every client record, oldest first.</summary>
@@ -75,10 +72,11 @@ public sealed class ServerAdmin(Nfs4Server server)
     {
         var opens = server.States.AllOpens();
         var paths = new PathCache(server.Tree);
-        var clientIds = server.Clients.All().Select(c => c.ClientId).ToHashSet();
+        var clients = server.Clients.All();
+        var clientIds = clients.Select(c => c.ClientId).ToHashSet();
         foreach (var open in opens)
             paths.Know(open.FileId, open.File);
-        foreach (var client in server.Clients.All())
+        foreach (var client in clients)
         {
             foreach (var d in DelegationsOf(client))
                 paths.Know(d.FileId, d.File);

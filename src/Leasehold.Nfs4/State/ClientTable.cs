@@ -208,6 +208,16 @@ internal sealed class ClientTable(Nfs4Options options, TimeProvider time, Func<N
     public Session? FindSession(ReadOnlySpan<byte> id) =>
         id.Length == 16 && _sessions.TryGetValue(new SessionKey(id), out var s) && !s.Destroyed ? s : null;
 
+    /// <summary>Confirmed client records (courtesy clients included): the clients gauge.</summary>
+    public int ConfirmedCount
+    {
+        get
+        {
+            lock (_records)
+                return _all.Count(c => c.Confirmed);
+        }
+    }
+
     /// <summary>Every client record (confirmed or not, courtesy clients included), for the admin views: a moment's copy.</summary>
     public List<NfsClient> All()
     {

@@ -103,7 +103,6 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
             _ = session.Back.ProbeAsync(); // bounded by CallbackTimeout; never awaited by a fore-channel operation
         }
         Log.SessionCreated(ctx.Server.Logger, client!.ClientId, session.IdHex, fore.MaxRequests);
-        server.Metrics.ClientConfirmed(client);
 
         using var w = new XdrWriter(256);
         w.WriteFixedOpaque(session.Id);

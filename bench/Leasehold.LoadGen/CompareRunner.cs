@@ -3,9 +3,10 @@ using System.Globalization;
 namespace Leasehold.LoadGen;
 
 /// <summary>
-/// The same meta, read, seqread or seqwrite run against several servers in turn (round-robin, <see cref="LoadGenOptions.Rounds"/> rounds),
-/// so that servers compared share the machine's conditions; prints each run and then the per-server mean, median
-/// and ratio to the first server.
+/// The same meta, read, seqread or seqwrite run against several servers in turn (<see cref="LoadGenOptions.Rounds"/> rounds,
+/// the order reversed every other round: A B, B A, A B, ...), so that servers compared share the machine's conditions
+/// and none always runs first or right after the same one; prints each run and then the per-server mean, median and
+/// ratio to the first server.
 /// </summary>
 internal sealed class CompareRunner(LoadGenOptions options, TimeProvider time, TextWriter output)
 {
@@ -15,7 +16,7 @@ internal sealed class CompareRunner(LoadGenOptions options, TimeProvider time, T
         var results = targets.ToDictionary(t => t.Label, _ => new List<RunSummary>());
         for (int round = 1; round <= options.Rounds; round++)
         {
-            foreach (var target in targets)
+            foreach (var target in round % 2 == 1 ? targets : targets.AsEnumerable().Reverse())
             {
                 output.WriteLine($"--- round {round} of {options.Rounds}: {target.Label}");
                 var runner = new Runner(options, target.Server, target.Path, target.Label, time, output, target.Pid);
@@ -27,7 +28,7 @@ internal sealed class CompareRunner(LoadGenOptions options, TimeProvider time, T
         var ci = CultureInfo.InvariantCulture;
         bool sequential = options.Workload.IsSequential();
         output.WriteLine($"comparison: {options.Workload.Name()}, {options.Sessions}x{options.Depth}, {options.Rounds} rounds, " +
-            $"warmup {options.Warmup.TotalSeconds:0.#} s + window {options.Duration.TotalSeconds:0.#} s each, servers alternating");
+            $"warmup {options.Warmup.TotalSeconds:0.#} s + window {options.Duration.TotalSeconds:0.#} s each, servers alternating (order reversed every other round)");
         output.WriteLine("| server | ops/s per round | mean ops/s | median ops/s | " + (sequential ? "MiB/s per round | median MiB/s | " : "") +
             "median p50 (us) | median p99 (us) | median p99.9 (us) | server CPU per compound (us) | errors | mean vs first |");
         output.WriteLine("|---|---|---|---|" + (sequential ? "---|---|" : "") + "---|---|---|---|---|---|");

@@ -15,23 +15,27 @@ namespace Leasehold.Nfs4;
 /// tables, and several servers in one process (the tests) are measured apart: a listener picks one server's instruments
 /// by <see cref="Meter"/>. A collector subscribes by the name (OpenTelemetry's <c>AddMeter("Leasehold.Nfs4")</c>), which
 /// finds every server's meter.</para>
-/// <para><b>Cheap on the hot path.</b> Tag values are precomputed <see cref="KeyValuePair{TKey, TValue}"/>s (the RFC
-/// names of every opcode and status), passed to the two- and three-tag <c>Add</c>/<c>Record</c> overloads, which do not
-/// allocate; the timestamp for an operation's duration is read only while the histogram has a listener
-/// (<see cref="Instrument.Enabled"/>).</para>
+/// <para><b>Cheap on the hot path</b> (docs/benchmarks.md "Metrics overhead"). Operations and COMPOUNDs are counted in
+/// <see cref="StatusCounts"/> (one uncontended interlocked add) and exported by observable counters, which the collector
+/// reads when it scrapes; operation durations are kept per processor and recorded in batches
+/// (<see cref="BatchedHistogram"/>, <see cref="FlushDurations"/>). Tag values are
+/// precomputed <see cref="KeyValuePair{TKey, TValue}"/>s (the RFC names of every opcode and status), passed to the
+/// overloads that do not allocate. An operation's end is the next one's start: a COMPOUND of n operations reads the
+/// clock n + 1 times, and only while the histogram has a listener (<see cref="Instrument.Enabled"/>). With no listener
+/// at all (Admin:Metrics off) nothing is counted.</para>
 /// </remarks>
 public sealed class Nfs4Metrics : IDisposable
 {
     /// <summary>The name of every server's meter.</summary>
     public const string MeterName = "Leasehold.Nfs4";
 
-    /// <summary>Counter: operations answered. Tags nfs.operation (RFC name: READ, OPEN, ...), nfs.status (NFS4_OK, NFS4ERR_DELAY, ...).</summary>
+    /// <summary>Observable counter: operations answered. Tags nfs.operation (RFC name: READ, OPEN, ...), nfs.status (NFS4_OK, NFS4ERR_DELAY, ...).</summary>
     public const string OperationsName = "leasehold.nfs.operations";
 
     /// <summary>Histogram, seconds: time to execute one operation (decode, execute, encode). Tag nfs.operation.</summary>
     public const string OperationDurationName = "leasehold.nfs.operation.duration";
 
-    /// <summary>Counter: COMPOUNDs answered. Tags nfs.minor_version (1 or 2; absent for another), nfs.status (the COMPOUND's).</summary>
+    /// <summary>Observable counter: COMPOUNDs answered. Tags nfs.minor_version (1 or 2; absent for another), nfs.status (the COMPOUND's).</summary>
     public const string CompoundsName = "leasehold.nfs.compounds";
 
     /// <summary>Counter: delegations granted. Tag nfs.delegation.type (READ, WRITE).</summary>
@@ -279,9 +283,11 @@ public sealed class Nfs4Metrics : IDisposable
     private static readonly KeyValuePair<string, object?> s_write = new("nfs.io.direction", "write");
 
     private readonly Nfs4Server _server;
-    private readonly Counter<long> _operations;
-    private readonly Histogram<double> _operationDuration;
-    private readonly Counter<long> _compounds;
+    private readonly StatusCounts _operationCounts = new(LastOpcode + 2); // the last key: ILLEGAL
+    private readonly ObservableCounter<long> _operations;
+    private readonly BatchedHistogram _operationDurations;
+    private readonly StatusCounts _compoundCounts = new(s_minorVersion.Length);
+    private readonly ObservableCounter<long> _compounds;
     private readonly Counter<long> _granted;
     private readonly Counter<long> _recalled;
     private readonly Counter<long> _returned;
@@ -293,10 +299,12 @@ public sealed class Nfs4Metrics : IDisposable
     {
         _server = server;
         Meter = new Meter(MeterName);
-        _operations = Meter.CreateCounter<long>(OperationsName, "{operation}", "NFSv4 operations answered, by operation and status");
-        _operationDuration = Meter.CreateHistogram(OperationDurationName, "s", "Time to decode, execute and encode one NFSv4 operation",
-            tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = OperationBuckets });
-        _compounds = Meter.CreateCounter<long>(CompoundsName, "{compound}", "COMPOUND requests answered, by minor version and status");
+        _operations = Meter.CreateObservableCounter(OperationsName, ObserveOperations, "{operation}", "NFSv4 operations answered, by operation and status");
+        _operationDurations = new BatchedHistogram(
+            Meter.CreateHistogram(OperationDurationName, "s", "Time to decode, execute and encode one NFSv4 operation",
+                tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = OperationBuckets }),
+            key => OperationTag((uint)key), server.Time); // OperationTag(LastOpcode + 1): ILLEGAL
+        _compounds = Meter.CreateObservableCounter(CompoundsName, ObserveCompounds, "{compound}", "COMPOUND requests answered, by minor version and status");
         _granted = Meter.CreateCounter<long>(DelegationsGrantedName, "{delegation}", "Delegations granted");
         _recalled = Meter.CreateCounter<long>(DelegationsRecalledName, "{delegation}", "Delegations recalled (CB_RECALL started)");
         _returned = Meter.CreateCounter<long>(DelegationsReturnedName, "{delegation}", "Delegations returned with DELEGRETURN");
@@ -345,27 +353,52 @@ public sealed class Nfs4Metrics : IDisposable
         return tags;
     }
 
-    /// <summary>A timestamp to pass to <see cref="Operation"/>, or 0 when no one listens to the duration.</summary>
-    internal long OperationStart() => _operationDuration.Enabled ? Stopwatch.GetTimestamp() : 0;
+    /// <summary>
+    /// A timestamp to pass to <see cref="Operation"/> for a COMPOUND's first operation, or 0 when no one listens to the
+    /// duration.
+    /// </summary>
+    internal long OperationClock() => _operationDurations.Enabled ? Stopwatch.GetTimestamp() : 0;
 
-    /// <summary>One operation answered with <paramref name="status"/>; <paramref name="opnum"/> as the reply names it (ILLEGAL for an unknown one).</summary>
-    internal void Operation(uint opnum, NfsStat4 status, long started)
+    /// <summary>
+    /// One operation answered with <paramref name="status"/>; <paramref name="opnum"/> as the reply names it (ILLEGAL for an
+    /// unknown one). <paramref name="clock"/> (from <see cref="OperationClock"/>) is when the operation started; its duration
+    /// is recorded unless it is 0, and it becomes this operation's end, the next one's start.
+    /// </summary>
+    internal void Operation(uint opnum, NfsStat4 status, ref long clock)
     {
-        var op = OperationTag(opnum);
         if (_operations.Enabled)
-            _operations.Add(1, op, StatusTag(status));
-        if (started != 0)
-            _operationDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, op);
+            _operationCounts.Count(opnum <= LastOpcode ? (int)opnum : LastOpcode + 1, status);
+        if (clock != 0)
+        {
+            long now = Stopwatch.GetTimestamp();
+            _operationDurations.Record(opnum <= LastOpcode ? (int)opnum : LastOpcode + 1, Stopwatch.GetElapsedTime(clock, now).TotalSeconds);
+            clock = now;
+        }
+    }
+
+    /// <summary>An operation answered without being run (a position error): counted, no duration.</summary>
+    internal void Operation(uint opnum, NfsStat4 status)
+    {
+        long none = 0;
+        Operation(opnum, status, ref none);
     }
 
     internal void Compound(uint minorVersion, NfsStat4 status)
     {
-        if (!_compounds.Enabled)
-            return;
-        if (minorVersion is 1 or 2)
-            _compounds.Add(1, s_minorVersion[minorVersion], StatusTag(status));
-        else
-            _compounds.Add(1, StatusTag(status));
+        if (_compounds.Enabled)
+            _compoundCounts.Count(minorVersion is 1 or 2 ? (int)minorVersion : 0, status);
+    }
+
+    private IEnumerable<Measurement<long>> ObserveOperations()
+    {
+        foreach (var (op, status, count) in _operationCounts.Snapshot())
+            yield return new Measurement<long>(count, OperationTag((uint)op), StatusTag(status)); // OperationTag(LastOpcode + 1): ILLEGAL
+    }
+
+    private IEnumerable<Measurement<long>> ObserveCompounds()
+    {
+        foreach (var (minor, status, count) in _compoundCounts.Snapshot())
+            yield return minor == 0 ? new Measurement<long>(count, StatusTag(status)) : new Measurement<long>(count, s_minorVersion[minor], StatusTag(status));
     }
 
     internal void IoRead(long bytes)
@@ -415,5 +448,16 @@ public sealed class Nfs4Metrics : IDisposable
             _recallDuration.Record(_server.Time.GetElapsedTime(started).TotalSeconds, TypeTag(delegation), outcome);
     }
 
-    public void Dispose() => Meter.Dispose();
+    /// <summary>
+    /// Hands the operation durations kept since the last flush to <see cref="OperationDurationName"/>'s listeners (they go
+    /// in batches, at least once a second: <see cref="BatchedHistogram"/>). Call before reading the histogram, as the
+    /// admin endpoint does before each scrape.
+    /// </summary>
+    public void FlushDurations() => _operationDurations.Flush();
+
+    public void Dispose()
+    {
+        _operationDurations.Dispose();
+        Meter.Dispose();
+    }
 }

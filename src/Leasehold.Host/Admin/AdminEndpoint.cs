@@ -81,7 +81,7 @@ internal sealed class AdminEndpoint(
             ? Sdk.CreateMeterProviderBuilder()
                 .ConfigureResource(r => r.AddService("leasehold"))
                 .AddMeter(EngineMetrics.MeterName, RpcMetrics.MeterName, Nfs4Metrics.MeterName)
-                .AddPrometheusExporter()
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0) // each scrape reads the counts now
                 .Build()
             : null;
         string? socket = options.Socket ? Path.Join(stateDirectory, AdminSettings.SocketFileName) : null;
@@ -109,7 +109,12 @@ internal sealed class AdminEndpoint(
         app.Use((context, next) => Authorize(context, next, token));
         AdminRoutes.Map(app, admin, _feed, export.Value.FullPath);
         if (_meters is not null)
-            app.MapPrometheusScrapingEndpoint("/metrics", _meters, configureBranchedPipeline: null, optionsName: null);
+            app.MapPrometheusScrapingEndpoint("/metrics", _meters, optionsName: null, configureBranchedPipeline: branch =>
+                branch.Use((context, next) =>
+                {
+                    server.Metrics.FlushDurations(); // the operation durations kept since the last batch, so the scrape is current
+                    return next(context);
+                }));
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);

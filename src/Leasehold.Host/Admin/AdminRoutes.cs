@@ -18,7 +18,7 @@ namespace Leasehold.Host.Admin;
 /// <item><term>POST /api/clients/{id}/revoke</term><description><see cref="RevokeOutcome"/></description></item>
 /// <item><term>GET /api/locks</term><description><see cref="LockView"/>[]</description></item>
 /// <item><term>POST /api/recall?path=P</term><description><see cref="RecallOutcome"/>; P inside the export ("/a/b"), or the file's full path on this machine</description></item>
-/// <item><term>GET /api/rates</term><description><see cref="StatusFeed.Rates"/>: RPC calls per second over the last minute and recent recall round trips</description></item>
+/// <item><term>GET /api/rates</term><description><see cref="StatusFeed.Rates"/>: COMPOUNDs per second over the last minute and recent recall round trips</description></item>
 /// <item><term>GET /</term><description>the status page</description></item>
 /// </list>
 /// </summary>

@@ -3,8 +3,9 @@ using System.Diagnostics.Metrics;
 namespace Leasehold.Host.Admin;
 
 /// <summary>
-/// What the status page charts, gathered from the layers' meters with a <see cref="MeterListener"/> (the same
-/// measurements /metrics exports): RPC calls (COMPOUNDs) per second over the last <see cref="Seconds"/> seconds, and the last
+/// What the status page charts, read from the layers' meters with a <see cref="MeterListener"/> (the same instruments
+/// /metrics exports): COMPOUNDs answered per second over the last <see cref="Seconds"/> seconds, sampled once a second
+/// from the observable counter leasehold.nfs.compounds (nothing is added to the path of a request), and the last
 /// <see cref="RecallsKept"/> delegation recalls' round trips (CB_RECALL to DELEGRETURN or revocation).
 /// </summary>
 internal sealed class StatusFeed : IDisposable
@@ -12,17 +13,17 @@ internal sealed class StatusFeed : IDisposable
     public const int Seconds = 60;
     public const int RecallsKept = 50;
 
-    /// <summary>
-    /// The instruments read: calls answered (one event per COMPOUND; listening per operation cost the server about 1 µs a
-    /// COMPOUND more, docs/benchmarks.md "Metrics overhead"), and the recall round trip in seconds.
-    /// </summary>
-    public const string OperationsInstrument = "leasehold.rpc.calls", RecallInstrument = "leasehold.nfs.recall.duration";
+    /// <summary>The instruments read: COMPOUNDs answered (observable, sampled), and the recall round trip in seconds.</summary>
+    public const string CompoundsInstrument = "leasehold.nfs.compounds", RecallInstrument = "leasehold.nfs.recall.duration";
 
     private readonly TimeProvider _time;
     private readonly MeterListener _listener = new();
+    private readonly ITimer _sampler;
     private readonly Lock _sync = new();
     private readonly long[] _perSecond = new long[Seconds];
-    private long _second; // the Unix second _perSecond[_second % Seconds] counts
+    private long _second; // the Unix second _perSecond[_second % Seconds] holds
+    private long _sampling; // the sum of the observation under way, on the sampler's thread
+    private long _lastTotal = -1; // the previous sample's total (-1: none yet)
     private readonly Queue<RecallPoint> _recalls = new();
 
     public StatusFeed(TimeProvider time)
@@ -30,21 +31,25 @@ internal sealed class StatusFeed : IDisposable
         _time = time;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name.StartsWith("Leasehold.", StringComparison.Ordinal) && instrument.Name is OperationsInstrument or RecallInstrument)
+            if (instrument.Meter.Name.StartsWith("Leasehold.", StringComparison.Ordinal) && instrument.Name is CompoundsInstrument or RecallInstrument)
                 listener.EnableMeasurementEvents(instrument);
         };
-        _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => CountOperations(value));
-        _listener.SetMeasurementEventCallback<int>((instrument, value, _, _) => CountOperations(value));
+        _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == CompoundsInstrument)
+                _sampling += value;
+        });
         _listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
         {
             if (instrument.Name == RecallInstrument)
                 AddRecall(value);
         });
         _listener.Start();
+        _sampler = time.CreateTimer(_ => Sample(), null, TimeSpan.Zero, TimeSpan.FromSeconds(1));
     }
 
-    /// <summary>Calls per second, oldest first (the last entry is the second under way), and recent recalls, oldest first.</summary>
-    public sealed record RatesView(DateTimeOffset Now, IReadOnlyList<long> CallsPerSecond, IReadOnlyList<RecallPoint> Recalls);
+    /// <summary>COMPOUNDs per second, oldest first (the last entry is the latest second sampled), and recent recalls, oldest first.</summary>
+    public sealed record RatesView(DateTimeOffset Now, IReadOnlyList<long> CompoundsPerSecond, IReadOnlyList<RecallPoint> Recalls);
 
     /// <summary>One recall's round trip: when it ended (UTC) and how long it took, in seconds.</summary>
     public sealed record RecallPoint(DateTimeOffset At, double Seconds);
@@ -60,21 +65,24 @@ internal sealed class StatusFeed : IDisposable
             Advance(now.ToUnixTimeSeconds());
             var rates = new long[Seconds];
             for (int i = 0; i < Seconds; i++)
-                rates[i] = Interlocked.Read(ref _perSecond[(_second - Seconds + 1 + i) % Seconds]);
+                rates[i] = _perSecond[(_second - Seconds + 1 + i) % Seconds];
             return new RatesView(now, rates, [.. _recalls]);
         }
     }
 
-    /// <summary>On every operation: one clock read and one atomic add; the lock only when a new second starts.</summary>
-    private void CountOperations(long value)
+    /// <summary>Once a second: the COMPOUNDs answered since the previous sample go to the second under way.</summary>
+    private void Sample()
     {
-        long second = _time.GetUtcNow().ToUnixTimeSeconds();
-        if (second != Volatile.Read(ref _second))
+        lock (_sync)
         {
-            lock (_sync)
-                Advance(second);
+            _sampling = 0;
+            _listener.RecordObservableInstruments(); // the callback above sums every server's counts into _sampling
+            long total = _sampling;
+            Advance(_time.GetUtcNow().ToUnixTimeSeconds());
+            if (_lastTotal >= 0 && total >= _lastTotal)
+                _perSecond[_second % Seconds] += total - _lastTotal;
+            _lastTotal = total;
         }
-        Interlocked.Add(ref _perSecond[second % Seconds], value);
     }
 
     private void AddRecall(double seconds)
@@ -92,12 +100,16 @@ internal sealed class StatusFeed : IDisposable
     {
         if (second <= _second)
             return;
-        // A count that lands in a slot just as it is zeroed may be lost: a chart's rounding, not a metric (/metrics counts exactly).
         long from = Math.Max(_second + 1, second - Seconds + 1);
         for (long s = from; s <= second; s++)
             _perSecond[s % Seconds] = 0;
-        Volatile.Write(ref _second, second);
+        _second = second;
     }
 
-    public void Dispose() => _listener.Dispose();
+    public void Dispose()
+    {
+        _sampler.Dispose();
+        lock (_sync)
+            _listener.Dispose();
+    }
 }

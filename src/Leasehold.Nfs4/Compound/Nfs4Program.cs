@@ -59,6 +59,7 @@ internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
         int done = 0;
         bool replayed = false;
         int sequenceEnd = -1; // where SEQUENCE's result ends in the reply, once it has run
+        long clock = metrics.OperationClock(); // the start of the operation under way (0: durations not measured)
         try
         {
             for (int i = 0; i < count; i++)
@@ -72,12 +73,11 @@ internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
                 if (order != NfsStat4.Ok)
                 {
                     status = WriteBare(results, (NfsOpcode)opnum, order);
-                    metrics.Operation(ReplyOpcode(opnum, minorVersion), order, started: 0);
+                    metrics.Operation(ReplyOpcode(opnum, minorVersion), order);
                     done++;
                     break;
                 }
 
-                long started = metrics.OperationStart();
                 int opStart = results.Position;
                 (status, position) = await DispatchAsync(opnum, ctx, call.Arguments, position, results, cancellationToken).ConfigureAwait(false);
                 done++;
@@ -89,7 +89,7 @@ internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
                 if (ctx.ReplayReply is { } cached)
                 {
                     // A retransmission: answer with exactly what was sent the first time (§2.10.6.1.1).
-                    metrics.Operation(opnum, status, started);
+                    metrics.Operation(opnum, status, ref clock);
                     metrics.Compound(minorVersion, (NfsStat4)BinaryPrimitives.ReadUInt32BigEndian(cached));
                     replayed = true;
                     results.Truncate(compoundStart);
@@ -110,7 +110,7 @@ internal sealed partial class Nfs4Program(Nfs4Server server) : IRpcProgram
                         status = WriteBare(results, (NfsOpcode)opnum, tooBig);
                     }
                 }
-                metrics.Operation(ReplyOpcode(opnum, minorVersion), status, started);
+                metrics.Operation(ReplyOpcode(opnum, minorVersion), status, ref clock);
                 if (status != NfsStat4.Ok)
                     break;
             }

@@ -17,9 +17,22 @@ public sealed class PrometheusParserFactAttribute : FactAttribute
 }
 
 /// <summary>
+/// Test classes that read /metrics run alone, after the parallel ones: the exporter subscribes to the meters by name, so
+/// it hears every server in the process, and an observable counter (leasehold.nfs.operations, leasehold.nfs.compounds)
+/// reports one value per tag set: with other test servers alive, the series would show whichever server reported last.
+/// A production process has one server.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AloneCollection
+{
+    public const string Name = "Alone in the process";
+}
+
+/// <summary>
 /// /metrics on the admin endpoint, read by the Prometheus project's own text-format parser (prometheus_client's
 /// text_string_to_metric_families, run in python3): it parses, and its counters move with the traffic.
 /// </summary>
+[Collection(AloneCollection.Name)]
 public sealed class MetricsEndpointTests(AdminFixture fx) : IClassFixture<AdminFixture>
 {
     /// <summary>One sample as the parser read it: metric name, labels, value.</summary>

@@ -49,7 +49,9 @@ if (parse.Errors.Count > 0)
     Console.Error.WriteLine($"leasehold: {error ?? parse.Errors[0].Message.TrimEnd('.')} (see {command} --help)");
     return 2;
 }
-// SIGTERM/Ctrl-C cancel the command, and System.CommandLine gives it ProcessTerminationTimeout (2 s by default) before
-// it exits 143 under it. A clean stop (close connections, release state, drain the engine) may take up to the host's
-// ShutdownTimeout (10 s, see ServeCommand): allow a little more, so a slow stop still ends with "Stopped" and exit 0.
-return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = ServeCommand.ShutdownTimeout + TimeSpan.FromSeconds(5) });
+// Signals are the host's alone: `serve` stops through its lifetime (ConsoleLifetime, or SystemdLifetime under systemd),
+// which takes SIGTERM, SIGINT and SIGQUIT, stops every service cleanly and exits 0. System.CommandLine's own handler is
+// off (ProcessTerminationTimeout = null): two handlers raced on one SIGTERM, and under load the process sometimes
+// ended with 143 halfway through its clean stop (SystemdNotifyTests caught it about once in ten runs on a loaded
+// machine). The admin verbs are short HTTP requests; a signal ends them as it ends any command-line tool.
+return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

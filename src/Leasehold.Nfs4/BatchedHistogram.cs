@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Numerics;
 
 namespace Leasehold.Nfs4;
 
@@ -33,7 +32,6 @@ internal sealed class BatchedHistogram : IDisposable
     private readonly Histogram<double> _histogram;
     private readonly Func<int, KeyValuePair<string, object?>> _tag;
     private readonly Stripe[] _stripes;
-    private readonly int _stripeMask;
     private readonly ITimer _timer;
 
     /// <param name="histogram">Where the values go.</param>
@@ -43,10 +41,8 @@ internal sealed class BatchedHistogram : IDisposable
     {
         _histogram = histogram;
         _tag = tag;
-        int stripes = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(Environment.ProcessorCount, 1, 64));
-        _stripeMask = stripes - 1;
-        _stripes = new Stripe[stripes];
-        for (int i = 0; i < stripes; i++)
+        _stripes = new Stripe[ProcessorStripes.Count];
+        for (int i = 0; i < _stripes.Length; i++)
             _stripes[i] = new Stripe();
         _timer = time.CreateTimer(static self => ((BatchedHistogram)self!).Flush(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
@@ -57,7 +53,7 @@ internal sealed class BatchedHistogram : IDisposable
     /// <summary>One value, tagged with <paramref name="key"/>'s tag.</summary>
     public void Record(int key, double value)
     {
-        var stripe = _stripes[Thread.GetCurrentProcessorId() & _stripeMask];
+        var stripe = _stripes[ProcessorStripes.Current];
         Entry[] full;
         lock (stripe.Sync)
         {

@@ -75,6 +75,9 @@ public sealed class Nfs4Metrics : IDisposable
 
     private const int LastOpcode = (int)NfsOpcode.RemoveXattr;
 
+    /// <summary>The key <see cref="StatusCounts"/> and <see cref="BatchedHistogram"/> keep ILLEGAL under (its opcode, 10044, is far past the others).</summary>
+    private const int IllegalKey = LastOpcode + 1;
+
     private static readonly Dictionary<NfsOpcode, string> s_opcodeNames = new()
     {
             { NfsOpcode.Access, "ACCESS" },
@@ -283,7 +286,7 @@ public sealed class Nfs4Metrics : IDisposable
     private static readonly KeyValuePair<string, object?> s_write = new("nfs.io.direction", "write");
 
     private readonly Nfs4Server _server;
-    private readonly StatusCounts _operationCounts = new(LastOpcode + 2); // the last key: ILLEGAL
+    private readonly StatusCounts _operationCounts = new(IllegalKey + 1);
     private readonly ObservableCounter<long> _operations;
     private readonly BatchedHistogram _operationDurations;
     private readonly StatusCounts _compoundCounts = new(s_minorVersion.Length);
@@ -303,7 +306,7 @@ public sealed class Nfs4Metrics : IDisposable
         _operationDurations = new BatchedHistogram(
             Meter.CreateHistogram(OperationDurationName, "s", "Time to decode, execute and encode one NFSv4 operation",
                 tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = OperationBuckets }),
-            key => OperationTag((uint)key), server.Time); // OperationTag(LastOpcode + 1): ILLEGAL
+            KeyTag, server.Time);
         _compounds = Meter.CreateObservableCounter(CompoundsName, ObserveCompounds, "{compound}", "COMPOUND requests answered, by minor version and status");
         _granted = Meter.CreateCounter<long>(DelegationsGrantedName, "{delegation}", "Delegations granted");
         _recalled = Meter.CreateCounter<long>(DelegationsRecalledName, "{delegation}", "Delegations recalled (CB_RECALL started)");
@@ -325,6 +328,9 @@ public sealed class Nfs4Metrics : IDisposable
 
     /// <summary>The RFC name of a status ("NFS4_OK", "NFS4ERR_DELAY").</summary>
     public static string StatusName(NfsStat4 status) => (string)StatusTag(status).Value!;
+
+    /// <summary>The nfs.operation tag of a key (<see cref="IllegalKey"/>: ILLEGAL).</summary>
+    private static KeyValuePair<string, object?> KeyTag(int key) => OperationTag((uint)key);
 
     private static KeyValuePair<string, object?> OperationTag(uint opnum) => opnum <= LastOpcode ? s_operation[opnum] : s_illegal;
 
@@ -366,12 +372,13 @@ public sealed class Nfs4Metrics : IDisposable
     /// </summary>
     internal void Operation(uint opnum, NfsStat4 status, ref long clock)
     {
+        int key = opnum <= LastOpcode ? (int)opnum : IllegalKey;
         if (_operations.Enabled)
-            _operationCounts.Count(opnum <= LastOpcode ? (int)opnum : LastOpcode + 1, status);
+            _operationCounts.Count(key, status);
         if (clock != 0)
         {
             long now = Stopwatch.GetTimestamp();
-            _operationDurations.Record(opnum <= LastOpcode ? (int)opnum : LastOpcode + 1, Stopwatch.GetElapsedTime(clock, now).TotalSeconds);
+            _operationDurations.Record(key, Stopwatch.GetElapsedTime(clock, now).TotalSeconds);
             clock = now;
         }
     }
@@ -392,7 +399,7 @@ public sealed class Nfs4Metrics : IDisposable
     private IEnumerable<Measurement<long>> ObserveOperations()
     {
         foreach (var (op, status, count) in _operationCounts.Snapshot())
-            yield return new Measurement<long>(count, OperationTag((uint)op), StatusTag(status)); // OperationTag(LastOpcode + 1): ILLEGAL
+            yield return new Measurement<long>(count, KeyTag(op), StatusTag(status));
     }
 
     private IEnumerable<Measurement<long>> ObserveCompounds()

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Leasehold.Nfs4.Protocol;
 
@@ -12,7 +11,7 @@ namespace Leasehold.Nfs4;
 /// </summary>
 /// <remarks>
 /// NFS4_OK, the outcome of nearly every operation, is counted in one cell per key and per processor stripe
-/// (<see cref="Thread.GetCurrentProcessorId"/>; each stripe on cache lines of its own), so two cores answering
+/// (<see cref="ProcessorStripes"/>; each stripe on cache lines of its own), so two cores answering
 /// SEQUENCE at once do not fight over one line. An error is counted in a cell per (key, status) made on its first
 /// occurrence. A direct <c>Counter&lt;long&gt;.Add</c> with two tags cost 46 ns on one thread and 120 ns with two
 /// contending (OpenTelemetry's aggregation, 2 CPUs, docs/benchmarks.md "Metrics overhead"); this costs one uncontended
@@ -24,7 +23,6 @@ internal sealed class StatusCounts
 
     private readonly int _keys;
     private readonly int _stride; // longs per stripe, whole cache lines
-    private readonly int _stripeMask;
     private readonly long[] _ok;
     private readonly ConcurrentDictionary<(int Key, NfsStat4 Status), StrongBox<long>> _errors = new();
 
@@ -33,16 +31,14 @@ internal sealed class StatusCounts
     {
         _keys = keys;
         _stride = (keys + LongsPerLine - 1) / LongsPerLine * LongsPerLine + LongsPerLine; // a spare line between stripes
-        int stripes = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(Environment.ProcessorCount, 1, 64));
-        _stripeMask = stripes - 1;
-        _ok = new long[stripes * _stride];
+        _ok = new long[ProcessorStripes.Count * _stride];
     }
 
     /// <summary>One outcome of <paramref name="key"/> (0 ≤ key &lt; the keys given).</summary>
     public void Count(int key, NfsStat4 status)
     {
         if (status == NfsStat4.Ok)
-            Interlocked.Increment(ref _ok[(Thread.GetCurrentProcessorId() & _stripeMask) * _stride + key]);
+            Interlocked.Increment(ref _ok[ProcessorStripes.Current * _stride + key]);
         else
             Interlocked.Increment(ref _errors.GetOrAdd((key, status), static _ => new StrongBox<long>()).Value);
     }

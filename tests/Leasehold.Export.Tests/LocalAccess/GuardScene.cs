@@ -55,9 +55,22 @@ internal sealed class GuardScene : IDisposable
         return (handle, path, Inode.Of(path));
     }
 
+    /// <summary>
+    /// A guard that must be granted. Busy is retried for up to a second: F_SETLEASE counts open file descriptions, and a
+    /// child another test forks (Process.Start) holds copies of every descriptor of this process until its exec closes
+    /// them, so a descriptor our tree has just closed can keep the file open for write for that moment. A descriptor
+    /// really left open stays open, and still fails here.
+    /// </summary>
     public IDisposable GuardOk(FileHandle file, GuardMode mode)
     {
-        GuardStatus status = Tree.Guard(file, mode, out IDisposable? guard);
+        GuardStatus status = GuardStatus.Busy;
+        IDisposable? guard = null;
+        for (int attempt = 0; attempt < 100 && status == GuardStatus.Busy; attempt++)
+        {
+            if (attempt > 0)
+                Thread.Sleep(10);
+            status = Tree.Guard(file, mode, out guard);
+        }
         Assert.Equal(GuardStatus.Ok, status);
         return guard!;
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Leasehold.Metrics;
 
 namespace Leasehold.Nfs4;
 

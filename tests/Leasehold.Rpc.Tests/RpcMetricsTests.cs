@@ -66,4 +66,25 @@ public sealed class RpcMetricsTests
         Assert.Equal(0, m.Sum(RpcMetrics.ConnectionsName));
         Assert.Equal(1, m.Sum(RpcMetrics.ConnectionsAcceptedName));
     }
+    [Fact]
+    public async Task Denied_calls_are_counted_by_reject_status_without_a_program()
+    {
+        await using var server = new RpcServer([new ProcOneProgram()]);
+        using var m = new MeterRecorder(server.Metrics.Meter);
+        server.Start(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var client = await RpcTestClient.ConnectAsync(server.LocalEndPoint!);
+
+        await client.CallAsync(RpcTestClient.BuildCall(1, Program, 1, 1, rpcVersion: 3));
+        await client.CallAsync(RpcTestClient.BuildCall(2, Program, 1, 1, credFlavor: (uint)AuthFlavor.Dh, credBody: [1, 2, 3, 4]));
+        await client.CallAsync(RpcTestClient.BuildCall(3, Program, 1, 1, credFlavor: (uint)AuthFlavor.Dh, credBody: [1, 2, 3, 4]));
+        Assert.Equal(AcceptStat.Success, Accept(await client.CallAsync(RpcTestClient.BuildCall(4, Program, 1, 1))));
+
+        var mismatch = Assert.Single(m.Of(RpcMetrics.CallsName, ("rpc.accept_status", "RPC_MISMATCH")));
+        Assert.Equal(1, mismatch.Value);
+        Assert.False(mismatch.Tags.ContainsKey("rpc.program"));
+        var authError = Assert.Single(m.Of(RpcMetrics.CallsName, ("rpc.accept_status", "AUTH_ERROR")));
+        Assert.Equal(2, authError.Value);
+        Assert.False(authError.Tags.ContainsKey("rpc.program"));
+        Assert.Equal(4, m.Sum(RpcMetrics.CallsName));
+    }
 }

@@ -69,8 +69,13 @@ internal sealed class AdminEndpoint(
         var admin = new ServerAdmin(server);
         _feed = options.Metrics ? new StatusFeed(time) : null;
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Leasehold.Admin" });
-        builder.Logging.ClearProviders();
+        // The empty builder: no settings files, no environment variables, no file watching. The slim and default builders
+        // read appsettings.json from the working directory with reload on change, which watches that directory and all
+        // below it (started from /, as a system service is, 15,634 inotify watches, and a wake-up for every change on
+        // the machine). The server's own settings are read by its host; Kestrel is configured in code below.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "Leasehold.Admin" });
+        builder.WebHost.UseKestrelCore();
+        builder.Services.AddRoutingCore();
         // The server's host owns the process: its signals (SIGTERM, Ctrl-C) and its stop. The app's default lifetime would
         // take SIGTERM for itself and leave the server to be killed without its clean stop.
         builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();

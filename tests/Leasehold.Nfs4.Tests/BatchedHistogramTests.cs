@@ -64,6 +64,50 @@ public sealed class BatchedHistogramTests : IDisposable
             Assert.Equal(Enumerable.Range(0, 5 * BatchedHistogram.BatchSize + 17).Select(i => (double)(t * 1_000_000 + i)), byTag[$"k{t}"]);
     }
 
+    [Fact]
+    public async Task Flushes_while_threads_record_lose_and_repeat_nothing()
+    {
+        using var batched = new BatchedHistogram(_histogram, Tag, new ManualTimeProvider());
+        const int Threads = 4, Each = 3 * BatchedHistogram.BatchSize + 5;
+        using var done = new CancellationTokenSource();
+        var flusher = Task.Run(() =>
+        {
+            while (!done.IsCancellationRequested)
+                batched.Flush();
+        });
+        await Task.WhenAll(Enumerable.Range(0, Threads).Select(t => Task.Run(() =>
+        {
+            for (int i = 0; i < Each; i++)
+                batched.Record(t, t * 1_000_000 + i);
+        })));
+        done.Cancel();
+        await flusher;
+        batched.Flush();
+
+        var byTag = _seen.GroupBy(s => s.Tag).ToDictionary(g => g.Key, g => g.Select(s => s.Value).Order().ToArray());
+        for (int t = 0; t < Threads; t++)
+            Assert.Equal(Enumerable.Range(0, Each).Select(i => (double)(t * 1_000_000 + i)), byTag[$"k{t}"]);
+    }
+
+    [Fact]
+    public void A_thread_that_exits_has_its_values_recorded_and_its_lane_dropped()
+    {
+        using var batched = new BatchedHistogram(_histogram, Tag, new ManualTimeProvider());
+        var thread = new Thread(() =>
+        {
+            batched.Record(7, 7);
+            batched.Record(8, 8);
+        });
+        thread.Start();
+        thread.Join();
+        Assert.Equal(1, batched.LaneCount);
+        Assert.Empty(_seen);
+
+        batched.Flush();
+        Assert.Equal([(7.0, "k7"), (8.0, "k8")], _seen.OrderBy(s => s.Value));
+        Assert.Equal(0, batched.LaneCount);
+    }
+
     public void Dispose()
     {
         _listener.Dispose();

@@ -10,7 +10,7 @@
 # server has long compiled its hot paths), measures both twice (on, off, off, on), and stops them; the result is the
 # mean and median over ROUNDS such pairs of the on/off ratio of ops/s and of server CPU per COMPOUND.
 #
-#   bash bench/metrics-overhead.sh     # SESSIONS="1 8" ROUNDS=8 WARMUP=2s DURATION=6s SCRAPE=5 NO_BUILD=1 CONTROL=1
+#   bash bench/metrics-overhead.sh     # SESSIONS="1 8" ROUNDS=8 WARMUP=2s DURATION=6s SCRAPE=5 NO_BUILD=1 CONTROL=1 DURATIONS=false
 # Results: stdout and STATE_DIR/metrics-overhead.txt (STATE_DIR default /tmp/leasehold-metrics-overhead).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +21,7 @@ warmup=${WARMUP:-2s}
 duration=${DURATION:-6s}
 scrape=${SCRAPE:-5}
 control=${CONTROL:-0} # 1: the "on" server runs with metrics off too (the noise floor)
+durations=${DURATIONS:-true} # false: the "on" server runs with Admin:OperationDurations=false (counters, no duration histogram)
 if [ "${NO_BUILD:-0}" != 1 ]; then
     dotnet build -c Release "$repo/src/Leasehold.Host" -v q -nologo >/dev/null
     dotnet build -c Release "$repo/bench/Leasehold.LoadGen" -v q -nologo >/dev/null
@@ -40,7 +41,7 @@ start_pair() { # $1: round; starts "on" at :20511 and "off" at :20512, the first
     local order=(on off); [ $(($1 % 2)) = 0 ] && order=(off on)
     for which in "${order[@]}"; do
         if [ "$which" = on ]; then
-            LEASEHOLD_Admin__Metrics=$on_metrics "$bin" serve "$state/on/export" --listen 127.0.0.1:20511 > "$state/on/server.log" 2>&1 &
+            LEASEHOLD_Admin__Metrics=$on_metrics LEASEHOLD_Admin__OperationDurations=$durations "$bin" serve "$state/on/export" --listen 127.0.0.1:20511 > "$state/on/server.log" 2>&1 &
             on=$!; pids+=("$on")
         else
             LEASEHOLD_Admin__Metrics=false "$bin" serve "$state/off/export" --listen 127.0.0.1:20512 > "$state/off/server.log" 2>&1 &
@@ -64,7 +65,7 @@ start_pair() { # $1: round; starts "on" at :20511 and "off" at :20512, the first
 
 out=$state/metrics-overhead.txt
 {
-    echo "# metrics on (:20511$([ "$control" = 1 ] && echo ', CONTROL: metrics off too'), scraped every ${scrape}s) against off (:20512), $(date -u +%F)"
+    echo "# metrics on (:20511$([ "$control" = 1 ] && echo ', CONTROL: metrics off too')$([ "$durations" = false ] && echo ', Admin:OperationDurations=false'), scraped every ${scrape}s) against off (:20512), $(date -u +%F)"
     echo "# $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
     echo "# $rounds rounds, each a fresh pair of servers warmed, then measured on, off, off, on; warmup $warmup + window $duration per run"
 } | tee "$out"

@@ -82,13 +82,16 @@ internal sealed class AdminEndpoint(
         builder.Services.AddSingleton(loggers); // the server's own log, filters and format
         // The meter provider is made here rather than through AddOpenTelemetry(): the hosting integration kept SIGTERM from
         // reaching the server's own stop (the process died with 143 instead of stopping cleanly).
-        _meters = options.Metrics
-            ? Sdk.CreateMeterProviderBuilder()
+        if (options.Metrics)
+        {
+            var meters = Sdk.CreateMeterProviderBuilder()
                 .ConfigureResource(r => r.AddService("leasehold"))
-                .AddMeter(EngineMetrics.MeterName, RpcMetrics.MeterName, Nfs4Metrics.MeterName)
-                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0) // each scrape reads the counts now
-                .Build()
-            : null;
+                .AddMeter(EngineMetrics.MeterName, RpcMetrics.MeterName, Nfs4Metrics.MeterName);
+            if (!options.OperationDurations)
+                meters.AddView(Nfs4Metrics.OperationDurationName, MetricStreamConfiguration.Drop); // not enabled: no clock reads either
+            _meters = meters.AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0) // each scrape reads the counts now
+                .Build();
+        }
         string? socket = options.Socket ? Path.Join(stateDirectory, AdminSettings.SocketFileName) : null;
         if (socket is not null && System.Text.Encoding.UTF8.GetByteCount(socket) >= MaxSocketPathBytes)
         {

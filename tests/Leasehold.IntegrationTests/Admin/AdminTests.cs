@@ -16,9 +16,18 @@ public sealed class AdminFixture : ServerFixture
     public string Token => File.ReadAllText(Path.Join(StatePath, "admin.token")).Trim();
 
     /// <summary>An HTTP client over the state directory's Unix socket, with no token.</summary>
-    public HttpClient SocketClient()
+    public HttpClient SocketClient() => AdminHttp.OverSocket(Admin.SocketPath ?? throw new InvalidOperationException("no admin socket"));
+
+    /// <summary>An HTTP client to the TCP endpoint, with no token.</summary>
+    public HttpClient TcpClient() => new() { BaseAddress = new Uri($"http://{Admin.TcpEndPoint}/") };
+}
+
+/// <summary>HTTP clients of the admin endpoint.</summary>
+internal static class AdminHttp
+{
+    /// <summary>An HTTP client over the admin Unix socket at <paramref name="socket"/>, with no token.</summary>
+    public static HttpClient OverSocket(string socket)
     {
-        string socket = Admin.SocketPath ?? throw new InvalidOperationException("no admin socket");
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = async (_, ct) =>
@@ -30,9 +39,6 @@ public sealed class AdminFixture : ServerFixture
         };
         return new HttpClient(handler) { BaseAddress = new Uri("http://leasehold/") };
     }
-
-    /// <summary>An HTTP client to the TCP endpoint, with no token.</summary>
-    public HttpClient TcpClient() => new() { BaseAddress = new Uri($"http://{Admin.TcpEndPoint}/") };
 }
 
 /// <summary>

@@ -93,5 +93,33 @@ public sealed class MetricsEndpointTests(AdminFixture fx) : IClassFixture<AdminF
         Assert.Contains(after, s => s.Name == "leasehold_nfs_operation_duration_seconds_bucket" && s.Labels.GetValueOrDefault("le") == "+Inf");
         Assert.True(Value(after, "leasehold_nfs_sessions") >= 2); // the fixture's session and this one, in this server at least
         Assert.True(Value(after, "leasehold_rpc_connections") >= 1);
+        double calls = Moved("leasehold_rpc_calls_total", ("rpc_program", "100003"), ("rpc_accept_status", "SUCCESS"));
+        Assert.True(calls >= 4, $"the 4 COMPOUNDs above are 4 RPC calls; counted: {calls}; {string.Join("; ", after.Where(s => s.Name.StartsWith("leasehold_rpc_calls", StringComparison.Ordinal)).Select(s => $"{string.Join(",", s.Labels)} {s.Value}"))}");
+    }
+}
+
+/// <summary>The server with Admin:OperationDurations off: operations counted, their durations not collected.</summary>
+public sealed class NoDurationsAdminFixture : ServerFixture
+{
+    protected override void Configure(IDictionary<string, string?> settings) => settings["Admin:OperationDurations"] = "false";
+
+    public HttpClient SocketClient() => AdminHttp.OverSocket(Admin.SocketPath ?? throw new InvalidOperationException("no admin socket"));
+}
+
+[Collection(AloneCollection.Name)]
+public sealed class OperationDurationsOffTests(NoDurationsAdminFixture fx) : IClassFixture<NoDurationsAdminFixture>
+{
+    [Fact]
+    public async Task Operations_are_counted_and_no_duration_is_collected()
+    {
+        var root = await fx.RootAsync();
+        await using var client = await fx.ConnectAsync();
+        var made = (await client.CreateAsync(root, ServerFixture.NewName("no-durations")).Bounded()).ValueOrThrow();
+        Assert.Equal(NfsStat4.Ok, (await client.CloseAsync(made.FileHandle, made.StateId).Bounded()).Status);
+
+        using var http = fx.SocketClient();
+        string text = await http.GetStringAsync("metrics");
+        Assert.Matches("""leasehold_nfs_operations_total\{[^}]*nfs_operation="CLOSE",nfs_status="NFS4_OK"\} [1-9]""", text);
+        Assert.DoesNotContain("leasehold_nfs_operation_duration", text, StringComparison.Ordinal);
     }
 }

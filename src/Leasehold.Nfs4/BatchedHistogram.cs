@@ -4,45 +4,33 @@ namespace Leasehold.Nfs4;
 
 /// <summary>
 /// A <see cref="Histogram{T}"/> fed in batches: <see cref="Record"/> keeps the value in a lane of the calling thread's
-/// own, and a lane's values reach the histogram (and so every listener) a batch at a time from a thread-pool worker,
-/// each time <see cref="BatchSize"/> more are kept, on <see cref="Flush"/> (before each scrape of /metrics, and once a
-/// second), or at <see cref="Dispose"/>. Every value is recorded, exactly, at most about a second late.
+/// own, and a lane's values reach the histogram (and so every listener) when it fills (recorded by that thread), on
+/// <see cref="Flush"/> (before each scrape of /metrics, and once a second), or at <see cref="Dispose"/>. Every value is
+/// recorded, exactly, at most about a second late.
 /// </summary>
 /// <remarks>
 /// <para>Why: OpenTelemetry aggregates a histogram under a lock per tag set, and every COMPOUND records SEQUENCE's
 /// duration, so two cores answering at once fought over it. One record cost 62 ns on one thread and 190 ns of CPU with
 /// two contending (docs/benchmarks.md "Metrics overhead"); batches are recorded by one thread at a time, uncontended.</para>
-/// <para>A lane is a ring of two batches with one writer, its thread, which takes no lock: it stores the value, then
-/// publishes its count (a release write); a drain, under the lane's lock, reads up to that count, then publishes how far
-/// it read, which the writer checks before it reuses a slot. When the writer fills a batch it queues a drain of its
-/// lane to the thread pool and goes on into the other batch, so a request never waits for 1,024 records (about 60 µs);
-/// only if the ring is full, the drain not yet run, does the writer drain it itself. A lane whose thread has exited is
-/// drained one last time and dropped at the next flush, so threads the pool retires leave nothing behind.</para>
+/// <para>A lane is a ring of <see cref="BatchSize"/> values with one writer, its thread, which takes no lock: it stores
+/// the value, then publishes its count (a release write); a drain, under the lane's lock, reads up to that count, then
+/// publishes how far it read, which the writer checks before it reuses a slot. A lane whose thread has exited is drained
+/// one last time and dropped at the next flush, so threads the pool retires leave nothing behind.</para>
 /// </remarks>
 internal sealed class BatchedHistogram : IDisposable
 {
-    /// <summary>Values after which a lane's drain is queued (a power of two); a lane holds two such batches.</summary>
+    /// <summary>Values a lane keeps before its thread records them itself (a power of two).</summary>
     public const int BatchSize = 1024;
-
-    private const int RingSize = 2 * BatchSize;
 
     private readonly record struct Entry(int Key, double Value);
 
-    private sealed class Lane(BatchedHistogram histogram, Thread owner) : IThreadPoolWorkItem
+    private sealed class Lane(Thread owner)
     {
         public readonly Thread Owner = owner;
-        public readonly Entry[] Entries = new Entry[RingSize];
+        public readonly Entry[] Entries = new Entry[BatchSize];
         public readonly Lock Sync = new(); // drains
         public int Written; // values stored so far; the owner's alone to write
         public int Taken; // values recorded so far; written under Sync
-        public int Queued; // 1 while a drain is queued to the thread pool
-
-        /// <summary>The queued drain, on a thread-pool worker.</summary>
-        public void Execute()
-        {
-            Volatile.Write(ref Queued, 0); // a batch filled from here on queues another
-            histogram.Drain(this);
-        }
     }
 
     private readonly Histogram<double> _histogram;
@@ -81,13 +69,10 @@ internal sealed class BatchedHistogram : IDisposable
     {
         Lane lane = _lane.Value!;
         int written = lane.Written;
-        if (written - Volatile.Read(ref lane.Taken) == RingSize)
-            Drain(lane); // full, its queued drain not yet run: this thread records the values itself
-        lane.Entries[written & (RingSize - 1)] = new Entry(key, value);
-        int count = unchecked(written + 1); // counts wrap; differences and slots stay right
-        Volatile.Write(ref lane.Written, count);
-        if ((count & (BatchSize - 1)) == 0 && Interlocked.Exchange(ref lane.Queued, 1) == 0)
-            ThreadPool.UnsafeQueueUserWorkItem(lane, preferLocal: false); // a batch is full: a worker records it
+        if (written - Volatile.Read(ref lane.Taken) == BatchSize)
+            Drain(lane); // full: its thread records the batch
+        lane.Entries[written & (BatchSize - 1)] = new Entry(key, value);
+        Volatile.Write(ref lane.Written, unchecked(written + 1)); // counts wrap; differences and slots stay right
     }
 
     /// <summary>Records every value kept so far, and drops the lanes of threads that have exited.</summary>
@@ -110,7 +95,7 @@ internal sealed class BatchedHistogram : IDisposable
 
     private Lane NewLane()
     {
-        var lane = new Lane(this, Thread.CurrentThread);
+        var lane = new Lane(Thread.CurrentThread);
         lock (_lanesSync)
             _lanes.Add(lane);
         return lane;
@@ -123,7 +108,7 @@ internal sealed class BatchedHistogram : IDisposable
             int taken = lane.Taken, written = Volatile.Read(ref lane.Written);
             for (; taken != written; taken = unchecked(taken + 1))
             {
-                ref readonly Entry entry = ref lane.Entries[taken & (RingSize - 1)];
+                ref readonly Entry entry = ref lane.Entries[taken & (BatchSize - 1)];
                 _histogram.Record(entry.Value, _tag(entry.Key));
             }
             Volatile.Write(ref lane.Taken, taken);

@@ -46,39 +46,6 @@ public sealed class BatchedHistogramTests : IDisposable
     }
 
     [Fact]
-    public async Task A_full_batch_is_recorded_by_a_pool_worker_not_by_the_thread_that_filled_it()
-    {
-        var threads = new System.Collections.Concurrent.ConcurrentBag<int>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (ReferenceEquals(instrument.Meter, _meter))
-                l.EnableMeasurementEvents(instrument);
-        };
-        listener.SetMeasurementEventCallback<double>((_, _, _, _) => threads.Add(Environment.CurrentManagedThreadId));
-        listener.Start();
-        using var batched = new BatchedHistogram(_histogram, Tag, new ManualTimeProvider()); // no timer flush: the clock stands still
-        int recorder = 0;
-        var thread = new Thread(() =>
-        {
-            recorder = Environment.CurrentManagedThreadId;
-            for (int i = 0; i < BatchedHistogram.BatchSize + 3; i++)
-                batched.Record(1, i);
-            Thread.Sleep(Timeout.Infinite); // alive: its lane is not a gone thread's
-        }) { IsBackground = true };
-        thread.Start();
-
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (_seen.Count < BatchedHistogram.BatchSize && DateTime.UtcNow < deadline)
-            await Task.Delay(10);
-        Assert.True(_seen.Count >= BatchedHistogram.BatchSize, $"the full batch is recorded without a flush ({_seen.Count} seen)");
-        Assert.DoesNotContain(recorder, threads);
-        Assert.Equal(Enumerable.Range(0, BatchedHistogram.BatchSize).Select(i => (double)i), _seen.Take(BatchedHistogram.BatchSize).Select(s => s.Value));
-        batched.Flush();
-        Assert.Equal(BatchedHistogram.BatchSize + 3, _seen.Count);
-    }
-
-    [Fact]
     public async Task Many_threads_at_once_lose_and_repeat_nothing()
     {
         using (var batched = new BatchedHistogram(_histogram, Tag, new ManualTimeProvider()))

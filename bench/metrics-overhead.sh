@@ -10,7 +10,7 @@
 # server has long compiled its hot paths), measures both twice (on, off, off, on), and stops them; the result is the
 # mean and median over ROUNDS such pairs of the on/off ratio of ops/s and of server CPU per COMPOUND.
 #
-#   bash bench/metrics-overhead.sh     # SESSIONS="1 8" ROUNDS=8 WARMUP=2s DURATION=6s SCRAPE=5 NO_BUILD=1 CONTROL=1 DURATIONS=false
+#   bash bench/metrics-overhead.sh     # SESSIONS="1 8" ROUNDS=8 WARMUP=2s DURATION=6s WARM=3s SCRAPE=5 NO_BUILD=1 CONTROL=1 DURATIONS=false
 # Results: stdout and STATE_DIR/metrics-overhead.txt (STATE_DIR default /tmp/leasehold-metrics-overhead).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +19,7 @@ sessions=${SESSIONS:-"1 8"}
 rounds=${ROUNDS:-8}
 warmup=${WARMUP:-2s}
 duration=${DURATION:-6s}
+warm=${WARM:-3s} # the unmeasured loaded run of each server before a round's measurement
 scrape=${SCRAPE:-5}
 control=${CONTROL:-0} # 1: the "on" server runs with metrics off too (the noise floor)
 durations=${DURATIONS:-true} # false: the "on" server runs with Admin:OperationDurations=false (counters, no duration histogram)
@@ -55,19 +56,19 @@ start_pair() { # $1: round; starts "on" at :20511 and "off" at :20512, the first
     # server's scrape path too (40 scrapes: past the 30 calls after which .NET recompiles a method optimized).
     for _ in $(seq 1 150); do curl -sf --unix-socket "$state/on/.leasehold-state/admin.sock" http://leasehold/metrics > /dev/null 2>&1 && break; sleep 0.1; done
     for _ in $(seq 1 40); do curl -s --unix-socket "$state/on/.leasehold-state/admin.sock" http://leasehold/metrics > /dev/null || true; done
-    "${loadgen[@]}" --workload meta --sessions "$n" --rounds 1 --warmup 1s --duration 3s \
-        --targets "on=127.0.0.1:20511/,off=127.0.0.1:20512/" > "$state/warm-$n-$1.txt"
-    sleep 2 # background recompilation settles
-    # Prometheus's part: a scrape of the "on" server every $scrape seconds while it runs.
+    # Prometheus's part: a scrape of the "on" server every $scrape seconds while it runs, the warm-up included.
     ( while sleep "$scrape"; do curl -s --unix-socket "$state/on/.leasehold-state/admin.sock" http://leasehold/metrics > "$state/last-scrape.tmp" 2>/dev/null && mv "$state/last-scrape.tmp" "$state/last-scrape.txt" || true; done ) &
     pids+=("$!")
+    "${loadgen[@]}" --workload meta --sessions "$n" --rounds 1 --warmup 1s --duration "$warm" \
+        --targets "on=127.0.0.1:20511/,off=127.0.0.1:20512/" > "$state/warm-$n-$1.txt"
+    sleep 2 # background recompilation settles
 }
 
 out=$state/metrics-overhead.txt
 {
     echo "# metrics on (:20511$([ "$control" = 1 ] && echo ', CONTROL: metrics off too')$([ "$durations" = false ] && echo ', Admin:OperationDurations=false'), scraped every ${scrape}s) against off (:20512), $(date -u +%F)"
     echo "# $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
-    echo "# $rounds rounds, each a fresh pair of servers warmed, then measured on, off, off, on; warmup $warmup + window $duration per run"
+    echo "# $rounds rounds, each a fresh pair of servers warmed ($warm loaded each), then measured on, off, off, on; warmup $warmup + window $duration per run"
 } | tee "$out"
 for n in $sessions; do
     rows=$state/rounds-$n.txt

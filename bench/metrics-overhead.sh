@@ -6,8 +6,8 @@
 #
 # Two processes of one build differ by several per cent on this kind of machine (tiered JIT and dynamic PGO compile
 # each process's hot paths its own way; an off-against-off run shows it: CONTROL=1). So every round starts a fresh pair
-# of servers (started in alternating order), warms both (40 scrapes of "on", one unmeasured run each: a long-running
-# server has long compiled its hot paths), measures both twice (on, off, off, on), and stops them; the result is the
+# of servers (started in alternating order), warms both (one unmeasured run each, then 40 scrapes of "on": a
+# long-running server has long compiled its hot paths), measures both twice (on, off, off, on), and stops them; the result is the
 # mean and median over ROUNDS such pairs of the on/off ratio of ops/s and of server CPU per COMPOUND.
 #
 #   bash bench/metrics-overhead.sh     # SESSIONS="1 8" ROUNDS=8 WARMUP=2s DURATION=6s WARM=3s SCRAPE=5 NO_BUILD=1 CONTROL=1 DURATIONS=false
@@ -28,7 +28,9 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
     dotnet build -c Release "$repo/bench/Leasehold.LoadGen" -v q -nologo >/dev/null
 fi
 bin=$repo/src/Leasehold.Host/bin/Release/net10.0/leasehold
+serve=("$bin")
 loadgen=(dotnet "$repo/bench/Leasehold.LoadGen/bin/Release/net10.0/Leasehold.LoadGen.dll")
+scraper=(python3 "$repo/bench/scrape.py")
 rm -rf "$state" && mkdir -p "$state"
 on_metrics=true
 [ "$control" = 1 ] && on_metrics=false
@@ -42,25 +44,27 @@ start_pair() { # $1: round; starts "on" at :20511 and "off" at :20512, the first
     local order=(on off); [ $(($1 % 2)) = 0 ] && order=(off on)
     for which in "${order[@]}"; do
         if [ "$which" = on ]; then
-            LEASEHOLD_Admin__Metrics=$on_metrics LEASEHOLD_Admin__OperationDurations=$durations "$bin" serve "$state/on/export" --listen 127.0.0.1:20511 > "$state/on/server.log" 2>&1 &
+            LEASEHOLD_Admin__Metrics=$on_metrics LEASEHOLD_Admin__OperationDurations=$durations "${serve[@]}" serve "$state/on/export" --listen 127.0.0.1:20511 > "$state/on/server.log" 2>&1 &
             on=$!; pids+=("$on")
         else
-            LEASEHOLD_Admin__Metrics=false "$bin" serve "$state/off/export" --listen 127.0.0.1:20512 > "$state/off/server.log" 2>&1 &
+            LEASEHOLD_Admin__Metrics=false "${serve[@]}" serve "$state/off/export" --listen 127.0.0.1:20512 > "$state/off/server.log" 2>&1 &
             off=$!; pids+=("$off")
         fi
     done
     for port in 20511 20512; do
         for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
     done
-    # A long-running server has compiled its hot paths (tiered JIT) long ago: so warm both before measuring. The "on"
-    # server's scrape path too (40 scrapes: past the 30 calls after which .NET recompiles a method optimized).
-    for _ in $(seq 1 150); do curl -sf --unix-socket "$state/on/.leasehold-state/admin.sock" http://leasehold/metrics > /dev/null 2>&1 && break; sleep 0.1; done
-    for _ in $(seq 1 40); do curl -s --unix-socket "$state/on/.leasehold-state/admin.sock" http://leasehold/metrics > /dev/null || true; done
-    # Prometheus's part: a scrape of the "on" server every $scrape seconds while it runs, the warm-up included.
-    ( while sleep "$scrape"; do curl -s --unix-socket "$state/on/.leasehold-state/admin.sock" http://leasehold/metrics > "$state/last-scrape.tmp" 2>/dev/null && mv "$state/last-scrape.tmp" "$state/last-scrape.txt" || true; done ) &
+    # Prometheus's part: a scrape of the "on" server every $scrape seconds while it runs, the warm-up included, on one
+    # kept-alive connection (as Prometheus keeps its connection to a target).
+    local sock=$state/on/.leasehold-state/admin.sock
+    for _ in $(seq 1 150); do [ -S "$sock" ] && break; sleep 0.1; done
+    "${scraper[@]}" "$sock" --every "$scrape" --out "$state/last-scrape.txt" &
     pids+=("$!")
     "${loadgen[@]}" --workload meta --sessions "$n" --rounds 1 --warmup 1s --duration "$warm" \
         --targets "on=127.0.0.1:20511/,off=127.0.0.1:20512/" > "$state/warm-$n-$1.txt"
+    # A long-running server has long compiled its hot paths (tiered JIT), the scrape path among them: .NET recompiles a
+    # method optimized after 30 calls, counted only once start-up's compiling has settled, so 40 scrapes now, not at start.
+    "${scraper[@]}" "$sock" --count 40 || [ "$control" = 1 ] # (CONTROL: /metrics is not served)
     sleep 2 # background recompilation settles
 }
 

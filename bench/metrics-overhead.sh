@@ -7,8 +7,8 @@
 # Two processes of one build differ by several per cent on this kind of machine (tiered JIT and dynamic PGO compile
 # each process's hot paths its own way; an off-against-off run shows it: CONTROL=1). So every round starts a fresh pair
 # of servers (started in alternating order), warms both (one unmeasured run each, then 40 scrapes of "on": a
-# long-running server has long compiled its hot paths), measures both twice (on, off, off, on), and stops them; the result is the
-# mean and median over ROUNDS such pairs of the on/off ratio of ops/s and of server CPU per COMPOUND.
+# long-running server has long compiled its hot paths), measures both twice (on, off, off, on), and stops them; the
+# result is the mean and median over ROUNDS such pairs of the on/off ratio of ops/s and of server CPU per COMPOUND.
 #
 #   bash bench/metrics-overhead.sh     # SESSIONS="1 8" ROUNDS=8 WARMUP=2s DURATION=6s WARM=3s SCRAPE=5 NO_BUILD=1 CONTROL=1 DURATIONS=false
 # Results: stdout and STATE_DIR/metrics-overhead.txt (STATE_DIR default /tmp/leasehold-metrics-overhead).
@@ -28,7 +28,6 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
     dotnet build -c Release "$repo/bench/Leasehold.LoadGen" -v q -nologo >/dev/null
 fi
 bin=$repo/src/Leasehold.Host/bin/Release/net10.0/leasehold
-serve=("$bin")
 loadgen=(dotnet "$repo/bench/Leasehold.LoadGen/bin/Release/net10.0/Leasehold.LoadGen.dll")
 scraper=(python3 "$repo/bench/scrape.py")
 rm -rf "$state" && mkdir -p "$state"
@@ -44,10 +43,10 @@ start_pair() { # $1: round; starts "on" at :20511 and "off" at :20512, the first
     local order=(on off); [ $(($1 % 2)) = 0 ] && order=(off on)
     for which in "${order[@]}"; do
         if [ "$which" = on ]; then
-            LEASEHOLD_Admin__Metrics=$on_metrics LEASEHOLD_Admin__OperationDurations=$durations "${serve[@]}" serve "$state/on/export" --listen 127.0.0.1:20511 > "$state/on/server.log" 2>&1 &
+            LEASEHOLD_Admin__Metrics=$on_metrics LEASEHOLD_Admin__OperationDurations=$durations "$bin" serve "$state/on/export" --listen 127.0.0.1:20511 > "$state/on/server.log" 2>&1 &
             on=$!; pids+=("$on")
         else
-            LEASEHOLD_Admin__Metrics=false "${serve[@]}" serve "$state/off/export" --listen 127.0.0.1:20512 > "$state/off/server.log" 2>&1 &
+            LEASEHOLD_Admin__Metrics=false "$bin" serve "$state/off/export" --listen 127.0.0.1:20512 > "$state/off/server.log" 2>&1 &
             off=$!; pids+=("$off")
         fi
     done

@@ -245,6 +245,7 @@ internal sealed class EtcdSession : IAsyncDisposable
     {
         keeper.Answered = OnAnswered;
         keeper.Lost = OnLost;
+        keeper.Failed = (k, member, reason) => Log.KeepaliveFailed(_logger, k.Id, Connection.Endpoints[member], OneLine(reason));
         _loops.Add(Task.Run(() => keeper.RunAsync(_stop.Token)));
     }
 

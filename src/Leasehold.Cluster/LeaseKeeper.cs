@@ -41,6 +41,9 @@ internal sealed class LeaseKeeper
     /// <summary>Called after each keepalive answered with the lease alive (s has moved).</summary>
     public Action<LeaseKeeper>? Answered { get; set; }
 
+    /// <summary>Called when a keepalive did not count (the member gone or slow, the stream broken), with the member's index and why.</summary>
+    public Action<LeaseKeeper, int, string>? Failed { get; set; }
+
     /// <summary>Called once when etcd says the lease no longer exists; the loop then ends.</summary>
     public Action<LeaseKeeper>? Lost { get; set; }
 
@@ -68,6 +71,7 @@ internal sealed class LeaseKeeper
             {
                 long sent = _time.GetTimestamp();
                 long ttl = long.MinValue;
+                string failure = "the stream ended";
                 try
                 {
                     if (stream is null)
@@ -81,8 +85,9 @@ internal sealed class LeaseKeeper
                     if (await stream.ResponseStream.MoveNext(answer.Token).ConfigureAwait(false))
                         ttl = stream.ResponseStream.Current.TTL;
                 }
-                catch (Exception) when (!ct.IsCancellationRequested)
+                catch (Exception e) when (!ct.IsCancellationRequested)
                 {
+                    failure = e is OperationCanceledException ? $"no answer within {timeout.TotalMilliseconds:F0} ms" : e.Message;
                     // Whatever went wrong (the member gone, the stream broken, no answer in time), this keepalive did not
                     // count: the next one goes on a new stream to the next member.
                 }
@@ -91,6 +96,7 @@ internal sealed class LeaseKeeper
                     stream?.Dispose();
                     stream = null;
                     _connection.Failed(member);
+                    Failed?.Invoke(this, member, failure);
                 }
                 else if (ttl <= 0)
                 {

@@ -12,8 +12,8 @@ internal static partial class Log
     [LoggerMessage(6002, LogLevel.Information, "Left the cluster: leases revoked")]
     public static partial void Left(ILogger logger);
 
-    [LoggerMessage(6003, LogLevel.Debug, "etcd member {Endpoint} failed ({Reason}); trying the next")]
-    public static partial void MemberFailed(ILogger logger, Uri endpoint, string reason);
+    [LoggerMessage(6003, LogLevel.Debug, "Keepalive of etcd lease {Lease:x} on {Endpoint} did not count ({Reason}); trying the next member")]
+    public static partial void KeepaliveFailed(ILogger logger, long lease, Uri endpoint, string reason);
 
     [LoggerMessage(6004, LogLevel.Debug, "Watch on {Prefix} restarts from revision {Revision}: {Reason}")]
     public static partial void WatchRestarted(ILogger logger, string prefix, long revision, string reason);

@@ -67,11 +67,14 @@ public sealed class EtcdClusterFixture : IAsyncDisposable
             Kill(i);
     }
 
-    /// <summary>Starts member <paramref name="i"/> again (after <see cref="Kill"/>) and waits until it accepts connections.</summary>
+    /// <summary>
+    /// Starts member <paramref name="i"/> again (after <see cref="Kill"/>) and waits until every running member, it
+    /// included, says it is healthy (part of a cluster with a leader).
+    /// </summary>
     public async Task RestartAsync(int i)
     {
         Launch(i);
-        await WaitHealthyAsync([i], TimeSpan.FromSeconds(30));
+        await WaitHealthyAsync(Enumerable.Range(0, _members.Length).Where(k => _members[k] is not null), TimeSpan.FromSeconds(30));
     }
 
     private void Launch(int i)

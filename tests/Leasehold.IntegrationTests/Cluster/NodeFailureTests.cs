@@ -88,6 +88,10 @@ public sealed class NodeFailureTests(ITestOutputHelper output) : IAsyncLifetime
             _fx.Etcd.Kill(member);
             await RecallAcrossNodesAsync(nodeA, nodeB);
             await _fx.Etcd.RestartAsync(member);
+            // One member down at a time: before the next kill, every node has a keepalive answered by the healed cluster
+            // (one keepalive interval, T/4, plus its answer timeout, T/8). Killing the next member at once would stack a
+            // second leader election on the first, which is two failures, not one.
+            await Task.Delay(_fx.LeaseTtl / 4 + _fx.LeaseTtl / 8);
         }
         // No node reached F (delegations revoked as if its lease were gone). A short stop at P (6010) is not ruled out: on
         // a loaded test machine one keepalive answer can miss its deadline while a member dies.

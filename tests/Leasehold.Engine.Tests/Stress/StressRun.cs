@@ -831,7 +831,7 @@ internal sealed class StressRun
                     Violation($"{grant}: the break to {b.Target} with deadline {b.Deadline:HH:mm:ss.fff} did not end by the deadline plus {Slack.TotalMilliseconds} ms " +
                         $"(log: {string.Join(", ", events.Select(e => $"{e.Kind}/{e.Target}@{e.At:HH:mm:ss.fff}"))})");
             }
-            checkedChanges += CheckChangesWhileBreaking(grant, events);
+            checkedChanges += CheckChangesWhileBreaking(grant, events, breakTime);
         }
         Count("breaks.checked", checkedBreaks);
         Count("changes.checked-while-breaking", checkedChanges);
@@ -843,9 +843,12 @@ internal sealed class StressRun
     /// heard before the change began (the engine decides a break before it queues the notice) and the change was
     /// answered before the break's deadline (so the engine cannot have applied it yet). A revoke ends only by release or
     /// expiry, which kill the grant; a downgrade may also have been answered, so a downgrade break is judged only when
-    /// no other accepted weakening of the grant follows it. Returns how many (change, break) pairs were judged.
+    /// no other accepted weakening of the grant follows the break's start. The break started at its deadline less the
+    /// break time, which may be before its notice was heard: the notice is queued, and another call of the same owner
+    /// can weaken the grant (answering the break) and strengthen it again before the holder hears it.
+    /// Returns how many (change, break) pairs were judged.
     /// </summary>
-    private int CheckChangesWhileBreaking(Grant grant, IReadOnlyList<HolderEvent> events)
+    private int CheckChangesWhileBreaking(Grant grant, IReadOnlyList<HolderEvent> events, TimeSpan breakTime)
     {
         int judged = 0;
         var weak = StressOracle.WeakMode(grant.Kind);
@@ -859,7 +862,7 @@ internal sealed class StressRun
                 if (b.Kind != HolderEventKind.Break || b.At >= c.Started || c.At >= b.Deadline - Epsilon)
                     continue;
                 if (b.Target == BreakTarget.Downgrade
-                    && events.Where((o, j) => j != i && o.Kind == HolderEventKind.Changed && o.Mode == weak && o.At >= b.At).Any())
+                    && events.Where((o, j) => j != i && o.Kind == HolderEventKind.Changed && o.Mode == weak && o.At >= b.Deadline - breakTime - Epsilon).Any())
                     continue;
                 judged++;
                 if (!StressOracle.HolderMayChange(b.Target, grant.Kind, c.Mode))

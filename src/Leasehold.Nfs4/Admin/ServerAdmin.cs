@@ -202,7 +202,7 @@ public sealed class ServerAdmin(Nfs4Server server)
         Session[] sessions;
         lock (client.Sync)
             sessions = [.. client.Sessions];
-        string? address = null;
+        string? address = null, lastAddress = null; // a live connection's, else one that ended (where a vanished client was)
         uint? minor = null;
         foreach (var session in sessions)
         {
@@ -211,17 +211,20 @@ public sealed class ServerAdmin(Nfs4Server server)
             {
                 foreach (var connection in session.Connections)
                 {
-                    if (connection.Closed.IsCancellationRequested)
-                        continue;
-                    address = connection.RemoteEndPoint switch
+                    string? at = connection.RemoteEndPoint switch
                     {
                         IPEndPoint ip => ip.ToString(),
                         { } other => other.ToString(),
-                        null => address,
+                        null => null,
                     };
+                    if (!connection.Closed.IsCancellationRequested)
+                        address = at ?? address;
+                    else
+                        lastAddress ??= at;
                 }
             }
         }
+        address ??= lastAddress;
         var opens = allOpens.Where(o => o.Client == client).ToList();
         int locks = opens.Sum(o => o.LockStates.Count(l => !l.Freed));
         long now = server.Time.GetTimestamp();

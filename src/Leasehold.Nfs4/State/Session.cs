@@ -32,6 +32,19 @@ internal sealed class Session(byte[] id, NfsClient client, ChannelAttributes for
     /// </summary>
     public HashSet<IRpcConnection> Connections { get; } = [];
 
+    /// <summary>
+    /// Adds <paramref name="connection"/> to <see cref="Connections"/> and, when it is new there, drops the connections
+    /// that have ended, so a session whose client reconnects for weeks keeps only the live ones. Takes <see cref="Sync"/>.
+    /// </summary>
+    public void BindFore(IRpcConnection connection)
+    {
+        lock (Sync)
+        {
+            if (Connections.Add(connection))
+                Connections.RemoveWhere(static c => c.Closed.IsCancellationRequested);
+        }
+    }
+
     public bool Destroyed { get; set; }
 
     private static Slot[] CreateSlots(int count)

@@ -61,6 +61,7 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
         _options = options;
         _logger = logger;
         _closed = CancellationTokenSource.CreateLinkedTokenSource(serverStopping);
+        Closed = _closed.Token;
         _callSlots = new SemaphoreSlim(options.MaxCallsInFlightPerConnection, options.MaxCallsInFlightPerConnection);
         _lastActivity = server.Time.GetTimestamp();
     }
@@ -69,7 +70,8 @@ internal sealed partial class RpcConnection : IRpcConnection, IAsyncDisposable
 
     public EndPoint? RemoteEndPoint { get; }
 
-    public CancellationToken Closed => _closed.Token;
+    // Taken once: Session and BackChannel keep a connection after it ended, and a disposed source's Token throws.
+    public CancellationToken Closed { get; }
 
     public void MarkBound() => Volatile.Write(ref _bound, 1);
 

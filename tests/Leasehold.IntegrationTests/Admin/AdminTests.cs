@@ -121,6 +121,42 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
         Assert.Contains("no client 00000000000000ff", missing.Stderr);
     }
 
+    /// <summary>
+    /// A client whose connection went away without a word (a crash, a cut cable) is exactly the one an operator looks
+    /// for: the views keep working, show where it was, and that its back channel is down.
+    /// </summary>
+    [Fact]
+    public async Task A_client_that_lost_its_connection_is_still_listed_with_its_last_address()
+    {
+        var (root, name) = await NewFileAsync();
+        await using var a = await ConnectAsync();
+        await HoldReadDelegationAsync(a, root, name);
+        await a.Session.DropConnectionAsync();
+
+        ClientView? me = null;
+        await Waits.WaitUntilAsync(async () =>
+        {
+            var clients = await Cli("clients", "--json");
+            Assert.True(clients.ExitCode == 0, clients.ToString());
+            me = Assert.Single(clients.Json<List<ClientView>>(), c => c.Id == a.Id);
+            return !me.BackChannelUp;
+        }, "the server notices the client's connection is gone");
+        Assert.StartsWith("127.0.0.1:", me!.Address);
+        Assert.Equal((1, 1), (me.Opens, me.Delegations));
+        var show = await Cli("client", "show", a.Id, "--json");
+        Assert.True(show.ExitCode == 0, show.ToString());
+        Assert.Single(show.Json<ClientStatesView>().Delegations);
+        using var http = fx.SocketClient();
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("api/clients")).StatusCode);
+
+        // Back on a new connection: listed as before, from its new address.
+        await a.Session.ReconnectAsync();
+        Assert.Equal(NfsStat4.Ok, await a.Session.RenewAsync().Bounded());
+        var again = await Cli("clients", "--json");
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.StartsWith("127.0.0.1:", Assert.Single(again.Json<List<ClientView>>(), c => c.Id == a.Id).Address);
+    }
+
     [Fact]
     public async Task Recall_sends_CB_RECALL_to_every_holder_of_the_file()
     {

@@ -33,8 +33,7 @@ internal sealed class BindConnToSessionOp : INfsOp<(byte[] SessionId, uint Direc
         var connection = ctx.Call.Connection;
         if (bound != Back)
         {
-            lock (session.Sync)
-                session.Connections.Add(connection);
+            session.BindFore(connection);
         }
         if (bound != Fore)
         {

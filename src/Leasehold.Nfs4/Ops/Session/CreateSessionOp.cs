@@ -95,8 +95,7 @@ internal sealed class CreateSessionOp : INfsOp<CreateSessionArgs, CreateSessionR
         var session = clients.CreateSession(client!, fore,
             id => new BackChannel(id, client!.ClientId, back, args.CallbackProgram, security, server.Options.CallbackTimeout, server.Logger,
                 usable: () => server.Recalls.Resume(client), minorVersion: ctx.MinorVersion));
-        lock (session.Sync)
-            session.Connections.Add(ctx.Call.Connection);
+        session.BindFore(ctx.Call.Connection);
         if ((flags & FlagConnBackChannel) != 0)
         {
             session.Back.Bind(ctx.Call.Connection);

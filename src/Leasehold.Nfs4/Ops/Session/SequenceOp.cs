@@ -76,8 +76,7 @@ internal sealed class SequenceOp : INfsOp<SequenceArgs, SequenceResult>
             ctx.CacheThis = args.CacheThis;
         }
         ctx.Server.Clients.Renew(session.Client);
-        lock (session.Sync)
-            session.Connections.Add(ctx.Call.Connection);
+        session.BindFore(ctx.Call.Connection);
         return OpResult<SequenceResult>.Ok(Result(session, args, flags));
     }
 

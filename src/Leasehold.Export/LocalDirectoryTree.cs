@@ -371,8 +371,11 @@ public sealed class LocalDirectoryTree : IExportedTree, ILocalAccessGuard, IDisp
         return (ulong)accepted;
     }
 
-    /// <summary>The path of a directory with every symlink resolved, as the kernel sees it.</summary>
-    private static string? CanonicalPath(string path)
+    /// <summary>
+    /// The path of a file or directory with every symlink and "." or ".." resolved, as the kernel sees it (realpath(3));
+    /// null when it does not exist or cannot be reached.
+    /// </summary>
+    public static string? CanonicalPath(string path)
     {
         using SafeFd fd = LibC.openat(LibC.AT_FDCWD, path, LibC.O_PATH | LibC.O_CLOEXEC, 0);
         return fd.IsInvalid ? null : ReadProcLink(fd);

@@ -25,9 +25,11 @@ if (root.Options.OfType<HelpOption>().FirstOrDefault() is { Action: SynchronousC
 
 // A usage error is one line on stderr, as every other refusal; --help shows the rest.
 var parse = root.Parse(args);
-if (parse.Errors.Count > 0)
+// `leasehold client show --help` is a question, not an error: a missing argument must not stop the help.
+bool helpAsked = root.Options.OfType<HelpOption>().Any(h => parse.GetResult(h) is not null);
+if (parse.Errors.Count > 0 && !helpAsked)
 {
-    string command = parse.CommandResult.Command == root ? "leasehold" : $"leasehold {parse.CommandResult.Command.Name}";
+    string command = string.Join(' ', CommandPath(parse.CommandResult));
     // A mistyped option takes the place of an argument and leaves its value unmatched: name the option, not the value.
     var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("unknown option", StringComparison.Ordinal))?.Message.TrimEnd('.');
     if (error is null && parse.UnmatchedTokens.Count > 0)
@@ -55,3 +57,7 @@ if (parse.Errors.Count > 0)
 // ended with 143 halfway through its clean stop (SystemdNotifyTests caught it about once in ten runs on a loaded
 // machine). The admin verbs are short HTTP requests; a signal ends them as it ends any command-line tool.
 return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+
+// "leasehold client show": the names from the root down to the command that was parsed.
+static IEnumerable<string> CommandPath(System.CommandLine.Parsing.CommandResult result) =>
+    result.Parent is System.CommandLine.Parsing.CommandResult parent ? [.. CommandPath(parent), result.Command.Name] : ["leasehold"];

@@ -19,14 +19,18 @@ internal sealed class AdminClient : IDisposable
     private readonly HttpClient _http;
     private readonly string _where;
 
-    public AdminClient(string stateDirectory, string? url, string? tokenFile)
+    public AdminClient(AdminTarget target, string? url, string? tokenFile)
     {
+        string stateDirectory = target.StateDirectory;
         string? socket = null;
         if (url is null)
         {
             socket = Path.Join(stateDirectory, AdminSettings.SocketFileName);
             if (!File.Exists(socket))
-                throw new AdminClientException($"no server's admin socket at {socket} (is `leasehold serve` running with this state directory? --state-dir names another)");
+                throw new AdminClientException(Unreadable(stateDirectory) is { } why
+                    ? $"cannot look into the state directory {stateDirectory} ({why}): run this as the user the server runs as"
+                    : $"no server's admin socket at {socket} (state directory from {target.Source}); is `leasehold serve` running? " +
+                      "--state-dir or --config name another server's");
         }
         var handler = new SocketsHttpHandler();
         if (socket is not null)
@@ -77,20 +81,29 @@ internal sealed class AdminClient : IDisposable
         }
         catch (HttpRequestException ex)
         {
-            throw new AdminClientException($"cannot reach the admin endpoint at {_where}: {ex.Message.TrimEnd('.')}");
+            throw new AdminClientException((ex.InnerException as SocketException)?.SocketErrorCode switch
+            {
+                SocketError.ConnectionRefused when _where.StartsWith('/') =>
+                    $"the server is not running: {_where} refuses connections (a server that was killed leaves its socket behind)",
+                SocketError.AccessDenied => $"permission denied on {_where}: run this as the user the server runs as",
+                _ => $"cannot reach the admin endpoint at {_where}: {(ex.InnerException ?? ex).Message.TrimEnd('.')}",
+            });
         }
         using (response)
         {
             if (!response.IsSuccessStatusCode)
             {
-                string why = $"HTTP {(int)response.StatusCode}";
+                string why = (int)response.StatusCode >= 500
+                    ? $"HTTP {(int)response.StatusCode} from {_where}; the server's log says why"
+                    : $"HTTP {(int)response.StatusCode} from {_where} (is it a Leasehold admin endpoint?)";
                 try
                 {
                     if (await response.Content.ReadFromJsonAsync<AdminError>(Json, ct).ConfigureAwait(false) is { Error: { } error })
                         why = error;
                 }
-                catch (JsonException)
+                catch (Exception ex) when (ex is JsonException or NotSupportedException)
                 {
+                    // not our JSON: keep the status line
                 }
                 throw new AdminClientException(why, response.StatusCode);
             }
@@ -100,10 +113,30 @@ internal sealed class AdminClient : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+
+    /// <summary>Why <paramref name="directory"/> exists but cannot be listed (permissions), or null.</summary>
+    private static string? Unreadable(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory))
+                _ = Directory.EnumerateFileSystemEntries(directory).Any();
+            return null;
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            return ex is UnauthorizedAccessException ? "permission denied" : ex.Message.TrimEnd('.');
+        }
+    }
 }
 
-/// <summary>Why an admin command failed, in one line; <see cref="Status"/> is the HTTP status when the server answered.</summary>
-internal sealed class AdminClientException(string message, HttpStatusCode? status = null) : Exception(message)
+/// <summary>
+/// Why an admin command failed, in one line; <see cref="Status"/> is the HTTP status when the server answered, and
+/// <see cref="Usage"/> says the command line itself was wrong (exit status 2).
+/// </summary>
+internal sealed class AdminClientException(string message, HttpStatusCode? status = null, bool usage = false) : Exception(message)
 {
     public HttpStatusCode? Status { get; } = status;
+
+    public bool Usage { get; } = usage;
 }

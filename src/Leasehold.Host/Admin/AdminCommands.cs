@@ -4,6 +4,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Leasehold.Export;
+using Leasehold.Host.Serving;
 using Leasehold.Nfs4.Admin;
 
 namespace Leasehold.Host.Admin;
@@ -11,10 +12,10 @@ namespace Leasehold.Host.Admin;
 /// <summary>
 /// The verbs that talk to a running server through its admin endpoint (<see cref="AdminEndpoint"/>):
 /// <c>leasehold status | locks | clients | client show ID | client revoke ID | recall PATH</c>, each with
-/// <c>--json</c> for scripts (the endpoint's JSON as it came), <c>--state-dir</c> (where the server's admin.sock and
-/// admin.token are; default ./.leasehold-state, beside the default export ./export), <c>--admin URL</c> (TCP instead of
-/// the socket) and <c>--token-file</c>. Exit status: 0 done, 1 refused or unreachable (one line on stderr), 3 no such
-/// client or file.
+/// <c>--json</c> for scripts (the endpoint's JSON as it came), <c>--state-dir</c> or <c>--config</c> (which server:
+/// where its admin.sock and admin.token are, found as <see cref="AdminTarget"/> says), <c>--admin URL</c> (TCP instead
+/// of the socket) and <c>--token-file</c>. Exit status: 0 done, 1 refused or unreachable (one line on stderr), 2 a
+/// usage error, 3 no such client or file.
 /// </summary>
 internal static class AdminCommands
 {
@@ -67,8 +68,11 @@ internal static class AdminCommands
         yield return Verb("recall", "Recall every delegation on a file, e.g. before maintenance; returns at once (needs the token).", [path], async (client, parse, ct, json) =>
         {
             string given = parse.GetValue(path)!;
-            // A path that exists here is made absolute, so the server can tell a full path from one inside the export.
-            string sent = !given.StartsWith('/') && Path.Exists(given) ? Path.GetFullPath(given) : given;
+            if (string.IsNullOrWhiteSpace(given))
+                throw new AdminClientException("name the file: its path inside the export (/dir/file), or its full path on this machine", usage: true);
+            // A path that exists here is sent as the kernel sees it (symlinks, "." and ".." resolved), so the server can
+            // tell a full path from one inside the export; any other is taken as inside the export.
+            string sent = Path.Exists(given) && LocalDirectoryTree.CanonicalPath(given) is { } real ? real : given;
             var r = await client.PostAsync<RecallOutcome>($"api/recall?path={Uri.EscapeDataString(sent)}", ct).ConfigureAwait(false);
             return json ? Json(r) : $"{r.Path} (file {r.FileId}): {r.Recalling} delegation(s) being recalled\n";
         });
@@ -82,15 +86,15 @@ internal static class AdminCommands
     private static Command Verb(string name, string fullName, string description, Argument[] arguments, VerbAction action)
     {
         var json = new Option<bool>("--json") { Description = "Print the admin endpoint's JSON instead of a table." };
-        var stateDirectory = new Option<string?>("--state-dir") { Description = $"The server's state directory (default ./{ExportOptions.DefaultStateDirectoryName}, beside the default export).", HelpName = "dir" };
+        var stateDirectory = new Option<string?>("--state-dir") { Description = $"The server's state directory (default: from --config, ./{ServeCommand.DefaultConfigFile} or ./{ExportOptions.DefaultStateDirectoryName}, else the service's {AdminTarget.ServiceConfigFile}).", HelpName = "dir" };
+        var config = new Option<string?>("--config") { Description = "The server's settings file: its state directory is the one used.", HelpName = "file" };
         var admin = new Option<string?>("--admin") { Description = "Reach the server over HTTP at this URL (its Admin:Listen) instead of the state directory's socket.", HelpName = "url" };
         var tokenFile = new Option<string?>("--token-file") { Description = "The admin token (default: admin.token in the state directory).", HelpName = "file" };
-        var command = new Command(name, description) { json, stateDirectory, admin, tokenFile };
+        var command = new Command(name, description) { json, stateDirectory, config, admin, tokenFile };
         foreach (var argument in arguments)
             command.Arguments.Add(argument);
         command.SetAction(async (parse, ct) =>
         {
-            string state = Path.GetFullPath(parse.GetValue(stateDirectory) ?? Environment.GetEnvironmentVariable("LEASEHOLD_Export__StateDirectory") ?? ExportOptions.DefaultStateDirectoryName);
             string? url = parse.GetValue(admin);
             if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != "http"))
             {
@@ -99,14 +103,14 @@ internal static class AdminCommands
             }
             try
             {
-                using var client = new AdminClient(state, url, parse.GetValue(tokenFile));
+                using var client = new AdminClient(AdminTarget.Resolve(parse.GetValue(stateDirectory), parse.GetValue(config)), url, parse.GetValue(tokenFile));
                 Console.Out.Write(await action(client, parse, ct, parse.GetValue(json)).ConfigureAwait(false));
                 return 0;
             }
             catch (AdminClientException ex)
             {
                 Console.Error.WriteLine($"leasehold {fullName}: {ex.Message}");
-                return ex.Status == HttpStatusCode.NotFound ? 3 : 1;
+                return ex.Usage ? 2 : ex.Status == HttpStatusCode.NotFound ? 3 : 1;
             }
         });
         return command;

@@ -114,6 +114,7 @@ internal sealed class AdminEndpoint(
                 k.Listen(tcp);
         });
         var app = builder.Build();
+        app.Use(ReportFailures);
         app.Use((context, next) => Authorize(context, next, token));
         AdminRoutes.Map(app, admin, _feed, export.Value.FullPath);
         if (_meters is not null)
@@ -146,7 +147,36 @@ internal sealed class AdminEndpoint(
             var http = addresses?.Select(a => new Uri(a)).FirstOrDefault(u => u.Scheme == "http" && IPAddress.TryParse(u.Host.Trim('[', ']'), out _));
             TcpEndPoint = http is null ? tcp : new IPEndPoint(tcp.Address, http.Port);
         }
-        Log.AdminListening(_logger, socket ?? "(no socket)", TcpEndPoint?.ToString() ?? "(no TCP)", Path.Join(stateDirectory, AdminToken.FileName));
+        string where = (socket, TcpEndPoint) switch
+        {
+            ({ } unix, { } ip) => $"{unix} and http://{ip}",
+            ({ } unix, null) => $"{unix} (no TCP)",
+            (null, { } ip) => $"http://{ip} (no socket)",
+            _ => "nothing",
+        };
+        Log.AdminListening(_logger, where, Path.Join(stateDirectory, AdminToken.FileName));
+    }
+
+    /// <summary>
+    /// A request the server failed on (a bug: nothing a caller sends should get here) is logged with its stack (5203)
+    /// and answered 500 with one line that names the failure and points at the log, so the CLI can say more than "HTTP 500".
+    /// </summary>
+    private async Task ReportFailures(HttpContext context, RequestDelegate next)
+    {
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            Log.AdminRequestFailed(_logger, ex, context.Request.Method, context.Request.Path.ToString());
+            if (context.Response.HasStarted)
+                throw;
+            context.Response.Clear();
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            await context.Response.WriteAsJsonAsync(new AdminError(
+                $"the server failed on {context.Request.Method} {context.Request.Path} ({ex.GetType().Name}: {ex.Message.TrimEnd('.')}); its log (event 5203) has the details")).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -173,8 +203,9 @@ internal sealed class AdminEndpoint(
         }
         context.Response.StatusCode = StatusCodes.Status401Unauthorized;
         context.Response.Headers.WWWAuthenticate = "Bearer";
-        return context.Response.WriteAsJsonAsync(new AdminError(change
-            ? "a change needs the admin token (Authorization: Bearer, from admin.token in the state directory)"
+        return context.Response.WriteAsJsonAsync(new AdminError(
+            !string.IsNullOrEmpty(offered) ? "the admin token sent is not this server's (the server's is admin.token in its state directory)"
+            : change ? "a change needs the admin token (Authorization: Bearer, from admin.token in the state directory)"
             : "the admin endpoint over TCP needs the admin token (Authorization: Bearer, from admin.token in the state directory)"));
     }
 
@@ -211,8 +242,11 @@ public sealed record AdminError(string Error);
 
 internal static partial class Log
 {
-    [LoggerMessage(5201, LogLevel.Information, "Admin endpoint on {Socket} and {Tcp}; changes need the token in {TokenFile}")]
-    public static partial void AdminListening(ILogger logger, string socket, string tcp, string tokenFile);
+    [LoggerMessage(5201, LogLevel.Information, "Admin endpoint on {Where}; changes need the token in {TokenFile}")]
+    public static partial void AdminListening(ILogger logger, string where, string tokenFile);
+
+    [LoggerMessage(5203, LogLevel.Error, "Admin request {Method} {Path} failed")]
+    public static partial void AdminRequestFailed(ILogger logger, Exception exception, string method, string path);
 
     [LoggerMessage(5202, LogLevel.Warning, "No admin socket: {Path} is longer than a Unix socket path may be ({Max} bytes); move Export:StateDirectory higher, or set Admin:Listen for HTTP on loopback")]
     public static partial void AdminSocketPathTooLong(ILogger logger, string path, int max);

@@ -26,6 +26,7 @@ internal static class AdminRoutes
 {
     public static void Map(IEndpointRouteBuilder app, ServerAdmin admin, StatusFeed? feed, string exportPath)
     {
+        exportPath = LocalDirectoryTree.CanonicalPath(exportPath) ?? exportPath; // the CLI sends full paths as realpath(3) gives them
         var api = app.MapGroup("/api");
         api.MapGet("/summary", () => Results.Json(admin.Summary()));
         api.MapGet("/clients", () => Results.Json(admin.Clients()));
@@ -46,7 +47,9 @@ internal static class AdminRoutes
             return status switch
             {
                 FsStatus.Ok => Results.Json(outcome),
-                FsStatus.NotFound or FsStatus.NotDirectory => Results.Json(new AdminError($"{path}: no such file in the export"), statusCode: StatusCodes.Status404NotFound),
+                FsStatus.NotFound or FsStatus.NotDirectory => Results.Json(new AdminError(
+                    $"{path}: no such file in the export {exportPath} (name it by its path inside the export, /dir/file, or its full path under {exportPath})"),
+                    statusCode: StatusCodes.Status404NotFound),
                 FsStatus.InvalidName => Results.Json(new AdminError($"{path}: name the file without \".\" or \"..\" parts"), statusCode: StatusCodes.Status400BadRequest),
                 _ => Results.Json(new AdminError($"{path}: {status}"), statusCode: StatusCodes.Status400BadRequest),
             };

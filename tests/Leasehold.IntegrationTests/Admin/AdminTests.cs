@@ -178,6 +178,19 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
         var none = await Cli("recall", "/no-such-file");
         Assert.Equal(3, none.ExitCode);
         Assert.Contains("no such file", none.Stderr);
+
+        // The file named the ways an operator types it: through a symlink to the export, with ".." on the way.
+        string link = Path.Join(fx.Root, "export-link-" + name);
+        File.CreateSymbolicLink(link, fx.ExportPath);
+        foreach (string typed in new[] { Path.Join(link, name), Path.Join(fx.ExportPath, "..", Path.GetFileName(fx.ExportPath), name) })
+        {
+            var again = await Cli("recall", typed, "--json");
+            Assert.True(again.ExitCode == 0, $"{typed}: {again}");
+            Assert.Equal("/" + name, again.Json<RecallOutcome>().Path);
+        }
+        var empty = await Cli("recall", "");
+        Assert.Equal(2, empty.ExitCode);
+        Assert.Contains("name the file", empty.Stderr);
     }
 
     [Fact]
@@ -225,7 +238,7 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
         await File.WriteAllTextAsync(wrongToken, "not-the-token-not-the-token-not-the-token\n");
         var cli = await Cli("client", "revoke", a.Id, "--token-file", wrongToken);
         Assert.Equal(1, cli.ExitCode);
-        Assert.Contains("token", cli.Stderr);
+        Assert.Contains("the admin token sent is not this server's", cli.Stderr);
 
         Assert.Equal(1, (await Cli("clients", "--json")).Json<List<ClientView>>().Single(c => c.Id == a.Id).Delegations);
         Assert.False(a.Handler.Recalls.TryPeek(out _), "a refused recall sent CB_RECALL");
@@ -235,5 +248,42 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
         Assert.Equal(HttpStatusCode.Unauthorized, (await tcp.GetAsync("metrics")).StatusCode);
         tcp.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fx.Token);
         Assert.Equal(HttpStatusCode.OK, (await tcp.GetAsync("api/clients")).StatusCode);
+    }
+
+    /// <summary>How the CLI finds the server (its settings file), and the one line it prints when it cannot.</summary>
+    [Fact]
+    public async Task The_CLI_finds_the_server_through_its_settings_file_and_says_in_one_line_what_is_wrong()
+    {
+        string settings = Path.Join(fx.Root, "settings-" + Guid.NewGuid().ToString("N") + ".json");
+        await File.WriteAllTextAsync(settings, System.Text.Json.JsonSerializer.Serialize(new { Export = new { Path = fx.ExportPath, StateDirectory = fx.StatePath } }));
+        var viaSettings = await AdminCli.RunAsync("status", "--config", settings);
+        Assert.True(viaSettings.ExitCode == 0, viaSettings.ToString());
+        Assert.StartsWith("CLIENTS", viaSettings.Stdout);
+
+        await File.WriteAllTextAsync(settings, "{ \"Export\": ");
+        var broken = await AdminCli.RunAsync("status", "--config", settings);
+        Assert.Equal(2, broken.ExitCode);
+        Assert.Contains($"cannot read the settings file {settings}", broken.Stderr);
+
+        // A socket left behind by a server that was killed: nobody listens on it (bound, never listening, refuses as one
+        // does; closing it would remove the file).
+        string dead = Path.Join(fx.Root, "dead-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dead);
+        using var left = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        left.Bind(new UnixDomainSocketEndPoint(Path.Join(dead, "admin.sock")));
+        var stale = await AdminCli.RunAsync("clients", "--state-dir", dead);
+        Assert.Equal(1, stale.ExitCode);
+        Assert.Contains("the server is not running", stale.Stderr);
+
+        var nowhere = await AdminCli.RunAsync("clients", "--state-dir", Path.Join(fx.Root, "no-such-state"));
+        Assert.Equal(1, nowhere.ExitCode);
+        Assert.Contains("no server's admin socket", nowhere.Stderr);
+
+        var help = await AdminCli.RunAsync("client", "show", "--help");
+        Assert.True(help.ExitCode == 0, help.ToString());
+        Assert.Contains("leasehold client show <id>", help.Stdout);
+        var missing = await AdminCli.RunAsync("client", "show");
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("(see leasehold client show --help)", missing.Stderr);
     }
 }

@@ -137,11 +137,16 @@ public sealed class RpcLimitsTests : IAsyncDisposable
         var bound = await ConnectAsync(server);
         Assert.Equal(AcceptStat.Success, await CallAsync(bound, LimitsProgram.Bind));
         await WaitUntil(() => server.ConnectionCount == 3);
+        // The writer stamps a connection's activity after the reply reached the socket, and gives the reply's bytes back
+        // only after that: once none are queued, no stamp can land after the clock moves (on a loaded machine one did,
+        // and "talked" looked active at the later time).
+        await WaitUntil(() => server.QueuedReplyBytes == 0);
 
         _clock.Advance(TimeSpan.FromMinutes(6) + TimeSpan.FromMinutes(6) / 4); // the timeout plus one heartbeat
         await silent.Closed.WaitAsync(Bound);
         await talked.Closed.WaitAsync(Bound);
         Assert.Equal(AcceptStat.Success, await NullAsync(bound)); // still open (and now active again)
+        await WaitUntil(() => server.QueuedReplyBytes == 0);
 
         _clock.Advance(TimeSpan.FromMinutes(30) + TimeSpan.FromMinutes(6) / 4);
         await bound.Closed.WaitAsync(Bound);
@@ -185,6 +190,7 @@ public sealed class RpcLimitsTests : IAsyncDisposable
         {
             var client = await ConnectAsync(server);
             Assert.Equal(AcceptStat.Success, await NullAsync(client)); // accepted, and active at a distinct instant
+            await WaitUntil(() => server.QueuedReplyBytes == 0); // its activity stamped before the clock moves
             _clock.Advance(TimeSpan.FromSeconds(1));
             idle.Add(client);
         }
@@ -194,6 +200,7 @@ public sealed class RpcLimitsTests : IAsyncDisposable
             var newcomer = await ConnectAsync(server);
             Assert.Equal(AcceptStat.Success, await NullAsync(newcomer));
             await idle[i].Closed.WaitAsync(Bound); // the oldest go first, one per newcomer
+            await WaitUntil(() => server.QueuedReplyBytes == 0);
             _clock.Advance(TimeSpan.FromSeconds(1));
         }
         Assert.Equal(AcceptStat.Success, await NullAsync(idle[3]));
@@ -206,9 +213,11 @@ public sealed class RpcLimitsTests : IAsyncDisposable
         var server = Start(new RpcOptions { MaxConnections = 2 });
         var bound = await ConnectAsync(server);
         Assert.Equal(AcceptStat.Success, await CallAsync(bound, LimitsProgram.Bind));
+        await WaitUntil(() => server.QueuedReplyBytes == 0);
         _clock.Advance(TimeSpan.FromSeconds(10));
         var unbound = await ConnectAsync(server);
         Assert.Equal(AcceptStat.Success, await NullAsync(unbound));
+        await WaitUntil(() => server.QueuedReplyBytes == 0);
         _clock.Advance(TimeSpan.FromSeconds(10));
 
         var newcomer = await ConnectAsync(server);

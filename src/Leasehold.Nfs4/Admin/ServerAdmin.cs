@@ -90,12 +90,19 @@ public sealed class ServerAdmin(Nfs4Server server)
                 clientIds.Contains(g.Holder.Group) ? Hex(g.Holder.Group) : null, g.Holder.ToString(), g.State.ToString().ToUpperInvariant(),
                 g.Granted, g.Deadline, g.WaitingBreakers, null));
         }
+        // A byte-range lock's holder is named as `client show` names it: by the NFS lock owner, not the engine's owner.
+        var lockOwners = new Dictionary<Owner, string>();
+        foreach (var open in opens)
+        {
+            foreach (var state in open.LockStates)
+                lockOwners.TryAdd(state.EngineOwner, Printable(state.LockOwner));
+        }
         foreach (var fileId in opens.Select(o => o.FileId).Distinct())
         {
             foreach (var l in server.RangeLocks.LocksOn(FileKey.From(fileId)))
             {
                 rows.Add(new LockView("RANGE", l.Type.ToString().ToUpperInvariant(), fileId, paths.Of(fileId),
-                    clientIds.Contains(l.Owner.Group) ? Hex(l.Owner.Group) : null, l.Owner.ToString(), "ACTIVE", null, null, 0,
+                    clientIds.Contains(l.Owner.Group) ? Hex(l.Owner.Group) : null, lockOwners.GetValueOrDefault(l.Owner) ?? l.Owner.ToString(), "ACTIVE", null, null, 0,
                     $"{l.Start}-{(l.End == ulong.MaxValue ? "EOF" : l.End.ToString(System.Globalization.CultureInfo.InvariantCulture))}"));
             }
         }
@@ -252,15 +259,21 @@ public sealed class ServerAdmin(Nfs4Server server)
 
     private static string Hex(ulong id) => id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>An owner string as text when it is printable ASCII (Linux: "Linux NFSv4.2 host"), else hex.</summary>
+    /// <summary>
+    /// An owner string as an operator can read it: text when it is printable ASCII (Linux's client owner, "Linux NFSv4.2
+    /// host"); a printable prefix of at least 4 characters and the rest in hex (Linux's open and lock owners, "open id:"
+    /// or "lock id:" and 8 or 16 binary bytes: "lock id:0x00000000000000a1"); else all hex.
+    /// </summary>
     internal static string Printable(byte[] owner)
     {
-        foreach (byte b in owner)
-        {
-            if (b is < 0x20 or > 0x7e)
-                return Convert.ToHexString(owner).ToLowerInvariant();
-        }
-        return Encoding.ASCII.GetString(owner);
+        int text = 0;
+        while (text < owner.Length && owner[text] is >= 0x20 and <= 0x7e)
+            text++;
+        if (text == owner.Length)
+            return Encoding.ASCII.GetString(owner);
+        if (text < 4)
+            return Convert.ToHexString(owner).ToLowerInvariant();
+        return Encoding.ASCII.GetString(owner, 0, text) + "0x" + Convert.ToHexString(owner, text, owner.Length - text).ToLowerInvariant();
     }
 
     /// <summary>File paths by file id, each asked of the tree once per view.</summary>

@@ -94,12 +94,15 @@ public sealed class GracePeriodTests : IDisposable
         using var grace = Start(A);
         _clock.Advance(Grace - TimeSpan.FromSeconds(0.5));
         grace.Reclaimed();
+        Assert.Equal(TimeSpan.FromSeconds(0.5), grace.Left);
         _clock.Advance(TimeSpan.FromSeconds(0.5)); // the deadline: somebody reclaimed 0.5 s ago
         Assert.True(grace.InGrace);
+        Assert.Equal(TimeSpan.FromSeconds(1), grace.Left); // what an operator sees (leasehold status): the stretched deadline
         _clock.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromTicks(1));
         Assert.True(grace.InGrace);
         _clock.Advance(TimeSpan.FromTicks(1)); // nobody reclaimed in the last second
         Assert.False(grace.InGrace);
+        Assert.Null(grace.Left);
     }
 
     [Fact]

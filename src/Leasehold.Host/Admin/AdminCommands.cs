@@ -26,7 +26,8 @@ internal static class AdminCommands
             {
                 var s = await client.GetAsync<ServerSummary>("api/summary", ct).ConfigureAwait(false);
                 return json ? Json(s) : Table(["CLIENTS", "COURTESY", "SESSIONS", "OPENS", "DELEGATIONS", "RECALLING", "GRANTS", "GRACE"],
-                    [[N(s.Clients), N(s.CourtesyClients), N(s.Sessions), N(s.Opens), N(s.Delegations), N(s.Recalling), N(s.EngineGrants), s.InGrace ? "on" : "off"]]);
+                    [[N(s.Clients), N(s.CourtesyClients), N(s.Sessions), N(s.Opens), N(s.Delegations), N(s.Recalling), N(s.EngineGrants),
+                        s.InGrace ? $"on: {Seconds(TimeSpan.FromSeconds(s.GraceSecondsLeft ?? 0))} left, {N(s.GraceClientsPending)} client(s) to reclaim" : "off"]]);
             });
         yield return Verb("locks", "List every delegation, lease and layout, byte-range lock and share reservation, like /proc/locks.",
             [], async (client, _, ct, json) =>

@@ -70,7 +70,11 @@ public sealed record RevokeOutcome(string Client, int Opens, int Locks, int Dele
 /// <summary>What <see cref="ServerAdmin.RecallAsync"/> did: how many delegations on the file are now being recalled.</summary>
 public sealed record RecallOutcome(string Path, ulong FileId, int Recalling);
 
-/// <summary>A running total of the server: what the status page and <c>leasehold status</c> show at the top.</summary>
+/// <summary>
+/// A running total of the server: what the status page and <c>leasehold status</c> show at the top.
+/// <see cref="GraceSecondsLeft"/> is null outside a grace period; <see cref="GraceClientsPending"/> counts the recorded
+/// clients that have not sent RECLAIM_COMPLETE yet (RFC 8881 §8.4.2.1).
+/// </summary>
 public sealed record ServerSummary(
     DateTimeOffset Now,
     bool InGrace,
@@ -80,4 +84,6 @@ public sealed record ServerSummary(
     int Opens,
     int Delegations,
     int Recalling,
-    int EngineGrants);
+    int EngineGrants,
+    double? GraceSecondsLeft,
+    int GraceClientsPending);

@@ -24,8 +24,10 @@ public sealed class ServerAdmin(Nfs4Server server)
         long grants = 0;
         foreach (var kind in (ReadOnlySpan<GrantKind>)[GrantKind.Lease, GrantKind.Delegation, GrantKind.Layout])
             grants += live.LiveGrants(kind, GrantState.Active) + live.LiveGrants(kind, GrantState.Breaking);
+        var graceLeft = server.Grace.Left;
         return new ServerSummary(server.Time.GetUtcNow(), server.InGrace, clients.Count, clients.Count(c => c.Courtesy), server.Clients.SessionCount,
-            server.States.OpenCount, server.Delegations.Count, (int)live.LiveGrants(GrantKind.Delegation, GrantState.Breaking), (int)grants);
+            server.States.OpenCount, server.Delegations.Count, (int)live.LiveGrants(GrantKind.Delegation, GrantState.Breaking), (int)grants,
+            graceLeft?.TotalSeconds, graceLeft is null ? 0 : server.Grace.Pending);
     }
 
     /// <summary>Every client record, oldest first.</summary>

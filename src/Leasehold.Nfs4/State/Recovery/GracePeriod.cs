@@ -43,6 +43,7 @@ internal sealed class GracePeriod : IDisposable
     private volatile bool _inGrace;
     private int _ending;
     private long _lastReclaim = long.MinValue;
+    private long _endsAt; // server clock timestamp of the deadline as it stands (extensions move it)
 
     /// <param name="store">The store that <paramref name="start"/> came from: told when grace ends.</param>
     /// <param name="start">What the store's Open() found.</param>
@@ -58,6 +59,7 @@ internal sealed class GracePeriod : IDisposable
         _beforeEnd = beforeEnd;
         GraceTime = graceTime;
         _started = time.GetTimestamp();
+        _endsAt = _started + (long)(graceTime.TotalSeconds * time.TimestampFrequency);
         foreach (var record in start.Reclaimable)
             _pending[Key(record.OwnerId)] = record.Principal;
         Reclaimable = _pending.Count;
@@ -79,6 +81,21 @@ internal sealed class GracePeriod : IDisposable
 
     /// <summary>The grace period's length without extensions.</summary>
     public TimeSpan GraceTime { get; }
+
+    /// <summary>
+    /// How long the grace period has left as its deadline stands now (reclaims still arriving may stretch it by a
+    /// second at a time, and the last RECLAIM_COMPLETE ends it sooner); null when it is over or there was none.
+    /// </summary>
+    public TimeSpan? Left
+    {
+        get
+        {
+            if (!_inGrace)
+                return null;
+            var left = _time.GetElapsedTime(_time.GetTimestamp(), Interlocked.Read(ref _endsAt));
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+    }
 
     /// <summary>Recorded clients that have not sent RECLAIM_COMPLETE yet.</summary>
     public int Pending
@@ -130,6 +147,7 @@ internal sealed class GracePeriod : IDisposable
         bool reclaiming = last != long.MinValue && _time.GetElapsedTime(last, now) < Extension;
         if (reclaiming && _time.GetElapsedTime(_started, now) + Extension <= 2 * GraceTime)
         {
+            Interlocked.Exchange(ref _endsAt, now + (long)(Extension.TotalSeconds * _time.TimestampFrequency));
             _ = _timer!.Change(Extension, Timeout.InfiniteTimeSpan); // somebody is still reclaiming: one more second
             return;
         }

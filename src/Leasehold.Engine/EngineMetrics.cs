@@ -46,16 +46,21 @@ public sealed class EngineMetrics : IDisposable
 
     /// <summary>Live grants by kind and state: [kind * 2] Active, [kind * 2 + 1] Breaking.</summary>
     private readonly long[] _live = new long[Kinds * 2];
-    private readonly Counter<long> _grants;
-    private readonly Counter<long> _breaks;
-    private readonly Counter<long> _revocations;
+
+    // Totals behind observable counters, so every series is exported from the first scrape on (at 0 until it moves).
+    /// <summary>Grants admitted: [kind * 4 + mode].</summary>
+    private readonly long[] _grants = new long[Kinds * 4];
+
+    /// <summary>Break notices, and grants taken back at their deadline: [kind * 3 + target].</summary>
+    private readonly long[] _breaks = new long[Kinds * 3];
+    private readonly long[] _revocations = new long[Kinds * 3];
 
     internal EngineMetrics()
     {
         Meter = new Meter(MeterName);
-        _grants = Meter.CreateCounter<long>(GrantsName, "{grant}", "Grants admitted (leases, delegations, layouts)");
-        _breaks = Meter.CreateCounter<long>(BreaksName, "{break}", "Break notices sent to grant holders");
-        _revocations = Meter.CreateCounter<long>(RevocationsName, "{grant}", "Grants taken back by the engine at their break deadline");
+        Meter.CreateObservableCounter(GrantsName, ObserveGrants, "{grant}", "Grants admitted (leases, delegations, layouts)");
+        Meter.CreateObservableCounter(BreaksName, () => ObserveBreaks(_breaks), "{break}", "Break notices sent to grant holders");
+        Meter.CreateObservableCounter(RevocationsName, () => ObserveBreaks(_revocations), "{grant}", "Grants taken back by the engine at their break deadline");
         Meter.CreateObservableGauge(ActiveGrantsName, Observe, "{grant}", "Live grants, by kind and state");
     }
 
@@ -66,22 +71,13 @@ public sealed class EngineMetrics : IDisposable
     public long LiveGrants(GrantKind kind, GrantState state) =>
         state is GrantState.Active or GrantState.Breaking ? Volatile.Read(ref _live[Index(kind, state)]) : 0;
 
-    internal void Granted(GrantKind kind, GrantMode mode)
-    {
-        if (_grants.Enabled)
-            _grants.Add(1, s_kind[(int)kind], s_mode[(int)mode]);
-    }
+    internal void Granted(GrantKind kind, GrantMode mode) => Interlocked.Increment(ref _grants[((int)kind * 4) + (int)mode]);
 
     /// <summary>Counts what the holder notices of one critical section say: breaks sent, and grants taken back at their deadline.</summary>
     internal void Noticed(List<HolderNotice> notices)
     {
-        if (!_breaks.Enabled && !_revocations.Enabled)
-            return;
         foreach (var notice in notices)
-        {
-            var counter = notice.Expired ? _revocations : _breaks;
-            counter.Add(1, s_kind[(int)notice.Grant.Kind], s_target[(int)notice.Target]);
-        }
+            Interlocked.Increment(ref (notice.Expired ? _revocations : _breaks)[((int)notice.Grant.Kind * 3) + (int)notice.Target]);
     }
 
     /// <summary>A grant moved from one state to another (new grants come from Released). Called under the file lock: only counters change.</summary>
@@ -96,6 +92,26 @@ public sealed class EngineMetrics : IDisposable
     }
 
     private static int Index(GrantKind kind, GrantState state) => ((int)kind * 2) + (state == GrantState.Breaking ? 1 : 0);
+
+    /// <summary>The kinds' own modes only (a lease or delegation is read or write, a layout shared or exclusive).</summary>
+    private IEnumerable<Measurement<long>> ObserveGrants()
+    {
+        for (int kind = 0; kind < Kinds; kind++)
+        {
+            foreach (var mode in kind == (int)GrantKind.Layout ? (int[])[(int)GrantMode.Shared, (int)GrantMode.Exclusive] : [(int)GrantMode.Read, (int)GrantMode.Write])
+                yield return new Measurement<long>(Interlocked.Read(ref _grants[(kind * 4) + mode]), s_kind[kind], s_mode[mode]);
+        }
+    }
+
+    /// <summary>The break targets a notice carries: downgrade and revoke.</summary>
+    private static IEnumerable<Measurement<long>> ObserveBreaks(long[] counts)
+    {
+        for (int kind = 0; kind < Kinds; kind++)
+        {
+            foreach (var target in (int[])[(int)BreakTarget.Downgrade, (int)BreakTarget.Revoke])
+                yield return new Measurement<long>(Interlocked.Read(ref counts[(kind * 3) + target]), s_kind[kind], s_target[target]);
+        }
+    }
 
     private IEnumerable<Measurement<long>> Observe()
     {

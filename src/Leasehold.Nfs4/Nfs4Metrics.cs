@@ -291,12 +291,14 @@ public sealed class Nfs4Metrics : IDisposable
     private readonly BatchedHistogram _operationDurations;
     private readonly StatusCounts _compoundCounts = new(s_minorVersion.Length);
     private readonly ObservableCounter<long> _compounds;
-    private readonly Counter<long> _granted;
-    private readonly Counter<long> _recalled;
-    private readonly Counter<long> _returned;
-    private readonly Counter<long> _revoked;
+    // Observable counters over plain totals, so every series is exported from the first scrape on, at 0 until it moves:
+    // an alert on "revoked increased" needs the series to exist before the first revocation. [event * 2 + type]
+    private readonly long[] _delegationEvents = new long[4 * 2];
     private readonly Histogram<double> _recallDuration;
-    private readonly Counter<long> _ioBytes;
+    private long _bytesRead;
+    private long _bytesWritten;
+
+    private const int Granted = 0, Recalled = 1, Returned = 2, Revoked = 3;
 
     internal Nfs4Metrics(Nfs4Server server)
     {
@@ -308,13 +310,14 @@ public sealed class Nfs4Metrics : IDisposable
                 tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = OperationBuckets }),
             KeyTag, server.Time);
         _compounds = Meter.CreateObservableCounter(CompoundsName, ObserveCompounds, "{compound}", "COMPOUND requests answered, by minor version and status");
-        _granted = Meter.CreateCounter<long>(DelegationsGrantedName, "{delegation}", "Delegations granted");
-        _recalled = Meter.CreateCounter<long>(DelegationsRecalledName, "{delegation}", "Delegations recalled (CB_RECALL started)");
-        _returned = Meter.CreateCounter<long>(DelegationsReturnedName, "{delegation}", "Delegations returned with DELEGRETURN");
-        _revoked = Meter.CreateCounter<long>(DelegationsRevokedName, "{delegation}", "Delegations revoked: not returned by the deadline");
+        Meter.CreateObservableCounter(DelegationsGrantedName, () => ObserveDelegations(Granted), "{delegation}", "Delegations granted");
+        Meter.CreateObservableCounter(DelegationsRecalledName, () => ObserveDelegations(Recalled), "{delegation}", "Delegations recalled (CB_RECALL started)");
+        Meter.CreateObservableCounter(DelegationsReturnedName, () => ObserveDelegations(Returned), "{delegation}", "Delegations returned with DELEGRETURN");
+        Meter.CreateObservableCounter(DelegationsRevokedName, () => ObserveDelegations(Revoked), "{delegation}", "Delegations revoked: not returned by the deadline");
         _recallDuration = Meter.CreateHistogram(RecallDurationName, "s", "From the start of a delegation's recall to its return or revocation",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = RecallBuckets });
-        _ioBytes = Meter.CreateCounter<long>(IoBytesName, "By", "Data bytes READ, READ_PLUS and WRITE moved");
+        Meter.CreateObservableCounter(IoBytesName, () => (Measurement<long>[])[new(Interlocked.Read(ref _bytesRead), s_read), new(Interlocked.Read(ref _bytesWritten), s_write)],
+            "By", "Data bytes READ, READ_PLUS and WRITE moved");
         Meter.CreateObservableGauge(ClientsName, () => _server.Clients.ConfirmedCount, "{client}", "Confirmed client records");
         Meter.CreateObservableGauge(SessionsName, () => _server.Clients.SessionCount, "{session}", "Sessions");
         Meter.CreateObservableGauge(DelegationsName, () => _server.Delegations.Count, "{delegation}", "Outstanding delegations");
@@ -411,36 +414,46 @@ public sealed class Nfs4Metrics : IDisposable
     internal void IoRead(long bytes)
     {
         if (bytes > 0)
-            _ioBytes.Add(bytes, s_read);
+            Interlocked.Add(ref _bytesRead, bytes);
     }
 
     internal void IoWritten(long bytes)
     {
         if (bytes > 0)
-            _ioBytes.Add(bytes, s_write);
+            Interlocked.Add(ref _bytesWritten, bytes);
     }
 
-    private static KeyValuePair<string, object?> TypeTag(DelegationState delegation) =>
-        s_delegationType[delegation.Type == DelegationType.Write ? 1 : 0];
+    private static KeyValuePair<string, object?> TypeTag(DelegationState delegation) => s_delegationType[TypeIndex(delegation)];
 
-    internal void DelegationGranted(DelegationState delegation) => _granted.Add(1, TypeTag(delegation));
+    private static int TypeIndex(DelegationState delegation) => delegation.Type == DelegationType.Write ? 1 : 0;
+
+    private void CountDelegation(int delegationEvent, DelegationState delegation) =>
+        Interlocked.Increment(ref _delegationEvents[delegationEvent * 2 + TypeIndex(delegation)]);
+
+    private Measurement<long>[] ObserveDelegations(int delegationEvent) =>
+    [
+        new(Interlocked.Read(ref _delegationEvents[delegationEvent * 2]), s_delegationType[0]),
+        new(Interlocked.Read(ref _delegationEvents[delegationEvent * 2 + 1]), s_delegationType[1]),
+    ];
+
+    internal void DelegationGranted(DelegationState delegation) => CountDelegation(Granted, delegation);
 
     /// <summary>A recall starts (CB_RECALL about to go out): counted once per delegation, and its start kept for <see cref="RecallDurationName"/>.</summary>
     internal void DelegationRecalled(DelegationState delegation)
     {
         if (Interlocked.CompareExchange(ref delegation.RecallStarted, _server.Time.GetTimestamp(), 0) == 0)
-            _recalled.Add(1, TypeTag(delegation));
+            CountDelegation(Recalled, delegation);
     }
 
     internal void DelegationReturned(DelegationState delegation)
     {
-        _returned.Add(1, TypeTag(delegation));
+        CountDelegation(Returned, delegation);
         RecallEnded(delegation, s_returned);
     }
 
     internal void DelegationRevoked(DelegationState delegation)
     {
-        _revoked.Add(1, TypeTag(delegation));
+        CountDelegation(Revoked, delegation);
         RecallEnded(delegation, s_revoked);
     }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Reflection;
 using Leasehold.Export;
 using Leasehold.Host.Serving;
 using Leasehold.Engine;
@@ -43,6 +44,10 @@ internal sealed class AdminEndpoint(
     private StatusFeed? _feed;
     private MeterProvider? _meters;
 
+    /// <summary>The server's version, as `leasehold --version` prints it.</summary>
+    private static readonly string ServiceVersion =
+        typeof(AdminEndpoint).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
     /// <summary>The Unix socket's path while serving on one; null otherwise.</summary>
     public string? SocketPath { get; private set; }
 
@@ -85,7 +90,7 @@ internal sealed class AdminEndpoint(
         if (options.Metrics)
         {
             var meters = Sdk.CreateMeterProviderBuilder()
-                .ConfigureResource(r => r.AddService("leasehold"))
+                .ConfigureResource(r => r.AddService("leasehold", serviceVersion: ServiceVersion)) // target_info{service_version=...}
                 .AddMeter(EngineMetrics.MeterName, RpcMetrics.MeterName, Nfs4Metrics.MeterName);
             if (!options.OperationDurations)
                 meters.AddView(Nfs4Metrics.OperationDurationName, MetricStreamConfiguration.Drop); // not enabled: no clock reads either

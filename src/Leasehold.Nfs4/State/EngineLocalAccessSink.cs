@@ -20,8 +20,10 @@ namespace Leasehold.Nfs4.State;
 /// (the NFS lease time), lease-break-time less the margin).</para>
 /// <para><b>After-the-fact reports</b> (data or attributes changed, renamed, gone, events lost): nobody waits, so the
 /// holder gets the full delegation break time, as for an NFS breaker.</para>
-/// <para>Called on the export's watcher thread: the engine's break never blocks (NonBlocking mode), and a guard released
-/// inside the call is released from the thread pool (<see cref="KernelLeaseAuthority"/>).</para>
+/// <para>Called on the export's watcher thread, which never waits: a kernel-held break parks in the engine (Await mode,
+/// so `leasehold locks` counts the local process among the waiting breakers) without being awaited here; an
+/// after-the-fact one is NonBlocking. A guard released inside the call is released from the thread pool
+/// (<see cref="KernelLeaseAuthority"/>).</para>
 /// </remarks>
 public sealed class EngineLocalAccessSink : ILocalAccessSink
 {
@@ -57,15 +59,29 @@ public sealed class EngineLocalAccessSink : ILocalAccessSink
             var op = Operation(access);
             bool held = access is LocalAccessKind.OpenRead or LocalAccessKind.OpenWrite;
             TimeSpan? bound = held ? MaxLocalWait(_kernelBreakTime()) : null;
+            // A process the kernel holds is a waiting breaker, and parks as one (BreakMode.Await, never awaited here): the
+            // engine counts it (`leasehold locks` WAITING) and keeps conflicting grants out until it is let in. After the
+            // fact nobody waits: NonBlocking.
+            var mode = held ? BreakMode.Await : BreakMode.NonBlocking;
+            var file = FileKey.From(fileId);
             var pending = bound is { } max
-                ? _engine.BreakAsync(FileKey.From(fileId), op, Owner.Anonymous, BreakMode.NonBlocking, max)
-                : _engine.BreakAsync(FileKey.From(fileId), op, Owner.Anonymous, BreakMode.NonBlocking);
-            // NonBlocking never parks: the answer is there already.
-            var result = pending.IsCompleted ? pending.Result : BreakResult.Proceed;
-            if (result.Status == BreakStatus.WouldBlock)
+                ? _engine.BreakAsync(file, op, Owner.Anonymous, mode, max)
+                : _engine.BreakAsync(file, op, Owner.Anonymous, mode);
+            bool recalls;
+            if (pending.IsCompleted)
+            {
+                recalls = pending.Result.Status == BreakStatus.WouldBlock;
+            }
+            else
+            {
+                recalls = true;
+                _ = WhenLetInAsync(pending.AsTask());
+            }
+            if (recalls)
             {
                 Log.LocalAccessRecalls(_logger, access, fileId,
-                    bound is { } b ? b.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s" : "none (after the fact)");
+                    bound is { } b ? b.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s"
+                    : held ? "none (lease-break-time is 0)" : "none (after the fact)");
             }
         }
         catch (ObjectDisposedException)
@@ -75,6 +91,19 @@ public sealed class EngineLocalAccessSink : ILocalAccessSink
         finally
         {
             KernelLeaseAuthority.ExitSink(wasInSink);
+        }
+    }
+
+    /// <summary>The parked break of a process the kernel holds: it ends when the delegations are gone, or with the engine.</summary>
+    private static async Task WhenLetInAsync(Task<BreakResult> parked)
+    {
+        try
+        {
+            await parked.ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // the server stopped meanwhile: the engine dropped every grant
         }
     }
 

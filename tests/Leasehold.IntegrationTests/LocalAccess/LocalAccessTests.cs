@@ -33,6 +33,9 @@ public sealed class LocalAccessTests(LocalAccessServerFixture fx) : IClassFixtur
         Assert.Equal(held.Delegation.StateId, (await a.NextRecallAsync()).StateId);
         Assert.False(await Finishes(open, StillWaiting), "the local open for write did not wait for the recall");
         Assert.Equal(["BREAKING UNLCK"], KernelView.Leases(ino));
+        // The process the kernel holds is a waiting breaker in the engine too (what `leasehold locks` shows as WAITING).
+        var recalled = Assert.Single(fx.Engine.Snapshot().Grants, g => g.File == FileKey.From(ino));
+        Assert.Equal((GrantState.Breaking, 1), (recalled.State, recalled.WaitingBreakers));
 
         long returning = Stopwatch.GetTimestamp();
         Assert.Equal(NfsStat4.Ok, await a.Session.DelegReturnAsync(held.FileHandle, held.Delegation.StateId).Bounded());

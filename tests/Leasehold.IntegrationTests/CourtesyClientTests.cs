@@ -53,6 +53,29 @@ public sealed class CourtesyClientTests(ShortLeaseServerFixture fx) : IClassFixt
         Assert.Equal(NfsStat4.Denied, denied.Status); // and so is its lock: it is an ordinary client again
     }
 
+    /// <summary>`leasehold client revoke` on a courtesy client expires it as knfsd's "expire" does: nobody is there to be told.</summary>
+    [Fact]
+    public async Task Revoking_a_courtesy_clients_state_expires_the_client_too()
+    {
+        await using var silent = await ConnectAsync();
+        await using var active = await ConnectAsync();
+        var (root, name) = await NewNameAsync(active);
+        (await silent.OpenAsync(root, name, ShareAccess.Both, OpenHow.Unchecked()).Bounded()).ValueOrThrow();
+        string id = silent.ClientId.ToString("x16");
+        await PassLeasesAsync(3, active);
+        var listed = await Admin.AdminCli.RunAsync("clients", "--json", "--state-dir", fx.StatePath);
+        Assert.Equal("courtesy", Assert.Single(listed.Json<List<Leasehold.Nfs4.Admin.ClientView>>(), c => c.Id == id).State);
+
+        var revoke = await Admin.AdminCli.RunAsync("client", "revoke", id, "--json", "--state-dir", fx.StatePath);
+
+        Assert.True(revoke.ExitCode == 0, revoke.ToString());
+        var outcome = revoke.Json<Leasehold.Nfs4.Admin.RevokeOutcome>();
+        Assert.Equal((1, true), (outcome.Opens, outcome.ClientExpired));
+        var after = await Admin.AdminCli.RunAsync("clients", "--json", "--state-dir", fx.StatePath);
+        Assert.DoesNotContain(after.Json<List<Leasehold.Nfs4.Admin.ClientView>>(), c => c.Id == id);
+        Assert.Equal(NfsStat4.BadSession, await silent.RenewAsync().Bounded()); // its session went with it
+    }
+
     [Fact]
     public async Task Another_clients_conflicting_LOCK_expires_a_courtesy_client()
     {

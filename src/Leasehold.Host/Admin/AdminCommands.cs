@@ -61,7 +61,8 @@ internal static class AdminCommands
             [revokeId], async (client, parse, ct, json) =>
             {
                 var r = await client.PostAsync<RevokeOutcome>($"api/clients/{Uri.EscapeDataString(parse.GetValue(revokeId)!)}/revoke", ct).ConfigureAwait(false);
-                return json ? Json(r) : $"revoked client {r.Client}: {r.Opens} open(s), {r.Locks} lock state(s), {r.Delegations} delegation(s)\n";
+                return json ? Json(r) : $"revoked client {r.Client}: {r.Opens} open(s), {r.Locks} lock state(s), {r.Delegations} delegation(s)" +
+                    (r.ClientExpired ? "; its lease had run out (a courtesy client), so it is gone too\n" : "\n");
             });
         yield return new Command("client", "Show or revoke one client.") { show, revoke };
 

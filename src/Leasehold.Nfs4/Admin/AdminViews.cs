@@ -64,8 +64,8 @@ public sealed record LockView(
     int WaitingBreakers,
     string? Range);
 
-/// <summary>What <see cref="ServerAdmin.RevokeClientState"/> took from a client.</summary>
-public sealed record RevokeOutcome(string Client, int Opens, int Locks, int Delegations);
+/// <summary>What <see cref="ServerAdmin.RevokeClientState"/> took from a client; <see cref="ClientExpired"/>: it was a courtesy client, and is gone too.</summary>
+public sealed record RevokeOutcome(string Client, int Opens, int Locks, int Delegations, bool ClientExpired);
 
 /// <summary>What <see cref="ServerAdmin.RecallAsync"/> did: how many delegations on the file are now being recalled.</summary>
 public sealed record RecallOutcome(string Path, ulong FileId, int Recalling);

@@ -122,7 +122,8 @@ public sealed class ServerAdmin(Nfs4Server server)
     /// (with their share reservations and byte-range locks) are closed and its delegations released, so another client's
     /// conflicting OPEN goes ahead at once; the client record and its sessions stay, its next SEQUENCE reply carries
     /// SEQ4_STATUS_ADMIN_STATE_REVOKED, and each revoked stateid answers NFS4ERR_ADMIN_REVOKED until FREE_STATEID. A
-    /// client that recovers (TEST_STATEID, FREE_STATEID, OPEN again) carries on. Null when no client has the id.
+    /// client that recovers (TEST_STATEID, FREE_STATEID, OPEN again) carries on. A courtesy client (its lease ran out)
+    /// is expired as well, record and all. Null when no client has the id.
     /// </summary>
     public RevokeOutcome? RevokeClientState(ulong clientId)
     {
@@ -155,7 +156,10 @@ public sealed class ServerAdmin(Nfs4Server server)
             opens++;
         }
         Log.ClientStateRevoked(server.Logger, clientId, opens, locks, delegations);
-        return new RevokeOutcome(Hex(clientId), opens, locks, delegations);
+        // A courtesy client's lease has run out: nobody will read the revoked flag, and it stays only for what it held.
+        // It goes now, as knfsd's "expire" destroys a client, instead of staying listed, empty, for the courtesy time.
+        bool expired = client.Courtesy && server.ExpireCourtesyClient(clientId, "the administrator revoked its state");
+        return new RevokeOutcome(Hex(clientId), opens, locks, delegations, expired);
     }
 
     /// <summary>

@@ -122,7 +122,8 @@ internal static class AdminCommands
     {
         var now = DateTimeOffset.UtcNow;
         return Table(["ID", "OWNER", "ADDRESS", "VERS", "STATE", "LEASE", "SESSIONS", "CALLBACK", "OPENS", "LOCKS", "DELEGATIONS", "REVOKED"],
-            rows.Select(c => new[] { c.Id, c.Owner, c.Address ?? "-", c.MinorVersion is { } m ? $"4.{m}" : "-", c.State, Left(c.LeaseExpires, now),
+            rows.Select(c => new[] { c.Id, c.Owner, c.Address ?? "-", c.MinorVersion is { } m ? $"4.{m}" : "-", c.State,
+                c.LeaseExpires < now ? "expired" : Left(c.LeaseExpires, now),
                 N(c.Sessions), c.BackChannelUp ? "up" : "DOWN", N(c.Opens), N(c.Locks), N(c.Delegations), N(c.RevokedStates) }));
     }
 

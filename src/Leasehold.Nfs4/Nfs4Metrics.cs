@@ -47,7 +47,11 @@ public sealed class Nfs4Metrics : IDisposable
     /// <summary>Counter: delegations returned with DELEGRETURN. Tag nfs.delegation.type.</summary>
     public const string DelegationsReturnedName = "leasehold.nfs.delegations.returned";
 
-    /// <summary>Counter: delegations revoked (not returned by the engine's deadline). Tag nfs.delegation.type.</summary>
+    /// <summary>
+    /// Counter: delegations taken from their client: not returned by the engine's deadline, revoked by the administrator,
+    /// or gone with their client (expired, or a courtesy client expired). Tags nfs.delegation.type, nfs.revoke.reason
+    /// (deadline, admin, client_gone).
+    /// </summary>
     public const string DelegationsRevokedName = "leasehold.nfs.delegations.revoked";
 
     /// <summary>Histogram, seconds: from the start of a recall (CB_RECALL) to DELEGRETURN or revocation. Tags nfs.delegation.type, outcome (returned, revoked).</summary>
@@ -282,6 +286,8 @@ public sealed class Nfs4Metrics : IDisposable
     private static readonly KeyValuePair<string, object?>[] s_delegationType = [new("nfs.delegation.type", "READ"), new("nfs.delegation.type", "WRITE")];
     private static readonly KeyValuePair<string, object?> s_returned = new("outcome", "returned");
     private static readonly KeyValuePair<string, object?> s_revoked = new("outcome", "revoked");
+    private static readonly KeyValuePair<string, object?>[] s_revokeReason =
+        [new("nfs.revoke.reason", "deadline"), new("nfs.revoke.reason", "admin"), new("nfs.revoke.reason", "client_gone")];
     private static readonly KeyValuePair<string, object?> s_read = new("nfs.io.direction", "read");
     private static readonly KeyValuePair<string, object?> s_write = new("nfs.io.direction", "write");
 
@@ -293,12 +299,13 @@ public sealed class Nfs4Metrics : IDisposable
     private readonly ObservableCounter<long> _compounds;
     // Observable counters over plain totals, so every series is exported from the first scrape on, at 0 until it moves:
     // an alert on "revoked increased" needs the series to exist before the first revocation. [event * 2 + type]
-    private readonly long[] _delegationEvents = new long[4 * 2];
+    private readonly long[] _delegationEvents = new long[3 * 2];
+    private readonly long[] _revocations = new long[3 * 2]; // [reason * 2 + type]
     private readonly Histogram<double> _recallDuration;
     private long _bytesRead;
     private long _bytesWritten;
 
-    private const int Granted = 0, Recalled = 1, Returned = 2, Revoked = 3;
+    private const int Granted = 0, Recalled = 1, Returned = 2;
 
     internal Nfs4Metrics(Nfs4Server server)
     {
@@ -313,7 +320,8 @@ public sealed class Nfs4Metrics : IDisposable
         Meter.CreateObservableCounter(DelegationsGrantedName, () => ObserveDelegations(Granted), "{delegation}", "Delegations granted");
         Meter.CreateObservableCounter(DelegationsRecalledName, () => ObserveDelegations(Recalled), "{delegation}", "Delegations recalled (CB_RECALL started)");
         Meter.CreateObservableCounter(DelegationsReturnedName, () => ObserveDelegations(Returned), "{delegation}", "Delegations returned with DELEGRETURN");
-        Meter.CreateObservableCounter(DelegationsRevokedName, () => ObserveDelegations(Revoked), "{delegation}", "Delegations revoked: not returned by the deadline");
+        Meter.CreateObservableCounter(DelegationsRevokedName, ObserveRevocations, "{delegation}",
+            "Delegations taken from their client: by the deadline, by the administrator, or with the client");
         _recallDuration = Meter.CreateHistogram(RecallDurationName, "s", "From the start of a delegation's recall to its return or revocation",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = RecallBuckets });
         Meter.CreateObservableCounter(IoBytesName, () => (Measurement<long>[])[new(Interlocked.Read(ref _bytesRead), s_read), new(Interlocked.Read(ref _bytesWritten), s_write)],
@@ -451,10 +459,23 @@ public sealed class Nfs4Metrics : IDisposable
         RecallEnded(delegation, s_returned);
     }
 
-    internal void DelegationRevoked(DelegationState delegation)
+    /// <summary>
+    /// A live delegation was taken from its client for <paramref name="reason"/>; a recall in progress ends here, as
+    /// revoked (so the slowest recalls, those an operator or a deadline ended, are in the recall histogram too).
+    /// </summary>
+    internal void DelegationRevoked(DelegationState delegation, RevokeReason reason)
     {
-        CountDelegation(Revoked, delegation);
+        Interlocked.Increment(ref _revocations[((int)reason * 2) + TypeIndex(delegation)]);
         RecallEnded(delegation, s_revoked);
+    }
+
+    private IEnumerable<Measurement<long>> ObserveRevocations()
+    {
+        for (int reason = 0; reason < s_revokeReason.Length; reason++)
+        {
+            for (int type = 0; type < 2; type++)
+                yield return new Measurement<long>(Interlocked.Read(ref _revocations[(reason * 2) + type]), s_delegationType[type], s_revokeReason[reason]);
+        }
     }
 
     /// <summary>
@@ -480,4 +501,17 @@ public sealed class Nfs4Metrics : IDisposable
         _operationDurations.Dispose();
         Meter.Dispose();
     }
+}
+
+/// <summary>Why a live delegation was taken from its client (<see cref="Nfs4Metrics.DelegationsRevokedName"/>'s nfs.revoke.reason).</summary>
+internal enum RevokeReason
+{
+    /// <summary>Not returned by the engine's deadline (RFC 8881 §10.2).</summary>
+    Deadline,
+
+    /// <summary>The administrator revoked the client's state (`leasehold client revoke`, §8.2.4).</summary>
+    Administrator,
+
+    /// <summary>Its client went: expired, destroyed, or a courtesy client expired (§8.4.3).</summary>
+    ClientGone,
 }

@@ -56,7 +56,12 @@ public sealed class Nfs4Server : IAsyncDisposable
             foreach (var open in States.OpensOf(client))
                 OpenRegistry.Close(this, open);
             _ = Recorder.ForgetAsync(client);
-            Log.ClientGone(Logger, client.ClientId);
+            // A record never confirmed by CREATE_SESSION is the first step of every mount (EXCHANGE_ID, then a second
+            // one from the real client id): its going is no news to an operator, and it held nothing.
+            if (client.Confirmed)
+                Log.ClientGone(Logger, client.ClientId);
+            else
+                Log.UnconfirmedClientGone(Logger, client.ClientId);
         };
         // The epoch differs at every start that has stable storage; the random half tells apart two starts without it
         // (or two in the same millisecond of a frozen test clock), so a client always resends its unstable writes.
@@ -174,14 +179,15 @@ public sealed class Nfs4Server : IAsyncDisposable
     }
 
     /// <summary>
-    /// Expires the courtesy client <paramref name="clientId"/> because another client needs <paramref name="what"/>
-    /// (RFC 8881 §8.4.3): its opens, locks and delegations go at once. False if it is not (or no longer) a courtesy client.
+    /// Expires the courtesy client <paramref name="clientId"/> (RFC 8881 §8.4.3) for the reason <paramref name="why"/>
+    /// (a sentence that ends the log line: "another client's open conflicts with its share reservation"): its opens,
+    /// locks and delegations go at once. False if it is not (or no longer) a courtesy client.
     /// </summary>
-    internal bool ExpireCourtesyClient(ulong clientId, string what)
+    internal bool ExpireCourtesyClient(ulong clientId, string why)
     {
         if (!Clients.ExpireCourtesy(clientId))
             return false;
-        Log.CourtesyClientExpired(Logger, clientId, what);
+        Log.CourtesyClientExpired(Logger, clientId, why);
         return true;
     }
 
@@ -205,11 +211,17 @@ internal static partial class Log
     [LoggerMessage(4002, LogLevel.Information, "{Count} client(s) expired: no SEQUENCE within the lease time")]
     public static partial void ClientsExpired(ILogger logger, int count);
 
-    [LoggerMessage(4006, LogLevel.Information, "{Count} client(s) kept as courtesy clients: their lease ran out while they held opens, locks or delegations, which stay until another client needs them (at most {CourtesyTime})")]
-    public static partial void CourtesyClients(ILogger logger, int count, TimeSpan courtesyTime);
+    [LoggerMessage(4008, LogLevel.Debug, "Unconfirmed client record {ClientId:x16} is gone (EXCHANGE_ID without CREATE_SESSION)")]
+    public static partial void UnconfirmedClientGone(ILogger logger, ulong clientId);
 
-    [LoggerMessage(4007, LogLevel.Information, "Courtesy client {ClientId:x16} expired: another client needs {What} it holds")]
-    public static partial void CourtesyClientExpired(ILogger logger, ulong clientId, string what);
+    [LoggerMessage(4006, LogLevel.Information, "{Count} client(s) kept as courtesy clients: their lease ran out while they held opens, locks or delegations, which stay until another client needs them (at most {CourtesyTime})")]
+    private static partial void CourtesyClients(ILogger logger, int count, string courtesyTime);
+
+    public static void CourtesyClients(ILogger logger, int count, TimeSpan courtesyTime) =>
+        CourtesyClients(logger, count, courtesyTime.TotalHours >= 1 && courtesyTime.TotalHours % 1 == 0 ? $"{courtesyTime.TotalHours:0} h" : $"{courtesyTime.TotalSeconds:0.###} s");
+
+    [LoggerMessage(4007, LogLevel.Information, "Courtesy client {ClientId:x16} expired: {Why}")]
+    public static partial void CourtesyClientExpired(ILogger logger, ulong clientId, string why);
 
     [LoggerMessage(4003, LogLevel.Error, "{Operation} failed unexpectedly (connection {ConnectionId}); replying NFS4ERR_SERVERFAULT")]
     public static partial void OperationFailed(ILogger logger, Exception exception, string operation, long connectionId);

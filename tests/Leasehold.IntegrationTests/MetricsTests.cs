@@ -113,4 +113,32 @@ public sealed class MetricsTests(ServerFixture fx) : IClassFixture<ServerFixture
         Assert.Equal(1, m.Sum(Nfs4Metrics.OperationsName, ("nfs.operation", "DELEGRETURN"), ("nfs.status", "NFS4_OK")));
         Assert.True(m.Sum(Nfs4Metrics.OperationsName, ("nfs.operation", "OPEN"), ("nfs.status", "NFS4ERR_DELAY")) >= 1);
     }
+
+    /// <summary>
+    /// A recall the administrator ends (`leasehold client revoke`) is counted as a revocation with its reason, and its
+    /// recall time is in the histogram: the slowest recalls are exactly the ones an operator ends by hand.
+    /// </summary>
+    [Fact]
+    public async Task A_recall_ended_by_the_administrator_counts_as_revoked_for_that_reason_with_its_recall_time()
+    {
+        using var m = new MeterRecorder(Server.Metrics.Meter);
+        var (root, name, _) = await DelegationClient.NewFileAsync(fx, "metrics-admin");
+        await using var a = await DelegationClient.ConnectAsync(fx);
+        await using var b = await DelegationClient.ConnectAsync(fx);
+        var held = (await a.Session.OpenAsync(root, name, ShareAccess.Read).Bounded()).ValueOrThrow();
+        Assert.Equal(DelegationType.Read, held.Delegation.Type);
+        Assert.Equal(NfsStat4.Delay, (await b.Session.OpenAsync(root, name, ShareAccess.Write).Bounded()).Status);
+        Assert.Equal(held.Delegation.StateId, (await a.NextRecallAsync()).StateId); // a holds on and does not return it
+        await Task.Delay(50);
+
+        var outcome = new Leasehold.Nfs4.Admin.ServerAdmin(Server).RevokeClientState(a.Session.ClientId);
+
+        Assert.Equal(1, outcome!.Delegations);
+        Assert.Equal(1, m.Sum(Nfs4Metrics.DelegationsRevokedName, ("nfs.delegation.type", "READ"), ("nfs.revoke.reason", "admin")));
+        Assert.Equal(0, m.Sum(Nfs4Metrics.DelegationsRevokedName, ("nfs.revoke.reason", "deadline")));
+        Assert.Equal(0, m.Sum(Nfs4Metrics.DelegationsReturnedName));
+        var duration = Assert.Single(m.Of(Nfs4Metrics.RecallDurationName));
+        Assert.True(duration.Has(("nfs.delegation.type", "READ"), ("outcome", "revoked")));
+        Assert.InRange(duration.Value, 0.04, 10);
+    }
 }

@@ -134,7 +134,7 @@ public sealed class ServerAdmin(Nfs4Server server)
         int delegations = 0;
         foreach (var delegation in DelegationsOf(client))
         {
-            if (server.Delegations.Release(delegation))
+            if (server.Delegations.Release(delegation, RevokeReason.Administrator))
             {
                 revoked.Add(delegation.Key, client);
                 delegations++;

@@ -185,14 +185,19 @@ internal sealed class DelegationRegistry(Nfs4Server server)
         return true;
     }
 
-    /// <summary>Frees a delegation whatever its state (FREE_STATEID of a revoked one, the client gone). False if freed already.</summary>
-    public bool Release(DelegationState delegation)
+    /// <summary>
+    /// Frees a delegation whatever its state (FREE_STATEID of a revoked one, the client gone, the administrator). A live
+    /// one (active or being recalled) freed for a <paramref name="reason"/> counts as revoked for it. False if freed already.
+    /// </summary>
+    public bool Release(DelegationState delegation, RevokeReason? reason = null)
     {
         int was = Interlocked.Exchange(ref delegation.Status, (int)DelegationStatus.Returned);
         if (was == (int)DelegationStatus.Returned)
             return false;
         if (was == (int)DelegationStatus.Revoked)
             Interlocked.Decrement(ref delegation.Client.RevokedDelegations);
+        else if (reason is { } why)
+            server.Metrics.DelegationRevoked(delegation, why);
         Forget(delegation);
         return true;
     }
@@ -204,7 +209,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
         lock (client.Sync)
             held = [.. client.DelegationsByFile.Values];
         foreach (var delegation in held)
-            Release(delegation);
+            Release(delegation, RevokeReason.ClientGone);
     }
 
     private void Forget(DelegationState delegation)
@@ -237,7 +242,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
             // nfsd_break_deleg_cb), off the engine's notice. If it came back meanwhile, it is recalled as usual.
             ThreadPool.UnsafeQueueUserWorkItem(static d =>
             {
-                if (!d.Server.ExpireCourtesyClient(d.Delegation.Client.ClientId, "a file it holds a delegation on"))
+                if (!d.Server.ExpireCourtesyClient(d.Delegation.Client.ClientId, "its delegation is being recalled (another client, a local process or the administrator wants the file)"))
                     d.Server.Recalls.Start(d.Delegation);
             }, (Server: server, Delegation: delegation), preferLocal: false);
             return;
@@ -257,7 +262,7 @@ internal sealed class DelegationRegistry(Nfs4Server server)
                 break;
         }
         Interlocked.Increment(ref delegation.Client.RevokedDelegations);
-        server.Metrics.DelegationRevoked(delegation);
+        server.Metrics.DelegationRevoked(delegation, RevokeReason.Deadline);
         Log.DelegationRevoked(server.Logger, delegation.Id.ToString(), delegation.FileId, delegation.Client.ClientId);
     }
 }

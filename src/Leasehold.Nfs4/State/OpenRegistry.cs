@@ -52,7 +52,7 @@ internal static class OpenRegistry
             // opens close through it), and the OPEN is admitted again.
             bool expired = false;
             foreach (var holder in inTheWay)
-                expired |= server.ExpireCourtesyClient(holder.ClientId, "a share reservation");
+                expired |= server.ExpireCourtesyClient(holder.ClientId, "another client's open conflicts with its share reservation");
             if (!expired)
                 return (NfsStat4.ShareDenied, null);
         }

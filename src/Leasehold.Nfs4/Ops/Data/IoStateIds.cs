@@ -50,7 +50,7 @@ internal static class IoStateIds
             // Refused only by courtesy clients' deny reservations: they go (§8.4.3), and the I/O is admitted again.
             bool expired = false;
             foreach (var holder in ctx.Server.States.CourtesyDenying(attrs.Value.FileId, needed) ?? [])
-                expired |= ctx.Server.ExpireCourtesyClient(holder.ClientId, "a share reservation");
+                expired |= ctx.Server.ExpireCourtesyClient(holder.ClientId, "another client's I/O conflicts with its share reservation");
             return expired && ctx.Server.States.BeginUnreservedIo(attrs.Value.FileId, needed, except: null, out io) ? NfsStat4.Ok : NfsStat4.Locked;
         }
         if (ctx.Server.States.IsDelegationKey(id))

@@ -45,7 +45,7 @@ internal static class Locking
     {
         for (int i = 0; i < MaxCourtesyExpiries && conflict is { } held; i++)
         {
-            if (!ctx.Server.ExpireCourtesyClient(held.Owner.Group, "a byte-range lock"))
+            if (!ctx.Server.ExpireCourtesyClient(held.Owner.Group, "another client's lock conflicts with its byte-range lock"))
                 break;
             conflict = attempt();
         }

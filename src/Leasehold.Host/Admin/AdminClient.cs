@@ -18,6 +18,8 @@ internal sealed class AdminClient : IDisposable
 
     private readonly HttpClient _http;
     private readonly string _where;
+    private readonly string _tokenPath;
+    private readonly bool _tokenSent;
 
     public AdminClient(AdminTarget target, string? url, string? tokenFile)
     {
@@ -53,10 +55,12 @@ internal sealed class AdminClient : IDisposable
         _http = new HttpClient(handler) { BaseAddress = new Uri(url ?? "http://leasehold/"), Timeout = TimeSpan.FromSeconds(30) };
         _where = socket ?? url!;
         string tokenPath = tokenFile ?? Path.Join(stateDirectory, AdminToken.FileName);
+        _tokenPath = tokenPath;
         try
         {
             string token = File.ReadAllText(tokenPath).Trim();
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            _tokenSent = true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException && tokenFile is null)
         {
@@ -105,6 +109,8 @@ internal sealed class AdminClient : IDisposable
                 {
                     // not our JSON: keep the status line
                 }
+                if (response.StatusCode == HttpStatusCode.Unauthorized && !_tokenSent)
+                    why += $"; none was sent: there is none to read at {_tokenPath} (--token-file names the file)";
                 throw new AdminClientException(why, response.StatusCode);
             }
             return await response.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false)

@@ -206,6 +206,8 @@ internal sealed class AdminEndpoint(
             context.Response.Redirect("/", permanent: false);
             return Task.CompletedTask;
         }
+        if (string.IsNullOrEmpty(offered) && !change && context.Request.Path == "/")
+            offered = context.Request.Query["token"].ToString(); // "/?token=WRONG" is a wrong token, not a missing one
         context.Response.StatusCode = StatusCodes.Status401Unauthorized;
         context.Response.Headers.WWWAuthenticate = "Bearer";
         return context.Response.WriteAsJsonAsync(new AdminError(

@@ -50,6 +50,9 @@ internal static class AdminRoutes
                 FsStatus.NotFound or FsStatus.NotDirectory => Results.Json(new AdminError(
                     $"{path}: no such file in the export {exportPath} (name it by its path inside the export, /dir/file, or its full path under {exportPath})"),
                     statusCode: StatusCodes.Status404NotFound),
+                FsStatus.IsDirectory => Results.Json(new AdminError(
+                    $"{path} is a directory: recall names a file (every file below it: find DIR -type f -exec leasehold recall {{}} \\;)"),
+                    statusCode: StatusCodes.Status400BadRequest),
                 FsStatus.InvalidName => Results.Json(new AdminError($"{path}: name the file without \".\" or \"..\" parts"), statusCode: StatusCodes.Status400BadRequest),
                 _ => Results.Json(new AdminError($"{path}: {status}"), statusCode: StatusCodes.Status400BadRequest),
             };

@@ -176,6 +176,8 @@ public sealed class ServerAdmin(Nfs4Server server)
         var attributes = server.Tree.GetAttributes(found.Value);
         if (!attributes.IsOk)
             return (attributes.Status, null);
+        if (attributes.Value.Type == FileType.Directory)
+            return (FsStatus.IsDirectory, null); // delegations are on files: recalling "a directory" would recall nothing
         ulong fileId = attributes.Value.FileId;
         await server.Engine.BreakAsync(FileKey.From(fileId), FileOperation.SetAttributes, Owner.Anonymous, BreakMode.NonBlocking, cancellationToken).ConfigureAwait(false);
         int recalling = 0;
@@ -239,7 +241,18 @@ public sealed class ServerAdmin(Nfs4Server server)
         }
         address ??= lastAddress;
         var opens = allOpens.Where(o => o.Client == client).ToList();
-        int locks = opens.Sum(o => o.LockStates.Count(l => !l.Freed));
+        // Byte-range locks held, as `client show` lists them: a lock stateid of a process still waiting holds none.
+        int locks = 0;
+        foreach (var open in opens)
+        {
+            if (open.LockStates is not { Length: > 0 } states)
+                continue;
+            foreach (var l in server.RangeLocks.LocksOn(FileKey.From(open.FileId)))
+            {
+                if (Array.Exists(states, state => !state.Freed && state.EngineOwner == l.Owner))
+                    locks++;
+            }
+        }
         long now = server.Time.GetTimestamp();
         var expires = server.Time.GetUtcNow() + TimeSpan.FromSeconds((double)(client.LastRenewed + server.Clients.LeaseTicks - now) / server.Time.TimestampFrequency);
         string state = client.Expired ? "expired" : client.Courtesy ? "courtesy" : client.Confirmed ? "active" : "unconfirmed";

@@ -119,6 +119,15 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
         var missing = await Cli("client", "show", "00000000000000ff");
         Assert.Equal(3, missing.ExitCode);
         Assert.Contains("no client 00000000000000ff", missing.Stderr);
+
+        // A byte-range lock: counted where the client is listed, and named by its lock owner in both views.
+        var owner = a.Session.NewOwner("admin-lock");
+        Assert.Equal(NfsStat4.Ok, (await a.Session.LockAsync(opened.FileHandle, LockType.Read, 0, 10, Locker.FromOpen(opened.StateId, owner)).Bounded()).Status);
+        Assert.Equal(1, (await Cli("clients", "--json")).Json<List<ClientView>>().Single(c => c.Id == a.Id).Locks);
+        var lockRow = Assert.Single((await Cli("locks", "--json")).Json<List<LockView>>(), l => l.Path == "/" + name && l.Kind == "RANGE");
+        var shownLock = Assert.Single((await Cli("client", "show", a.Id, "--json")).Json<ClientStatesView>().Locks);
+        Assert.Equal(("admin-lock-", "0-9"), (lockRow.Holder[..11], lockRow.Range));
+        Assert.Equal(lockRow.Holder, shownLock.LockOwner);
     }
 
     /// <summary>
@@ -188,6 +197,9 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
             Assert.True(again.ExitCode == 0, $"{typed}: {again}");
             Assert.Equal("/" + name, again.Json<RecallOutcome>().Path);
         }
+        var directory = await Cli("recall", fx.ExportPath);
+        Assert.Equal(1, directory.ExitCode);
+        Assert.Contains("is a directory: recall names a file", directory.Stderr);
         var empty = await Cli("recall", "");
         Assert.Equal(2, empty.ExitCode);
         Assert.Contains("name the file", empty.Stderr);
@@ -245,6 +257,12 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
 
         using var tcp = fx.TcpClient();
         Assert.Equal(HttpStatusCode.Unauthorized, (await tcp.GetAsync("api/clients")).StatusCode);
+        var wrongInBrowser = await tcp.GetAsync("/?token=not-the-token");
+        Assert.Equal(HttpStatusCode.Unauthorized, wrongInBrowser.StatusCode);
+        Assert.Contains("not this server's", await wrongInBrowser.Content.ReadAsStringAsync());
+        var noToken = await AdminCli.RunAsync("status", "--admin", $"http://{fx.Admin.TcpEndPoint}", "--state-dir", Path.Join(fx.Root, "elsewhere"));
+        Assert.Equal(1, noToken.ExitCode);
+        Assert.Contains("--token-file", noToken.Stderr);
         Assert.Equal(HttpStatusCode.Unauthorized, (await tcp.GetAsync("metrics")).StatusCode);
         tcp.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fx.Token);
         Assert.Equal(HttpStatusCode.OK, (await tcp.GetAsync("api/clients")).StatusCode);

@@ -51,7 +51,7 @@ internal sealed partial class TokenHistory : IDisposable
             if (before == after)
                 return;
             _last[file] = after;
-            byte[] line = Encoding.ASCII.GetBytes($"{Stopwatch.GetTimestamp()} {_node} {file} {(byte)before} {(byte)after}\n");
+            byte[] line = Encoding.ASCII.GetBytes($"{Stopwatch.GetTimestamp()} {_node} {file.Low:x} {(byte)before} {(byte)after}\n");
             _ = Write(_fd, line, line.Length); // best effort: a test and debugging record
         }
     }

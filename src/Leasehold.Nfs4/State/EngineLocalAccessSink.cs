@@ -80,8 +80,9 @@ public sealed class EngineLocalAccessSink : ILocalAccessSink
             if (recalls)
             {
                 Log.LocalAccessRecalls(_logger, access, fileId,
-                    bound is { } b ? b.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s"
-                    : held ? "none (lease-break-time is 0)" : "none (after the fact)");
+                    bound is { } b ? $"the local process waits at most {b.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s"
+                    : held ? "the local process waits until they are returned or revoked: lease-break-time is 0"
+                    : "after the fact: nobody waits");
             }
         }
         catch (ObjectDisposedException)

@@ -111,7 +111,7 @@ public sealed class ServerAdmin(Nfs4Server server)
         foreach (var open in opens)
         {
             rows.Add(new LockView("SHARE", $"{ShareName(open.Access)}/{ShareName(open.Deny)}", open.FileId, paths.Of(open.FileId), Hex(open.Client.ClientId),
-                Printable(open.OpenOwner), "ACTIVE", null, null, 0, null));
+                Printable(open.OpenOwner), "ACTIVE", open.Opened, null, 0, null));
         }
         rows.Sort((a, b) => a.FileId != b.FileId ? a.FileId.CompareTo(b.FileId) : string.CompareOrdinal(a.Kind, b.Kind));
         return rows;

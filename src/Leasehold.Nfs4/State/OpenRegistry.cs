@@ -90,7 +90,7 @@ internal static class OpenRegistry
                     pin?.Dispose();
                     return (admitted, null);
                 }
-                open = existing ?? new OpenState(key, client, owner, file, fileId);
+                open = existing ?? new OpenState(key, client, owner, file, fileId) { Opened = server.Time.GetUtcNow() };
                 if (existing is null)
                 {
                     shares.Opens.Add(open);

@@ -24,6 +24,9 @@ internal sealed class OpenState(StateKey key, NfsClient client, byte[] owner, Fi
 
     public NfsClient Client { get; } = client;
 
+    /// <summary>When the first OPEN made it (the server's clock): the age `leasehold locks` shows for its share reservation.</summary>
+    public DateTimeOffset Opened { get; init; }
+
     public byte[] OpenOwner { get; } = owner;
 
     public FileHandle File { get; } = file;

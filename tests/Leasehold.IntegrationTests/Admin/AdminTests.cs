@@ -104,6 +104,7 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
         Assert.Null(delegation.Deadline);
         var share = Assert.Single(rows, r => r.Kind == "SHARE");
         Assert.Equal(("READ/NONE", a.Id), (share.Mode, share.Client));
+        Assert.InRange(share.Granted!.Value, DateTimeOffset.UtcNow - Waits.Timeout, DateTimeOffset.UtcNow); // its age
 
         var table = await Cli("locks");
         Assert.Contains(table.Stdout.Split('\n'), line => line.StartsWith("/" + name, StringComparison.Ordinal) && line.Contains("DELEGATION") && line.Contains(a.Id));

@@ -18,13 +18,13 @@ public sealed class EngineMetrics : IDisposable
     /// <summary>The name of every engine's meter.</summary>
     public const string MeterName = "Leasehold.Engine";
 
-    /// <summary>Counter: grants admitted (new grants; a holder's change of its own grant is not counted). Tags grant.kind, grant.mode.</summary>
+    /// <summary>Observable counter: grants admitted (new grants; a holder's change of its own grant is not counted). Tags grant.kind, grant.mode.</summary>
     public const string GrantsName = "leasehold.engine.grants";
 
-    /// <summary>Counter: break notices sent to holders (a pending downgrade escalated to a revoke counts again). Tags grant.kind, break.target.</summary>
+    /// <summary>Observable counter: break notices sent to holders (a pending downgrade escalated to a revoke counts again). Tags grant.kind, break.target.</summary>
     public const string BreaksName = "leasehold.engine.breaks";
 
-    /// <summary>Counter: grants the engine took back itself at their deadline (or at once, with a break time of zero). Tags grant.kind, break.target.</summary>
+    /// <summary>Observable counter: grants the engine took back itself at their deadline (or at once, with a break time of zero). Tags grant.kind, break.target.</summary>
     public const string RevocationsName = "leasehold.engine.revocations";
 
     /// <summary>Observable gauge: live grants now. Tags grant.kind, grant.state (active, breaking).</summary>

@@ -38,17 +38,17 @@ public sealed class Nfs4Metrics : IDisposable
     /// <summary>Observable counter: COMPOUNDs answered. Tags nfs.minor_version (1 or 2; absent for another), nfs.status (the COMPOUND's).</summary>
     public const string CompoundsName = "leasehold.nfs.compounds";
 
-    /// <summary>Counter: delegations granted. Tag nfs.delegation.type (READ, WRITE).</summary>
+    /// <summary>Observable counter: delegations granted. Tag nfs.delegation.type (READ, WRITE).</summary>
     public const string DelegationsGrantedName = "leasehold.nfs.delegations.granted";
 
-    /// <summary>Counter: delegations recalled (CB_RECALL started). Tag nfs.delegation.type.</summary>
+    /// <summary>Observable counter: delegations recalled (CB_RECALL started). Tag nfs.delegation.type.</summary>
     public const string DelegationsRecalledName = "leasehold.nfs.delegations.recalled";
 
-    /// <summary>Counter: delegations returned with DELEGRETURN. Tag nfs.delegation.type.</summary>
+    /// <summary>Observable counter: delegations returned with DELEGRETURN. Tag nfs.delegation.type.</summary>
     public const string DelegationsReturnedName = "leasehold.nfs.delegations.returned";
 
     /// <summary>
-    /// Counter: delegations taken from their client: not returned by the engine's deadline, revoked by the administrator,
+    /// Observable counter: delegations taken from their client: not returned by the engine's deadline, revoked by the administrator,
     /// or gone with their client (expired, or a courtesy client expired). Tags nfs.delegation.type, nfs.revoke.reason
     /// (deadline, admin, client_gone).
     /// </summary>

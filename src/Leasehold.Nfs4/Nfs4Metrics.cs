@@ -57,7 +57,7 @@ public sealed class Nfs4Metrics : IDisposable
     /// <summary>Histogram, seconds: from the start of a recall (CB_RECALL) to DELEGRETURN or revocation. Tags nfs.delegation.type, outcome (returned, revoked).</summary>
     public const string RecallDurationName = "leasehold.nfs.recall.duration";
 
-    /// <summary>Counter, bytes: data READ, READ_PLUS and WRITE moved. Tag nfs.io.direction (read, write).</summary>
+    /// <summary>Observable counter, bytes: data READ, READ_PLUS and WRITE moved. Tag nfs.io.direction (read, write).</summary>
     public const string IoBytesName = "leasehold.nfs.io.bytes";
 
     /// <summary>Observable gauge: confirmed client records (courtesy clients included).</summary>

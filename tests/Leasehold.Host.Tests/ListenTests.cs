@@ -101,6 +101,21 @@ public sealed class ListenTests : IDisposable
     }
 
     [Fact]
+    public async Task An_admin_address_in_use_is_named_as_the_setting()
+    {
+        _scratch.MakeDirectory("share");
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var endPoint = (IPEndPoint)taken.LocalEndpoint;
+
+        var outcome = await LeaseholdCommand.RunAsync(_scratch.Root, ["serve", "share", "--listen", $"{Scratch.UnusedLoopback()}:0"],
+            new Dictionary<string, string> { ["LEASEHOLD_Admin__Listen"] = endPoint.ToString() });
+
+        Assert.Equal(1, outcome.ExitCode);
+        Assert.Equal($"leasehold: Admin:Listen {endPoint} is already in use (another program listens there; choose another port, or leave Admin:Listen out for the admin socket only)", outcome.ErrorLine);
+    }
+
+    [Fact]
     public async Task An_address_in_use_is_refused_before_anything_is_created_or_logged()
     {
         // The default export: the one the server would create, with its state directory and handle key beside it.

@@ -133,10 +133,15 @@ internal sealed class AdminEndpoint(
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or Microsoft.AspNetCore.Connections.AddressInUseException)
         {
             await app.DisposeAsync().ConfigureAwait(false);
-            throw new Settings.StartupException($"cannot start the admin endpoint ({(tcp is not null ? tcp.ToString() : socket)}): {ex.Message.TrimEnd('.')}", Settings.StartupFault.Environment, ex);
+            // Kestrel says "Failed to bind to address http://...: address already in use": say it as the NFS listener does.
+            bool inUse = ex is Microsoft.AspNetCore.Connections.AddressInUseException || ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException
+                || ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse };
+            throw new Settings.StartupException(inUse && tcp is not null
+                ? $"Admin:Listen {tcp} is already in use (another program listens there; choose another port, or leave Admin:Listen out for the admin socket only)"
+                : $"cannot start the admin endpoint ({(tcp is not null ? tcp.ToString() : socket)}): {ex.Message.TrimEnd('.')}", Settings.StartupFault.Environment, ex);
         }
         _app = app;
         if (socket is not null && OperatingSystem.IsLinux())

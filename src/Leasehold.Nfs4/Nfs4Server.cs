@@ -47,9 +47,12 @@ public sealed class Nfs4Server : IAsyncDisposable
         Metrics = new Nfs4Metrics(this);
         Recalls = new Callbacks.RecallSender(this);
         Offloads = new State.Offload.OffloadTable(this);
+        BlockedLocks = new BlockedLocks(this);
+        RangeLocks.Released = BlockedLocks.Released;
         Clients.ClientGone += client =>
         {
             Recalls.Forget(client);
+            BlockedLocks.Forget(client);
             Offloads.CancelAll(client);
             Delegations.ReleaseAll(client);
             States.AdminRevoked.ForgetAll(client);
@@ -146,6 +149,9 @@ public sealed class Nfs4Server : IAsyncDisposable
 
     /// <summary>Byte-range locks of every file (NFS LOCK/LOCKT/LOCKU); the rules live in the engine.</summary>
     internal RangeLockTable RangeLocks { get; } = new();
+
+    /// <summary>Blocking LOCKs that were denied, told with CB_NOTIFY_LOCK when their lock may be free (§20.11).</summary>
+    internal BlockedLocks BlockedLocks { get; }
 
     /// <summary>Changes at every start: the write verifier (a client resends unstable writes when it changes) and the server scope.</summary>
     internal ulong BootVerifier { get; }

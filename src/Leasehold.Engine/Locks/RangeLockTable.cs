@@ -25,6 +25,12 @@ public sealed class RangeLockTable
 {
     private readonly ConcurrentDictionary<FileKey, FileLocks> _files = new();
 
+    /// <summary>
+    /// Called after locks on a file were released or weakened (an unlock, an owner's locks going, a write lock taken
+    /// again as read), outside the table's lock: a waiter that was denied may now get its lock (NFS CB_NOTIFY_LOCK).
+    /// </summary>
+    public Action<FileKey>? Released { get; set; }
+
     private sealed class FileLocks
     {
         public readonly Lock Sync = new();
@@ -48,8 +54,10 @@ public sealed class RangeLockTable
                     Retire(file, locks);
                     return conflict;
                 }
-                Carve(locks.Locks, owner, start, end);
+                bool weakened = Carve(locks.Locks, owner, start, end, type);
                 locks.Locks.Add(new RangeLock(owner, type, start, end));
+                if (weakened)
+                    Released?.Invoke(file);
                 return null;
             }
         }
@@ -69,11 +77,14 @@ public sealed class RangeLockTable
     {
         if (!_files.TryGetValue(file, out var locks))
             return;
+        bool released;
         lock (locks.Sync)
         {
-            Carve(locks.Locks, owner, start, end);
+            released = Carve(locks.Locks, owner, start, end);
             Retire(file, locks);
         }
+        if (released)
+            Released?.Invoke(file);
     }
 
     /// <summary>Releases everything an owner holds on a file (its lock state is going away).</summary>
@@ -106,20 +117,26 @@ public sealed class RangeLockTable
         return null;
     }
 
-    /// <summary>Removes [start, end] from the owner's locks, keeping the parts outside it.</summary>
-    private static void Carve(List<RangeLock> locks, Owner owner, ulong start, ulong end)
+    /// <summary>
+    /// Removes [start, end] from the owner's locks, keeping the parts outside it. Returns whether that may let others in:
+    /// anything removed by an unlock (<paramref name="replacedBy"/> null), or a write lock replaced by a read lock.
+    /// </summary>
+    private static bool Carve(List<RangeLock> locks, Owner owner, ulong start, ulong end, RangeLockType? replacedBy = null)
     {
+        bool freed = false;
         for (int i = locks.Count - 1; i >= 0; i--)
         {
             var l = locks[i];
             if (l.Owner != owner || !l.Overlaps(start, end))
                 continue;
             locks.RemoveAt(i);
+            freed |= replacedBy is null || (l.Type == RangeLockType.Write && replacedBy == RangeLockType.Read);
             if (l.Start < start)
                 locks.Add(l with { End = start - 1 });
             if (l.End > end)
                 locks.Add(l with { Start = end + 1 });
         }
+        return freed;
     }
 
     private void Retire(FileKey file, FileLocks locks)

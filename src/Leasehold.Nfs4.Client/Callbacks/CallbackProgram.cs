@@ -91,6 +91,11 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
                     w.WriteUInt32((uint)CbOpcode.CbOffload);
                     w.WriteUInt32((uint)status);
                     break;
+                case CbNotifyLockEvent notify:
+                    status = await Handler.OnNotifyLockAsync(notify, cancellationToken).ConfigureAwait(false);
+                    w.WriteUInt32((uint)CbOpcode.CbNotifyLock);
+                    w.WriteUInt32((uint)status);
+                    break;
                 case CbOtherEvent other when other.Op == CbOpcode.CbIllegal:
                     status = NfsStat4.OpIllegal;
                     w.WriteUInt32((uint)CbOpcode.CbIllegal);
@@ -181,6 +186,9 @@ public sealed class CallbackProgram(uint program, INfs4CallbackHandler handler) 
                     break;
                 case CbOpcode.CbOffload:
                     ops.Add(DecodeOffload(ref r));
+                    break;
+                case CbOpcode.CbNotifyLock:
+                    ops.Add(new CbNotifyLockEvent(FileHandle.Read(ref r), r.ReadUInt64(), r.ReadOpaque(XdrLimits.OpaqueLimit).ToArray()));
                     break;
                 case CbOpcode.CbRecallAny:
                     r.ReadUInt32(); // craa_objects_to_keep

@@ -49,6 +49,9 @@ public sealed record CbOffloadEvent(FileHandle FileHandle, StateId StateId, NfsS
     : CallbackEvent;
 
 /// <summary>A callback operation this client only acknowledges (CB_RECALL_ANY…) or refuses (the rest).</summary>
+/// <summary>CB_NOTIFY_LOCK (RFC 8881 §20.11): the lock <paramref name="Owner"/> of client <paramref name="ClientId"/> waited for on <paramref name="FileHandle"/> may be free; ask again.</summary>
+public sealed record CbNotifyLockEvent(FileHandle FileHandle, ulong ClientId, byte[] Owner) : CallbackEvent;
+
 public sealed record CbOtherEvent(CbOpcode Op) : CallbackEvent;
 
 /// <summary>
@@ -76,6 +79,9 @@ public interface INfs4CallbackHandler
 
     /// <summary>CB_OFFLOAD (RFC 7862 §16.1): an asynchronous COPY is over. By default OK ("noted").</summary>
     ValueTask<NfsStat4> OnOffloadAsync(CbOffloadEvent offload, CancellationToken cancellationToken) => ValueTask.FromResult(NfsStat4.Ok);
+
+    /// <summary>CB_NOTIFY_LOCK (RFC 8881 §20.11): a lock this client waited for may be free. By default OK ("noted").</summary>
+    ValueTask<NfsStat4> OnNotifyLockAsync(CbNotifyLockEvent notify, CancellationToken cancellationToken) => ValueTask.FromResult(NfsStat4.Ok);
 
     /// <summary>Any other callback operation; the default handler acknowledges CB_RECALL_ANY and refuses the rest.</summary>
     ValueTask<NfsStat4> OnOtherAsync(CbOtherEvent other, CancellationToken cancellationToken);

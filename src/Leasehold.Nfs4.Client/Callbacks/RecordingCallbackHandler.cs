@@ -15,6 +15,7 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
     private readonly Channel<CbRecallEvent> _recalls = Channel.CreateUnbounded<CbRecallEvent>();
     private readonly Channel<CbGetAttrEvent> _getAttrs = Channel.CreateUnbounded<CbGetAttrEvent>();
     private readonly Channel<CbOffloadEvent> _offloads = Channel.CreateUnbounded<CbOffloadEvent>();
+    private readonly Channel<CbNotifyLockEvent> _lockNotices = Channel.CreateUnbounded<CbNotifyLockEvent>();
     private int _nullCount;
     private int _sequenceCount;
 
@@ -23,6 +24,9 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
 
     /// <summary>The recalls alone, for tests that wait for one.</summary>
     public ChannelReader<CbRecallEvent> Recalls => _recalls.Reader;
+
+    /// <summary>The CB_NOTIFY_LOCKs alone (answered OK).</summary>
+    public ChannelReader<CbNotifyLockEvent> LockNotices => _lockNotices.Reader;
 
     /// <summary>The CB_GETATTRs alone, recorded before they are answered.</summary>
     public ChannelReader<CbGetAttrEvent> GetAttrs => _getAttrs.Reader;
@@ -91,6 +95,13 @@ public sealed class RecordingCallbackHandler : INfs4CallbackHandler
         _events.Writer.TryWrite(offload);
         _offloads.Writer.TryWrite(offload);
         return OffloadAnswer is { } answer ? answer(offload, cancellationToken) : ValueTask.FromResult(NfsStat4.Ok);
+    }
+
+    public ValueTask<NfsStat4> OnNotifyLockAsync(CbNotifyLockEvent notify, CancellationToken cancellationToken)
+    {
+        _events.Writer.TryWrite(notify);
+        _lockNotices.Writer.TryWrite(notify);
+        return ValueTask.FromResult(NfsStat4.Ok);
     }
 
     public ValueTask<NfsStat4> OnOtherAsync(CbOtherEvent other, CancellationToken cancellationToken)

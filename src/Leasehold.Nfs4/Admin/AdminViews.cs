@@ -46,10 +46,11 @@ public sealed record ClientStatesView(ClientView Client, IReadOnlyList<OpenView>
 /// <param name="Path">The file's path inside the export when known (<see cref="Export.IExportedTree.PathOf"/>), else null.</param>
 /// <param name="Client">The holding NFS client's id (hex) when an NFS client holds it; null for a local or cluster holder.</param>
 /// <param name="Holder">The engine owner ("group/id" in hex) or the lock/open owner.</param>
-/// <param name="State">"ACTIVE", "BREAKING" (recall under way) or "REVOKED" (taken back, not yet freed).</param>
-/// <param name="Granted">When it was granted (engine grants only).</param>
+/// <param name="State">"ACTIVE", "BREAKING" (recall under way), "REVOKED" (taken back, not yet freed), or for RANGE
+/// "WAITING" (a blocking LOCK that was denied: its client polls, and is sent CB_NOTIFY_LOCK when it may be free).</param>
+/// <param name="Granted">When it was granted (engine grants), opened (SHARE), or first denied (WAITING).</param>
 /// <param name="Deadline">While BREAKING: when the engine takes it back by itself.</param>
-/// <param name="WaitingBreakers">Breakers parked on the file, waiting for it.</param>
+/// <param name="WaitingBreakers">Breakers parked on the file, waiting for it; for a held RANGE lock, the WAITING locks it stands in the way of.</param>
 /// <param name="Range">For RANGE: "start-end" (inclusive; "EOF" for the end of the file).</param>
 public sealed record LockView(
     string Kind,

@@ -99,13 +99,23 @@ public sealed class ServerAdmin(Nfs4Server server)
             foreach (var state in open.LockStates)
                 lockOwners.TryAdd(state.EngineOwner, Printable(state.LockOwner));
         }
-        foreach (var fileId in opens.Select(o => o.FileId).Distinct())
+        foreach (var fileId in opens.Select(o => o.FileId).Concat(server.BlockedLocks.Files).Distinct())
         {
+            // Blocking LOCKs that were denied (their clients poll, and hear CB_NOTIFY_LOCK): WAITING rows, and counted
+            // on each lock in their way.
+            var waiters = server.BlockedLocks.On(fileId);
             foreach (var l in server.RangeLocks.LocksOn(FileKey.From(fileId)))
             {
+                int waiting = waiters.Count(w => w.EngineOwner != l.Owner && l.Overlaps(w.Start, w.End) && (w.Type == RangeLockType.Write || l.Type == RangeLockType.Write));
                 rows.Add(new LockView("RANGE", l.Type.ToString().ToUpperInvariant(), fileId, paths.Of(fileId),
-                    clientIds.Contains(l.Owner.Group) ? Hex(l.Owner.Group) : null, lockOwners.GetValueOrDefault(l.Owner) ?? l.Owner.ToString(), "ACTIVE", null, null, 0,
-                    $"{l.Start}-{(l.End == ulong.MaxValue ? "EOF" : l.End.ToString(System.Globalization.CultureInfo.InvariantCulture))}"));
+                    clientIds.Contains(l.Owner.Group) ? Hex(l.Owner.Group) : null, lockOwners.GetValueOrDefault(l.Owner) ?? l.Owner.ToString(), "ACTIVE", null, null, waiting,
+                    RangeText(l.Start, l.End)));
+            }
+            foreach (var w in waiters)
+            {
+                paths.Know(fileId, w.File);
+                rows.Add(new LockView("RANGE", w.Type.ToString().ToUpperInvariant(), fileId, paths.Of(fileId), Hex(w.Client.ClientId), Printable(w.LockOwner),
+                    "WAITING", w.Since, null, 0, RangeText(w.Start, w.End)));
             }
         }
         foreach (var open in opens)
@@ -275,6 +285,9 @@ public sealed class ServerAdmin(Nfs4Server server)
         Share.Both => "BOTH",
         _ => "NONE",
     };
+
+    private static string RangeText(ulong start, ulong end) =>
+        $"{start}-{(end == ulong.MaxValue ? "EOF" : end.ToString(System.Globalization.CultureInfo.InvariantCulture))}";
 
     private static string Hex(ulong id) => id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
 

@@ -98,8 +98,17 @@ internal sealed class LockOp : INfsOp<LockArgs, LockResult>
         if (conflict is { } c)
         {
             // During grace only reclaimed locks exist: a reclaim that conflicts with one is RECLAIM_CONFLICT (§15.1.9).
-            return args.Reclaim ? NfsStat4.ReclaimConflict : new OpResult<LockResult>(NfsStat4.Denied, new LockResult(default, Locking.Denied(ctx, c)));
+            if (args.Reclaim)
+                return NfsStat4.ReclaimConflict;
+            if (args.Type is Locking.ReadwLt or Locking.WritewLt)
+            {
+                // A blocking lock: the client polls for it; tell it when it may be free (CB_NOTIFY_LOCK, §9.6).
+                ctx.Server.BlockedLocks.Denied(new BlockedLock(client, fh, lockState.Open.FileId, lockState.LockOwner, lockState.EngineOwner, type,
+                    start, end, ctx.Server.Time.GetUtcNow(), ctx.Server.Time.GetTimestamp()));
+            }
+            return new OpResult<LockResult>(NfsStat4.Denied, new LockResult(default, Locking.Denied(ctx, c)));
         }
+        ctx.Server.BlockedLocks.Granted(lockState.Open.FileId, client, lockState.LockOwner);
         if (args.Reclaim)
             ctx.Server.Grace.Reclaimed();
         uint seq = Interlocked.Increment(ref lockState.SeqId);

@@ -69,6 +69,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
 
     private const uint ResultLockTypePosix = 4;
     private const uint ResultPreserveUnlinked = 8;
+    private const uint ResultMayNotifyLock = 0x20; // OPEN4_RESULT_MAY_NOTIFY_LOCK: blocking LOCKs denied are told with CB_NOTIFY_LOCK (BlockedLocks)
     private const uint WantDelegationMask = 0xFF00;
     private const uint WantMask = WantDelegationMask | 0x30000; // OPEN4_SHARE_ACCESS_WANT_* and the signal bits
 
@@ -430,7 +431,7 @@ internal sealed class OpenOp : INfsOp<OpenArgs, OpenResult>
             return;
         v.StateId.Write(w);
         v.DirectoryChange.Write(w);
-        w.WriteUInt32(ResultLockTypePosix | (v.PreserveUnlinked ? ResultPreserveUnlinked : 0) | (v.NoOpenStateId ? DelegationAttributes.ResultNoOpenStateId : 0));
+        w.WriteUInt32(ResultLockTypePosix | ResultMayNotifyLock | (v.PreserveUnlinked ? ResultPreserveUnlinked : 0) | (v.NoOpenStateId ? DelegationAttributes.ResultNoOpenStateId : 0));
         Wire.WriteBitmap(w, v.AttrSet);
         if (v.Delegation.Granted is { } granted)
             WriteDelegation(w, granted);

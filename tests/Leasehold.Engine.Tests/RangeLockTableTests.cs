@@ -281,4 +281,26 @@ public sealed class RangeLockTableTests
         }
         return merged;
     }
+
+    /// <summary>The table says when waiters may now get in: after an unlock that removed something, or a write lock taken again as read.</summary>
+    [Fact]
+    public void Released_is_called_when_locks_go_or_weaken_and_only_then()
+    {
+        var released = new List<FileKey>();
+        _table.Released = released.Add;
+        Assert.Null(_table.TryLock(File, Alice, W, 0, 99));
+        Assert.Null(_table.TryLock(File, Alice, W, 0, 99)); // the same again: nothing freed
+        Assert.Null(_table.TryLock(File, Alice, W, 200, 299));
+        Assert.Empty(released);
+
+        Assert.Null(_table.TryLock(File, Alice, R, 0, 49)); // write to read: readers may get in
+        Assert.Equal([File], released);
+        Assert.Null(_table.TryLock(File, Alice, W, 0, 49)); // read to write: nobody may
+        _table.Unlock(File, Alice, 100, 199); // nothing held there
+        _table.Unlock(OtherFile, Alice, 0, Eof);
+        Assert.Equal([File], released);
+
+        _table.Unlock(File, Alice, 0, Eof);
+        Assert.Equal([File, File], released);
+    }
 }

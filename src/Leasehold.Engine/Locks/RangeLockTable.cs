@@ -13,6 +13,10 @@ public enum RangeLockType : byte
 public readonly record struct RangeLock(Owner Owner, RangeLockType Type, ulong Start, ulong End)
 {
     public bool Overlaps(ulong start, ulong end) => Start <= end && start <= End;
+
+    /// <summary>Whether this lock stops <paramref name="owner"/> from taking [start, end] as <paramref name="type"/>: another owner's, overlapping, and a write on either side.</summary>
+    public bool Conflicts(Owner owner, RangeLockType type, ulong start, ulong end) =>
+        Owner != owner && Overlaps(start, end) && (type == RangeLockType.Write || Type == RangeLockType.Write);
 }
 
 /// <summary>
@@ -42,6 +46,7 @@ public sealed class RangeLockTable
     public RangeLock? TryLock(FileKey file, Owner owner, RangeLockType type, ulong start, ulong end)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(start, end);
+        bool weakened;
         while (true)
         {
             var locks = _files.GetOrAdd(file, static _ => new FileLocks());
@@ -54,13 +59,14 @@ public sealed class RangeLockTable
                     Retire(file, locks);
                     return conflict;
                 }
-                bool weakened = Carve(locks.Locks, owner, start, end, type);
+                weakened = Carve(locks.Locks, owner, start, end, type);
                 locks.Locks.Add(new RangeLock(owner, type, start, end));
-                if (weakened)
-                    Released?.Invoke(file);
-                return null;
+                break;
             }
         }
+        if (weakened)
+            Released?.Invoke(file); // outside the lock: the listener asks Test, under its own lock
+        return null;
     }
 
     /// <summary>The lock that would stop <paramref name="owner"/> from taking this one, if any (NFS LOCKT).</summary>
@@ -111,7 +117,7 @@ public sealed class RangeLockTable
     {
         foreach (var l in locks)
         {
-            if (l.Owner != owner && l.Overlaps(start, end) && (type == RangeLockType.Write || l.Type == RangeLockType.Write))
+            if (l.Conflicts(owner, type, start, end))
                 return l;
         }
         return null;

@@ -42,14 +42,14 @@ internal sealed record AdminTarget(string StateDirectory, string Source)
     private static AdminTarget FromConfig(string file, string source)
     {
         string full = Path.GetFullPath(file);
-        IConfigurationRoot config;
+        var config = new ConfigurationManager(); // loads each source as it is added, so the file's faults surface here
         try
         {
-            config = new ConfigurationBuilder().AddJsonFile(full, optional: false, reloadOnChange: false).Build();
+            ServeCommand.AddSettingsFile(config, full); // serve's own reader, and its messages
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or FormatException)
+        catch (StartupException ex)
         {
-            throw new AdminClientException($"cannot read the settings file {full}: {(ex.InnerException ?? ex).Message.TrimEnd('.')}", usage: true);
+            throw new AdminClientException(ex.Message, usage: true);
         }
         var export = new ExportOptions
         {

@@ -230,7 +230,12 @@ internal static class ServeCommand
     }
 
     /// <summary>Adds the JSON settings file, or refuses with one line naming it: missing, unreadable, or not JSON (with the line).</summary>
-    private static void AddSettingsFile(IConfigurationBuilder configuration, string? configFile)
+    /// <summary>
+    /// Adds the settings file (<paramref name="configFile"/>, or ./leasehold.json if present) to
+    /// <paramref name="configuration"/>; a file that is missing (when named), a directory, unreadable or not JSON throws
+    /// a one-line <see cref="StartupException"/> (a settings fault). The admin verbs read the server's file through it too.
+    /// </summary>
+    internal static void AddSettingsFile(IConfigurationBuilder configuration, string? configFile)
     {
         bool optional = configFile is null;
         string path = Path.GetFullPath(configFile ?? DefaultConfigFile);

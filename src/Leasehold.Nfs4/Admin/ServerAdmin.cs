@@ -106,7 +106,7 @@ public sealed class ServerAdmin(Nfs4Server server)
             var waiters = server.BlockedLocks.On(fileId);
             foreach (var l in server.RangeLocks.LocksOn(FileKey.From(fileId)))
             {
-                int waiting = waiters.Count(w => w.EngineOwner != l.Owner && l.Overlaps(w.Start, w.End) && (w.Type == RangeLockType.Write || l.Type == RangeLockType.Write));
+                int waiting = waiters.Count(w => l.Conflicts(w.EngineOwner, w.Type, w.Start, w.End));
                 rows.Add(new LockView("RANGE", l.Type.ToString().ToUpperInvariant(), fileId, paths.Of(fileId),
                     clientIds.Contains(l.Owner.Group) ? Hex(l.Owner.Group) : null, lockOwners.GetValueOrDefault(l.Owner) ?? l.Owner.ToString(), "ACTIVE", null, null, waiting,
                     RangeText(l.Start, l.End)));
@@ -115,7 +115,7 @@ public sealed class ServerAdmin(Nfs4Server server)
             {
                 paths.Know(fileId, w.File);
                 rows.Add(new LockView("RANGE", w.Type.ToString().ToUpperInvariant(), fileId, paths.Of(fileId), Hex(w.Client.ClientId), Printable(w.LockOwner),
-                    "WAITING", w.Since, null, 0, RangeText(w.Start, w.End)));
+                    "WAITING", server.Time.GetUtcNow() - server.Time.GetElapsedTime(w.Since), null, 0, RangeText(w.Start, w.End)));
             }
         }
         foreach (var open in opens)

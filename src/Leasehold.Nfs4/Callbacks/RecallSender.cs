@@ -89,7 +89,7 @@ internal sealed class RecallSender(Nfs4Server server)
         {
             while (recall.IsWanted)
             {
-                var session = PickSession(delegation.Client);
+                var session = delegation.Client.NewestUsableSession();
                 if (session is null)
                 {
                     Wait(recall);
@@ -203,20 +203,6 @@ internal sealed class RecallSender(Nfs4Server server)
         }
     }
 
-    /// <summary>The newest session of the client whose back channel is usable, or null.</summary>
-    private static Session? PickSession(NfsClient client)
-    {
-        lock (client.Sync)
-        {
-            for (int i = client.Sessions.Count - 1; i >= 0; i--)
-            {
-                if (client.Sessions[i].Back.IsUp)
-                    return client.Sessions[i];
-            }
-            return null;
-        }
-    }
-
     /// <summary>Parks a recall until a back channel of its client is usable (<see cref="Resume"/>).</summary>
     private void Wait(Recall recall)
     {
@@ -233,7 +219,7 @@ internal sealed class RecallSender(Nfs4Server server)
             }
         }
         Log.RecallWaiting(server.Logger, recall.Delegation.Id.ToString(), client.ClientId);
-        // A channel bound between PickSession and the park found nothing to resume; an expired client's recalls go.
+        // A channel bound between NewestUsableSession and the park found nothing to resume; an expired client's recalls go.
         if (client.Expired)
             Forget(client);
         else if (client.HasUsableBackChannel())

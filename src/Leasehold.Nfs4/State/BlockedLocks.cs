@@ -7,9 +7,12 @@ using Leasehold.Rpc.Xdr;
 
 namespace Leasehold.Nfs4.State;
 
-/// <summary>A blocking LOCK (READW_LT or WRITEW_LT) answered NFS4ERR_DENIED: its client polls for it, and is told when it may be free.</summary>
+/// <summary>
+/// A blocking LOCK (READW_LT or WRITEW_LT) answered NFS4ERR_DENIED: its client polls for it, and is told when it may be
+/// free. <see cref="Since"/> is the server clock's timestamp of the (latest) denial.
+/// </summary>
 internal sealed record BlockedLock(NfsClient Client, FileHandle File, ulong FileId, byte[] LockOwner, Owner EngineOwner, RangeLockType Type,
-    ulong Start, ulong End, DateTimeOffset Since, long SinceTimestamp);
+    ulong Start, ulong End, long Since);
 
 /// <summary>
 /// The blocking LOCK requests that were denied, by file (RFC 8881 §9.6 and §20.11), as knfsd keeps its nfsd4_blocked_lock
@@ -18,48 +21,50 @@ internal sealed record BlockedLock(NfsClient Client, FileHandle File, ulong File
 /// forgotten, so the client asks again at once instead of at its next poll (Linux: up to 30 s later). A waiter is also
 /// forgotten when its owner gets the lock, when its client goes, and after two lease times (the client polls long
 /// before that). At most <see cref="MaxPerFile"/> waiters a file, the oldest going first. The notice is a hint: a
-/// client that misses it polls as before, so it is sent once, on the newest back channel that is up.
+/// client that misses it polls as before, so it is sent once, on the newest back channel that is up. A file's list
+/// leaves the table when it empties (retired under its lock, as <see cref="RangeLockTable"/> retires its own).
 /// </summary>
 internal sealed class BlockedLocks(Nfs4Server server)
 {
     /// <summary>Waiters kept for one file; past it the oldest is dropped (its client still polls).</summary>
     public const int MaxPerFile = 64;
 
-    private readonly ConcurrentDictionary<ulong, List<BlockedLock>> _byFile = new();
+    private readonly ConcurrentDictionary<ulong, FileWaiters> _byFile = new();
+
+    private sealed class FileWaiters
+    {
+        public readonly List<BlockedLock> Waiters = [];
+        public bool Retired;
+    }
 
     /// <summary>Records (or refreshes) a denied blocking LOCK.</summary>
     public void Denied(BlockedLock waiter)
     {
-        var list = _byFile.GetOrAdd(waiter.FileId, static _ => []);
-        lock (list)
+        while (true)
         {
-            list.RemoveAll(w => Same(w, waiter.Client, waiter.LockOwner));
-            if (list.Count >= MaxPerFile)
-                list.RemoveAt(0);
-            list.Add(waiter);
+            var file = _byFile.GetOrAdd(waiter.FileId, static _ => new FileWaiters());
+            lock (file)
+            {
+                if (file.Retired)
+                    continue;
+                file.Waiters.RemoveAll(w => Same(w, waiter.Client, waiter.LockOwner));
+                if (file.Waiters.Count >= MaxPerFile)
+                    file.Waiters.RemoveAt(0);
+                file.Waiters.Add(waiter);
+                return;
+            }
         }
     }
 
     /// <summary>The owner got a lock on the file: it waits no more.</summary>
-    public void Granted(ulong fileId, NfsClient client, byte[] lockOwner)
-    {
-        if (!_byFile.TryGetValue(fileId, out var list))
-            return;
-        lock (list)
-            list.RemoveAll(w => Same(w, client, lockOwner));
-    }
+    public void Granted(ulong fileId, NfsClient client, byte[] lockOwner) =>
+        Prune(fileId, w => Same(w, client, lockOwner));
 
     /// <summary>The waiters on a file now (for the admin views), oldest first.</summary>
     public IReadOnlyList<BlockedLock> On(ulong fileId)
     {
-        if (!_byFile.TryGetValue(fileId, out var list))
-            return [];
         long now = server.Time.GetTimestamp();
-        lock (list)
-        {
-            list.RemoveAll(w => Stale(w, now));
-            return [.. list];
-        }
+        return Prune(fileId, w => Stale(w, now));
     }
 
     /// <summary>Every file with waiters (for the admin views).</summary>
@@ -68,28 +73,17 @@ internal sealed class BlockedLocks(Nfs4Server server)
     /// <summary>Locks on <paramref name="file"/> were released: notify each waiter whose lock would now be granted.</summary>
     public void Released(FileKey file)
     {
-        if (!_byFile.TryGetValue(file.Low, out var list))
-            return;
         var ready = new List<BlockedLock>();
         long now = server.Time.GetTimestamp();
-        lock (list)
+        Prune(file.Low, w =>
         {
-            for (int i = list.Count - 1; i >= 0; i--)
-            {
-                var w = list[i];
-                if (Stale(w, now))
-                {
-                    list.RemoveAt(i);
-                }
-                else if (server.RangeLocks.Test(file, w.EngineOwner, w.Type, w.Start, w.End) is null)
-                {
-                    list.RemoveAt(i);
-                    ready.Add(w);
-                }
-            }
-            if (list.Count == 0)
-                _byFile.TryRemove(new KeyValuePair<ulong, List<BlockedLock>>(file.Low, list));
-        }
+            if (Stale(w, now))
+                return true;
+            if (server.RangeLocks.Test(file, w.EngineOwner, w.Type, w.Start, w.End) is not null)
+                return false;
+            ready.Add(w);
+            return true;
+        });
         foreach (var w in ready)
             _ = NotifyAsync(w);
     }
@@ -97,15 +91,29 @@ internal sealed class BlockedLocks(Nfs4Server server)
     /// <summary>A client went: its waiters go with it.</summary>
     public void Forget(NfsClient client)
     {
-        foreach (var (_, list) in _byFile)
+        foreach (var fileId in _byFile.Keys)
+            Prune(fileId, w => w.Client == client);
+    }
+
+    /// <summary>Removes the file's waiters that <paramref name="remove"/> picks, retiring the list if it empties; returns those left.</summary>
+    private List<BlockedLock> Prune(ulong fileId, Predicate<BlockedLock> remove)
+    {
+        if (!_byFile.TryGetValue(fileId, out var file))
+            return [];
+        lock (file)
         {
-            lock (list)
-                list.RemoveAll(w => w.Client == client);
+            file.Waiters.RemoveAll(remove);
+            if (file.Waiters.Count == 0 && !file.Retired)
+            {
+                file.Retired = true;
+                _byFile.TryRemove(new KeyValuePair<ulong, FileWaiters>(fileId, file));
+            }
+            return [.. file.Waiters];
         }
     }
 
     private bool Stale(BlockedLock w, long now) =>
-        w.Client.Expired || server.Time.GetElapsedTime(w.SinceTimestamp, now) > 2 * server.Options.LeaseTime;
+        w.Client.Expired || server.Time.GetElapsedTime(w.Since, now) > 2 * server.Options.LeaseTime;
 
     private static bool Same(BlockedLock w, NfsClient client, byte[] lockOwner) =>
         w.Client == client && w.LockOwner.AsSpan().SequenceEqual(lockOwner);
@@ -113,23 +121,18 @@ internal sealed class BlockedLocks(Nfs4Server server)
     /// <summary>CB_NOTIFY_LOCK on the client's newest back channel that is up; once, as knfsd sends it.</summary>
     private async Task NotifyAsync(BlockedLock w)
     {
-        await Task.Yield(); // off the releasing thread, which may hold a file's lock
+        await Task.Yield(); // off the releasing thread, which may be inside an NFS operation's critical section
         try
         {
-            List<Session> sessions;
-            lock (w.Client.Sync)
-                sessions = [.. w.Client.Sessions];
-            for (int i = sessions.Count - 1; i >= 0; i--)
+            var status = CbCallStatus.NoChannel;
+            var opStatus = NfsStat4.Ok;
+            if (w.Client.NewestUsableSession() is { } session)
             {
-                var back = sessions[i].Back;
-                if (!back.IsUp)
-                    continue;
-                var sent = await back.SendAsync(new CbCompound("notify_lock", new CbNotifyLock(w.File, w.Client.ClientId, w.LockOwner)), CancellationToken.None)
+                var sent = await session.Back.SendAsync(new CbCompound("notify_lock", new CbNotifyLock(w.File, w.Client.ClientId, w.LockOwner)), CancellationToken.None)
                     .ConfigureAwait(false);
-                Log.LockNotified(server.Logger, w.Client.ClientId, w.FileId, sent.Status, sent.Reply.OpStatus ?? NfsStat4.Ok);
-                return;
+                (status, opStatus) = (sent.Status, sent.Reply.OpStatus ?? NfsStat4.Ok);
             }
-            Log.LockNotified(server.Logger, w.Client.ClientId, w.FileId, CbCallStatus.NoChannel, NfsStat4.Ok);
+            Log.LockNotified(server.Logger, w.Client.ClientId, w.FileId, status, opStatus);
         }
         catch (Exception ex) when (ex is ObjectDisposedException or OperationCanceledException)
         {

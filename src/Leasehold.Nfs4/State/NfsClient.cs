@@ -86,16 +86,19 @@ internal sealed class NfsClient(ulong clientId, byte[] ownerId, ulong verifier, 
     /// Whether any session of the client has a usable back channel (<see cref="Callbacks.BackChannel.IsUp"/>); when
     /// none has, SEQUENCE reports SEQ4_STATUS_CB_PATH_DOWN (RFC 8881 §18.46.3) and no delegation may be granted.
     /// </summary>
-    public bool HasUsableBackChannel()
+    public bool HasUsableBackChannel() => NewestUsableSession() is not null;
+
+    /// <summary>The newest session whose back channel is usable, or null: where a callback goes first.</summary>
+    public Session? NewestUsableSession()
     {
         lock (Sync)
         {
-            foreach (var session in Sessions)
+            for (int i = Sessions.Count - 1; i >= 0; i--)
             {
-                if (session.Back.IsUp)
-                    return true;
+                if (Sessions[i].Back.IsUp)
+                    return Sessions[i];
             }
-            return false;
+            return null;
         }
     }
 

@@ -282,7 +282,7 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
         await File.WriteAllTextAsync(settings, "{ \"Export\": ");
         var broken = await AdminCli.RunAsync("status", "--config", settings);
         Assert.Equal(2, broken.ExitCode);
-        Assert.Contains($"cannot read the settings file {settings}", broken.Stderr);
+        Assert.Contains($"the settings file {settings}, line 1 is not valid JSON", broken.Stderr); // as serve says it
 
         // A socket left behind by a server that was killed: nobody listens on it (bound, never listening, refuses as one
         // does; closing it would remove the file).

@@ -104,7 +104,7 @@ internal sealed class LockOp : INfsOp<LockArgs, LockResult>
             {
                 // A blocking lock: the client polls for it; tell it when it may be free (CB_NOTIFY_LOCK, §9.6).
                 ctx.Server.BlockedLocks.Denied(new BlockedLock(client, fh, lockState.Open.FileId, lockState.LockOwner, lockState.EngineOwner, type,
-                    start, end, ctx.Server.Time.GetUtcNow(), ctx.Server.Time.GetTimestamp()));
+                    start, end, ctx.Server.Time.GetTimestamp()));
             }
             return new OpResult<LockResult>(NfsStat4.Denied, new LockResult(default, Locking.Denied(ctx, c)));
         }

@@ -558,6 +558,15 @@ public sealed class RecallFaultTests(RecallFaultServerFixture fx) : IClassFixtur
         await holder.Session.DropConnectionAsync();
         for (int i = 0; i < Recalled; i++)
             Assert.Equal(NfsStat4.Delay, await OpenForWriteAsync(writer, dir, names[i]).Bounded());
+        // The engine's break notices reach the NFS layer on pool threads; wait until all ten are recalls in flight, so
+        // that the lease runs out after the recalls began (a notice that came later would find a courtesy client and
+        // expire it at once, which is the next step's business).
+        var admin = new Leasehold.Nfs4.Admin.ServerAdmin(fx.Service.Nfs ?? throw new InvalidOperationException("The server is not running."));
+        int Recalling() => admin.Client(gone)!.Delegations.Count(d => d.Status == "RECALLING");
+        var started = DateTime.UtcNow + Waits.Timeout;
+        while (Recalling() < Recalled && DateTime.UtcNow < started)
+            await Task.Delay(10);
+        Assert.Equal(Recalled, Recalling());
 
         // Past its lease the client is a courtesy client (RFC 8881 §8.4.3): it keeps what it holds until somebody needs
         // it. The writer's next conflicting OPEN expires it (DELAY while that happens), and everything it held goes.

@@ -54,6 +54,8 @@ internal static class AdminCommands
             text.Append('\n').Append(Table(["OPEN", "FILE", "ID", "ACCESS", "DENY", "OWNER"], v.Opens.Select(o => new[] { o.StateId, o.Path, N(o.FileId), o.Access, o.Deny, o.OpenOwner })));
             text.Append('\n').Append(Table(["LOCK", "FILE", "ID", "TYPE", "RANGE", "OWNER"], v.Locks.Select(l => new[] { l.StateId, l.Path, N(l.FileId), l.Type, $"{l.Start}-{(l.End == ulong.MaxValue ? "EOF" : N(l.End))}", l.LockOwner })));
             text.Append('\n').Append(Table(["DELEGATION", "FILE", "ID", "TYPE", "STATUS"], v.Delegations.Select(d => new[] { d.StateId, d.Path, N(d.FileId), d.Type, d.Status })));
+            if (v.Revoked.Count > 0)
+                text.Append('\n').Append(Table(["ADMIN-REVOKED", "FILE", "ID", "KIND"], v.Revoked.Select(r => new[] { r.StateId, r.Path, N(r.FileId), r.Kind })));
             return text.ToString();
         });
         var revokeId = new Argument<string>("id") { Description = "The client's id, as `leasehold clients` lists it (16 hex digits)." };

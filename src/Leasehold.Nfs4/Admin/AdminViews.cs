@@ -34,8 +34,19 @@ public sealed record RangeLockView(string StateId, string Path, ulong FileId, st
 /// <summary>A delegation (RFC 8881 §10.2): type "READ" or "WRITE" (with "+TIMESTAMPS" for RFC 9754's), status "ACTIVE", "RECALLING" or "REVOKED".</summary>
 public sealed record DelegationView(string StateId, string Path, ulong FileId, string Type, string Status);
 
-/// <summary>Everything a client holds, as <c>leasehold client show ID</c> prints it (knfsd: clients/ID/states).</summary>
-public sealed record ClientStatesView(ClientView Client, IReadOnlyList<OpenView> Opens, IReadOnlyList<RangeLockView> Locks, IReadOnlyList<DelegationView> Delegations);
+/// <summary>
+/// A stateid an administrator revoked (<c>leasehold client revoke</c>) that the client has not freed yet: each operation
+/// naming it answers NFS4ERR_ADMIN_REVOKED until the client's FREE_STATEID (RFC 8881 §8.2.4). Kind "OPEN", "LOCK" or
+/// "DELEGATION". (A delegation the server revoked because its recall ran out is listed with the delegations, REVOKED.)
+/// </summary>
+public sealed record RevokedStateView(string StateId, string Kind, string Path, ulong FileId);
+
+/// <summary>
+/// Everything a client holds, as <c>leasehold client show ID</c> prints it (knfsd: clients/ID/states), and the stateids
+/// an administrator revoked that it has not freed yet.
+/// </summary>
+public sealed record ClientStatesView(ClientView Client, IReadOnlyList<OpenView> Opens, IReadOnlyList<RangeLockView> Locks, IReadOnlyList<DelegationView> Delegations,
+    IReadOnlyList<RevokedStateView> Revoked);
 
 /// <summary>
 /// One line of <c>leasehold locks</c>: a lease, delegation or layout from the engine, a byte-range lock, or a share

@@ -63,7 +63,11 @@ public sealed class ServerAdmin(Nfs4Server server)
         var delegationViews = DelegationsOf(client)
             .Select(d => new DelegationView(d.Id.ToString(), paths.Of(d.FileId, d.File) ?? "", d.FileId, TypeName(d), d.CurrentStatus.ToString().ToUpperInvariant()))
             .ToList();
-        return new ClientStatesView(View(client, opens), openViews, lockViews, delegationViews);
+        var revokedViews = server.States.AdminRevoked.Of(client)
+            .Select(r => new RevokedStateView(r.Id.ToString(), r.Kind, paths.Of(r.FileId, r.File) ?? "", r.FileId))
+            .OrderBy(r => r.Path, StringComparer.Ordinal).ThenBy(r => r.Kind, StringComparer.Ordinal)
+            .ToList();
+        return new ClientStatesView(View(client, opens), openViews, lockViews, delegationViews, revokedViews);
     }
 
     /// <summary>
@@ -146,7 +150,7 @@ public sealed class ServerAdmin(Nfs4Server server)
         {
             if (server.Delegations.Release(delegation, RevokeReason.Administrator))
             {
-                revoked.Add(delegation.Key, client);
+                revoked.Add(delegation.Key, new(client, delegation.Id, "DELEGATION", delegation.FileId, delegation.File));
                 delegations++;
             }
         }
@@ -158,11 +162,11 @@ public sealed class ServerAdmin(Nfs4Server server)
                 continue;
             foreach (var state in open.LockStates)
             {
-                revoked.Add(state.Key, client);
+                revoked.Add(state.Key, new(client, state.Id, "LOCK", open.FileId, open.File));
                 locks++;
             }
             OpenRegistry.Close(server, open);
-            revoked.Add(open.Key, client);
+            revoked.Add(open.Key, new(client, open.Id, "OPEN", open.FileId, open.File));
             opens++;
         }
         Log.ClientStateRevoked(server.Logger, clientId, opens, locks, delegations);

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Leasehold.Export;
+using Leasehold.Nfs4.Protocol;
 
 namespace Leasehold.Nfs4.State;
 
@@ -10,38 +12,47 @@ namespace Leasehold.Nfs4.State;
 /// </summary>
 internal sealed class AdminRevokedStates
 {
-    private readonly ConcurrentDictionary<StateKey, NfsClient> _keys = new();
+    private readonly ConcurrentDictionary<StateKey, Revoked> _keys = new();
+
+    /// <summary>
+    /// One revoked stateid, as <c>leasehold client show</c> lists it: <paramref name="Id"/> the stateid as the client last
+    /// held it, <paramref name="Kind"/> "OPEN", "LOCK" or "DELEGATION", the file it was on.
+    /// </summary>
+    public sealed record Revoked(NfsClient Client, StateId Id, string Kind, ulong FileId, FileHandle File);
 
     public int Count => _keys.Count;
 
-    /// <summary>Records that the state behind <paramref name="key"/>, which <paramref name="client"/> held, is gone by an administrator's action.</summary>
-    public void Add(StateKey key, NfsClient client)
+    /// <summary>Records that the state <paramref name="revoked"/> names is gone by an administrator's action.</summary>
+    public void Add(StateKey key, Revoked revoked)
     {
-        if (_keys.TryAdd(key, client))
-            Interlocked.Increment(ref client.AdminRevokedStates);
+        if (_keys.TryAdd(key, revoked))
+            Interlocked.Increment(ref revoked.Client.AdminRevokedStates);
     }
 
     /// <summary>Whether <paramref name="key"/> names revoked state of <paramref name="client"/> (any client when null).</summary>
     public bool Contains(StateKey key, NfsClient? client) =>
-        _keys.TryGetValue(key, out var holder) && (client is null || holder == client);
+        _keys.TryGetValue(key, out var revoked) && (client is null || revoked.Client == client);
+
+    /// <summary>The revoked stateids <paramref name="client"/> has not freed yet, in no particular order.</summary>
+    public List<Revoked> Of(NfsClient client) => _keys.Values.Where(r => r.Client == client).ToList();
 
     /// <summary>FREE_STATEID of a revoked stateid: forgets it. False when it is not one of <paramref name="client"/>'s.</summary>
     public bool Free(StateKey key, NfsClient? client)
     {
-        if (!_keys.TryGetValue(key, out var holder) || (client is not null && holder != client))
+        if (!_keys.TryGetValue(key, out var revoked) || (client is not null && revoked.Client != client))
             return false;
-        if (!_keys.TryRemove(new KeyValuePair<StateKey, NfsClient>(key, holder)))
+        if (!_keys.TryRemove(new KeyValuePair<StateKey, Revoked>(key, revoked)))
             return false;
-        Interlocked.Decrement(ref holder.AdminRevokedStates);
+        Interlocked.Decrement(ref revoked.Client.AdminRevokedStates);
         return true;
     }
 
     /// <summary>The client is gone: its revoked stateids go with it.</summary>
     public void ForgetAll(NfsClient client)
     {
-        foreach (var (key, holder) in _keys)
+        foreach (var (key, revoked) in _keys)
         {
-            if (holder == client)
+            if (revoked.Client == client)
                 Free(key, client);
         }
     }

@@ -228,11 +228,24 @@ public sealed class AdminTests(AdminFixture fx) : IClassFixture<AdminFixture>
         var tested = (await a.Session.TestStateIdAsync([held.StateId, held.Delegation.StateId]).Bounded()).ValueOrThrow();
         Assert.Equal([NfsStat4.AdminRevoked, NfsStat4.AdminRevoked], tested);
 
+        // `client show` lists what was revoked and not yet freed (as knfsd's states file shows "admin-revoked").
+        var shown = (await Cli("client", "show", a.Id, "--json")).Json<ClientStatesView>();
+        Assert.Empty(shown.Opens);
+        Assert.Empty(shown.Delegations);
+        Assert.Equal([("DELEGATION", "/" + name, held.Delegation.StateId.ToString()), ("OPEN", "/" + name, held.StateId.ToString())],
+            shown.Revoked.Select(r => (r.Kind, r.Path, r.StateId)).OrderBy(r => r.Kind));
+        Assert.Equal(2, shown.Client.RevokedStates);
+        var table = await Cli("client", "show", a.Id);
+        Assert.Contains("ADMIN-REVOKED", table.Stdout);
+
         // The client frees what was revoked (as Linux does after TEST_STATEID), and the flag goes.
         Assert.Equal(NfsStat4.Ok, await a.Session.FreeStateIdAsync(held.StateId).Bounded());
         Assert.Equal(NfsStat4.Ok, await a.Session.FreeStateIdAsync(held.Delegation.StateId).Bounded());
         Assert.Equal(NfsStat4.Ok, await a.Session.RenewAsync().Bounded());
         Assert.Equal(0u, a.Session.LastSequenceStatusFlags & 0x20);
+        shown = (await Cli("client", "show", a.Id, "--json")).Json<ClientStatesView>();
+        Assert.Empty(shown.Revoked);
+        Assert.DoesNotContain("ADMIN-REVOKED", (await Cli("client", "show", a.Id)).Stdout);
         Assert.Equal(NfsStat4.BadStateId, (await a.Session.ReadAsync(held.FileHandle, held.StateId, 0, 5).Bounded()).Status);
     }
 

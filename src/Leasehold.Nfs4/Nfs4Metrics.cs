@@ -300,7 +300,7 @@ public sealed class Nfs4Metrics : IDisposable
     // Observable counters over plain totals, so every series is exported from the first scrape on, at 0 until it moves:
     // an alert on "revoked increased" needs the series to exist before the first revocation. [event * 2 + type]
     private readonly long[] _delegationEvents = new long[3 * 2];
-    private readonly long[] _revocations = new long[3 * 2]; // [reason * 2 + type]
+    private readonly long[] _revocations = new long[s_revokeReason.Length * 2]; // [reason * 2 + type]
     private readonly Histogram<double> _recallDuration;
     private long _bytesRead;
     private long _bytesWritten;

@@ -229,7 +229,6 @@ internal static class ServeCommand
         return builder;
     }
 
-    /// <summary>Adds the JSON settings file, or refuses with one line naming it: missing, unreadable, or not JSON (with the line).</summary>
     /// <summary>
     /// Adds the settings file (<paramref name="configFile"/>, or ./leasehold.json if present) to
     /// <paramref name="configuration"/>; a file that is missing (when named), a directory, unreadable or not JSON throws

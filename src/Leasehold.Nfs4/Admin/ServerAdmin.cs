@@ -50,15 +50,8 @@ public sealed class ServerAdmin(Nfs4Server server)
         {
             string path = paths.Of(open.FileId, open.File) ?? "";
             openViews.Add(new OpenView(open.Id.ToString(), path, open.FileId, Printable(open.OpenOwner), ShareName(open.Access), ShareName(open.Deny)));
-            var locks = server.RangeLocks.LocksOn(FileKey.From(open.FileId));
-            foreach (var state in open.LockStates)
-            {
-                foreach (var l in locks)
-                {
-                    if (l.Owner == state.EngineOwner)
-                        lockViews.Add(new RangeLockView(state.Id.ToString(), path, open.FileId, Printable(state.LockOwner), l.Type.ToString().ToUpperInvariant(), l.Start, l.End));
-                }
-            }
+            foreach (var (state, l) in HeldLocks(open))
+                lockViews.Add(new RangeLockView(state.Id.ToString(), path, open.FileId, Printable(state.LockOwner), l.Type.ToString().ToUpperInvariant(), l.Start, l.End));
         }
         var delegationViews = DelegationsOf(client)
             .Select(d => new DelegationView(d.Id.ToString(), paths.Of(d.FileId, d.File) ?? "", d.FileId, TypeName(d), d.CurrentStatus.ToString().ToUpperInvariant()))
@@ -256,17 +249,7 @@ public sealed class ServerAdmin(Nfs4Server server)
         address ??= lastAddress;
         var opens = allOpens.Where(o => o.Client == client).ToList();
         // Byte-range locks held, as `client show` lists them: a lock stateid of a process still waiting holds none.
-        int locks = 0;
-        foreach (var open in opens)
-        {
-            if (open.LockStates is not { Length: > 0 } states)
-                continue;
-            foreach (var l in server.RangeLocks.LocksOn(FileKey.From(open.FileId)))
-            {
-                if (Array.Exists(states, state => !state.Freed && state.EngineOwner == l.Owner))
-                    locks++;
-            }
-        }
+        int locks = opens.Sum(o => HeldLocks(o).Count());
         long now = server.Time.GetTimestamp();
         var expires = server.Time.GetUtcNow() + TimeSpan.FromSeconds((double)(client.LastRenewed + server.Clients.LeaseTicks - now) / server.Time.TimestampFrequency);
         string state = client.Expired ? "expired" : client.Courtesy ? "courtesy" : client.Confirmed ? "active" : "unconfirmed";
@@ -289,6 +272,18 @@ public sealed class ServerAdmin(Nfs4Server server)
         Share.Both => "BOTH",
         _ => "NONE",
     };
+
+    /// <summary>The byte-range locks the open's lock stateids hold, each with its stateid (a waiting process's stateid holds none).</summary>
+    private IEnumerable<(LockState State, RangeLock Lock)> HeldLocks(OpenState open)
+    {
+        if (open.LockStates is not { Length: > 0 } states)
+            yield break;
+        foreach (var l in server.RangeLocks.LocksOn(FileKey.From(open.FileId)))
+        {
+            if (Array.Find(states, state => !state.Freed && state.EngineOwner == l.Owner) is { } state)
+                yield return (state, l);
+        }
+    }
 
     private static string RangeText(ulong start, ulong end) =>
         $"{start}-{(end == ulong.MaxValue ? "EOF" : end.ToString(System.Globalization.CultureInfo.InvariantCulture))}";
